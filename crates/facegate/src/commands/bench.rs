@@ -1,0 +1,207 @@
+//! `facegate bench`: latency of each stage (p50 / p95 / p99) and throughput of whole comparisons.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use vision::align::align_face;
+use vision::{FacePipeline, StageTimes};
+
+use super::{print_json, read_file};
+use crate::cli::CommonArgs;
+
+/// Sample photos used when no image is named, relative to the working directory (the repository root).
+const DEFAULT_IMAGES: [&str; 2] =
+    ["../shared/data/samples/face_recognition/obama.jpg", "../shared/data/samples/face_recognition/biden.jpg"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub runs: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// Nearest-rank percentiles of a sample of durations in milliseconds.
+pub fn percentiles(mut samples: Vec<f64>) -> Percentiles {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    let at = |q: f64| -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        samples[rank - 1]
+    };
+    let mean = if n == 0 { 0.0 } else { samples.iter().sum::<f64>() / n as f64 };
+    Percentiles { runs: n, p50_ms: at(0.50), p95_ms: at(0.95), p99_ms: at(0.99), mean_ms: mean }
+}
+
+fn time_runs(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Percentiles> {
+    f()?; // warm-up: plans the input shape
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(percentiles(samples))
+}
+
+#[derive(Serialize)]
+struct StageReport {
+    image: String,
+    width: u32,
+    height: u32,
+    decode: Percentiles,
+    detect: Percentiles,
+    align: Percentiles,
+    embed: Percentiles,
+}
+
+#[derive(Serialize)]
+struct Throughput {
+    workers: usize,
+    compares: usize,
+    seconds: f64,
+    compares_per_second: f64,
+}
+
+#[derive(Serialize)]
+struct BenchReport {
+    model: String,
+    backend: &'static str,
+    cores: usize,
+    stages: Vec<StageReport>,
+    /// Whole comparison (both images decoded, detected, aligned, embedded, then compared), one thread.
+    compare_single_thread: Percentiles,
+    /// The same with the inference engine using every core inside each model run.
+    compare_all_threads: Percentiles,
+    throughput: Vec<Throughput>,
+}
+
+fn compare_once(pipeline: &FacePipeline, a: &[u8], b: &[u8]) -> Result<f32> {
+    let (_, ea, _) = pipeline.template_of(a, None)?;
+    let (_, eb, _) = pipeline.template_of(b, None)?;
+    Ok(ea.cosine(&eb)?)
+}
+
+pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> Result<()> {
+    let images: Vec<PathBuf> = if images.is_empty() {
+        DEFAULT_IMAGES.iter().map(PathBuf::from).filter(|p| p.is_file()).collect()
+    } else {
+        images.to_vec()
+    };
+    if images.is_empty() {
+        bail!("no images to time: name one or more (the default samples under ../shared/data were not found)");
+    }
+    let runs = runs.max(1);
+    let cores = common.threads();
+    vision::runtime::set_intra_op_threads(1);
+    let pipeline = FacePipeline::new(common.pipeline_config()).context("loading the face models")?;
+    let bytes: Vec<Vec<u8>> = images.iter().map(|p| read_file(p)).collect::<Result<_>>()?;
+
+    let mut stages = Vec::new();
+    for (path, data) in images.iter().zip(&bytes) {
+        stages.push(stage_report(&pipeline, path, data, runs)?);
+    }
+
+    let (a, b) = (&bytes[0], bytes.get(1).unwrap_or(&bytes[0]));
+    let compare_single_thread = time_runs(runs, || compare_once(&pipeline, a, b).map(|_| ()))?;
+    vision::runtime::set_intra_op_threads(cores);
+    let compare_all_threads = time_runs(runs, || compare_once(&pipeline, a, b).map(|_| ()))?;
+    vision::runtime::set_intra_op_threads(1);
+
+    let mut throughput = Vec::new();
+    let mut worker_counts = vec![1];
+    if cores > 1 {
+        worker_counts.push(cores);
+    }
+    for workers in worker_counts {
+        let compares = runs.max(workers * 4);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build()?;
+        let t = Instant::now();
+        pool.install(|| (0..compares).into_par_iter().try_for_each(|_| compare_once(&pipeline, a, b).map(|_| ())))?;
+        let seconds = t.elapsed().as_secs_f64();
+        throughput.push(Throughput { workers, compares, seconds, compares_per_second: compares as f64 / seconds });
+    }
+
+    let report = BenchReport {
+        model: pipeline.embedding_model().to_string(),
+        backend: "tract",
+        cores,
+        stages,
+        compare_single_thread,
+        compare_all_threads,
+        throughput,
+    };
+    if json {
+        return print_json(&report);
+    }
+    println!(
+        "facegate bench: model {}, backend {}, {} cores, {} runs per figure",
+        report.model, report.backend, cores, runs
+    );
+    println!("  {:<44} {:>9} {:>9} {:>9}", "stage (one thread)", "p50 ms", "p95 ms", "p99 ms");
+    let line =
+        |name: &str, p: &Percentiles| println!("  {:<44} {:>9.2} {:>9.2} {:>9.2}", name, p.p50_ms, p.p95_ms, p.p99_ms);
+    for s in &report.stages {
+        let name = Path::new(&s.image).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        println!("  {} ({}x{})", name, s.width, s.height);
+        line("    decode", &s.decode);
+        line("    detect", &s.detect);
+        line("    align", &s.align);
+        line("    embed", &s.embed);
+    }
+    line("compare end to end, 1 thread", &report.compare_single_thread);
+    line(&format!("compare end to end, {cores} threads per model"), &report.compare_all_threads);
+    for t in &report.throughput {
+        println!(
+            "  throughput, {} worker(s): {:.2} compares/s ({} in {:.1} s)",
+            t.workers, t.compares_per_second, t.compares, t.seconds
+        );
+    }
+    Ok(())
+}
+
+fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) -> Result<StageReport> {
+    let decoded = pipeline.decode(data).with_context(|| format!("{}", path.display()))?;
+    let found = pipeline.find_faces(&decoded.rgb)?;
+    let face = found.largest().with_context(|| format!("{}", path.display()))?.clone();
+    let decode = time_runs(runs, || pipeline.decode(data).map(|_| ()).map_err(Into::into))?;
+    let max_side = pipeline.config().detector.max_side;
+    let detect = time_runs(runs, || {
+        pipeline.find_faces_timed(&decoded.rgb, max_side, &mut StageTimes::default()).map(|_| ()).map_err(Into::into)
+    })?;
+    let align = time_runs(runs, || {
+        let _ = align_face(&found.image, &face.detection.landmarks);
+        Ok(())
+    })?;
+    let embed = time_runs(runs, || pipeline.embed(&[&face]).map(|_| ()).map_err(Into::into))?;
+    Ok(StageReport {
+        image: path.display().to_string(),
+        width: decoded.width(),
+        height: decoded.height(),
+        decode,
+        detect,
+        align,
+        embed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentiles;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let p = percentiles((1..=100).map(f64::from).collect());
+        assert_eq!((p.p50_ms, p.p95_ms, p.p99_ms), (50.0, 95.0, 99.0));
+        assert_eq!(p.mean_ms, 50.5);
+        let one = percentiles(vec![7.0]);
+        assert_eq!((one.p50_ms, one.p99_ms), (7.0, 7.0));
+    }
+}

@@ -1,0 +1,31 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod compare;
+pub mod detect;
+pub mod eval;
+pub mod models;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use vision::FacePipeline;
+
+use crate::cli::CommonArgs;
+
+/// Loads the models once, with intra-op threads for the lowest single-image latency.
+pub fn load_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {
+    vision::runtime::set_intra_op_threads(common.threads());
+    FacePipeline::new(common.pipeline_config()).context("loading the face models")
+}
+
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

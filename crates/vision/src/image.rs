@@ -1,0 +1,128 @@
+//! Image decoding with limits: formats are sniffed from the bytes (never trusted from a file name), sizes are
+//! checked on the header before any pixel is decoded, and the EXIF orientation is applied so that faces come
+//! out upright.
+
+use std::io::Cursor;
+
+use ::image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+
+use crate::error::{Result, VisionError};
+
+/// Limits applied to every image before and while it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest encoded size accepted, in bytes.
+    pub max_bytes: usize,
+    /// Largest width x height accepted, checked on the header (decompression bombs never get decoded).
+    pub max_pixels: u64,
+    /// Smallest width and height accepted: nothing smaller can hold a detectable face.
+    pub min_side: u32,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self { max_bytes: 15 * 1024 * 1024, max_pixels: 40_000_000, min_side: 16 }
+    }
+}
+
+/// A decoded, upright RGB image.
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    pub rgb: RgbImage,
+    /// The format the bytes were in.
+    pub format: &'static str,
+    /// The EXIF orientation tag that was applied (1 = none).
+    pub exif_orientation: u8,
+}
+
+impl DecodedImage {
+    pub fn width(&self) -> u32 {
+        self.rgb.width()
+    }
+    pub fn height(&self) -> u32 {
+        self.rgb.height()
+    }
+}
+
+fn format_name(format: ImageFormat) -> Option<&'static str> {
+    match format {
+        ImageFormat::Jpeg => Some("jpeg"),
+        ImageFormat::Png => Some("png"),
+        ImageFormat::WebP => Some("webp"),
+        ImageFormat::Bmp => Some("bmp"),
+        ImageFormat::Gif => Some("gif"),
+        _ => None,
+    }
+}
+
+fn corrupt(e: ::image::ImageError) -> VisionError {
+    match e {
+        ::image::ImageError::Unsupported(_) => VisionError::UnsupportedFormat,
+        other => VisionError::CorruptImage(other.to_string()),
+    }
+}
+
+/// Decodes JPEG, PNG, WebP, BMP or GIF (first frame) bytes into an upright RGB image.
+pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage> {
+    if bytes.is_empty() {
+        return Err(VisionError::EmptyImage);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(VisionError::ImageTooLarge { size: bytes.len(), limit: limits.max_bytes });
+    }
+    let format = ::image::guess_format(bytes).map_err(|_| VisionError::UnsupportedFormat)?;
+    let format_str = format_name(format).ok_or(VisionError::UnsupportedFormat)?;
+
+    // The reader keeps the image crate's default allocation limit as a second line of defence.
+    let reader = || ImageReader::with_format(Cursor::new(bytes), format);
+    // The header alone: refuse oversized images before allocating their pixels.
+    let (width, height) = reader().into_dimensions().map_err(corrupt)?;
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(VisionError::TooManyPixels { width, height, limit: limits.max_pixels });
+    }
+    if width < limits.min_side || height < limits.min_side {
+        return Err(VisionError::ImageTooSmall { width, height, min: limits.min_side });
+    }
+
+    let mut decoder = reader().into_decoder().map_err(corrupt)?;
+    let orientation = decoder.orientation().unwrap_or(::image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    img.apply_orientation(orientation);
+    Ok(DecodedImage { rgb: img.into_rgb8(), format: format_str, exif_orientation: orientation.to_exif() })
+}
+
+/// Reads and decodes an image file.
+pub fn decode_file(path: &std::path::Path, limits: &DecodeLimits) -> Result<DecodedImage> {
+    let bytes = std::fs::read(path).map_err(|source| VisionError::Io { path: path.display().to_string(), source })?;
+    decode(&bytes, limits)
+}
+
+/// A quarter-turn rotation of an image, clockwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Rotation {
+    None,
+    Cw90,
+    Cw180,
+    Cw270,
+}
+
+impl Rotation {
+    pub fn degrees(self) -> u32 {
+        match self {
+            Rotation::None => 0,
+            Rotation::Cw90 => 90,
+            Rotation::Cw180 => 180,
+            Rotation::Cw270 => 270,
+        }
+    }
+
+    pub fn apply(self, img: &RgbImage) -> RgbImage {
+        match self {
+            Rotation::None => img.clone(),
+            Rotation::Cw90 => ::image::imageops::rotate90(img),
+            Rotation::Cw180 => ::image::imageops::rotate180(img),
+            Rotation::Cw270 => ::image::imageops::rotate270(img),
+        }
+    }
+}

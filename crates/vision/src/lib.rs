@@ -1,0 +1,22 @@
+//! Images in, faces out: decoding with limits, YuNet detection, five-point alignment, quality, SFace and
+//! MobileFaceNet templates, cosine similarity and its calibrated 0-100 score.
+//!
+//! Knows nothing of HTTP, storage or async runtimes.
+
+pub mod align;
+pub mod detect;
+pub mod embed;
+pub mod error;
+pub mod image;
+pub mod models;
+pub mod pipeline;
+pub mod quality;
+pub mod runtime;
+pub mod similarity;
+
+pub use detect::{BBox, Detection, DetectorConfig, FaceDetector, Landmarks5, Point};
+pub use embed::{Embedding, EmbeddingModel, FaceEmbedder};
+pub use error::{Result, VisionError};
+pub use image::{decode, DecodeLimits, DecodedImage, Rotation};
+pub use pipeline::{Face, FacePipeline, FacesInImage, PipelineConfig, StageTimes};
+pub use quality::{FaceQuality, QualityIssue, QualityThresholds};

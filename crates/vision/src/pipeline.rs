@@ -1,0 +1,228 @@
+//! The face pipeline assembled: decode -> detect -> align -> quality -> embed, with the models loaded once
+//! and shared by every caller.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::image::RgbImage;
+use serde::Serialize;
+
+use crate::align::align_face;
+use crate::detect::{Detection, DetectorConfig, FaceDetector};
+use crate::embed::{Embedding, EmbeddingModel, FaceEmbedder};
+use crate::error::{Result, VisionError};
+use crate::image::{decode, DecodeLimits, DecodedImage, Rotation};
+use crate::models::{ModelOrigin, ModelRepository, YUNET};
+use crate::quality::{assess, FaceQuality, QualityThresholds};
+use crate::runtime::{InferenceBackend, TractBackend};
+
+/// Everything the pipeline can be configured with.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub models_dir: Option<PathBuf>,
+    pub embedding_model: EmbeddingModel,
+    pub detector: DetectorConfig,
+    pub decode_limits: DecodeLimits,
+    pub quality: QualityThresholds,
+    /// When no face is found upright, try the image turned by 90, 180 and 270 degrees (phone uploads).
+    pub try_rotations: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            embedding_model: EmbeddingModel::Sface,
+            detector: DetectorConfig::default(),
+            decode_limits: DecodeLimits::default(),
+            quality: QualityThresholds::default(),
+            try_rotations: true,
+        }
+    }
+}
+
+/// One face found in an image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Face {
+    #[serde(flatten)]
+    pub detection: Detection,
+    pub quality: FaceQuality,
+    /// The aligned 112x112 crop the template is computed from.
+    #[serde(skip)]
+    pub aligned: RgbImage,
+}
+
+/// The faces of one image, in the coordinates of `image` (turned by `rotation` when that was needed).
+#[derive(Debug, Clone)]
+pub struct FacesInImage {
+    pub image: RgbImage,
+    pub rotation: Rotation,
+    pub faces: Vec<Face>,
+}
+
+impl FacesInImage {
+    /// The largest face, or `NoFace`.
+    pub fn largest(&self) -> Result<&Face> {
+        self.faces
+            .iter()
+            .max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))
+            .ok_or(VisionError::NoFace)
+    }
+
+    /// Face `index` (in the order returned: best score first).
+    pub fn face(&self, index: usize) -> Result<&Face> {
+        if self.faces.is_empty() {
+            return Err(VisionError::NoFace);
+        }
+        self.faces.get(index).ok_or(VisionError::FaceIndexOutOfRange { index, count: self.faces.len() })
+    }
+}
+
+/// Where a model of the pipeline came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadedModelInfo {
+    pub id: &'static str,
+    pub file: &'static str,
+    pub sha256: &'static str,
+    pub bytes: usize,
+    pub origin: String,
+    pub embedded: bool,
+}
+
+/// Time spent in each stage of one image's trip through the pipeline.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageTimes {
+    pub decode_ms: f64,
+    pub detect_ms: f64,
+    pub align_ms: f64,
+    pub embed_ms: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub struct FacePipeline {
+    config: PipelineConfig,
+    detector: FaceDetector,
+    embedder: FaceEmbedder,
+    models: Vec<LoadedModelInfo>,
+}
+
+impl FacePipeline {
+    /// Loads and checks the models, with the default (tract) backend.
+    pub fn new(config: PipelineConfig) -> Result<Arc<Self>> {
+        Self::with_backend(config, &TractBackend)
+    }
+
+    pub fn with_backend(config: PipelineConfig, backend: &dyn InferenceBackend) -> Result<Arc<Self>> {
+        let repo = ModelRepository::new(config.models_dir.clone());
+        let det_model = repo.load(&YUNET)?;
+        let emb_model = repo.load(&config.embedding_model.spec())?;
+        let info = |m: &crate::models::LoadedModel| LoadedModelInfo {
+            id: m.spec.id,
+            file: m.spec.file,
+            sha256: m.spec.sha256,
+            bytes: m.bytes.len(),
+            origin: m.origin.to_string(),
+            embedded: m.origin == ModelOrigin::Embedded,
+        };
+        let models = vec![info(&det_model), info(&emb_model)];
+        let detector = FaceDetector::new(backend, &det_model, config.detector)?;
+        let embedder = FaceEmbedder::new(backend, &emb_model, config.embedding_model)?;
+        Ok(Arc::new(Self { config, detector, embedder, models }))
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    pub fn models(&self) -> &[LoadedModelInfo] {
+        &self.models
+    }
+
+    pub fn detector(&self) -> &FaceDetector {
+        &self.detector
+    }
+
+    pub fn embedder(&self) -> &FaceEmbedder {
+        &self.embedder
+    }
+
+    pub fn embedding_model(&self) -> EmbeddingModel {
+        self.embedder.model()
+    }
+
+    /// Decodes bytes with the configured limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<DecodedImage> {
+        decode(bytes, &self.config.decode_limits)
+    }
+
+    /// Detects, aligns and assesses every face of an upright image, turning it by quarter turns when no face
+    /// is found upright and the configuration allows.
+    pub fn find_faces(&self, img: &RgbImage) -> Result<FacesInImage> {
+        self.find_faces_timed(img, self.config.detector.max_side, &mut StageTimes::default())
+    }
+
+    /// As [`FacePipeline::find_faces`], detecting at a chosen resolution (a larger `max_side` finds smaller
+    /// faces) and adding the time spent detecting and aligning to `times`.
+    pub fn find_faces_timed(&self, img: &RgbImage, max_side: u32, times: &mut StageTimes) -> Result<FacesInImage> {
+        let faces = self.faces_of(img, max_side, times)?;
+        if !faces.is_empty() || !self.config.try_rotations {
+            return Ok(FacesInImage { image: img.clone(), rotation: Rotation::None, faces });
+        }
+        for rotation in [Rotation::Cw90, Rotation::Cw270, Rotation::Cw180] {
+            let turned = rotation.apply(img);
+            let faces = self.faces_of(&turned, max_side, times)?;
+            if !faces.is_empty() {
+                return Ok(FacesInImage { image: turned, rotation, faces });
+            }
+        }
+        Ok(FacesInImage { image: img.clone(), rotation: Rotation::None, faces: Vec::new() })
+    }
+
+    fn faces_of(&self, img: &RgbImage, max_side: u32, times: &mut StageTimes) -> Result<Vec<Face>> {
+        let t = Instant::now();
+        let detections = self.detector.detect_with_max_side(img, max_side)?;
+        times.detect_ms += ms(t.elapsed());
+        let t = Instant::now();
+        let faces = detections
+            .into_iter()
+            .map(|detection| {
+                let aligned = align_face(img, &detection.landmarks);
+                let quality = assess(&detection, &aligned, &self.config.quality);
+                Face { detection, quality, aligned }
+            })
+            .collect();
+        times.align_ms += ms(t.elapsed());
+        Ok(faces)
+    }
+
+    /// Templates of the given faces, computed as one batch.
+    pub fn embed(&self, faces: &[&Face]) -> Result<Vec<Embedding>> {
+        let crops: Vec<RgbImage> = faces.iter().map(|f| f.aligned.clone()).collect();
+        self.embedder.embed(&crops)
+    }
+
+    /// Decodes an image, finds its faces and embeds the one chosen (`face_index`, or the largest), timing
+    /// each stage.
+    pub fn template_of(&self, bytes: &[u8], face_index: Option<usize>) -> Result<(Face, Embedding, StageTimes)> {
+        let mut times = StageTimes::default();
+        let t = Instant::now();
+        let decoded = self.decode(bytes)?;
+        times.decode_ms = ms(t.elapsed());
+        let detections = self.find_faces_timed(&decoded.rgb, self.config.detector.max_side, &mut times)?;
+        let face = match face_index {
+            Some(i) => detections.face(i)?,
+            None => detections.largest()?,
+        }
+        .clone();
+        let t = Instant::now();
+        let embedding = self.embed(&[&face])?.into_iter().next().ok_or(VisionError::NoFace)?;
+        times.embed_ms = ms(t.elapsed());
+        Ok((face, embedding, times))
+    }
+}

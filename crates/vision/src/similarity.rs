@@ -1,0 +1,82 @@
+//! From cosine to a calibrated 0-100 similarity that reads as a false match rate.
+//!
+//! Each embedding model carries a table of cosine thresholds and the false match rate (FMR) measured at each
+//! on LFW impostor pairs (every pair of images of two different people among the LFW images the pairs file
+//! names, about 2.6 million pairs), produced by `facegate eval calibrate`. Between table points, log10(FMR) is
+//! interpolated linearly in the cosine; beyond the last point it is extrapolated along the last segment.
+//!
+//! `similarity = 20 * log10(1 / FMR)`, clamped to 0..100, so that a similarity threshold reads directly as a
+//! false match rate: 20 = 1e-1, 40 = 1e-2, 60 = 1e-3, 80 = 1e-4, 100 = 1e-5.
+
+use serde::Serialize;
+
+use crate::embed::EmbeddingModel;
+
+/// One calibration point: at `cosine`, a fraction `fmr` of impostor pairs score at or above it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CalibrationPoint {
+    pub cosine: f32,
+    pub fmr: f64,
+}
+
+/// Similarity points per decade of false match rate.
+pub const POINTS_PER_DECADE: f64 = 20.0;
+
+/// The default decision threshold: FMR 1e-3.
+pub const DEFAULT_SIMILARITY_THRESHOLD: f32 = 60.0;
+
+/// The measured table of a model, ascending in cosine.
+pub fn calibration(model: EmbeddingModel) -> &'static [CalibrationPoint] {
+    match model {
+        EmbeddingModel::Sface => SFACE_CALIBRATION,
+        EmbeddingModel::Mobilefacenet => MOBILEFACENET_CALIBRATION,
+    }
+}
+
+/// The false match rate expected at a cosine threshold.
+pub fn fmr_at(model: EmbeddingModel, cosine: f32) -> f64 {
+    let table = calibration(model);
+    let log_fmr = interpolate(table.iter().map(|p| (f64::from(p.cosine), p.fmr.log10())), f64::from(cosine));
+    10f64.powf(log_fmr).min(1.0)
+}
+
+/// The calibrated similarity, 0..100.
+pub fn similarity(model: EmbeddingModel, cosine: f32) -> f32 {
+    let fmr = fmr_at(model, cosine);
+    (-POINTS_PER_DECADE * fmr.log10()).clamp(0.0, 100.0) as f32
+}
+
+/// The cosine threshold that gives a calibrated similarity (and so a false match rate).
+pub fn cosine_for_similarity(model: EmbeddingModel, similarity: f32) -> f32 {
+    let log_fmr = -f64::from(similarity.clamp(0.0, 100.0)) / POINTS_PER_DECADE;
+    let table = calibration(model);
+    // The table is monotonic: swap axes and interpolate the other way.
+    interpolate(table.iter().rev().map(|p| (p.fmr.log10(), f64::from(p.cosine))), log_fmr) as f32
+}
+
+/// Piecewise-linear interpolation over points ascending in x, extrapolated along the end segments.
+fn interpolate(points: impl Iterator<Item = (f64, f64)>, x: f64) -> f64 {
+    let pts: Vec<(f64, f64)> = points.collect();
+    match pts.len() {
+        0 => 0.0,
+        1 => pts[0].1,
+        n => {
+            let seg = pts.windows(2).position(|w| x <= w[1].0).unwrap_or(n - 2);
+            let (x0, y0) = pts[seg];
+            let (x1, y1) = pts[seg + 1];
+            if (x1 - x0).abs() < f64::EPSILON {
+                y0
+            } else {
+                y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+            }
+        }
+    }
+}
+
+macro_rules! table {
+    ($($c:expr => $f:expr),* $(,)?) => { &[$(CalibrationPoint { cosine: $c, fmr: $f }),*] };
+}
+
+// Placeholder until measured: replaced by the output of `facegate eval calibrate`.
+const SFACE_CALIBRATION: &[CalibrationPoint] = table![0.0 => 0.5, 0.357 => 1e-3];
+const MOBILEFACENET_CALIBRATION: &[CalibrationPoint] = table![0.0 => 0.5, 0.433 => 1e-3];
