@@ -73,6 +73,10 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage> {
     let format = ::image::guess_format(bytes).map_err(|_| VisionError::UnsupportedFormat)?;
     let format_str = format_name(format).ok_or(VisionError::UnsupportedFormat)?;
 
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder fills a cut-off scan with grey; an upload cut short must fail instead.
+        return Err(VisionError::CorruptImage("truncated JPEG: no end-of-image marker after the image data".into()));
+    }
     // The reader keeps the image crate's default allocation limit as a second line of defence.
     let reader = || ImageReader::with_format(Cursor::new(bytes), format);
     // The header alone: refuse oversized images before allocating their pixels.
@@ -89,6 +93,33 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
     img.apply_orientation(orientation);
     Ok(DecodedImage { rgb: img.into_rgb8(), format: format_str, exif_orientation: orientation.to_exif() })
+}
+
+/// Whether a JPEG's bytes reach its end-of-image marker. Walks the marker segments from the start to the
+/// first start-of-scan (skipping the EXIF thumbnail, which has markers of its own), then looks for EOI
+/// (`FF D9`) after it: inside entropy-coded data a `FF` byte is always followed by `00` or a restart marker,
+/// so the first EOI found there is the image's own.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        // Skip fill bytes before a marker.
+        while i < bytes.len() && bytes[i] == 0xff && bytes.get(i + 1) == Some(&0xff) {
+            i += 1;
+        }
+        if i + 4 > bytes.len() || bytes[i] != 0xff {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        let length = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if marker == 0xda {
+            let scan_start = i + 2 + length;
+            return bytes.get(scan_start..).is_some_and(|rest| rest.windows(2).any(|w| w == [0xff, 0xd9]));
+        }
+        if length < 2 {
+            return false;
+        }
+        i += 2 + length;
+    }
 }
 
 /// Reads and decodes an image file.

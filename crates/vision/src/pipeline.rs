@@ -42,6 +42,11 @@ impl Default for PipelineConfig {
     }
 }
 
+/// A detection score at which an upright face is taken as is, with no look at other orientations.
+const CONFIDENT_UPRIGHT_SCORE: f32 = 0.9;
+/// How much better another orientation's best face must score to be preferred.
+const ROTATION_MARGIN: f32 = 0.03;
+
 /// One face found in an image.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +57,15 @@ pub struct Face {
     /// The aligned 112x112 crop the template is computed from.
     #[serde(skip)]
     pub aligned: RgbImage,
+}
+
+impl Face {
+    /// Whether the face stands upright in the image: eyes above the mouth, eye line within 60 degrees of
+    /// level. A face seen upside down or sideways means the photo itself is turned.
+    pub fn is_upright(&self) -> bool {
+        let [re, le, _, rm, lm] = self.detection.landmarks;
+        (re.y + le.y) < (rm.y + lm.y) && self.quality.roll.abs() < 60.0
+    }
 }
 
 /// The faces of one image, in the coordinates of `image` (turned by `rotation` when that was needed).
@@ -171,17 +185,30 @@ impl FacePipeline {
     /// faces) and adding the time spent detecting and aligning to `times`.
     pub fn find_faces_timed(&self, img: &RgbImage, max_side: u32, times: &mut StageTimes) -> Result<FacesInImage> {
         let faces = self.faces_of(img, max_side, times)?;
-        if !faces.is_empty() || !self.config.try_rotations {
+        let best =
+            |faces: &[Face]| faces.iter().filter(|f| f.is_upright()).map(|f| f.detection.score).fold(0.0, f32::max);
+        let upright_best = best(&faces);
+        if !self.config.try_rotations || upright_best >= CONFIDENT_UPRIGHT_SCORE {
             return Ok(FacesInImage { image: img.clone(), rotation: Rotation::None, faces });
         }
+        // No confident upright face: none at all, or only weak ones, as YuNet gives for a face seen upside
+        // down or sideways. Try the quarter turns and keep the orientation whose best upright face is clearly
+        // better.
+        let mut chosen = FacesInImage { image: img.clone(), rotation: Rotation::None, faces };
+        let mut chosen_best = upright_best;
         for rotation in [Rotation::Cw90, Rotation::Cw270, Rotation::Cw180] {
             let turned = rotation.apply(img);
-            let faces = self.faces_of(&turned, max_side, times)?;
-            if !faces.is_empty() {
-                return Ok(FacesInImage { image: turned, rotation, faces });
+            let turned_faces = self.faces_of(&turned, max_side, times)?;
+            let score = best(&turned_faces);
+            if score > chosen_best + ROTATION_MARGIN {
+                chosen = FacesInImage { image: turned, rotation, faces: turned_faces };
+                chosen_best = score;
+                if score >= CONFIDENT_UPRIGHT_SCORE {
+                    break;
+                }
             }
         }
-        Ok(FacesInImage { image: img.clone(), rotation: Rotation::None, faces: Vec::new() })
+        Ok(chosen)
     }
 
     fn faces_of(&self, img: &RgbImage, max_side: u32, times: &mut StageTimes) -> Result<Vec<Face>> {

@@ -1,0 +1,172 @@
+//! Detection and verification on real photos from ../shared/data.
+
+mod common;
+
+use std::collections::HashMap;
+
+use vision::similarity::{cosine_for_similarity, DEFAULT_SIMILARITY_THRESHOLD};
+use vision::{Embedding, Rotation};
+
+fn faces_in(rel: &str) -> vision::FacesInImage {
+    let pipeline = common::pipeline();
+    let decoded = pipeline.decode(&common::read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    pipeline.find_faces(&decoded.rgb).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn template(rel: &str) -> Embedding {
+    let (_, e, _) = common::pipeline().template_of(&common::read(rel), None).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    e
+}
+
+#[test]
+fn one_face_in_single_portraits() {
+    for rel in [
+        "samples/face_recognition/obama.jpg",
+        "samples/face_recognition/biden.jpg",
+        "samples/face_recognition/obama-480p.jpg",
+        "samples/silent_face/image_T1.jpg",
+        "samples/deepface/img1.jpg",
+    ] {
+        let found = faces_in(rel);
+        assert_eq!(found.faces.len(), 1, "{rel}");
+        let face = &found.faces[0];
+        assert!(face.detection.score > 0.8, "{rel}: score {}", face.detection.score);
+        // The five points lie inside the box, eyes above the nose above the mouth.
+        let [re, le, nose, rm, lm] = face.detection.landmarks;
+        assert!(re.x < le.x && rm.x < lm.x, "{rel}: left/right order");
+        assert!(re.y.max(le.y) < nose.y && nose.y < rm.y.min(lm.y), "{rel}: vertical order");
+    }
+}
+
+#[test]
+fn two_faces_in_a_two_person_photo() {
+    assert_eq!(faces_in("samples/face_recognition/two_people.jpg").faces.len(), 2);
+    assert_eq!(faces_in("samples/deepface/couple.jpg").faces.len(), 2);
+}
+
+#[test]
+fn several_faces_in_a_group_selfie() {
+    // Seven people, five fully in the frame and two cut by its edge.
+    let n = faces_in("samples/deepface/selfie-many-people.jpg").faces.len();
+    assert!((5..=7).contains(&n), "found {n} faces");
+}
+
+#[test]
+fn no_face_where_there_is_none() {
+    for rel in ["samples/insightface/crop/no_face.png", "samples/insightface/bulk/view.jpg"] {
+        let found = faces_in(rel);
+        assert!(found.faces.is_empty(), "{rel}: {} faces", found.faces.len());
+        assert!(matches!(found.largest(), Err(vision::VisionError::NoFace)));
+    }
+}
+
+#[test]
+fn turned_photos_are_found_by_trying_other_orientations() {
+    let upright = faces_in("samples/insightface/rotate/rot_0.jpg");
+    assert_eq!(upright.rotation, Rotation::None);
+    assert_eq!(upright.faces.len(), 1);
+    for rel in [
+        "samples/insightface/rotate/rot_90.jpg",
+        "samples/insightface/rotate/rot_180.jpg",
+        "samples/insightface/rotate/rot_270.jpg",
+    ] {
+        let found = faces_in(rel);
+        assert_ne!(found.rotation, Rotation::None, "{rel}: needs a turn");
+        let face = found.largest().unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert!(face.quality.roll.abs() < 30.0, "{rel}: upright after the turn (roll {})", face.quality.roll);
+        assert_eq!(found.image.dimensions(), upright.image.dimensions(), "{rel}: turned back to portrait");
+    }
+}
+
+#[test]
+fn same_person_photos_match_and_different_people_do_not() {
+    let t = cosine_for_similarity(common::pipeline().embedding_model(), DEFAULT_SIMILARITY_THRESHOLD);
+    let obama = template("samples/face_recognition/obama.jpg");
+    for other in ["samples/face_recognition/obama2.jpg", "samples/face_recognition/obama-720p.jpg"] {
+        let c = obama.cosine(&template(other)).expect("comparable");
+        assert!(c >= t, "obama vs {other}: {c} < {t}");
+    }
+    let biden = template("samples/face_recognition/biden.jpg");
+    let c = obama.cosine(&biden).expect("comparable");
+    assert!(c < t, "obama vs biden: {c} >= {t}");
+}
+
+/// The deepface sample pairs (`master.csv`): same-person pairs above the threshold, different-person pairs
+/// below it. A few of its pairs are hard (profile views, decades apart): we require 95 %.
+#[test]
+fn deepface_pairs_are_decided_correctly() {
+    let pipeline = common::pipeline();
+    let t = cosine_for_similarity(pipeline.embedding_model(), DEFAULT_SIMILARITY_THRESHOLD);
+    let csv = String::from_utf8(common::read("samples/deepface/master.csv")).expect("utf-8");
+    let mut cache: HashMap<String, Embedding> = HashMap::new();
+    let (mut right, mut total, mut wrong) = (0, 0, Vec::new());
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        let [a, b, decision] = f.as_slice() else { continue };
+        for name in [a, b] {
+            if !cache.contains_key(*name) {
+                cache.insert(name.to_string(), template(&format!("samples/deepface/{name}")));
+            }
+        }
+        let c = cache[*a].cosine(&cache[*b]).expect("comparable");
+        let same = *decision == "Yes";
+        total += 1;
+        if (c >= t) == same {
+            right += 1;
+        } else {
+            wrong.push(format!("{a}-{b} same={same} cosine={c:.3}"));
+        }
+    }
+    assert!(total >= 250, "read {total} pairs");
+    let accuracy = right as f64 / total as f64;
+    assert!(accuracy >= 0.95, "accuracy {accuracy:.3}; wrong: {wrong:?}");
+}
+
+/// The face_recognition k-NN samples: each test photo's nearest training photo is of the same person.
+#[test]
+fn knn_samples_identify_their_person() {
+    let root = common::data("samples/face_recognition/knn");
+    let mut gallery: Vec<(String, Embedding)> = Vec::new();
+    for person in std::fs::read_dir(root.join("train")).expect("train dir").flatten() {
+        let name = person.file_name().to_string_lossy().into_owned();
+        for photo in std::fs::read_dir(person.path()).expect("person dir").flatten() {
+            let rel = format!("samples/face_recognition/knn/train/{name}/{}", photo.file_name().to_string_lossy());
+            gallery.push((name.clone(), template(&rel)));
+        }
+    }
+    assert!(gallery.len() >= 5);
+    let names: std::collections::BTreeSet<String> = gallery.iter().map(|g| g.0.clone()).collect();
+    let mut checked = 0;
+    for photo in std::fs::read_dir(root.join("test")).expect("test dir").flatten() {
+        let file = photo.file_name().to_string_lossy().into_owned();
+        // Test photos named after exactly one person (others show several people or use a nickname).
+        let named: Vec<&String> = names.iter().filter(|n| file.to_lowercase().contains(n.as_str())).collect();
+        let [expected] = named.as_slice() else { continue };
+        let Ok((_, probe, _)) = common::pipeline().template_of(&std::fs::read(photo.path()).expect("read"), None)
+        else {
+            continue;
+        };
+        let best = gallery
+            .iter()
+            .max_by(|a, b| probe.cosine(&a.1).unwrap_or(-1.0).total_cmp(&probe.cosine(&b.1).unwrap_or(-1.0)))
+            .expect("gallery");
+        assert_eq!(&best.0, *expected, "{file}");
+        checked += 1;
+    }
+    assert!(checked >= 2, "checked {checked} test photos");
+}
+
+#[test]
+fn several_faces_embed_as_one_batch_like_one_at_a_time() {
+    let pipeline = common::pipeline();
+    let found = faces_in("samples/deepface/selfie-many-people.jpg");
+    let refs: Vec<&vision::Face> = found.faces.iter().collect();
+    let batch = pipeline.embed(&refs).expect("batch");
+    assert_eq!(batch.len(), refs.len());
+    for (face, b) in refs.iter().zip(&batch) {
+        let single = pipeline.embed(&[face]).expect("single").remove(0);
+        assert!(single.cosine(b).expect("comparable") > 0.9999);
+    }
+    // Different people in the batch stay different.
+    assert!(batch[0].cosine(&batch[1]).expect("comparable") < 0.5);
+}
