@@ -204,7 +204,7 @@ fn calibrate(common: &CommonArgs, data: &LfwData, json: bool) -> Result<()> {
     }
     println!("Table for vision::similarity (ascending cosine):");
     let points: Vec<CalibrationPoint> =
-        out.rows.iter().rev().map(|r| CalibrationPoint { cosine: r.cosine, fmr: r.fmr }).collect();
+        out.rows.iter().map(|r| CalibrationPoint { cosine: r.cosine, fmr: r.fmr }).collect();
     let body: Vec<String> = points.iter().map(|p| format!("{:.4} => {:e}", p.cosine, p.fmr)).collect();
     println!("table![{}]", body.join(", "));
     Ok(())

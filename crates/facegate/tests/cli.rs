@@ -1,0 +1,196 @@
+//! The `facegate` binary end to end, on real images from ../shared/data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn shared() -> PathBuf {
+    std::env::var("FACEGATE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn sample(rel: &str) -> String {
+    shared().join("data").join(rel).display().to_string()
+}
+
+fn facegate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .args(args)
+        .env_remove("FACEGATE_MODELS_DIR")
+        .output()
+        .expect("the binary runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn models_are_embedded_and_checked() {
+    let v = json_of(&facegate(&["models", "--json"]));
+    let models = v.as_array().expect("a list");
+    let ids: Vec<&str> = models.iter().map(|m| m["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, ["yunet", "sface", "mobilefacenet"]);
+    for m in models {
+        assert_eq!(m["loads_from"], "embedded", "{m}");
+        assert_eq!(m["sha256"].as_str().map(str::len), Some(64));
+    }
+}
+
+#[test]
+fn a_models_directory_overrides_the_embedded_copy_and_a_tampered_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/face_detection_yunet_2023mar.onnx"))
+        .expect("committed model");
+    let path = dir.path().join("face_detection_yunet_2023mar.onnx");
+    std::fs::write(&path, &original).expect("write");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let v = json_of(&facegate(&["--models-dir", d, "models", "--json"]));
+    assert_eq!(v[0]["loads_from"], path.display().to_string());
+    assert_eq!(v[1]["loads_from"], "embedded", "files not in the directory fall back to the embedded copy");
+
+    let mut tampered = original;
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x55;
+    std::fs::write(&path, &tampered).expect("write");
+    let out = facegate(&["--models-dir", d, "detect", &sample("samples/face_recognition/obama.jpg")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SHA-256 mismatch"), "{err}");
+}
+
+#[test]
+fn detect_reports_each_face_with_box_landmarks_score_and_quality() {
+    let v = json_of(&facegate(&["detect", "--json", &sample("samples/face_recognition/two_people.jpg")]));
+    let faces = v["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 2);
+    for f in faces {
+        assert!(f["bbox"]["width"].as_f64().expect("width") > 50.0);
+        assert_eq!(f["landmarks"].as_array().map(Vec::len), Some(5));
+        assert!(f["score"].as_f64().expect("score") > 0.6);
+        assert!(f["quality"]["score"].as_f64().is_some());
+        assert!(f["quality"]["issues"].is_array());
+    }
+    assert_eq!(v["width"], 1126);
+}
+
+#[test]
+fn detect_refuses_a_file_that_is_not_an_image() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notes.jpg");
+    std::fs::write(&path, "hello, this is text").expect("write");
+    let out = facegate(&["detect", path.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an image"));
+}
+
+#[test]
+fn compare_decides_same_and_different_people() {
+    let obama = sample("samples/face_recognition/obama.jpg");
+    let same = json_of(&facegate(&["compare", "--json", &obama, &sample("samples/face_recognition/obama2.jpg")]));
+    assert_eq!(same["isMatch"], true, "{same}");
+    assert!(same["similarity"].as_f64().expect("similarity") >= same["threshold"].as_f64().expect("threshold"));
+    for stage in ["decodeMs", "detectMs", "alignMs", "embedMs"] {
+        assert!(same["source"]["times"][stage].as_f64().is_some(), "{stage}");
+    }
+    let different = json_of(&facegate(&["compare", "--json", &obama, &sample("samples/face_recognition/biden.jpg")]));
+    assert_eq!(different["isMatch"], false, "{different}");
+    assert!(different["cosine"].as_f64() < same["cosine"].as_f64());
+    // A stricter threshold turns the same pair into a non-match only above its score.
+    let strict = json_of(&facegate(&[
+        "compare",
+        "--json",
+        "--cosine-threshold",
+        "0.99",
+        &obama,
+        &sample("samples/face_recognition/obama2.jpg"),
+    ]));
+    assert_eq!(strict["isMatch"], false);
+}
+
+#[test]
+fn compare_with_a_missing_face_index_is_a_clear_error() {
+    let obama = sample("samples/face_recognition/obama.jpg");
+    let out = facegate(&["compare", "--face", "3", &obama, &obama]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+    let out = facegate(&["compare", &obama, &sample("samples/insightface/crop/no_face.png")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no face"));
+}
+
+/// A smaller pairs file in the same format, cut from the shared one: the first `n` same and `n` different
+/// pairs of each of its first two folds.
+fn small_pairs_file(dir: &Path, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(shared().join("data/lfw/pairs.txt")).expect("pairs.txt");
+    let mut lines = text.lines();
+    let header: Vec<usize> =
+        lines.next().expect("header").split_whitespace().map(|x| x.parse().expect("number")).collect();
+    let per_fold = header[1];
+    let body: Vec<&str> = lines.collect();
+    let mut out = format!("2\t{n}\n");
+    for fold in 0..2 {
+        let start = fold * 2 * per_fold;
+        for l in &body[start..start + n] {
+            out.push_str(l);
+            out.push('\n');
+        }
+        for l in &body[start + per_fold..start + per_fold + n] {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    let path = dir.join("pairs.txt");
+    std::fs::write(&path, out).expect("write");
+    path
+}
+
+#[test]
+fn eval_lfw_runs_the_protocol_on_any_number_of_folds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pairs = small_pairs_file(dir.path(), 25);
+    let images = shared().join("data/lfw/images");
+    let v = json_of(&facegate(&[
+        "eval",
+        "lfw",
+        "--json",
+        "--pairs",
+        pairs.to_str().expect("utf-8"),
+        "--images",
+        images.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(v["pairs"], 100);
+    assert_eq!(v["folds"], 2);
+    for key in ["accuracy_mean", "accuracy_std", "auc", "tar_at_far_1e3", "tar_at_far_1e2", "threshold_best", "threshold_far_1e3"] {
+        assert!(v[key].as_f64().is_some(), "{key} missing: {v}");
+    }
+    assert_eq!(v["faces_not_found"], 0);
+    assert!(v["accuracy_mean"].as_f64().expect("accuracy") >= 0.95, "{v}");
+    assert!(v["auc"].as_f64().expect("auc") >= 0.98, "{v}");
+}
+
+#[test]
+fn eval_refuses_a_malformed_pairs_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pairs = dir.path().join("pairs.txt");
+    std::fs::write(&pairs, "3\t300\nAbel_Pacheco\t1\t4\n").expect("write");
+    let out = facegate(&["eval", "lfw", "--pairs", pairs.to_str().expect("utf-8"), "--images", "/nonexistent"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("announces"));
+}
+
+#[test]
+fn bench_reports_percentiles_for_every_stage() {
+    let v = json_of(&facegate(&["bench", "--json", "--runs", "3", &sample("samples/face_recognition/obama_small.jpg")]));
+    let stage = &v["stages"][0];
+    for name in ["decode", "detect", "align", "embed"] {
+        let p50 = stage[name]["p50_ms"].as_f64().expect("p50");
+        let p99 = stage[name]["p99_ms"].as_f64().expect("p99");
+        assert!(p50 > 0.0 && p50 <= p99, "{name}: {p50} {p99}");
+        assert_eq!(stage[name]["runs"], 3);
+    }
+    assert!(v["throughput"][0]["compares_per_second"].as_f64().expect("throughput") > 0.0);
+}
