@@ -25,7 +25,8 @@ fn facegate(args: &[&str]) -> Output {
 
 fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -43,8 +44,9 @@ fn models_are_embedded_and_checked() {
 #[test]
 fn a_models_directory_overrides_the_embedded_copy_and_a_tampered_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let original = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/face_detection_yunet_2023mar.onnx"))
-        .expect("committed model");
+    let original =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/face_detection_yunet_2023mar.onnx"))
+            .expect("committed model");
     let path = dir.path().join("face_detection_yunet_2023mar.onnx");
     std::fs::write(&path, &original).expect("write");
     let d = dir.path().to_str().expect("utf-8 path");
@@ -164,7 +166,15 @@ fn eval_lfw_runs_the_protocol_on_any_number_of_folds() {
     ]));
     assert_eq!(v["pairs"], 100);
     assert_eq!(v["folds"], 2);
-    for key in ["accuracy_mean", "accuracy_std", "auc", "tar_at_far_1e3", "tar_at_far_1e2", "threshold_best", "threshold_far_1e3"] {
+    for key in [
+        "accuracy_mean",
+        "accuracy_std",
+        "auc",
+        "tar_at_far_1e3",
+        "tar_at_far_1e2",
+        "threshold_best",
+        "threshold_far_1e3",
+    ] {
         assert!(v[key].as_f64().is_some(), "{key} missing: {v}");
     }
     assert_eq!(v["faces_not_found"], 0);
@@ -184,7 +194,8 @@ fn eval_refuses_a_malformed_pairs_file() {
 
 #[test]
 fn bench_reports_percentiles_for_every_stage() {
-    let v = json_of(&facegate(&["bench", "--json", "--runs", "3", &sample("samples/face_recognition/obama_small.jpg")]));
+    let v =
+        json_of(&facegate(&["bench", "--json", "--runs", "3", &sample("samples/face_recognition/obama_small.jpg")]));
     let stage = &v["stages"][0];
     for name in ["decode", "detect", "align", "embed"] {
         let p50 = stage[name]["p50_ms"].as_f64().expect("p50");

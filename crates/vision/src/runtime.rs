@@ -126,11 +126,14 @@ impl PreparedModel for TractPrepared {
     }
 }
 
+/// A planned model and the input shape it was planned for.
+type ShapePlan = (Vec<usize>, Arc<dyn PreparedModel>);
+
 /// The plans of one model, one per input shape, least recently used first out.
 pub struct PlanCache {
     parsed: Arc<dyn ParsedModel>,
     capacity: usize,
-    plans: std::sync::Mutex<Vec<(Vec<usize>, Arc<dyn PreparedModel>)>>,
+    plans: std::sync::Mutex<Vec<ShapePlan>>,
 }
 
 impl PlanCache {
