@@ -83,7 +83,10 @@ const SFACE_CALIBRATION: &[CalibrationPoint] = table![
     0.0878 => 5e-1, 0.1626 => 2e-1, 0.2014 => 1e-1, 0.2543 => 3e-2, 0.2936 => 1e-2, 0.3309 => 3e-3,
     0.3613 => 1e-3, 0.3922 => 3e-4, 0.4172 => 1e-4, 0.4425 => 3e-5, 0.4631 => 1e-5, 0.4876 => 3e-6,
 ];
-const MOBILEFACENET_CALIBRATION: &[CalibrationPoint] = table![0.0 => 0.5, 0.433 => 1e-3];
+const MOBILEFACENET_CALIBRATION: &[CalibrationPoint] = table![
+    0.0119 => 5e-1, 0.1357 => 2e-1, 0.2005 => 1e-1, 0.2869 => 3e-2, 0.3499 => 1e-2, 0.4089 => 3e-3,
+    0.4549 => 1e-3, 0.4985 => 3e-4, 0.5347 => 1e-4, 0.5653 => 3e-5, 0.5970 => 1e-5, 0.6251 => 3e-6,
+];
 
 #[cfg(test)]
 mod tests {
