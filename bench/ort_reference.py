@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The same pipeline stages as `facegate bench`, timed in Python with ONNX Runtime and OpenCV, for comparison.
 
-A benchmark, not a test. Needs: pip install onnxruntime opencv-python-headless numpy
+A benchmark, not a test. Needs: pip install onnxruntime onnx opencv-python-headless numpy
 Usage: python3 bench/ort_reference.py [--runs 30] [--threads 1] [--max-side 640] IMAGE [IMAGE...]
 Models are read from ../shared/models (or --models DIR).
 """
@@ -11,6 +11,7 @@ import time
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
@@ -39,7 +40,16 @@ class Pipeline:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
-        self.det = ort.InferenceSession(os.path.join(models, "face_detection_yunet_2023mar.onnx"), so)
+        # YuNet declares a fixed 640x640 input that ONNX Runtime enforces: make height and width symbolic, as
+        # facegate does, so that every image is detected at its own (padded) size.
+        det = onnx.load(os.path.join(models, "face_detection_yunet_2023mar.onnx"))
+        dims = det.graph.input[0].type.tensor_type.shape.dim
+        dims[2].dim_param, dims[3].dim_param = "height", "width"
+        del det.graph.value_info[:]
+        for out in det.graph.output:
+            for d in out.type.tensor_type.shape.dim:
+                d.dim_param = "n"
+        self.det = ort.InferenceSession(det.SerializeToString(), so)
         self.emb = ort.InferenceSession(os.path.join(models, "sface_2021dec_fp32.onnx"), so)
         self.max_side = max_side
 

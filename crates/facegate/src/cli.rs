@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use vision::runtime::BackendKind;
 use vision::{DetectorConfig, EmbeddingModel, PipelineConfig};
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,14 @@ impl From<ModelArg> for EmbeddingModel {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// Pure-Rust tract (always built in).
+    Tract,
+    /// ONNX Runtime, loaded from ORT_DYLIB_PATH (builds with the `onnxruntime` feature).
+    Onnxruntime,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Directory searched for model files before the embedded copies (optional models live only there).
@@ -38,6 +47,9 @@ pub struct CommonArgs {
     /// Face embedding model.
     #[arg(long, global = true, env = "FACEGATE_MODEL", value_enum, default_value_t = ModelArg::Sface)]
     pub model: ModelArg,
+    /// Inference engine.
+    #[arg(long, global = true, env = "FACEGATE_BACKEND", value_enum, default_value_t = BackendArg::Tract)]
+    pub backend: BackendArg,
     /// Worker threads (default: all cores).
     #[arg(long, global = true, env = "FACEGATE_THREADS", value_name = "N")]
     pub threads: Option<usize>,
@@ -54,10 +66,16 @@ impl CommonArgs {
         self.threads.filter(|&t| t > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
-    pub fn pipeline_config(&self) -> PipelineConfig {
+    /// The pipeline configuration; `intra_op_threads` is how many threads one model run may use.
+    pub fn pipeline_config(&self, intra_op_threads: usize) -> PipelineConfig {
         let mut config = PipelineConfig {
             models_dir: self.models_dir.clone(),
             embedding_model: self.model.into(),
+            backend: match self.backend {
+                BackendArg::Tract => BackendKind::Tract,
+                BackendArg::Onnxruntime => BackendKind::Onnxruntime,
+            },
+            intra_op_threads,
             ..PipelineConfig::default()
         };
         config.detector.max_side = self.detect_max_side;

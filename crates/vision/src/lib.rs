@@ -9,6 +9,8 @@ pub mod embed;
 pub mod error;
 pub mod image;
 pub mod models;
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;

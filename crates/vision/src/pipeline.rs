@@ -15,7 +15,7 @@ use crate::error::{Result, VisionError};
 use crate::image::{decode, DecodeLimits, DecodedImage, Rotation};
 use crate::models::{ModelOrigin, ModelRepository, YUNET};
 use crate::quality::{assess, FaceQuality, QualityThresholds};
-use crate::runtime::{InferenceBackend, TractBackend};
+use crate::runtime::{make_backend, BackendKind, InferenceBackend};
 
 /// Everything the pipeline can be configured with.
 #[derive(Debug, Clone)]
@@ -27,6 +27,10 @@ pub struct PipelineConfig {
     pub quality: QualityThresholds,
     /// When no face is found upright, try the image turned by 90, 180 and 270 degrees (phone uploads).
     pub try_rotations: bool,
+    /// The inference engine.
+    pub backend: BackendKind,
+    /// Threads one model run may use (1 suits a server running many requests side by side).
+    pub intra_op_threads: usize,
 }
 
 impl Default for PipelineConfig {
@@ -38,6 +42,8 @@ impl Default for PipelineConfig {
             decode_limits: DecodeLimits::default(),
             quality: QualityThresholds::default(),
             try_rotations: true,
+            backend: BackendKind::Tract,
+            intra_op_threads: 1,
         }
     }
 }
@@ -124,12 +130,14 @@ pub struct FacePipeline {
     detector: FaceDetector,
     embedder: FaceEmbedder,
     models: Vec<LoadedModelInfo>,
+    backend: &'static str,
 }
 
 impl FacePipeline {
-    /// Loads and checks the models, with the default (tract) backend.
+    /// Loads and checks the models, on the configured backend.
     pub fn new(config: PipelineConfig) -> Result<Arc<Self>> {
-        Self::with_backend(config, &TractBackend)
+        let backend = make_backend(config.backend, config.intra_op_threads)?;
+        Self::with_backend(config, backend.as_ref())
     }
 
     pub fn with_backend(config: PipelineConfig, backend: &dyn InferenceBackend) -> Result<Arc<Self>> {
@@ -147,11 +155,16 @@ impl FacePipeline {
         let models = vec![info(&det_model), info(&emb_model)];
         let detector = FaceDetector::new(backend, &det_model, config.detector)?;
         let embedder = FaceEmbedder::new(backend, &emb_model, config.embedding_model)?;
-        Ok(Arc::new(Self { config, detector, embedder, models }))
+        Ok(Arc::new(Self { config, detector, embedder, models, backend: backend.name() }))
     }
 
     pub fn config(&self) -> &PipelineConfig {
         &self.config
+    }
+
+    /// The inference engine's name.
+    pub fn backend(&self) -> &'static str {
+        self.backend
     }
 
     pub fn models(&self) -> &[LoadedModelInfo] {

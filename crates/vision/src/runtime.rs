@@ -54,6 +54,44 @@ pub fn set_intra_op_threads(threads: usize) {
     tract_linalg::multithread::set_default_executor(executor);
 }
 
+/// Which inference engine runs the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Pure-Rust tract: always available.
+    #[default]
+    Tract,
+    /// ONNX Runtime, loaded at run time (cargo feature `onnxruntime`, library from `ORT_DYLIB_PATH`).
+    Onnxruntime,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = VisionError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "tract" => Ok(Self::Tract),
+            "onnxruntime" | "ort" => Ok(Self::Onnxruntime),
+            other => Err(VisionError::Config(format!("unknown backend '{other}' (tract, onnxruntime)"))),
+        }
+    }
+}
+
+/// Makes the backend of `kind`; `intra_op_threads` is how many threads one model run may use.
+pub fn make_backend(kind: BackendKind, intra_op_threads: usize) -> Result<Box<dyn InferenceBackend>> {
+    match kind {
+        BackendKind::Tract => {
+            set_intra_op_threads(intra_op_threads);
+            Ok(Box::new(TractBackend))
+        }
+        #[cfg(feature = "onnxruntime")]
+        BackendKind::Onnxruntime => Ok(Box::new(crate::onnxruntime::OrtBackend::new(None, intra_op_threads)?)),
+        #[cfg(not(feature = "onnxruntime"))]
+        BackendKind::Onnxruntime => Err(VisionError::Config(
+            "this build has no ONNX Runtime backend: build with `--features onnxruntime`".into(),
+        )),
+    }
+}
+
 /// The pure-Rust default backend.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TractBackend;

@@ -43,7 +43,8 @@ pub fn fmr_at(model: EmbeddingModel, cosine: f32) -> f64 {
 /// The calibrated similarity, 0..100.
 pub fn similarity(model: EmbeddingModel, cosine: f32) -> f32 {
     let fmr = fmr_at(model, cosine);
-    (-POINTS_PER_DECADE * fmr.log10()).clamp(0.0, 100.0) as f32
+    // `+ 0.0` turns a negative zero into zero.
+    (-POINTS_PER_DECADE * fmr.log10()).clamp(0.0, 100.0) as f32 + 0.0
 }
 
 /// The cosine threshold that gives a calibrated similarity (and so a false match rate).

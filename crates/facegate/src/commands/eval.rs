@@ -27,8 +27,7 @@ fn load(common: &CommonArgs, data: &LfwData) -> Result<(Arc<FacePipeline>, Pairs
     let text = std::fs::read_to_string(&data.pairs).with_context(|| format!("reading {}", data.pairs.display()))?;
     let pairs = parse_pairs(&text, &data.images).with_context(|| format!("parsing {}", data.pairs.display()))?;
     // Images are processed in parallel, one thread each: the fastest way through many images.
-    vision::runtime::set_intra_op_threads(1);
-    let pipeline = FacePipeline::new(common.pipeline_config()).context("loading the face models")?;
+    let pipeline = FacePipeline::new(common.pipeline_config(1)).context("loading the face models")?;
     Ok((pipeline, pairs))
 }
 

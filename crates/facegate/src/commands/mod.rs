@@ -16,8 +16,7 @@ use crate::cli::CommonArgs;
 
 /// Loads the models once, with intra-op threads for the lowest single-image latency.
 pub fn load_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {
-    vision::runtime::set_intra_op_threads(common.threads());
-    FacePipeline::new(common.pipeline_config()).context("loading the face models")
+    FacePipeline::new(common.pipeline_config(common.threads())).context("loading the face models")
 }
 
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
