@@ -134,7 +134,7 @@ impl FaceDetector {
         let input_img = if scale < 1.0 {
             let nw = ((w as f32 * scale).round() as u32).max(1);
             let nh = ((h as f32 * scale).round() as u32).max(1);
-            resized = ::image::imageops::resize(img, nw, nh, ::image::imageops::FilterType::Triangle);
+            resized = crate::image::resize_bilinear(img, nw, nh);
             &resized
         } else {
             img

@@ -128,6 +128,45 @@ pub fn decode_file(path: &std::path::Path, limits: &DecodeLimits) -> Result<Deco
     decode(&bytes, limits)
 }
 
+/// Resizes by bilinear interpolation with pixel centres aligned (as OpenCV's `INTER_LINEAR`): each output
+/// pixel reads the four source pixels around its centre. Several times faster than a filtered resample for
+/// the detector's downscaling, where the network itself is robust to the aliasing.
+pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let (sw, sh) = (img.width() as usize, img.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
+        return RgbImage::new(width, height);
+    }
+    // For each output column: the two source columns and the weight of the second.
+    let axis = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
+        let scale = src as f32 / dst as f32;
+        (0..dst)
+            .map(|d| {
+                let pos = ((d as f32 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (pos.floor() as usize).min(src - 1);
+                let i1 = (i0 + 1).min(src - 1);
+                (i0, i1, pos - i0 as f32)
+            })
+            .collect()
+    };
+    let xs = axis(sw, dw);
+    let ys = axis(sh, dh);
+    let raw = img.as_raw();
+    let mut out = vec![0u8; dw * dh * 3];
+    for (row, &(y0, y1, fy)) in out.chunks_exact_mut(dw * 3).zip(&ys) {
+        let r0 = &raw[y0 * sw * 3..(y0 + 1) * sw * 3];
+        let r1 = &raw[y1 * sw * 3..(y1 + 1) * sw * 3];
+        for (px, &(x0, x1, fx)) in row.chunks_exact_mut(3).zip(&xs) {
+            for c in 0..3 {
+                let top = f32::from(r0[x0 * 3 + c]) * (1.0 - fx) + f32::from(r0[x1 * 3 + c]) * fx;
+                let bottom = f32::from(r1[x0 * 3 + c]) * (1.0 - fx) + f32::from(r1[x1 * 3 + c]) * fx;
+                px[c] = (top * (1.0 - fy) + bottom * fy + 0.5) as u8;
+            }
+        }
+    }
+    RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
+}
+
 /// A quarter-turn rotation of an image, clockwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -155,5 +194,23 @@ impl Rotation {
             Rotation::Cw180 => ::image::imageops::rotate180(img),
             Rotation::Cw270 => ::image::imageops::rotate270(img),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bilinear_resize_keeps_flat_colours_and_halves_a_ramp() {
+        let flat = RgbImage::from_pixel(40, 30, ::image::Rgb([10, 200, 77]));
+        let small = resize_bilinear(&flat, 13, 7);
+        assert_eq!(small.dimensions(), (13, 7));
+        assert!(small.pixels().all(|p| p.0 == [10, 200, 77]));
+        // A horizontal ramp 0, 10, 20, ... halved: each output pixel averages two neighbours.
+        let ramp = RgbImage::from_fn(8, 2, |x, _| ::image::Rgb([(x * 10) as u8; 3]));
+        let half = resize_bilinear(&ramp, 4, 1);
+        let values: Vec<u8> = half.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(values, [5, 25, 45, 65]);
     }
 }
