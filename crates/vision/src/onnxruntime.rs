@@ -78,15 +78,32 @@ fn with_symbolic_inputs(name: &str, onnx: &[u8]) -> Result<Vec<u8>> {
 
 struct OrtParsed {
     name: String,
-    onnx: Vec<u8>,
+    onnx: Arc<Vec<u8>>,
     intra_threads: usize,
 }
 
+/// Sessions of one model and shape. An ONNX Runtime session runs one call at a time, so idle sessions wait
+/// in a free list: a caller takes one (making a new one when all are busy) and puts it back afterwards, so
+/// there are never more sessions than callers running at once.
 struct OrtPrepared {
     name: String,
+    onnx: Arc<Vec<u8>>,
+    intra_threads: usize,
     input_name: String,
     output_names: Vec<String>,
-    session: Mutex<Session>,
+    idle: Mutex<Vec<Session>>,
+}
+
+fn new_session(name: &str, onnx: &[u8], intra_threads: usize) -> Result<Session> {
+    let err = |e: ort::Error| VisionError::ModelLoad { name: name.to_string(), message: e.to_string() };
+    Session::builder()
+        .map_err(err)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| err(e.into()))?
+        .with_intra_threads(intra_threads)
+        .map_err(|e| err(e.into()))?
+        .commit_from_memory(onnx)
+        .map_err(err)
 }
 
 impl InferenceBackend for OrtBackend {
@@ -97,40 +114,56 @@ impl InferenceBackend for OrtBackend {
     fn parse(&self, model_name: &str, onnx: &[u8]) -> Result<Arc<dyn ParsedModel>> {
         Ok(Arc::new(OrtParsed {
             name: model_name.to_string(),
-            onnx: with_symbolic_inputs(model_name, onnx)?,
+            onnx: Arc::new(with_symbolic_inputs(model_name, onnx)?),
             intra_threads: self.intra_threads,
         }))
     }
 }
 
 impl ParsedModel for OrtParsed {
-    /// ONNX Runtime sessions take any input shape: each call makes a session (the plan cache keeps one per
-    /// shape, so sessions are not shared between shapes and lock only their own runs).
+    /// ONNX Runtime sessions take any input shape; the plan cache still asks once per shape, and each shape
+    /// gets its own sessions.
     fn prepare(&self, _input_shape: &[usize]) -> Result<Arc<dyn PreparedModel>> {
-        let err = |e: ort::Error| VisionError::ModelLoad { name: self.name.clone(), message: e.to_string() };
-        let session = Session::builder()
-            .map_err(err)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| err(e.into()))?
-            .with_intra_threads(self.intra_threads)
-            .map_err(|e| err(e.into()))?
-            .commit_from_memory(&self.onnx)
-            .map_err(err)?;
+        let session = new_session(&self.name, &self.onnx, self.intra_threads)?;
         let input_name = session
             .inputs()
             .first()
             .map(|i| i.name().to_string())
             .ok_or_else(|| VisionError::ModelLoad { name: self.name.clone(), message: "no input".into() })?;
         let output_names = session.outputs().iter().map(|o| o.name().to_string()).collect();
-        Ok(Arc::new(OrtPrepared { name: self.name.clone(), input_name, output_names, session: Mutex::new(session) }))
+        Ok(Arc::new(OrtPrepared {
+            name: self.name.clone(),
+            onnx: self.onnx.clone(),
+            intra_threads: self.intra_threads,
+            input_name,
+            output_names,
+            idle: Mutex::new(vec![session]),
+        }))
     }
 }
 
 impl PreparedModel for OrtPrepared {
     fn run(&self, input: TensorF32) -> Result<Vec<TensorF32>> {
+        let idle = || self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let taken = idle().pop();
+        let mut session = match taken {
+            Some(s) => s,
+            None => new_session(&self.name, &self.onnx, self.intra_threads)?,
+        };
+        let result = self.run_on(&mut session, input);
+        idle().push(session);
+        result
+    }
+
+    fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+}
+
+impl OrtPrepared {
+    fn run_on(&self, session: &mut Session, input: TensorF32) -> Result<Vec<TensorF32>> {
         let err = |e: ort::Error| VisionError::Inference { name: self.name.clone(), message: e.to_string() };
         let tensor = Tensor::from_array((input.shape.clone(), input.data)).map_err(err)?;
-        let mut session = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let outputs = session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(err)?;
         self.output_names
             .iter()
@@ -142,9 +175,5 @@ impl PreparedModel for OrtPrepared {
                 })
             })
             .collect()
-    }
-
-    fn output_names(&self) -> &[String] {
-        &self.output_names
     }
 }
