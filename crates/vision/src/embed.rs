@@ -118,7 +118,7 @@ impl FaceEmbedder {
     }
 
     /// Embeds aligned 112x112 faces, several at once where the model allows.
-    pub fn embed(&self, faces: &[RgbImage]) -> Result<Vec<Embedding>> {
+    pub fn embed(&self, faces: &[&RgbImage]) -> Result<Vec<Embedding>> {
         for f in faces {
             if f.dimensions() != (ALIGNED_SIZE, ALIGNED_SIZE) {
                 return Err(VisionError::Config(format!(
@@ -140,7 +140,7 @@ impl FaceEmbedder {
         }
     }
 
-    fn embed_sface_batch(&self, faces: &[RgbImage]) -> Result<Vec<Embedding>> {
+    fn embed_sface_batch(&self, faces: &[&RgbImage]) -> Result<Vec<Embedding>> {
         if faces.is_empty() {
             return Ok(Vec::new());
         }
@@ -149,7 +149,7 @@ impl FaceEmbedder {
     }
 
     /// Runs SFace on a batch: NCHW RGB 0..255.
-    fn run_sface(&self, faces: &[RgbImage]) -> Result<Vec<TensorF32>> {
+    fn run_sface(&self, faces: &[&RgbImage]) -> Result<Vec<TensorF32>> {
         let n = faces.len();
         let side = ALIGNED_SIZE as usize;
         let plane = side * side;
@@ -212,7 +212,7 @@ impl FaceEmbedder {
         if self.model != EmbeddingModel::Sface {
             return Err(VisionError::Config("raw output is only offered for SFace".into()));
         }
-        let out = self.run_sface(std::slice::from_ref(face))?;
+        let out = self.run_sface(&[face])?;
         out.into_iter().next().map(|t| t.data).ok_or_else(|| self.shape_error("no output"))
     }
 }

@@ -1,6 +1,7 @@
 //! The face pipeline assembled: decode -> detect -> align -> quality -> embed, with the models loaded once
 //! and shared by every caller.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,15 +75,21 @@ impl Face {
     }
 }
 
-/// The faces of one image, in the coordinates of `image` (turned by `rotation` when that was needed).
+/// The faces of one image, in the coordinates of `image`: the image itself, borrowed (no copy), or the
+/// turned copy when a quarter turn was needed.
 #[derive(Debug, Clone)]
-pub struct FacesInImage {
-    pub image: RgbImage,
+pub struct FacesInImage<'a> {
+    pub image: Cow<'a, RgbImage>,
     pub rotation: Rotation,
     pub faces: Vec<Face>,
 }
 
-impl FacesInImage {
+impl FacesInImage<'_> {
+    /// The same result owning its image.
+    pub fn into_owned(self) -> FacesInImage<'static> {
+        FacesInImage { image: Cow::Owned(self.image.into_owned()), rotation: self.rotation, faces: self.faces }
+    }
+
     /// The largest face, or `NoFace`.
     pub fn largest(&self) -> Result<&Face> {
         self.faces
@@ -190,31 +197,36 @@ impl FacePipeline {
 
     /// Detects, aligns and assesses every face of an upright image, turning it by quarter turns when no face
     /// is found upright and the configuration allows.
-    pub fn find_faces(&self, img: &RgbImage) -> Result<FacesInImage> {
+    pub fn find_faces<'a>(&self, img: &'a RgbImage) -> Result<FacesInImage<'a>> {
         self.find_faces_timed(img, self.config.detector.max_side, &mut StageTimes::default())
     }
 
     /// As [`FacePipeline::find_faces`], detecting at a chosen resolution (a larger `max_side` finds smaller
     /// faces) and adding the time spent detecting and aligning to `times`.
-    pub fn find_faces_timed(&self, img: &RgbImage, max_side: u32, times: &mut StageTimes) -> Result<FacesInImage> {
+    pub fn find_faces_timed<'a>(
+        &self,
+        img: &'a RgbImage,
+        max_side: u32,
+        times: &mut StageTimes,
+    ) -> Result<FacesInImage<'a>> {
         let faces = self.faces_of(img, max_side, times)?;
         let best =
             |faces: &[Face]| faces.iter().filter(|f| f.is_upright()).map(|f| f.detection.score).fold(0.0, f32::max);
         let upright_best = best(&faces);
         if !self.config.try_rotations || upright_best >= CONFIDENT_UPRIGHT_SCORE {
-            return Ok(FacesInImage { image: img.clone(), rotation: Rotation::None, faces });
+            return Ok(FacesInImage { image: Cow::Borrowed(img), rotation: Rotation::None, faces });
         }
         // No confident upright face: none at all, or only weak ones, as YuNet gives for a face seen upside
         // down or sideways. Try the quarter turns and keep the orientation whose best upright face is clearly
         // better.
-        let mut chosen = FacesInImage { image: img.clone(), rotation: Rotation::None, faces };
+        let mut chosen = FacesInImage { image: Cow::Borrowed(img), rotation: Rotation::None, faces };
         let mut chosen_best = upright_best;
         for rotation in [Rotation::Cw90, Rotation::Cw270, Rotation::Cw180] {
             let turned = rotation.apply(img);
             let turned_faces = self.faces_of(&turned, max_side, times)?;
             let score = best(&turned_faces);
             if score > chosen_best + ROTATION_MARGIN {
-                chosen = FacesInImage { image: turned, rotation, faces: turned_faces };
+                chosen = FacesInImage { image: Cow::Owned(turned), rotation, faces: turned_faces };
                 chosen_best = score;
                 if score >= CONFIDENT_UPRIGHT_SCORE {
                     break;
@@ -243,7 +255,7 @@ impl FacePipeline {
 
     /// Templates of the given faces, computed as one batch.
     pub fn embed(&self, faces: &[&Face]) -> Result<Vec<Embedding>> {
-        let crops: Vec<RgbImage> = faces.iter().map(|f| f.aligned.clone()).collect();
+        let crops: Vec<&RgbImage> = faces.iter().map(|f| &f.aligned).collect();
         self.embedder.embed(&crops)
     }
 

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use vision::similarity::{cosine_for_similarity, DEFAULT_SIMILARITY_THRESHOLD};
 use vision::{Embedding, Rotation};
 
-fn faces_in(rel: &str) -> vision::FacesInImage {
+fn faces_in(rel: &str) -> vision::FacesInImage<'static> {
     let pipeline = common::pipeline();
     let decoded = pipeline.decode(&common::read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    pipeline.find_faces(&decoded.rgb).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    pipeline.find_faces(&decoded.rgb).unwrap_or_else(|e| panic!("{rel}: {e}")).into_owned()
 }
 
 fn template(rel: &str) -> Embedding {
