@@ -21,6 +21,14 @@ fn normalise(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| x / n).collect()
 }
 
+fn index_of(data: &[(u32, Vec<f32>)], dim: usize) -> FlatIndex<u32> {
+    let mut idx = FlatIndex::new(dim).expect("index");
+    for (id, v) in data {
+        idx.upsert(*id, v).expect("insert");
+    }
+    idx
+}
+
 /// The obvious implementation: score everything, sort, cut.
 fn reference(data: &[(u32, Vec<f32>)], q: &[f32], k: usize, min: f32) -> Vec<(u32, f32)> {
     let q = normalise(q);
@@ -61,10 +69,7 @@ fn single_template_is_found_by_itself_and_honours_the_threshold() {
 fn top_k_equals_the_reference_on_thousands_of_templates() {
     let mut rng = Rng(42);
     let data: Vec<(u32, Vec<f32>)> = (0..5000).map(|i| (i, rng.vector(128))).collect();
-    let mut idx = FlatIndex::new(128).expect("index");
-    for (id, v) in &data {
-        idx.upsert(*id, v).expect("insert");
-    }
+    let idx = index_of(&data, 128);
     for _ in 0..20 {
         let q = rng.vector(128);
         let got: Vec<(u32, f32)> =
@@ -82,10 +87,7 @@ fn top_k_equals_the_reference_on_thousands_of_templates() {
 fn removal_and_replacement_keep_the_index_consistent() {
     let mut rng = Rng(3);
     let data: Vec<(u32, Vec<f32>)> = (0..300).map(|i| (i, rng.vector(32))).collect();
-    let mut idx = FlatIndex::new(32).expect("index");
-    for (id, v) in &data {
-        idx.upsert(*id, v).expect("insert");
-    }
+    let mut idx = index_of(&data, 32);
     // Remove every third, including the first and the last row.
     let mut kept = Vec::new();
     for (id, v) in &data {

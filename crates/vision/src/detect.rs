@@ -244,11 +244,6 @@ fn bgr_planar_padded(img: &RgbImage, pw: usize, ph: usize) -> TensorF32 {
     TensorF32::new(vec![1, 3, ph, pw], data)
 }
 
-/// Picks the index of the largest face by box area.
-pub fn largest(detections: &[Detection]) -> Option<usize> {
-    detections.iter().enumerate().max_by(|a, b| a.1.bbox.area().total_cmp(&b.1.bbox.area())).map(|(i, _)| i)
-}
-
 // The detector is shared by all requests.
 const _: fn() = || {
     fn is<T: Send + Sync>() {}

@@ -195,8 +195,8 @@ impl FacePipeline {
         decode(bytes, &self.config.decode_limits)
     }
 
-    /// Detects, aligns and assesses every face of an upright image, turning it by quarter turns when no face
-    /// is found upright and the configuration allows.
+    /// Detects, aligns and assesses every face of an upright image, trying quarter turns when no confident
+    /// upright face is found and the configuration allows.
     pub fn find_faces<'a>(&self, img: &'a RgbImage) -> Result<FacesInImage<'a>> {
         self.find_faces_timed(img, self.config.detector.max_side, &mut StageTimes::default())
     }
