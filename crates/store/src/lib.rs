@@ -1,0 +1,57 @@
+//! Persistence for Facegate: collections, the faces enrolled in them (templates, metadata, optionally the
+//! source image) and a change log that every replica follows to keep its in-memory index in step.
+//!
+//! Two real backends behind one API: SQLite (the embedded default; WAL) and PostgreSQL (selected by a
+//! `postgres://` URL, for several replicas). Both speak the same SQL through sqlx's `Any` driver; only the
+//! schema (migrations) and the write lock differ per dialect.
+
+mod error;
+mod migrations;
+mod records;
+mod store;
+
+pub use error::{StoreError, StoreResult};
+pub use records::{
+    Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
+};
+pub use store::{Dialect, Store};
+
+/// Collection ids: 1-255 characters of `A-Z a-z 0-9 _ . -` (the same alphabet as Rekognition's), so an id is
+/// safe in a URL path, a file name and a log line.
+pub fn valid_collection_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Templates are stored as little-endian `f32`s.
+pub fn encode_template(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub fn decode_template(bytes: &[u8]) -> StoreResult<Vec<f32>> {
+    if bytes.len() % 4 != 0 {
+        return Err(StoreError::Corrupt(format!("a template of {} bytes is not a whole number of f32s", bytes.len())));
+    }
+    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_ids() {
+        assert!(valid_collection_id("staff-2026_v1.0"));
+        assert!(!valid_collection_id(""));
+        assert!(!valid_collection_id("../etc"));
+        assert!(!valid_collection_id("a b"));
+        assert!(!valid_collection_id("é"));
+        assert!(!valid_collection_id(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn templates_round_trip() {
+        let v = vec![0.5f32, -1.25, f32::MIN_POSITIVE, 3.0e7];
+        assert_eq!(decode_template(&encode_template(&v)).unwrap(), v);
+        assert!(decode_template(&[0, 1, 2]).is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! Schema migrations, one list per dialect, applied in order inside one transaction each and recorded in
+//! `facegate_migrations`. On PostgreSQL an advisory lock makes replicas that start together take turns.
+
+use sqlx::{AnyPool, Row};
+
+use crate::error::{StoreError, StoreResult};
+use crate::store::{now_millis, Dialect};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static [&'static str],
+    postgres: &'static [&'static str],
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "collections, faces, images, change log",
+    sqlite: &[
+        "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
+        "CREATE TABLE collections (
+            collection_id TEXT PRIMARY KEY,
+            description TEXT,
+            model TEXT NOT NULL,
+            dimension INTEGER NOT NULL,
+            created_at INTEGER NOT NULL)",
+        "CREATE TABLE faces (
+            face_id TEXT PRIMARY KEY,
+            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+            image_id TEXT NOT NULL,
+            external_id TEXT,
+            metadata TEXT,
+            bbox TEXT NOT NULL,
+            detection_score REAL NOT NULL,
+            quality REAL NOT NULL,
+            template BLOB NOT NULL,
+            created_at INTEGER NOT NULL)",
+        "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
+        "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
+        "CREATE TABLE images (
+            image_id TEXT PRIMARY KEY,
+            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+            content_type TEXT NOT NULL,
+            bytes BLOB NOT NULL,
+            created_at INTEGER NOT NULL)",
+        "CREATE TABLE face_changes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            collection_id TEXT NOT NULL,
+            face_id TEXT,
+            op TEXT NOT NULL,
+            at INTEGER NOT NULL)",
+    ],
+    postgres: &[
+        "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
+        "CREATE TABLE collections (
+            collection_id TEXT PRIMARY KEY,
+            description TEXT,
+            model TEXT NOT NULL,
+            dimension BIGINT NOT NULL,
+            created_at BIGINT NOT NULL)",
+        "CREATE TABLE faces (
+            face_id TEXT PRIMARY KEY,
+            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+            image_id TEXT NOT NULL,
+            external_id TEXT,
+            metadata TEXT,
+            bbox TEXT NOT NULL,
+            detection_score DOUBLE PRECISION NOT NULL,
+            quality DOUBLE PRECISION NOT NULL,
+            template BYTEA NOT NULL,
+            created_at BIGINT NOT NULL)",
+        "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
+        "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
+        "CREATE TABLE images (
+            image_id TEXT PRIMARY KEY,
+            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+            content_type TEXT NOT NULL,
+            bytes BYTEA NOT NULL,
+            created_at BIGINT NOT NULL)",
+        "CREATE TABLE face_changes (
+            seq BIGSERIAL PRIMARY KEY,
+            collection_id TEXT NOT NULL,
+            face_id TEXT,
+            op TEXT NOT NULL,
+            at BIGINT NOT NULL)",
+    ],
+}];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    if dialect == Dialect::Postgres {
+        // Held to the end of the transaction: two replicas starting at once migrate one after the other.
+        sqlx::query("SELECT pg_advisory_xact_lock(7286001)").execute(&mut *tx).await?;
+    }
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS facegate_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM facegate_migrations")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("v")?;
+    if current > latest_version() {
+        return Err(StoreError::Migration {
+            version: current,
+            message: format!(
+                "the database is at schema version {current}, newer than this build's {}: upgrade facegate",
+                latest_version()
+            ),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let statements = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        for sql in statements {
+            sqlx::query(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Migration { version: m.version, message: e.to_string() })?;
+        }
+        sqlx::query("INSERT INTO facegate_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version = m.version, name = m.name, "applied schema migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! What the store holds, as plain structs.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCollection {
+    pub collection_id: String,
+    pub description: Option<String>,
+    /// The embedding model whose templates the collection holds (templates of two models never mix).
+    pub model: String,
+    pub dimension: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Collection {
+    pub collection_id: String,
+    pub description: Option<String>,
+    pub model: String,
+    pub dimension: usize,
+    pub face_count: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Where the face was in its image, in the pixels of the (orientation-corrected) image.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFace {
+    pub face_id: Uuid,
+    pub image_id: Uuid,
+    pub external_id: Option<String>,
+    /// Caller's JSON metadata, stored verbatim.
+    pub metadata: Option<serde_json::Value>,
+    pub bbox: FaceBox,
+    pub detection_score: f32,
+    pub quality: f32,
+    pub template: Vec<f32>,
+}
+
+/// A source image, stored only when the caller asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredImage {
+    pub image_id: Uuid,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceRecord {
+    pub face_id: Uuid,
+    pub collection_id: String,
+    pub image_id: Uuid,
+    pub external_id: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub bbox: FaceBox,
+    pub detection_score: f32,
+    pub quality: f32,
+    pub image_stored: bool,
+    pub created_at: i64,
+}
+
+/// One face's template, as the index loads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateRow {
+    pub collection_id: String,
+    pub face_id: Uuid,
+    pub template: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    /// A face was added (its template is attached when it still exists).
+    Add,
+    /// A face was deleted.
+    Delete,
+    /// A whole collection was deleted.
+    DropCollection,
+}
+
+impl ChangeOp {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Add => "add",
+            ChangeOp::Delete => "delete",
+            ChangeOp::DropCollection => "drop",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "add" => Some(ChangeOp::Add),
+            "delete" => Some(ChangeOp::Delete),
+            "drop" => Some(ChangeOp::DropCollection),
+            _ => None,
+        }
+    }
+}
+
+/// An entry of the change log, in commit order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub seq: i64,
+    pub op: ChangeOp,
+    pub collection_id: String,
+    pub face_id: Option<Uuid>,
+    /// For `Add`: the template, or `None` when the face has been deleted since.
+    pub template: Option<Vec<f32>>,
+}

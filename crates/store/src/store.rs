@@ -1,0 +1,512 @@
+//! The store: one connection pool, the same queries on both dialects (`$N` placeholders work on both).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row, Transaction};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::records::{Change, ChangeOp, Collection, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow};
+use crate::{decode_template, encode_template, migrations};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn of_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Dialect::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact_url(url)))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// A URL with its password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+const FACE_COLUMNS: &str = "f.face_id, f.collection_id, f.image_id, f.external_id, f.metadata, f.bbox, \
+     f.detection_score, f.quality, f.created_at, \
+     CASE WHEN EXISTS (SELECT 1 FROM images i WHERE i.image_id = f.image_id) THEN 1 ELSE 0 END AS image_stored";
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dialect", &self.dialect).finish()
+    }
+}
+
+impl Store {
+    /// Connects (creating the SQLite file if needed) and brings the schema up to date.
+    pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url)?;
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(|_| StoreError::UnsupportedUrl(redact_url(&url)))?;
+        let mut pool_options =
+            AnyPoolOptions::new().max_connections(max_connections.max(1)).acquire_timeout(Duration::from_secs(10));
+        if dialect == Dialect::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL: readers never block the writer; a writer waits (up to 10 s) for another one.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options.connect_with(options).await.map_err(|e| match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => StoreError::Unavailable(e.to_string()),
+            e => StoreError::Database(e),
+        })?;
+        migrations::migrate(&pool, dialect).await?;
+        Ok(Store { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A transaction that holds the store's write lock from its first statement: on PostgreSQL an advisory
+    /// lock, so that change-log sequence numbers become visible in the order they were taken (a follower never
+    /// skips a change that commits late); on SQLite a write statement, so the transaction takes the database's
+    /// write lock at once (waiting with busy_timeout) instead of failing when it upgrades from a read.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, sqlx::Any>> {
+        let mut tx = self.pool.begin().await?;
+        match self.dialect {
+            Dialect::Postgres => {
+                sqlx::query("SELECT pg_advisory_xact_lock(7286002)").execute(&mut *tx).await?;
+            }
+            Dialect::Sqlite => {
+                sqlx::query("UPDATE facegate_meta SET value = value WHERE key = 'write_lock'")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Ok(tx)
+    }
+
+    // --- collections ---
+
+    pub async fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {
+        let created_at = now_millis();
+        let done = sqlx::query(
+            "INSERT INTO collections (collection_id, description, model, dimension, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection_id) DO NOTHING",
+        )
+        .bind(&new.collection_id)
+        .bind(&new.description)
+        .bind(&new.model)
+        .bind(new.dimension as i64)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::CollectionExists(new.collection_id.clone()));
+        }
+        Ok(Collection {
+            collection_id: new.collection_id.clone(),
+            description: new.description.clone(),
+            model: new.model.clone(),
+            dimension: new.dimension,
+            face_count: 0,
+            created_at,
+        })
+    }
+
+    pub async fn get_collection(&self, collection_id: &str) -> StoreResult<Option<Collection>> {
+        let row = sqlx::query(
+            "SELECT c.collection_id, c.description, c.model, c.dimension, c.created_at, \
+             (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.collection_id) AS face_count \
+             FROM collections c WHERE c.collection_id = $1",
+        )
+        .bind(collection_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| collection_from_row(&r)).transpose()
+    }
+
+    /// Collections in id order, `limit` at most, after the id `after` (for pagination).
+    pub async fn list_collections(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Collection>> {
+        let rows = sqlx::query(
+            "SELECT c.collection_id, c.description, c.model, c.dimension, c.created_at, \
+             (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.collection_id) AS face_count \
+             FROM collections c WHERE c.collection_id > $1 ORDER BY c.collection_id LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(collection_from_row).collect()
+    }
+
+    /// Deletes a collection with its faces and stored images; returns how many faces went with it.
+    pub async fn delete_collection(&self, collection_id: &str) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let faces: i64 = sqlx::query("SELECT COUNT(*) AS n FROM faces WHERE collection_id = $1")
+            .bind(collection_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        sqlx::query("DELETE FROM images WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM faces WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
+        let gone = sqlx::query("DELETE FROM collections WHERE collection_id = $1")
+            .bind(collection_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone == 0 {
+            return Err(StoreError::CollectionNotFound(collection_id.to_string()));
+        }
+        log_change(&mut tx, ChangeOp::DropCollection, collection_id, None).await?;
+        tx.commit().await?;
+        Ok(faces as u64)
+    }
+
+    // --- faces ---
+
+    /// Stores faces found in one image (and the image itself when given), all or nothing.
+    pub async fn add_faces(
+        &self,
+        collection_id: &str,
+        faces: &[NewFace],
+        image: Option<&StoredImage>,
+    ) -> StoreResult<Vec<FaceRecord>> {
+        let mut tx = self.begin_write().await?;
+        let exists = sqlx::query("SELECT 1 AS one FROM collections WHERE collection_id = $1")
+            .bind(collection_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::CollectionNotFound(collection_id.to_string()));
+        }
+        let created_at = now_millis();
+        if let Some(img) = image {
+            sqlx::query(
+                "INSERT INTO images (image_id, collection_id, content_type, bytes, created_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(img.image_id.to_string())
+            .bind(collection_id)
+            .bind(&img.content_type)
+            .bind(img.bytes.as_slice())
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut records = Vec::with_capacity(faces.len());
+        for face in faces {
+            let metadata = face.metadata.as_ref().map(|m| m.to_string());
+            let bbox = serde_json::to_string(&face.bbox).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO faces (face_id, collection_id, image_id, external_id, metadata, bbox, detection_score, \
+                 quality, template, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(face.face_id.to_string())
+            .bind(collection_id)
+            .bind(face.image_id.to_string())
+            .bind(&face.external_id)
+            .bind(metadata)
+            .bind(bbox)
+            .bind(f64::from(face.detection_score))
+            .bind(f64::from(face.quality))
+            .bind(encode_template(&face.template))
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+            log_change(&mut tx, ChangeOp::Add, collection_id, Some(face.face_id)).await?;
+            records.push(FaceRecord {
+                face_id: face.face_id,
+                collection_id: collection_id.to_string(),
+                image_id: face.image_id,
+                external_id: face.external_id.clone(),
+                metadata: face.metadata.clone(),
+                bbox: face.bbox,
+                detection_score: face.detection_score,
+                quality: face.quality,
+                image_stored: image.is_some_and(|i| i.image_id == face.image_id),
+                created_at,
+            });
+        }
+        tx.commit().await?;
+        Ok(records)
+    }
+
+    pub async fn get_face(&self, collection_id: &str, face_id: Uuid) -> StoreResult<Option<FaceRecord>> {
+        let row =
+            sqlx::query(&format!("SELECT {FACE_COLUMNS} FROM faces f WHERE f.collection_id = $1 AND f.face_id = $2"))
+                .bind(collection_id)
+                .bind(face_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| face_from_row(&r)).transpose()
+    }
+
+    /// The records of the given faces that exist in the collection (any order).
+    pub async fn get_faces(&self, collection_id: &str, face_ids: &[Uuid]) -> StoreResult<Vec<FaceRecord>> {
+        let mut out = Vec::with_capacity(face_ids.len());
+        for chunk in face_ids.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT {FACE_COLUMNS} FROM faces f WHERE f.collection_id = $1 AND f.face_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(collection_id);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.push(face_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn face_template(&self, collection_id: &str, face_id: Uuid) -> StoreResult<Option<Vec<f32>>> {
+        let row = sqlx::query("SELECT template FROM faces WHERE collection_id = $1 AND face_id = $2")
+            .bind(collection_id)
+            .bind(face_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(decode_template(&r.try_get::<Vec<u8>, _>("template")?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Faces in enrolment order (face ids are time-ordered UUIDv7), `limit` at most, after the face `after`;
+    /// only those with the given external id when one is given.
+    pub async fn list_faces(
+        &self,
+        collection_id: &str,
+        after: Option<Uuid>,
+        limit: u32,
+        external_id: Option<&str>,
+    ) -> StoreResult<Vec<FaceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FACE_COLUMNS} FROM faces f WHERE f.collection_id = $1 AND f.face_id > $2 \
+             AND ($3 IS NULL OR f.external_id = $3) ORDER BY f.face_id LIMIT $4"
+        ))
+        .bind(collection_id)
+        .bind(after.map(|u| u.to_string()).unwrap_or_default())
+        .bind(external_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(face_from_row).collect()
+    }
+
+    /// Deletes the given faces (and their stored images once no face refers to them); returns the ids that
+    /// existed and were deleted.
+    pub async fn delete_faces(&self, collection_id: &str, face_ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
+        let mut tx = self.begin_write().await?;
+        let mut deleted = Vec::new();
+        for id in face_ids {
+            let row = sqlx::query("DELETE FROM faces WHERE collection_id = $1 AND face_id = $2 RETURNING image_id")
+                .bind(collection_id)
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else { continue };
+            let image_id: String = row.try_get("image_id")?;
+            sqlx::query(
+                "DELETE FROM images WHERE image_id = $1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = $1)",
+            )
+            .bind(&image_id)
+            .execute(&mut *tx)
+            .await?;
+            log_change(&mut tx, ChangeOp::Delete, collection_id, Some(*id)).await?;
+            deleted.push(*id);
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    pub async fn get_image(&self, collection_id: &str, image_id: Uuid) -> StoreResult<Option<StoredImage>> {
+        let row = sqlx::query("SELECT content_type, bytes FROM images WHERE collection_id = $1 AND image_id = $2")
+            .bind(collection_id)
+            .bind(image_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => {
+                Ok(Some(StoredImage { image_id, content_type: r.try_get("content_type")?, bytes: r.try_get("bytes")? }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    // --- what the index follows ---
+
+    /// The sequence number of the newest change (0 when none).
+    pub async fn latest_change(&self) -> StoreResult<i64> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM face_changes")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("seq")?)
+    }
+
+    /// Streams every stored template to `each`, collection by collection.
+    pub async fn for_each_template(&self, mut each: impl FnMut(TemplateRow)) -> StoreResult<u64> {
+        let mut rows =
+            sqlx::query("SELECT collection_id, face_id, template FROM faces ORDER BY collection_id").fetch(&self.pool);
+        let mut n = 0;
+        while let Some(row) = rows.try_next().await? {
+            each(TemplateRow {
+                collection_id: row.try_get("collection_id")?,
+                face_id: parse_uuid(&row.try_get::<String, _>("face_id")?)?,
+                template: decode_template(&row.try_get::<Vec<u8>, _>("template")?)?,
+            });
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Changes after `seq`, oldest first, `limit` at most; an added face carries its template while it exists.
+    pub async fn changes_since(&self, seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        let rows = sqlx::query(
+            "SELECT c.seq, c.op, c.collection_id, c.face_id, f.template FROM face_changes c \
+             LEFT JOIN faces f ON f.face_id = c.face_id AND c.op = 'add' \
+             WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let op: String = r.try_get("op")?;
+                let face_id: Option<String> = r.try_get("face_id")?;
+                let template: Option<Vec<u8>> = r.try_get("template")?;
+                Ok(Change {
+                    seq: r.try_get("seq")?,
+                    op: ChangeOp::parse(&op).ok_or_else(|| StoreError::Corrupt(format!("unknown change {op:?}")))?,
+                    collection_id: r.try_get("collection_id")?,
+                    face_id: face_id.as_deref().map(parse_uuid).transpose()?,
+                    template: template.as_deref().map(decode_template).transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn log_change(
+    tx: &mut Transaction<'static, sqlx::Any>,
+    op: ChangeOp,
+    collection_id: &str,
+    face_id: Option<Uuid>,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO face_changes (collection_id, face_id, op, at) VALUES ($1, $2, $3, $4)")
+        .bind(collection_id)
+        .bind(face_id.map(|f| f.to_string()))
+        .bind(op.as_str())
+        .bind(now_millis())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("{s:?} is not a UUID")))
+}
+
+fn collection_from_row(r: &AnyRow) -> StoreResult<Collection> {
+    Ok(Collection {
+        collection_id: r.try_get("collection_id")?,
+        description: r.try_get("description")?,
+        model: r.try_get("model")?,
+        dimension: r.try_get::<i64, _>("dimension")? as usize,
+        face_count: r.try_get::<i64, _>("face_count")? as u64,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn face_from_row(r: &AnyRow) -> StoreResult<FaceRecord> {
+    let metadata: Option<String> = r.try_get("metadata")?;
+    let bbox: String = r.try_get("bbox")?;
+    Ok(FaceRecord {
+        face_id: parse_uuid(&r.try_get::<String, _>("face_id")?)?,
+        collection_id: r.try_get("collection_id")?,
+        image_id: parse_uuid(&r.try_get::<String, _>("image_id")?)?,
+        external_id: r.try_get("external_id")?,
+        metadata: metadata
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("face metadata: {e}")))?,
+        bbox: serde_json::from_str(&bbox).map_err(|e| StoreError::Corrupt(format!("face box: {e}")))?,
+        detection_score: r.try_get::<f64, _>("detection_score")? as f32,
+        quality: r.try_get::<f64, _>("quality")? as f32,
+        image_stored: r.try_get::<i64, _>("image_stored")? != 0,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://fg:secret@db:5432/fg"), "postgres://fg:***@db:5432/fg");
+        assert_eq!(redact_url("postgres://fg@db/fg"), "postgres://fg@db/fg");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn dialects() {
+        assert_eq!(Dialect::of_url("sqlite://x.db").unwrap(), Dialect::Sqlite);
+        assert_eq!(Dialect::of_url("postgresql://h/db").unwrap(), Dialect::Postgres);
+        assert!(matches!(Dialect::of_url("mysql://h/db"), Err(StoreError::UnsupportedUrl(_))));
+    }
+}

@@ -1,0 +1,205 @@
+//! The store's behaviour, the same cases on SQLite and on PostgreSQL (a real server: see testkit).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use store::{ChangeOp, FaceBox, NewCollection, NewFace, Store, StoreError, StoredImage};
+use uuid::Uuid;
+
+type Case = fn(Store) -> Pin<Box<dyn Future<Output = Result<(), Failed>>>>;
+
+fn new_collection(id: &str) -> NewCollection {
+    NewCollection { collection_id: id.into(), description: Some("test".into()), model: "sface".into(), dimension: 4 }
+}
+
+fn new_face(external: &str, template: [f32; 4]) -> NewFace {
+    NewFace {
+        face_id: Uuid::now_v7(),
+        image_id: Uuid::new_v4(),
+        external_id: Some(external.into()),
+        metadata: Some(serde_json::json!({"dept": "ops", "n": 1})),
+        bbox: FaceBox { x: 1.0, y: 2.0, width: 30.0, height: 40.0 },
+        detection_score: 0.9,
+        quality: 0.8,
+        template: template.to_vec(),
+    }
+}
+
+async fn collections(store: Store) -> Result<(), Failed> {
+    let created = store.create_collection(&new_collection("staff")).await?;
+    assert_eq!(created.face_count, 0);
+    assert!(matches!(store.create_collection(&new_collection("staff")).await, Err(StoreError::CollectionExists(_))));
+    store.create_collection(&new_collection("guests")).await?;
+    let all = store.list_collections(None, 10).await?;
+    assert_eq!(all.iter().map(|c| c.collection_id.as_str()).collect::<Vec<_>>(), ["guests", "staff"]);
+    let page = store.list_collections(Some("guests"), 10).await?;
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].collection_id, "staff");
+    let got = store.get_collection("staff").await?.ok_or("staff missing")?;
+    assert_eq!((got.model.as_str(), got.dimension, got.description.as_deref()), ("sface", 4, Some("test")));
+    assert_eq!(store.delete_collection("staff").await?, 0);
+    assert!(store.get_collection("staff").await?.is_none());
+    assert!(matches!(store.delete_collection("staff").await, Err(StoreError::CollectionNotFound(_))));
+    Ok(())
+}
+
+async fn faces_and_images(store: Store) -> Result<(), Failed> {
+    store.create_collection(&new_collection("c")).await?;
+    let a = new_face("alice", [1.0, 0.0, 0.0, 0.0]);
+    let image = StoredImage { image_id: a.image_id, content_type: "image/jpeg".into(), bytes: vec![0xff, 0xd8, 1, 2] };
+    let recs = store.add_faces("c", std::slice::from_ref(&a), Some(&image)).await?;
+    assert!(recs[0].image_stored);
+    let b = new_face("bob", [0.0, 1.0, 0.0, 0.0]);
+    store.add_faces("c", std::slice::from_ref(&b), None).await?;
+    assert!(matches!(
+        store.add_faces("nope", &[new_face("x", [0.0; 4])], None).await,
+        Err(StoreError::CollectionNotFound(_))
+    ));
+
+    let got = store.get_face("c", a.face_id).await?.ok_or("alice missing")?;
+    assert_eq!(got.external_id.as_deref(), Some("alice"));
+    assert_eq!(got.metadata, a.metadata);
+    assert_eq!(got.bbox, a.bbox);
+    assert!(got.image_stored);
+    assert!(!store.get_face("c", b.face_id).await?.ok_or("bob missing")?.image_stored);
+    assert_eq!(store.face_template("c", b.face_id).await?, Some(b.template.clone()));
+    assert_eq!(store.get_image("c", a.image_id).await?.map(|i| i.bytes), Some(image.bytes.clone()));
+    assert_eq!(store.get_collection("c").await?.map(|c| c.face_count), Some(2));
+
+    // Pagination in enrolment order, and the external-id filter.
+    let first = store.list_faces("c", None, 1, None).await?;
+    assert_eq!(first.iter().map(|f| f.face_id).collect::<Vec<_>>(), [a.face_id]);
+    let second = store.list_faces("c", Some(first[0].face_id), 1, None).await?;
+    assert_eq!(second.iter().map(|f| f.face_id).collect::<Vec<_>>(), [b.face_id]);
+    assert!(store.list_faces("c", Some(b.face_id), 1, None).await?.is_empty());
+    let bobs = store.list_faces("c", None, 10, Some("bob")).await?;
+    assert_eq!(bobs.iter().map(|f| f.face_id).collect::<Vec<_>>(), [b.face_id]);
+    assert_eq!(store.get_faces("c", &[a.face_id, b.face_id, Uuid::new_v4()]).await?.len(), 2);
+
+    // Deleting a face deletes its image; unknown ids are not reported as deleted.
+    let gone = store.delete_faces("c", &[a.face_id, Uuid::new_v4()]).await?;
+    assert_eq!(gone, [a.face_id]);
+    assert!(store.get_image("c", a.image_id).await?.is_none());
+    assert!(store.get_face("c", a.face_id).await?.is_none());
+
+    // Deleting the collection takes the rest.
+    assert_eq!(store.delete_collection("c").await?, 1);
+    assert!(store.get_face("c", b.face_id).await?.is_none());
+    Ok(())
+}
+
+async fn change_log(store: Store) -> Result<(), Failed> {
+    let start = store.latest_change().await?;
+    store.create_collection(&new_collection("log")).await?;
+    let a = new_face("a", [1.0, 0.0, 0.0, 0.0]);
+    let b = new_face("b", [0.0, 1.0, 0.0, 0.0]);
+    store.add_faces("log", &[a.clone(), b.clone()], None).await?;
+    store.delete_faces("log", &[a.face_id]).await?;
+    let changes = store.changes_since(start, 100).await?;
+    let summary: Vec<_> = changes.iter().map(|c| (c.op, c.face_id, c.template.is_some())).collect();
+    // The deleted face's add no longer carries a template; the live one does.
+    assert_eq!(
+        summary,
+        [
+            (ChangeOp::Add, Some(a.face_id), false),
+            (ChangeOp::Add, Some(b.face_id), true),
+            (ChangeOp::Delete, Some(a.face_id), false)
+        ]
+    );
+    assert!(changes.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.latest_change().await?, changes[2].seq);
+    assert_eq!(store.changes_since(changes[0].seq, 1).await?.len(), 1);
+    store.delete_collection("log").await?;
+    let last = store.changes_since(changes[2].seq, 100).await?;
+    assert_eq!(last.iter().map(|c| c.op).collect::<Vec<_>>(), [ChangeOp::DropCollection]);
+
+    let mut rows = Vec::new();
+    store.create_collection(&new_collection("t")).await?;
+    store.add_faces("t", &[new_face("x", [0.5, 0.5, 0.5, 0.5])], None).await?;
+    store.for_each_template(|r| rows.push(r)).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].template, [0.5; 4]);
+    Ok(())
+}
+
+/// Writers on several connections at once: every acknowledged face is there, and the change log has exactly
+/// one entry per face in a strictly increasing order.
+async fn concurrent_writers(store: Store) -> Result<(), Failed> {
+    store.create_collection(&new_collection("busy")).await?;
+    let start = store.latest_change().await?;
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..10 {
+                let f = new_face(&format!("w{w}-{i}"), [w as f32, i as f32, 0.0, 1.0]);
+                store.add_faces("busy", std::slice::from_ref(&f), None).await?;
+                ids.push(f.face_id);
+            }
+            Ok::<_, StoreError>(ids)
+        }));
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let changes = store.changes_since(start, 1000).await?;
+    assert_eq!(changes.len(), 80);
+    let mut logged: Vec<Uuid> = changes.iter().filter_map(|c| c.face_id).collect();
+    logged.sort();
+    written.sort();
+    assert_eq!(logged, written);
+    assert_eq!(store.get_collection("busy").await?.map(|c| c.face_count), Some(80));
+    Ok(())
+}
+
+async fn reopen_keeps_data(url: &str) -> Result<(), Failed> {
+    let store = Store::open(url, 2).await?;
+    store.create_collection(&new_collection("kept")).await?;
+    store.add_faces("kept", &[new_face("k", [1.0, 2.0, 3.0, 4.0])], None).await?;
+    store.close().await;
+    // Opening again runs the migrations again: they must be a no-op on an up-to-date schema.
+    let again = Store::open(url, 2).await?;
+    assert_eq!(again.get_collection("kept").await?.map(|c| c.face_count), Some(1));
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
+    let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
+    let tmp = Arc::new(tempfile::tempdir().unwrap());
+    let cases: [(&str, Case); 4] = [
+        ("collections", |s| Box::pin(collections(s))),
+        ("faces_and_images", |s| Box::pin(faces_and_images(s))),
+        ("change_log", |s| Box::pin(change_log(s))),
+        ("concurrent_writers", |s| Box::pin(concurrent_writers(s))),
+    ];
+    let mut trials = Vec::new();
+    for backend in ["sqlite", "postgres"] {
+        for (name, case) in cases {
+            let (runtime, postgres, tmp) = (runtime.clone(), postgres.clone(), tmp.clone());
+            trials.push(Trial::test(format!("{backend}::{name}"), move || {
+                let url = match backend {
+                    "sqlite" => format!("sqlite://{}", tmp.path().join(format!("{name}.db")).display()),
+                    _ => postgres.create_database("store")?,
+                };
+                runtime.block_on(async move { case(Store::open(&url, 4).await?).await })
+            }));
+        }
+        let (runtime, postgres, tmp) = (runtime.clone(), postgres.clone(), tmp.clone());
+        trials.push(Trial::test(format!("{backend}::reopen_keeps_data"), move || {
+            let url = match backend {
+                "sqlite" => format!("sqlite://{}", tmp.path().join("reopen.db").display()),
+                _ => postgres.create_database("store")?,
+            };
+            runtime.block_on(reopen_keeps_data(&url))
+        }));
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(postgres);
+    conclusion.exit();
+}

@@ -1,0 +1,132 @@
+//! Test support: where the shared data is, and PostgreSQL for tests — the server named by
+//! `FACEGATE_TEST_POSTGRES_URL` when set (CI starts one), or else a throwaway cluster started here from the
+//! PostgreSQL binaries on the machine (`initdb` + `pg_ctl` on a temporary directory and a free port).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `../shared` of the repository (or `FACEGATE_SHARED_DIR`).
+pub fn shared_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FACEGATE_SHARED_DIR") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+pub fn shared_data(rel: &str) -> PathBuf {
+    shared_dir().join("data").join(rel)
+}
+
+/// A free TCP port on loopback (free when asked; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A PostgreSQL server for tests; a cluster started here is stopped when this is dropped.
+pub struct Postgres {
+    /// `postgres://...` of the server's maintenance database.
+    pub admin_url: String,
+    cluster: Option<(PathBuf, tempfile::TempDir)>,
+}
+
+impl Postgres {
+    /// The server from `FACEGATE_TEST_POSTGRES_URL`, or a fresh throwaway cluster.
+    pub fn for_tests() -> Result<Self, String> {
+        if let Ok(url) = std::env::var("FACEGATE_TEST_POSTGRES_URL") {
+            return Ok(Postgres { admin_url: url, cluster: None });
+        }
+        Self::start_cluster()
+    }
+
+    fn start_cluster() -> Result<Self, String> {
+        let bin = postgres_bindir().ok_or(
+            "PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql (apt-get install postgresql) \
+             or set FACEGATE_TEST_POSTGRES_URL to a server the tests may create databases on",
+        )?;
+        let dir = tempfile::Builder::new().prefix("facegate-pg-").tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("data");
+        let as_root = is_root();
+        if as_root {
+            // initdb refuses to run as root: the cluster belongs to the `postgres` user.
+            run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()))?;
+        }
+        let port = free_port();
+        let pg = |tool: &str| {
+            let mut c = if as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+                c
+            } else {
+                Command::new(bin.join(tool))
+            };
+            c.env_remove("PGDATA");
+            c
+        };
+        run(pg("initdb").args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"]).arg(&data))?;
+        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
+        run(pg("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("log"))
+            .args(["-o", &opts, "-w", "start"]))?;
+        Ok(Postgres { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), cluster: Some((data, dir)) })
+    }
+
+    /// Creates a new, empty database and returns its URL.
+    pub fn create_database(&self, prefix: &str) -> Result<String, String> {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        run(Command::new("psql")
+            .args(["-v", "ON_ERROR_STOP=1", "-q", &self.admin_url, "-c"])
+            .arg(format!("CREATE DATABASE \"{name}\"")))?;
+        let base = self.admin_url.rsplit_once('/').map_or(self.admin_url.as_str(), |(b, _)| b);
+        Ok(format!("{base}/{name}"))
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some((data, _dir)) = &self.cluster {
+            if let Some(bin) = postgres_bindir() {
+                let mut c = if is_root() {
+                    let mut c = Command::new("runuser");
+                    c.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
+                    c
+                } else {
+                    Command::new(bin.join("pg_ctl"))
+                };
+                let _ = c.arg("-D").arg(data).args(["-m", "immediate", "stop"]).output();
+            }
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// The directory with `initdb` and `pg_ctl`: `FACEGATE_PG_BINDIR`, `pg_config --bindir`, or Debian's layout.
+pub fn postgres_bindir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FACEGATE_PG_BINDIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut candidates = Vec::new();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
+    }
+    candidates.into_iter().find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
