@@ -28,7 +28,7 @@ pub fn encode_template(vector: &[f32]) -> Vec<u8> {
 }
 
 pub fn decode_template(bytes: &[u8]) -> StoreResult<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StoreError::Corrupt(format!("a template of {} bytes is not a whole number of f32s", bytes.len())));
     }
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
