@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vision::runtime::BackendKind;
-use vision::{DetectorConfig, EmbeddingModel, PipelineConfig};
+use vision::{EmbeddingModel, PipelineConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "facegate", version, about = "Self-hosted face verification and liveness", long_about = None)]
@@ -39,26 +39,35 @@ pub enum BackendArg {
     Onnxruntime,
 }
 
+impl From<BackendArg> for BackendKind {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Tract => BackendKind::Tract,
+            BackendArg::Onnxruntime => BackendKind::Onnxruntime,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Directory searched for model files before the embedded copies (optional models live only there).
     #[arg(long, global = true, env = "FACEGATE_MODELS_DIR", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
-    /// Face embedding model.
-    #[arg(long, global = true, env = "FACEGATE_MODEL", value_enum, default_value_t = ModelArg::Sface)]
-    pub model: ModelArg,
-    /// Inference engine.
-    #[arg(long, global = true, env = "FACEGATE_BACKEND", value_enum, default_value_t = BackendArg::Tract)]
-    pub backend: BackendArg,
-    /// Worker threads (default: all cores).
+    /// Face embedding model [default: sface].
+    #[arg(long, global = true, env = "FACEGATE_MODEL", value_enum)]
+    pub model: Option<ModelArg>,
+    /// Inference engine [default: tract].
+    #[arg(long, global = true, env = "FACEGATE_BACKEND", value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Worker threads (default: all cores; for `serve`, the inference workers).
     #[arg(long, global = true, env = "FACEGATE_THREADS", value_name = "N")]
     pub threads: Option<usize>,
-    /// Images are scaled so that their long side is at most this many pixels before detection.
-    #[arg(long, global = true, env = "FACEGATE_DETECT_MAX_SIDE", default_value_t = DetectorConfig::default().max_side)]
-    pub detect_max_side: u32,
-    /// Minimum detection score (0..1).
-    #[arg(long, global = true, env = "FACEGATE_DETECT_SCORE", default_value_t = DetectorConfig::default().score_threshold)]
-    pub detect_score: f32,
+    /// Images are scaled so that their long side is at most this many pixels before detection [default: 640].
+    #[arg(long, global = true, env = "FACEGATE_DETECT_MAX_SIDE", value_name = "PIXELS")]
+    pub detect_max_side: Option<u32>,
+    /// Minimum detection score, 0..1 [default: 0.6].
+    #[arg(long, global = true, env = "FACEGATE_DETECT_SCORE", value_name = "SCORE")]
+    pub detect_score: Option<f32>,
 }
 
 impl CommonArgs {
@@ -70,22 +79,29 @@ impl CommonArgs {
     pub fn pipeline_config(&self, intra_op_threads: usize) -> PipelineConfig {
         let mut config = PipelineConfig {
             models_dir: self.models_dir.clone(),
-            embedding_model: self.model.into(),
-            backend: match self.backend {
-                BackendArg::Tract => BackendKind::Tract,
-                BackendArg::Onnxruntime => BackendKind::Onnxruntime,
-            },
+            embedding_model: self.model.map(Into::into).unwrap_or_default(),
+            backend: self.backend.map(BackendKind::from).unwrap_or_default(),
             intra_op_threads,
             ..PipelineConfig::default()
         };
-        config.detector.max_side = self.detect_max_side;
-        config.detector.score_threshold = self.detect_score;
+        if let Some(side) = self.detect_max_side {
+            config.detector.max_side = side;
+        }
+        if let Some(score) = self.detect_score {
+            config.detector.score_threshold = score;
+        }
         config
     }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP service. Settings: defaults < facegate.toml (or --config) < FACEGATE_* environment < flags.
+    Serve(ServeArgs),
+    /// Enroll the faces of images into a collection (created if missing), on the service's own store.
+    Enroll(EnrollArgs),
+    /// Search a collection with the largest face of each image, on the service's own store.
+    Search(SearchArgs),
     /// Find the faces in an image: box, landmarks, score and quality of each.
     Detect {
         image: PathBuf,
@@ -126,6 +142,112 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the service keeps its data; shared by `serve`, `enroll` and `search`.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Configuration file (TOML) [default: ./facegate.toml when present].
+    #[arg(long, env = "FACEGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory; the SQLite database lives here unless --database says otherwise [default: ./facegate-data].
+    #[arg(long, env = "FACEGATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB [default: SQLite in the data directory].
+    #[arg(long, env = "FACEGATE_DATABASE", value_name = "URL", hide_env_values = true)]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FACEGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Requests that may wait for an inference worker; more are refused with 503 + Retry-After [default: 64].
+    #[arg(long, env = "FACEGATE_QUEUE", value_name = "N")]
+    pub queue: Option<usize>,
+    /// Default match threshold, a calibrated similarity 0-100 [default: 60 = false match rate 1e-3 on LFW].
+    #[arg(long, env = "FACEGATE_MATCH_THRESHOLD", value_name = "T")]
+    pub match_threshold: Option<f32>,
+    /// Long side (pixels) identity documents are scaled to before detection [default: 1600].
+    #[arg(long, env = "FACEGATE_DOCUMENT_MAX_SIDE", value_name = "PIXELS")]
+    pub document_max_side: Option<u32>,
+    /// Largest image accepted, bytes [default: 15728640].
+    #[arg(long, env = "FACEGATE_MAX_IMAGE_BYTES", value_name = "BYTES")]
+    pub max_image_bytes: Option<usize>,
+    /// Largest image accepted, pixels [default: 40000000].
+    #[arg(long, env = "FACEGATE_MAX_IMAGE_PIXELS", value_name = "PIXELS")]
+    pub max_image_pixels: Option<u64>,
+    /// How often each replica applies other replicas' writes to its index, ms [default: 250].
+    #[arg(long, env = "FACEGATE_SYNC_INTERVAL_MS", value_name = "MS")]
+    pub sync_interval_ms: Option<u64>,
+    /// Database connections [default: 8].
+    #[arg(long, env = "FACEGATE_DB_CONNECTIONS", value_name = "N")]
+    pub db_connections: Option<u32>,
+    /// Print the effective configuration (TOML) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Shut down when standard input closes (for supervisors and test harnesses).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_close: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExternalIdFrom {
+    /// The file name without its extension.
+    Stem,
+    /// The name of the folder holding the file (e.g. LFW's `<Name>/<Name>_0001.jpg`).
+    Dir,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EnrollArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The collection (created when missing).
+    #[arg(long)]
+    pub collection: String,
+    /// Images, or a file listing image paths one per line with `--list`.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Read image paths from these files (one per line) instead.
+    #[arg(long)]
+    pub list: bool,
+    /// The external id of every face enrolled.
+    #[arg(long, conflicts_with = "external_id_from")]
+    pub external_id: Option<String>,
+    /// Derive each face's external id from its path.
+    #[arg(long, value_enum)]
+    pub external_id_from: Option<ExternalIdFrom>,
+    /// Enroll faces below the quality bar too.
+    #[arg(long)]
+    pub no_quality_filter: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub collection: String,
+    /// Probe images (or files listing them with `--list`).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    #[arg(long)]
+    pub list: bool,
+    /// Matches per probe.
+    #[arg(long, default_value_t = 5)]
+    pub max_results: usize,
+    /// Calibrated similarity 0-100 a match must reach [default: the configured match threshold].
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// One JSON object per probe, one per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod lfw;
 pub mod metrics;
+pub mod settings;
 
 use anyhow::Result;
 use cli::{Cli, Command};
@@ -12,6 +13,9 @@ use cli::{Cli, Command};
 pub fn run(cli: Cli) -> Result<()> {
     let common = &cli.common;
     match &cli.command {
+        Command::Serve(args) => commands::serve::run(common, args),
+        Command::Enroll(args) => commands::enroll::enroll(common, args),
+        Command::Search(args) => commands::enroll::search(common, args),
         Command::Detect { image, json } => commands::detect::run(common, image, *json),
         Command::Compare { a, b, json, threshold, cosine_threshold, face } => commands::compare::run(
             common,

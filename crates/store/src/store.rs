@@ -397,10 +397,16 @@ impl Store {
             .try_get("seq")?)
     }
 
-    /// Streams every stored template to `each`, collection by collection.
-    pub async fn for_each_template(&self, mut each: impl FnMut(TemplateRow)) -> StoreResult<u64> {
+    /// Streams the stored templates (of one collection, or of all) to `each`.
+    pub async fn for_each_template(
+        &self,
+        collection_id: Option<&str>,
+        mut each: impl FnMut(TemplateRow),
+    ) -> StoreResult<u64> {
         let mut rows =
-            sqlx::query("SELECT collection_id, face_id, template FROM faces ORDER BY collection_id").fetch(&self.pool);
+            sqlx::query("SELECT collection_id, face_id, template FROM faces WHERE ($1 IS NULL OR collection_id = $1)")
+                .bind(collection_id)
+                .fetch(&self.pool);
         let mut n = 0;
         while let Some(row) = rows.try_next().await? {
             each(TemplateRow {

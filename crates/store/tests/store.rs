@@ -118,7 +118,9 @@ async fn change_log(store: Store) -> Result<(), Failed> {
     let mut rows = Vec::new();
     store.create_collection(&new_collection("t")).await?;
     store.add_faces("t", &[new_face("x", [0.5, 0.5, 0.5, 0.5])], None).await?;
-    store.for_each_template(|r| rows.push(r)).await?;
+    store.for_each_template(None, |r| rows.push(r)).await?;
+    assert_eq!(store.for_each_template(Some("t"), |_| {}).await?, 1);
+    assert_eq!(store.for_each_template(Some("log"), |_| {}).await?, 0);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].template, [0.5; 4]);
     Ok(())

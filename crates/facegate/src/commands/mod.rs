@@ -3,8 +3,10 @@
 pub mod bench;
 pub mod compare;
 pub mod detect;
+pub mod enroll;
 pub mod eval;
 pub mod models;
+pub mod serve;
 
 use std::path::Path;
 use std::sync::Arc;

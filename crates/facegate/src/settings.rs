@@ -1,0 +1,62 @@
+//! The service's configuration from its three sources, in order: defaults < the TOML file < `FACEGATE_*`
+//! environment and flags (clap reads both; a flag wins over its variable).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use server::ServerConfig;
+
+use crate::cli::{CommonArgs, ServeArgs, StoreArgs};
+
+/// The file named by `--config`/`FACEGATE_CONFIG`, else `./facegate.toml` when it exists.
+fn config_file(store: &StoreArgs) -> Option<PathBuf> {
+    store.config.clone().or_else(|| {
+        let default = PathBuf::from("facegate.toml");
+        default.exists().then_some(default)
+    })
+}
+
+/// The effective configuration for `enroll`/`search` (no serve flags) or `serve`.
+pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&ServeArgs>) -> Result<ServerConfig> {
+    let mut c = match config_file(store) {
+        Some(path) => ServerConfig::from_file(&path).with_context(|| format!("reading {}", path.display()))?,
+        None => ServerConfig::default(),
+    };
+    fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+        if let Some(v) = value {
+            *slot = v.clone();
+        }
+    }
+    if let Some(dir) = &common.models_dir {
+        c.models_dir = Some(dir.clone());
+    }
+    if let Some(m) = common.model {
+        c.model = vision::EmbeddingModel::from(m).id().to_string();
+    }
+    if let Some(b) = common.backend {
+        c.backend = match b {
+            crate::cli::BackendArg::Tract => "tract",
+            crate::cli::BackendArg::Onnxruntime => "onnxruntime",
+        }
+        .to_string();
+    }
+    set(&mut c.workers, &common.threads);
+    set(&mut c.detect_max_side, &common.detect_max_side);
+    set(&mut c.detect_score, &common.detect_score);
+    set(&mut c.data_dir, &store.data_dir);
+    if store.database.is_some() {
+        c.database = store.database.clone();
+    }
+    if let Some(s) = serve {
+        set(&mut c.listen, &s.listen);
+        set(&mut c.queue, &s.queue);
+        set(&mut c.match_threshold, &s.match_threshold);
+        set(&mut c.document_max_side, &s.document_max_side);
+        set(&mut c.max_image_bytes, &s.max_image_bytes);
+        set(&mut c.max_image_pixels, &s.max_image_pixels);
+        set(&mut c.sync_interval_ms, &s.sync_interval_ms);
+        set(&mut c.db_connections, &s.db_connections);
+    }
+    c.validate()?;
+    Ok(c)
+}

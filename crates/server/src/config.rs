@@ -1,0 +1,192 @@
+//! The server's configuration, in one place: defaults < `facegate.toml` < `FACEGATE_*` environment < flags.
+//! This struct holds the defaults and reads the file; the binary's flags (which clap also fills from the
+//! environment) are applied on top by the caller.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vision::runtime::BackendKind;
+use vision::{DecodeLimits, EmbeddingModel, PipelineConfig};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database (and later local blobs).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; default: SQLite in `data_dir`.
+    pub database: Option<String>,
+    /// Directory searched for model files before the embedded copies.
+    pub models_dir: Option<PathBuf>,
+    /// Face embedding model: `sface` or `mobilefacenet`.
+    pub model: String,
+    /// Inference engine: `tract` or `onnxruntime`.
+    pub backend: String,
+    /// Inference worker threads (0 = one per core).
+    pub workers: usize,
+    /// Requests that may wait for a worker before new ones are refused with 503.
+    pub queue: usize,
+    /// Long side (pixels) images are scaled to before detection.
+    pub detect_max_side: u32,
+    /// Long side for identity documents, whose portrait is small.
+    pub document_max_side: u32,
+    /// Minimum detection score (0..1).
+    pub detect_score: f32,
+    /// Default match threshold as a calibrated similarity 0-100 (60 = false match rate 1e-3 on LFW).
+    pub match_threshold: f32,
+    /// Largest image accepted, in bytes (after base64 decoding).
+    pub max_image_bytes: usize,
+    /// Largest image accepted, in pixels (decompression bombs are refused from the header).
+    pub max_image_pixels: u64,
+    /// How often (milliseconds) each replica applies the other replicas' writes to its index.
+    pub sync_interval_ms: u64,
+    /// Database connections in the pool.
+    pub db_connections: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let limits = DecodeLimits::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("facegate-data"),
+            database: None,
+            models_dir: None,
+            model: EmbeddingModel::default().id().to_string(),
+            backend: "tract".into(),
+            workers: 0,
+            queue: 64,
+            detect_max_side: vision::DetectorConfig::default().max_side,
+            document_max_side: 1600,
+            detect_score: vision::DetectorConfig::default().score_threshold,
+            match_threshold: vision::similarity::DEFAULT_SIMILARITY_THRESHOLD,
+            max_image_bytes: limits.max_bytes,
+            max_image_pixels: limits.max_pixels,
+            sync_interval_ms: 250,
+            db_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl ServerConfig {
+    /// Defaults overlaid with the TOML file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
+    }
+
+    /// The database URL: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("facegate.db").display()))
+    }
+
+    pub fn embedding_model(&self) -> Result<EmbeddingModel, ConfigError> {
+        self.model
+            .parse()
+            .map_err(|e: vision::VisionError| ConfigError::Invalid { key: "model", message: e.to_string() })
+    }
+
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    /// Checks every value, so that a bad setting stops the start-up with its name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.embedding_model()?;
+        self.backend
+            .parse::<BackendKind>()
+            .map_err(|e| ConfigError::Invalid { key: "backend", message: e.to_string() })?;
+        let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.into() });
+        if !(0.0..=100.0).contains(&self.match_threshold) {
+            return invalid("match_threshold", "must lie in 0..100");
+        }
+        if !(0.0..=1.0).contains(&self.detect_score) {
+            return invalid("detect_score", "must lie in 0..1");
+        }
+        if self.detect_max_side < 64 || self.document_max_side < 64 {
+            return invalid("detect_max_side", "must be at least 64");
+        }
+        if self.queue == 0 {
+            return invalid("queue", "must be at least 1");
+        }
+        if self.max_image_bytes < 1024 || self.max_image_pixels < 4096 {
+            return invalid("max_image_bytes", "limits are too small to hold a face");
+        }
+        if self.sync_interval_ms == 0 {
+            return invalid("sync_interval_ms", "must be at least 1");
+        }
+        store::Dialect::of_url(&self.database_url())
+            .map_err(|e| ConfigError::Invalid { key: "database", message: e.to_string() })?;
+        Ok(())
+    }
+
+    /// The face pipeline these settings describe; inference runs one thread per worker.
+    pub fn pipeline_config(&self) -> Result<PipelineConfig, ConfigError> {
+        let mut config = PipelineConfig {
+            models_dir: self.models_dir.clone(),
+            embedding_model: self.embedding_model()?,
+            backend: self
+                .backend
+                .parse()
+                .map_err(|e: vision::VisionError| ConfigError::Invalid { key: "backend", message: e.to_string() })?,
+            intra_op_threads: 1,
+            ..PipelineConfig::default()
+        };
+        config.detector.max_side = self.detect_max_side;
+        config.detector.score_threshold = self.detect_score;
+        config.decode_limits.max_bytes = self.max_image_bytes;
+        config.decode_limits.max_pixels = self.max_image_pixels;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("facegate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("facegate.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nworkers = 3\nmatch_threshold = 70.0\n").unwrap();
+        let c = ServerConfig::from_file(&path).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.match_threshold, 70.0);
+        assert_eq!(c.queue, ServerConfig::default().queue);
+        c.validate().unwrap();
+
+        std::fs::write(&path, "listne = \"0.0.0.0:9000\"\n").unwrap();
+        assert!(matches!(ServerConfig::from_file(&path), Err(ConfigError::Parse { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_bad_setting() {
+        let bad = ServerConfig { match_threshold: 120.0, ..ServerConfig::default() };
+        assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "match_threshold", .. })));
+        let bad = ServerConfig { database: Some("mysql://x".into()), ..ServerConfig::default() };
+        assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "database", .. })));
+        let bad = ServerConfig { model: "facenet".into(), ..ServerConfig::default() };
+        assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "model", .. })));
+    }
+}

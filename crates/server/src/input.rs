@@ -1,0 +1,322 @@
+//! Request bodies: every endpoint that takes images accepts them
+//! - as `multipart/form-data` (file parts are images, other parts are options),
+//! - as JSON, each image a base64 string (with or without a `data:image/...;base64,` prefix),
+//! - or, for endpoints with one image, as the raw body (`image/*` or `application/octet-stream`) with the
+//!   options in the query string.
+//!
+//! Options from the query string are merged under those of the body, then deserialised into the endpoint's
+//! options struct (unknown fields rejected, so a misspelt option is an error rather than silently ignored).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The body of a request with images and options, whatever its encoding.
+#[derive(Debug, Default)]
+pub struct Payload {
+    images: HashMap<String, Bytes>,
+    /// The raw body, when the request was an image itself.
+    raw: Option<Bytes>,
+    fields: Map<String, Value>,
+}
+
+impl Payload {
+    /// Takes the image called `name`: a multipart file, a base64 JSON string, or the raw body (which stands for
+    /// the endpoint's first image).
+    pub fn take_image(&mut self, name: &str) -> Result<Bytes, ApiError> {
+        if let Some(bytes) = self.images.remove(name) {
+            return Ok(bytes);
+        }
+        match self.fields.remove(name) {
+            Some(Value::String(s)) => return decode_base64(name, &s),
+            Some(Value::Null) | None => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("`{name}` must be a base64 string (or a multipart file)"),
+                ))
+            }
+        }
+        if let Some(raw) = self.raw.take() {
+            return Ok(raw);
+        }
+        Err(ApiError::bad_request(
+            "missing_image",
+            format!("the request has no `{name}` image (send it as a multipart file, base64 JSON or the raw body)"),
+        ))
+    }
+
+    /// The remaining fields as the endpoint's options.
+    pub fn options<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        if let Some(name) = self.images.keys().next() {
+            return Err(ApiError::bad_request("invalid_request", format!("unexpected image `{name}`")));
+        }
+        let fields = std::mem::take(&mut self.fields);
+        serde_json::from_value(Value::Object(fields))
+            .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid request: {e}")))
+    }
+}
+
+/// Decodes base64 (standard or URL-safe alphabet, padding optional, whitespace ignored), after an optional
+/// `data:<type>;base64,` prefix.
+pub fn decode_base64(name: &str, s: &str) -> Result<Bytes, ApiError> {
+    let body = match s.strip_prefix("data:") {
+        Some(rest) => match rest.split_once(',') {
+            Some((meta, data)) if meta.ends_with(";base64") => data,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_base64",
+                    format!("`{name}`: a data URL must look like data:image/jpeg;base64,..."),
+                ))
+            }
+        },
+        None => s,
+    };
+    let cleaned: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let cleaned: Vec<u8> =
+        cleaned.strip_suffix(b"==").or_else(|| cleaned.strip_suffix(b"=")).unwrap_or(&cleaned).to_vec();
+    let engine = if cleaned.iter().any(|&b| b == b'-' || b == b'_') {
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+    } else {
+        &base64::engine::general_purpose::STANDARD_NO_PAD
+    };
+    engine
+        .decode(&cleaned)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::bad_request("invalid_base64", format!("`{name}` is not valid base64: {e}")))
+}
+
+/// A multipart text part or query value as JSON: numbers, booleans and JSON objects/arrays are parsed,
+/// anything else is a string.
+fn text_value(s: &str) -> Value {
+    let t = s.trim();
+    let looks_json = t.starts_with('{') || t.starts_with('[') || t == "true" || t == "false" || t == "null";
+    let looks_number = t.parse::<f64>().is_ok() && !t.is_empty();
+    if looks_json || looks_number {
+        if let Ok(v) = serde_json::from_str(t) {
+            return v;
+        }
+    }
+    Value::String(s.to_string())
+}
+
+fn query_fields(query: Option<&str>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            let s = s.replace('+', " ");
+            percent_decode(&s)
+        };
+        out.insert(decode(k), text_value(&decode(v)));
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn body_error(e: axum::Error) -> ApiError {
+    let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        || e.to_string().contains("length limit");
+    if too_large {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is over the size limit")
+    } else {
+        ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}"))
+    }
+}
+
+impl FromRequest<AppState> for Payload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut payload = Payload { fields: query_fields(req.uri().query()), ..Payload::default() };
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let limit = state.body_limit();
+        match content_type.as_str() {
+            "multipart/form-data" => {
+                let mut multipart = Multipart::from_request(req, state).await.map_err(|e| {
+                    ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {}", e.body_text()))
+                })?;
+                let mut total = 0usize;
+                while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+                    let name = field.name().unwrap_or("").to_string();
+                    let is_file = field.file_name().is_some()
+                        || field.content_type().is_some_and(|t| !t.starts_with("text/") && t != "application/json");
+                    let data = field.bytes().await.map_err(multipart_error)?;
+                    total += data.len();
+                    if total > limit {
+                        return Err(body_error_too_large());
+                    }
+                    if is_file {
+                        payload.images.insert(name, data);
+                    } else {
+                        let text = std::str::from_utf8(&data).map_err(|_| {
+                            ApiError::bad_request("invalid_multipart", format!("part `{name}` is not UTF-8 text"))
+                        })?;
+                        payload.fields.insert(name, text_value(text));
+                    }
+                }
+            }
+            "" | "application/json" => {
+                let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(body_error)?;
+                if bytes.is_empty() && content_type.is_empty() {
+                    return Ok(payload);
+                }
+                let value: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+                match value {
+                    Value::Object(map) => payload.fields.extend(map),
+                    _ => return Err(ApiError::bad_request("invalid_json", "the JSON body must be an object")),
+                }
+            }
+            t if t.starts_with("image/") || t == "application/octet-stream" => {
+                let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(body_error)?;
+                payload.raw = Some(bytes);
+            }
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!(
+                        "content type {other:?} is not accepted: use application/json, multipart/form-data, \
+                         or an image type for a raw image"
+                    ),
+                ))
+            }
+        }
+        Ok(payload)
+    }
+}
+
+fn body_error_too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is over the size limit")
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        body_error_too_large()
+    } else {
+        ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {}", e.body_text()))
+    }
+}
+
+/// A JSON body without images (collection creation and the like), with the same error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut payload = Payload::from_request(req, state).await?;
+        if payload.raw.is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "this endpoint takes a JSON body",
+            ));
+        }
+        payload.options().map(JsonBody)
+    }
+}
+
+/// Options from the query string alone (GET and DELETE endpoints), with the API's error shape.
+pub struct QueryOptions<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryOptions<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let fields = query_fields(parts.uri.query());
+        serde_json::from_value(Value::Object(fields))
+            .map(QueryOptions)
+            .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid query: {e}")))
+    }
+}
+
+/// An image field as documented in the API: base64 in JSON. (The value itself is taken out of the request
+/// before the options are read; this type only gives it a place in the schema.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImageField;
+
+impl<'de> Deserialize<'de> for ImageField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| ImageField)
+    }
+}
+
+/// Accepts a string or a number (multipart and query values such as an external id `1234`).
+pub fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(_) => Err(serde::de::Error::custom("expected a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_variants() {
+        let want = b"\xff\xd8\xff\xe0 hello?>";
+        let std = base64::engine::general_purpose::STANDARD.encode(want);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(want);
+        assert_eq!(&decode_base64("i", &std).unwrap()[..], want);
+        assert_eq!(&decode_base64("i", &url).unwrap()[..], want);
+        assert_eq!(&decode_base64("i", &format!("data:image/jpeg;base64,{std}")).unwrap()[..], want);
+        let wrapped: String =
+            std.chars().enumerate().flat_map(|(i, c)| if i % 4 == 3 { vec![c, '\n'] } else { vec![c] }).collect();
+        assert_eq!(&decode_base64("i", &wrapped).unwrap()[..], want);
+        assert_eq!(decode_base64("i", "not base64!").unwrap_err().code, "invalid_base64");
+        assert_eq!(decode_base64("i", "data:image/jpeg,abc").unwrap_err().code, "invalid_base64");
+    }
+
+    #[test]
+    fn text_values_and_queries() {
+        assert_eq!(text_value("12"), Value::from(12));
+        assert_eq!(text_value("true"), Value::Bool(true));
+        assert_eq!(text_value("{\"a\":1}"), serde_json::json!({"a": 1}));
+        assert_eq!(text_value("bob"), Value::from("bob"));
+        assert_eq!(text_value("{oops"), Value::from("{oops"));
+        let q = query_fields(Some("externalId=J%C3%BCrgen+K&maxFaces=3&flag"));
+        assert_eq!(q["externalId"], Value::from("Jürgen K"));
+        assert_eq!(q["maxFaces"], Value::from(3));
+        assert_eq!(q["flag"], Value::from(""));
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,158 @@
+//! What every request shares: configuration, the face pipeline and its worker pool, the store, the indexes
+//! and the metrics.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use store::Store;
+use vision::{Embedding, EmbeddingModel, Face, FacePipeline, StageTimes, VisionError};
+
+use crate::config::ServerConfig;
+use crate::dto::ImageInfo;
+use crate::error::{ApiError, ApiResult};
+use crate::indexes::Indexes;
+use crate::metrics::{Gauges, Metrics};
+use crate::pool::InferencePool;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: ServerConfig,
+    pub pipeline: Arc<FacePipeline>,
+    pub pool: InferencePool,
+    pub store: Store,
+    pub indexes: Arc<Indexes>,
+    pub metrics: Metrics,
+    pub model: EmbeddingModel,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The faces of one image, with templates for those asked for.
+pub struct Analyzed {
+    pub image: ImageInfo,
+    pub faces: Vec<Face>,
+    /// `templates[i]` is the template of `faces[embedded[i]]`.
+    pub embedded: Vec<usize>,
+    pub templates: Vec<Embedding>,
+}
+
+impl Analyzed {
+    /// The template of face `i`, when it was embedded.
+    pub fn template_of(&self, i: usize) -> Option<&Embedding> {
+        self.embedded.iter().position(|&e| e == i).map(|k| &self.templates[k])
+    }
+}
+
+/// Index of the largest face.
+pub fn largest(faces: &[Face]) -> Option<usize> {
+    faces
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.detection.bbox.area().total_cmp(&b.1.detection.bbox.area()))
+        .map(|(i, _)| i)
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+
+    /// Bytes a request body may have: two images at the limit, base64-encoded, and some room for options.
+    pub fn body_limit(&self) -> usize {
+        self.config.max_image_bytes.saturating_mul(3).saturating_add(1 << 20)
+    }
+
+    pub fn face_model(&self) -> String {
+        self.model.id().to_string()
+    }
+
+    /// Decodes the image and finds its faces on an inference worker (detecting at `max_side`), then embeds the
+    /// faces that `select` picks.
+    pub async fn analyze(
+        &self,
+        bytes: Bytes,
+        max_side: u32,
+        select: impl FnOnce(&[Face]) -> Vec<usize> + Send + 'static,
+    ) -> ApiResult<Analyzed> {
+        let pipeline = self.pipeline.clone();
+        let started = Instant::now();
+        let (result, times) = self
+            .pool
+            .run(move || {
+                let mut times = StageTimes::default();
+                let result = analyze_on_worker(&pipeline, &bytes, max_side, select, &mut times);
+                (result, times)
+            })
+            .await?;
+        self.record(&times);
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "analysed an image");
+        Ok(result?)
+    }
+
+    fn record(&self, t: &StageTimes) {
+        let m = &self.metrics;
+        m.observe_inference("decode", t.decode_ms / 1000.0);
+        if t.detect_ms > 0.0 {
+            m.observe_inference(vision::models::YUNET.id, t.detect_ms / 1000.0);
+            m.observe_inference("align", t.align_ms / 1000.0);
+        }
+        if t.embed_ms > 0.0 {
+            m.observe_inference(self.model.id(), t.embed_ms / 1000.0);
+        }
+    }
+
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            queue_depth: self.pool.queued(),
+            busy_workers: self.pool.busy(),
+            workers: self.pool.size(),
+            queue_capacity: self.pool.capacity(),
+            indexed_faces: self.indexes.sizes(),
+        }
+    }
+
+    /// A threshold from a request (or the default), checked.
+    pub fn threshold(&self, requested: Option<f32>) -> ApiResult<f32> {
+        let t = requested.unwrap_or(self.config.match_threshold);
+        if t.is_finite() && (0.0..=100.0).contains(&t) {
+            Ok(t)
+        } else {
+            Err(ApiError::invalid_parameter("threshold must be a similarity between 0 and 100"))
+        }
+    }
+
+    pub fn similarity(&self, cosine: f32) -> f32 {
+        vision::similarity::similarity(self.model, cosine)
+    }
+}
+
+fn analyze_on_worker(
+    pipeline: &FacePipeline,
+    bytes: &[u8],
+    max_side: u32,
+    select: impl FnOnce(&[Face]) -> Vec<usize>,
+    times: &mut StageTimes,
+) -> Result<Analyzed, VisionError> {
+    let t = Instant::now();
+    let decoded = pipeline.decode(bytes)?;
+    times.decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let found = pipeline.find_faces_timed(&decoded.rgb, max_side, times)?;
+    let image =
+        ImageInfo { width: found.image.width(), height: found.image.height(), rotation: found.rotation.degrees() };
+    let faces = found.faces;
+    let embedded: Vec<usize> = select(&faces).into_iter().filter(|&i| i < faces.len()).collect();
+    let t = Instant::now();
+    let chosen: Vec<&Face> = embedded.iter().map(|&i| &faces[i]).collect();
+    let templates = if chosen.is_empty() { Vec::new() } else { pipeline.embed(&chosen)? };
+    times.embed_ms = t.elapsed().as_secs_f64() * 1000.0;
+    Ok(Analyzed { image, faces, embedded, templates })
+}
