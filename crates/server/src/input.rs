@@ -142,14 +142,34 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn body_error(e: axum::Error) -> ApiError {
-    let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-        || e.to_string().contains("length limit");
-    if too_large {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is over the size limit")
-    } else {
-        ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}"))
+/// After the limit, up to this much more is read and dropped before answering 413, so that the client (still
+/// sending) reads the answer instead of a connection reset; beyond it the connection is simply closed.
+const DRAIN_AFTER_LIMIT: usize = 32 << 20;
+
+/// The whole body, or 413 when it is over `limit` bytes.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen > limit {
+            if seen > limit.saturating_add(DRAIN_AFTER_LIMIT) {
+                break;
+            }
+            buf.clear();
+            continue;
+        }
+        buf.extend_from_slice(&data);
     }
+    if seen > limit {
+        return Err(body_error_too_large());
+    }
+    Ok(buf.freeze())
 }
 
 impl FromRequest<AppState> for Payload {
@@ -164,21 +184,19 @@ impl FromRequest<AppState> for Payload {
             .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
             .unwrap_or_default();
         let limit = state.body_limit();
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(body, limit).await?;
         match content_type.as_str() {
             "multipart/form-data" => {
+                let req = Request::from_parts(parts, axum::body::Body::from(bytes));
                 let mut multipart = Multipart::from_request(req, state).await.map_err(|e| {
                     ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {}", e.body_text()))
                 })?;
-                let mut total = 0usize;
                 while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
                     let name = field.name().unwrap_or("").to_string();
                     let is_file = field.file_name().is_some()
                         || field.content_type().is_some_and(|t| !t.starts_with("text/") && t != "application/json");
                     let data = field.bytes().await.map_err(multipart_error)?;
-                    total += data.len();
-                    if total > limit {
-                        return Err(body_error_too_large());
-                    }
                     if is_file {
                         payload.images.insert(name, data);
                     } else {
@@ -190,7 +208,6 @@ impl FromRequest<AppState> for Payload {
                 }
             }
             "" | "application/json" => {
-                let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(body_error)?;
                 if bytes.is_empty() && content_type.is_empty() {
                     return Ok(payload);
                 }
@@ -202,7 +219,6 @@ impl FromRequest<AppState> for Payload {
                 }
             }
             t if t.starts_with("image/") || t == "application/octet-stream" => {
-                let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(body_error)?;
                 payload.raw = Some(bytes);
             }
             other => {

@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        // Bodies are read (with the configured limit) by the extractors in `input`.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal("handler panicked", "see the log").into_response()
         }))

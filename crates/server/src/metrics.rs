@@ -54,6 +54,7 @@ pub struct Metrics {
 /// Values read at render time.
 pub struct Gauges {
     pub queue_depth: usize,
+    pub admitted: usize,
     pub busy_workers: usize,
     pub workers: usize,
     pub queue_capacity: usize,
@@ -152,6 +153,7 @@ mod tests {
         m.observe_inference("yunet", 0.02);
         let text = m.render(&Gauges {
             queue_depth: 2,
+            admitted: 3,
             busy_workers: 1,
             workers: 2,
             queue_capacity: 64,

@@ -1,13 +1,16 @@
-//! The inference pool: a fixed number of worker threads running model inference off the async runtime, fed
-//! by a bounded queue. When the queue is full a request is refused at once (503 + Retry-After) instead of
-//! piling up memory and latency.
+//! The inference pool: a fixed number of worker threads running model inference off the async runtime.
+//!
+//! Admission is per request: a request that needs inference first takes one of `workers + queue` permits,
+//! for its whole life. When none is left it is refused at once (503 + Retry-After) instead of piling up
+//! memory and latency. (Per request, not per job: a comparison runs two jobs in parallel, and refusing one of
+//! them half-way would waste the other.)
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 
@@ -18,15 +21,21 @@ pub struct InferencePool {
     workers: Mutex<Vec<JoinHandle<()>>>,
     queued: Arc<AtomicUsize>,
     busy: Arc<AtomicUsize>,
+    admission: Arc<Semaphore>,
     size: usize,
     capacity: usize,
 }
 
+/// Held by a request while it may use the pool.
+pub type Admission = OwnedSemaphorePermit;
+
 impl InferencePool {
-    /// `workers` threads; at most `queue` jobs waiting for one.
+    /// `workers` threads; at most `workers + queue` requests admitted at once.
     pub fn new(workers: usize, queue: usize) -> Self {
         let workers = workers.max(1);
-        let (sender, receiver) = mpsc::sync_channel::<Job>(queue.max(1));
+        let admitted = workers + queue.max(1);
+        // Each admitted request runs at most a few jobs at once: the channel never fills before admission does.
+        let (sender, receiver) = mpsc::sync_channel::<Job>(admitted * 4);
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
         let busy = Arc::new(AtomicUsize::new(0));
@@ -55,12 +64,23 @@ impl InferencePool {
             workers: Mutex::new(handles),
             queued,
             busy,
+            admission: Arc::new(Semaphore::new(admitted)),
             size: workers,
             capacity: queue.max(1),
         }
     }
 
-    /// Runs `f` on a worker and waits for its result; refuses with 503 when the queue is full.
+    /// Admits a request, or refuses it with 503 when `workers + queue` requests are already in.
+    pub fn admit(&self) -> Result<Admission, ApiError> {
+        self.admission.clone().try_acquire_owned().map_err(|_| ApiError::overloaded(1))
+    }
+
+    /// Requests admitted now.
+    pub fn admitted(&self) -> usize {
+        self.size + self.capacity - self.admission.available_permits()
+    }
+
+    /// Runs `f` on a worker and waits for its result (call with an [`Admission`] held).
     pub async fn run<R, F>(&self, f: F) -> Result<R, ApiError>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -136,9 +156,21 @@ mod tests {
     use std::sync::Barrier;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn refuses_when_full_and_survives_panics() {
+    async fn admits_workers_plus_queue_requests() {
+        let pool = InferencePool::new(2, 3);
+        let held: Vec<_> = (0..5).map(|_| pool.admit().unwrap()).collect();
+        assert_eq!(pool.admitted(), 5);
+        let refused = pool.admit().unwrap_err();
+        assert_eq!((refused.status, refused.retry_after), (axum::http::StatusCode::SERVICE_UNAVAILABLE, Some(1)));
+        drop(held);
+        assert!(pool.admit().is_ok());
+        pool.shutdown();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queues_jobs_and_survives_panics() {
         let pool = Arc::new(InferencePool::new(1, 1));
-        // Hold the one worker, fill the one queue slot: the next job is refused with 503.
+        // Hold the one worker; the next job waits in the queue and runs once the worker is free.
         let gate = Arc::new(Barrier::new(2));
         let g = gate.clone();
         let running = tokio::spawn({
@@ -155,9 +187,6 @@ mod tests {
         while pool.queued() == 0 {
             tokio::task::yield_now().await;
         }
-        let refused = pool.run(|| 0).await.unwrap_err();
-        assert_eq!(refused.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(refused.retry_after, Some(1));
         gate.wait();
         running.await.unwrap().unwrap();
         assert_eq!(queued.await.unwrap().unwrap(), 7);

@@ -113,6 +113,7 @@ impl AppState {
     pub fn gauges(&self) -> Gauges {
         Gauges {
             queue_depth: self.pool.queued(),
+            admitted: self.pool.admitted(),
             busy_workers: self.pool.busy(),
             workers: self.pool.size(),
             queue_capacity: self.pool.capacity(),

@@ -48,7 +48,12 @@ pub fn similarity(model: EmbeddingModel, cosine: f32) -> f32 {
 }
 
 /// The cosine threshold that gives a calibrated similarity (and so a false match rate).
+///
+/// Every cosine has a similarity of at least 0, so a threshold of 0 (or less) admits every cosine: -1.
 pub fn cosine_for_similarity(model: EmbeddingModel, similarity: f32) -> f32 {
+    if similarity.is_nan() || similarity <= 0.0 {
+        return -1.0;
+    }
     let log_fmr = -f64::from(similarity.clamp(0.0, 100.0)) / POINTS_PER_DECADE;
     let table = calibration(model);
     // The table is monotonic: swap axes and interpolate the other way.
@@ -125,6 +130,14 @@ mod tests {
             if s > 0.5 && s < 99.5 {
                 assert!((cosine_for_similarity(model, s) - c).abs() < 1e-3, "round trip at {c}");
             }
+        }
+    }
+
+    #[test]
+    fn a_zero_threshold_admits_every_cosine() {
+        for model in [EmbeddingModel::Sface, EmbeddingModel::Mobilefacenet] {
+            assert_eq!(cosine_for_similarity(model, 0.0), -1.0);
+            assert!(cosine_for_similarity(model, 0.01) > -1.0);
         }
     }
 }

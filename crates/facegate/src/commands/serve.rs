@@ -14,7 +14,10 @@ pub fn run(common: &CommonArgs, args: &ServeArgs) -> Result<()> {
     }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(serve(config, args.exit_on_stdin_close))
+    let result = runtime.block_on(serve(config, args.exit_on_stdin_close));
+    // Don't wait for a blocking read of standard input that may never return.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
 }
 
 fn init_logging() {

@@ -161,6 +161,7 @@ pub async fn index_faces(
 ) -> ApiResult<Json<IndexFacesResponse>> {
     let image = payload.take_image("image")?;
     let req: IndexFacesRequest = payload.options()?;
+    let _admission = app.pool.admit()?;
     if let Some(m) = &req.metadata {
         if !m.is_object() {
             return Err(ApiError::invalid_parameter("metadata must be a JSON object"));
@@ -392,6 +393,7 @@ pub async fn search(
 ) -> ApiResult<Json<SearchResponse>> {
     let image = payload.take_image("image")?;
     let req: SearchRequest = payload.options()?;
+    let _admission = app.pool.admit()?;
     let threshold = app.threshold(req.threshold)?;
     let k = max_results(req.max_results)?;
     usable_collection(&app, &id).await?;

@@ -24,6 +24,7 @@ use crate::state::{largest, AppState};
 pub async fn detect(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<DetectResponse>> {
     let image = payload.take_image("image")?;
     let _: DetectRequest = payload.options()?;
+    let _admission = app.pool.admit()?;
     let analyzed = app.analyze(image, app.config.detect_max_side, |_| Vec::new()).await?;
     Ok(Json(DetectResponse { image: analyzed.image, faces: analyzed.faces.iter().map(FaceDto::from).collect() }))
 }
@@ -44,6 +45,7 @@ pub async fn compare(State(app): State<AppState>, mut payload: Payload) -> ApiRe
     let source = payload.take_image("source")?;
     let target = payload.take_image("target")?;
     let options: CompareRequest = payload.options()?;
+    let _admission = app.pool.admit()?;
     let threshold = app.threshold(options.threshold)?;
     let max_side = app.config.detect_max_side;
     let all = options.target_faces == FaceSelection::All;
@@ -103,6 +105,7 @@ pub async fn verify_id(State(app): State<AppState>, mut payload: Payload) -> Api
     let document = payload.take_image("document")?;
     let selfie = payload.take_image("selfie")?;
     let options: VerifyIdRequest = payload.options()?;
+    let _admission = app.pool.admit()?;
     let threshold = app.threshold(options.threshold)?;
     let document_side = app.config.document_max_side.max(app.config.detect_max_side);
     let pick_largest = |faces: &[vision::Face]| largest(faces).into_iter().collect::<Vec<_>>();
