@@ -102,6 +102,8 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Search a collection with the largest face of each image, on the service's own store.
     Search(SearchArgs),
+    /// Fill a collection with random synthetic templates, for search benchmarks at scale.
+    BenchFill(BenchFillArgs),
     /// Find the faces in an image: box, landmarks, score and quality of each.
     Detect {
         image: PathBuf,
@@ -229,6 +231,21 @@ pub struct EnrollArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct BenchFillArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The collection (created when missing).
+    #[arg(long)]
+    pub collection: String,
+    /// Templates to add.
+    #[arg(long)]
+    pub count: usize,
+    /// Seed of the random templates.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct SearchArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -254,6 +271,14 @@ pub struct SearchArgs {
 pub enum EvalCommand {
     /// The LFW View-2 protocol on a pairs file: cross-validated accuracy, AUC, TAR at FAR.
     Lfw {
+        #[command(flatten)]
+        data: LfwData,
+        #[arg(long)]
+        json: bool,
+    },
+    /// 1:N identification: enroll one image of each identity with two or more images in the pairs file,
+    /// search with another image of each, report rank-1 / rank-5.
+    Identify {
         #[command(flatten)]
         data: LfwData,
         #[arg(long)]

@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => commands::serve::run(common, args),
         Command::Enroll(args) => commands::enroll::enroll(common, args),
         Command::Search(args) => commands::enroll::search(common, args),
+        Command::BenchFill(args) => commands::enroll::bench_fill(common, args),
         Command::Detect { image, json } => commands::detect::run(common, image, *json),
         Command::Compare { a, b, json, threshold, cosine_threshold, face } => commands::compare::run(
             common,

@@ -14,7 +14,7 @@ use store::{FaceBox, NewCollection, NewFace, Store};
 use uuid::Uuid;
 use vision::{Embedding, Face, FacePipeline};
 
-use crate::cli::{CommonArgs, EnrollArgs, ExternalIdFrom, SearchArgs, StoreArgs};
+use crate::cli::{BenchFillArgs, CommonArgs, EnrollArgs, ExternalIdFrom, SearchArgs, StoreArgs};
 
 struct Context1N {
     runtime: tokio::runtime::Runtime,
@@ -88,27 +88,70 @@ struct Skipped {
     reason: String,
 }
 
-pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
-    let ctx = open(common, &args.store)?;
+/// The collection, created when missing; an error when it holds another model's templates.
+fn ensure_collection(ctx: &Context1N, collection: &str) -> Result<()> {
     let model = ctx.pipeline.embedding_model();
-    if !store::valid_collection_id(&args.collection) {
+    if !store::valid_collection_id(collection) {
         bail!("collection ids are 1-255 characters of A-Z a-z 0-9 _ . -");
     }
-    let existing = ctx.runtime.block_on(ctx.store.get_collection(&args.collection))?;
-    match existing {
+    match ctx.runtime.block_on(ctx.store.get_collection(collection))? {
         Some(c) if c.model != model.id() => {
-            bail!("collection {} holds {} templates, not {}", args.collection, c.model, model.id())
+            bail!("collection {collection} holds {} templates, not {}", c.model, model.id())
         }
         Some(_) => {}
         None => {
             ctx.runtime.block_on(ctx.store.create_collection(&NewCollection {
-                collection_id: args.collection.clone(),
+                collection_id: collection.to_string(),
                 description: None,
                 model: model.id().to_string(),
                 dimension: model.dimension(),
             }))?;
         }
     }
+    Ok(())
+}
+
+/// Random unit templates (a xorshift generator; the sum of four uniforms per value is near enough to a
+/// Gaussian to spread them over the sphere).
+pub fn bench_fill(common: &CommonArgs, args: &BenchFillArgs) -> Result<()> {
+    let ctx = open(common, &args.store)?;
+    ensure_collection(&ctx, &args.collection)?;
+    let dim = ctx.pipeline.embedding_model().dimension();
+    let mut state = args.seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let bar = progress(args.count, "filling");
+    let mut done = 0;
+    while done < args.count {
+        let batch = (args.count - done).min(5000);
+        let faces: Vec<NewFace> = (0..batch)
+            .map(|i| NewFace {
+                face_id: Uuid::now_v7(),
+                image_id: Uuid::new_v4(),
+                external_id: Some(format!("synthetic-{}", done + i)),
+                metadata: None,
+                bbox: FaceBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 },
+                detection_score: 0.0,
+                quality: 0.0,
+                template: (0..dim).map(|_| next() + next() + next() + next()).collect(),
+            })
+            .collect();
+        ctx.runtime.block_on(ctx.store.add_faces(&args.collection, &faces, None))?;
+        done += batch;
+        bar.inc(batch as u64);
+    }
+    bar.finish_and_clear();
+    println!("added {} synthetic templates to {}", args.count, args.collection);
+    Ok(())
+}
+
+pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
+    let ctx = open(common, &args.store)?;
+    ensure_collection(&ctx, &args.collection)?;
     let paths = image_paths(&args.images, args.list)?;
     let bar = progress(paths.len(), "enrolling");
     let mut report = EnrollReport { collection: args.collection.clone(), enrolled: 0, skipped: Vec::new() };

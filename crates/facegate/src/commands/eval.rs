@@ -20,7 +20,90 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
     match command {
         EvalCommand::Lfw { data, json } => lfw(common, data, *json),
         EvalCommand::Calibrate { data, json } => calibrate(common, data, *json),
+        EvalCommand::Identify { data, json } => identify(common, data, *json),
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentifyOutput {
+    model: String,
+    /// Identities with two or more images in the pairs file: one enrolled, another searched.
+    identities: usize,
+    rank1: f64,
+    rank5: f64,
+    /// Probes whose top match is the right identity and reaches the default threshold (similarity 60).
+    rank1_at_default_threshold: f64,
+    /// Probes whose top match is someone else at or above the default threshold (false accepts).
+    wrong_top_match_at_default_threshold: usize,
+    faces_not_found: usize,
+}
+
+/// 1:N identification: one enrolled image per identity, another image of each searched among them all.
+fn identify(common: &CommonArgs, data: &LfwData, json: bool) -> Result<()> {
+    let (pipeline, file) = load(common, data)?;
+    let mut by_identity: HashMap<String, BTreeSet<PathBuf>> = HashMap::new();
+    for p in file.pairs.iter().filter(|p| p.same) {
+        by_identity.entry(identity_of(&p.a)).or_default().extend([p.a.clone(), p.b.clone()]);
+    }
+    let mut people: Vec<(String, PathBuf, PathBuf)> = by_identity
+        .into_iter()
+        .filter_map(|(name, images)| {
+            let mut it = images.into_iter();
+            Some((name, it.next()?, it.next()?))
+        })
+        .collect();
+    people.sort();
+    let paths: Vec<PathBuf> = people.iter().flat_map(|(_, g, p)| [g.clone(), p.clone()]).collect();
+    let templates = embed_images(&pipeline, &paths, common.threads())?;
+    let model = pipeline.embedding_model();
+    let mut gallery = index::FlatIndex::new(model.dimension())?;
+    for (i, (_, g, _)) in people.iter().enumerate() {
+        if let Some(Some(t)) = templates.get(g) {
+            gallery.upsert(i, &t.vector)?;
+        }
+    }
+    let threshold = vision::similarity::cosine_for_similarity(model, vision::similarity::DEFAULT_SIMILARITY_THRESHOLD);
+    let (mut r1, mut r5, mut r1t, mut wrong) = (0usize, 0usize, 0usize, 0usize);
+    for (i, (_, _, p)) in people.iter().enumerate() {
+        let Some(Some(t)) = templates.get(p) else { continue };
+        let hits = gallery.search(&t.vector, 5, -1.0)?;
+        if hits.first().is_some_and(|h| h.id == i) {
+            r1 += 1;
+            if hits[0].score >= threshold {
+                r1t += 1;
+            }
+        } else if hits.first().is_some_and(|h| h.score >= threshold) {
+            wrong += 1;
+        }
+        if hits.iter().any(|h| h.id == i) {
+            r5 += 1;
+        }
+    }
+    let n = people.len().max(1) as f64;
+    let out = IdentifyOutput {
+        model: model.to_string(),
+        identities: people.len(),
+        rank1: r1 as f64 / n,
+        rank5: r5 as f64 / n,
+        rank1_at_default_threshold: r1t as f64 / n,
+        wrong_top_match_at_default_threshold: wrong,
+        faces_not_found: paths.iter().filter(|p| !matches!(templates.get(*p), Some(Some(_)))).count(),
+    };
+    if json {
+        return print_json(&out);
+    }
+    println!(
+        "{} identities ({}): rank-1 {:.2} %, rank-5 {:.2} %, rank-1 at similarity >= 60 {:.2} %, wrong top match >= 60: {}, faces not found: {}",
+        out.identities,
+        out.model,
+        out.rank1 * 100.0,
+        out.rank5 * 100.0,
+        out.rank1_at_default_threshold * 100.0,
+        out.wrong_top_match_at_default_threshold,
+        out.faces_not_found
+    );
+    Ok(())
 }
 
 fn load(common: &CommonArgs, data: &LfwData) -> Result<(Arc<FacePipeline>, PairsFile)> {
