@@ -474,6 +474,21 @@ fn index_options_and_errors(e: &Env) -> Result<(), Failed> {
     let v = e.index(&c, &small, json!({"qualityFilter": "none"}));
     assert_eq!(v["faceRecords"].as_array().map(Vec::len), Some(1), "{v}");
 
+    // A retry with the same client request token adds nothing and answers the same faces.
+    let before = json(e.get(&format!("/v1/collections/{c}"))).1["faceCount"].as_u64();
+    let once = e.index(&c, &lfw("Abel_Pacheco", 4), json!({"clientRequestToken": "retry-7"}));
+    let twice = e.index(&c, &lfw("Abel_Pacheco", 4), json!({"clientRequestToken": "retry-7"}));
+    assert_eq!(once["faceRecords"][0]["faceId"], twice["faceRecords"][0]["faceId"], "{once} {twice}");
+    assert_eq!(json(e.get(&format!("/v1/collections/{c}"))).1["faceCount"].as_u64(), before.map(|n| n + 1));
+    expect_error(
+        e.post_json(
+            &format!("/v1/collections/{c}/faces"),
+            &json!({"image": b64(&lfw("Abel_Pacheco", 4)), "clientRequestToken": "no spaces"}),
+        ),
+        400,
+        "invalid_parameter",
+    );
+
     // Raw body with options in the query string.
     let resp = e
         .http

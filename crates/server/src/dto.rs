@@ -301,6 +301,10 @@ pub struct IndexFacesRequest {
     /// Keep the image (retrievable at `/v1/collections/{id}/faces/{faceId}/image`; deleted with the face).
     #[serde(default)]
     pub store_image: bool,
+    /// Idempotency key (1-64 of `A-Z a-z 0-9 _ -`): a retry with the same token adds nothing and returns the
+    /// faces the first request added.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub client_request_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]

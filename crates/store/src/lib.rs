@@ -14,12 +14,17 @@ pub use error::{StoreError, StoreResult};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
-pub use store::{Dialect, Store};
+pub use store::{Added, Dialect, Store};
 
 /// Collection ids: 1-255 characters of `A-Z a-z 0-9 _ . -` (the same alphabet as Rekognition's), so an id is
 /// safe in a URL path, a file name and a log line.
 pub fn valid_collection_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Client request tokens (idempotency keys): 1-64 characters of `A-Z a-z 0-9 _ -`.
+pub fn valid_client_token(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
 }
 
 /// Templates are stored as little-endian `f32`s.

@@ -13,19 +13,20 @@ struct Migration {
     postgres: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "collections, faces, images, change log",
-    sqlite: &[
-        "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
-        "CREATE TABLE collections (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "collections, faces, images, change log",
+        sqlite: &[
+            "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
+            "CREATE TABLE collections (
             collection_id TEXT PRIMARY KEY,
             description TEXT,
             model TEXT NOT NULL,
             dimension INTEGER NOT NULL,
             created_at INTEGER NOT NULL)",
-        "CREATE TABLE faces (
+            "CREATE TABLE faces (
             face_id TEXT PRIMARY KEY,
             collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
             image_id TEXT NOT NULL,
@@ -36,31 +37,31 @@ const MIGRATIONS: &[Migration] = &[Migration {
             quality REAL NOT NULL,
             template BLOB NOT NULL,
             created_at INTEGER NOT NULL)",
-        "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
-        "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
-        "CREATE TABLE images (
+            "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
+            "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
+            "CREATE TABLE images (
             image_id TEXT PRIMARY KEY,
             collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
             content_type TEXT NOT NULL,
             bytes BLOB NOT NULL,
             created_at INTEGER NOT NULL)",
-        "CREATE TABLE face_changes (
+            "CREATE TABLE face_changes (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             collection_id TEXT NOT NULL,
             face_id TEXT,
             op TEXT NOT NULL,
             at INTEGER NOT NULL)",
-    ],
-    postgres: &[
-        "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
-        "CREATE TABLE collections (
+        ],
+        postgres: &[
+            "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
+            "CREATE TABLE collections (
             collection_id TEXT PRIMARY KEY,
             description TEXT,
             model TEXT NOT NULL,
             dimension BIGINT NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE faces (
+            "CREATE TABLE faces (
             face_id TEXT PRIMARY KEY,
             collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
             image_id TEXT NOT NULL,
@@ -71,22 +72,39 @@ const MIGRATIONS: &[Migration] = &[Migration {
             quality DOUBLE PRECISION NOT NULL,
             template BYTEA NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
-        "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
-        "CREATE TABLE images (
+            "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
+            "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
+            "CREATE TABLE images (
             image_id TEXT PRIMARY KEY,
             collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
             content_type TEXT NOT NULL,
             bytes BYTEA NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE face_changes (
+            "CREATE TABLE face_changes (
             seq BIGSERIAL PRIMARY KEY,
             collection_id TEXT NOT NULL,
             face_id TEXT,
             op TEXT NOT NULL,
             at BIGINT NOT NULL)",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "client request tokens (idempotent indexing)",
+        sqlite: &["CREATE TABLE client_tokens (
+            collection_id TEXT NOT NULL,
+            token TEXT NOT NULL,
+            face_ids TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (collection_id, token))"],
+        postgres: &["CREATE TABLE client_tokens (
+            collection_id TEXT NOT NULL,
+            token TEXT NOT NULL,
+            face_ids TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (collection_id, token))"],
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {

@@ -59,6 +59,15 @@ const FACE_COLUMNS: &str = "f.face_id, f.collection_id, f.image_id, f.external_i
      f.detection_score, f.quality, f.created_at, \
      CASE WHEN EXISTS (SELECT 1 FROM images i WHERE i.image_id = f.image_id) THEN 1 ELSE 0 END AS image_stored";
 
+/// What [`Store::add_faces_once`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Added {
+    /// Added now.
+    New(Vec<FaceRecord>),
+    /// The token was used before: these are the faces that call added.
+    Earlier(Vec<FaceRecord>),
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -200,6 +209,7 @@ impl Store {
             .await?
             .try_get("n")?;
         sqlx::query("DELETE FROM images WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM client_tokens WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM faces WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
         let gone = sqlx::query("DELETE FROM collections WHERE collection_id = $1")
             .bind(collection_id)
@@ -223,7 +233,37 @@ impl Store {
         faces: &[NewFace],
         image: Option<&StoredImage>,
     ) -> StoreResult<Vec<FaceRecord>> {
+        match self.add_faces_once(collection_id, None, faces, image).await? {
+            Added::New(records) | Added::Earlier(records) => Ok(records),
+        }
+    }
+
+    /// As [`Store::add_faces`], at most once per `client_token` in the collection: a retry with the same token
+    /// adds nothing and returns the faces the first call added (those still there).
+    pub async fn add_faces_once(
+        &self,
+        collection_id: &str,
+        client_token: Option<&str>,
+        faces: &[NewFace],
+        image: Option<&StoredImage>,
+    ) -> StoreResult<Added> {
         let mut tx = self.begin_write().await?;
+        if let Some(token) = client_token {
+            let earlier = sqlx::query("SELECT face_ids FROM client_tokens WHERE collection_id = $1 AND token = $2")
+                .bind(collection_id)
+                .bind(token)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = earlier {
+                let ids: String = row.try_get("face_ids")?;
+                let ids: Vec<Uuid> =
+                    ids.split(',').filter(|s| !s.is_empty()).map(parse_uuid).collect::<StoreResult<_>>()?;
+                tx.commit().await?;
+                let mut records = self.get_faces(collection_id, &ids).await?;
+                records.sort_by_key(|r| ids.iter().position(|i| *i == r.face_id));
+                return Ok(Added::Earlier(records));
+            }
+        }
         let exists = sqlx::query("SELECT 1 AS one FROM collections WHERE collection_id = $1")
             .bind(collection_id)
             .fetch_optional(&mut *tx)
@@ -279,8 +319,20 @@ impl Store {
                 created_at,
             });
         }
+        if let Some(token) = client_token {
+            let ids: Vec<String> = faces.iter().map(|f| f.face_id.to_string()).collect();
+            sqlx::query(
+                "INSERT INTO client_tokens (collection_id, token, face_ids, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(collection_id)
+            .bind(token)
+            .bind(ids.join(","))
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok(records)
+        Ok(Added::New(records))
     }
 
     pub async fn get_face(&self, collection_id: &str, face_id: Uuid) -> StoreResult<Option<FaceRecord>> {

@@ -90,6 +90,28 @@ async fn faces_and_images(store: Store) -> Result<(), Failed> {
     Ok(())
 }
 
+async fn client_tokens_make_adds_idempotent(store: Store) -> Result<(), Failed> {
+    store.create_collection(&new_collection("once")).await?;
+    let first = vec![new_face("a", [1.0, 0.0, 0.0, 0.0]), new_face("a", [0.0, 1.0, 0.0, 0.0])];
+    let added = store.add_faces_once("once", Some("tok-1"), &first, None).await?;
+    let store::Added::New(records) = added else { return Err("first call must add".into()) };
+    // The retry carries new face ids (a retried request computes them afresh): nothing is added.
+    let retry = vec![new_face("a", [1.0, 0.0, 0.0, 0.0]), new_face("a", [0.0, 1.0, 0.0, 0.0])];
+    let again = store.add_faces_once("once", Some("tok-1"), &retry, None).await?;
+    assert_eq!(again, store::Added::Earlier(records.clone()));
+    assert_eq!(store.get_collection("once").await?.map(|c| c.face_count), Some(2));
+    // Another token adds; the same token in another collection is another key.
+    store.add_faces_once("once", Some("tok-2"), &[new_face("b", [0.0, 0.0, 1.0, 0.0])], None).await?;
+    store.create_collection(&new_collection("twice")).await?;
+    let other = store.add_faces_once("twice", Some("tok-1"), &[new_face("c", [0.0; 4])], None).await?;
+    assert!(matches!(other, store::Added::New(_)));
+    // Deleting the collection forgets its tokens.
+    store.delete_collection("once").await?;
+    store.create_collection(&new_collection("once")).await?;
+    assert!(matches!(store.add_faces_once("once", Some("tok-1"), &retry, None).await?, store::Added::New(_)));
+    Ok(())
+}
+
 async fn change_log(store: Store) -> Result<(), Failed> {
     let start = store.latest_change().await?;
     store.create_collection(&new_collection("log")).await?;
@@ -174,7 +196,8 @@ fn main() {
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
-    let cases: [(&str, Case); 4] = [
+    let cases: [(&str, Case); 5] = [
+        ("client_tokens_make_adds_idempotent", |s| Box::pin(client_tokens_make_adds_idempotent(s))),
         ("collections", |s| Box::pin(collections(s))),
         ("faces_and_images", |s| Box::pin(faces_and_images(s))),
         ("change_log", |s| Box::pin(change_log(s))),

@@ -170,6 +170,9 @@ pub async fn index_faces(
             return Err(ApiError::invalid_parameter("metadata is limited to 16 KiB"));
         }
     }
+    if req.client_request_token.as_deref().is_some_and(|t| !store::valid_client_token(t)) {
+        return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
+    }
     if req.external_id.as_ref().is_some_and(|e| e.is_empty() || e.len() > 255) {
         return Err(ApiError::invalid_parameter("externalId must be 1-255 bytes"));
     }
@@ -238,7 +241,13 @@ pub async fn index_faces(
             content_type: sniff_content_type(&bytes).to_string(),
             bytes: bytes.to_vec(),
         });
-        records = app.store.add_faces(&id, &new_faces, stored.as_ref()).await?;
+        records = match app
+            .store
+            .add_faces_once(&id, req.client_request_token.as_deref(), &new_faces, stored.as_ref())
+            .await?
+        {
+            store::Added::New(r) | store::Added::Earlier(r) => r,
+        };
         app.indexes.sync().await?;
     }
     Ok(Json(IndexFacesResponse {
