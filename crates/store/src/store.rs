@@ -186,6 +186,16 @@ impl Store {
         row.map(|r| collection_from_row(&r)).transpose()
     }
 
+    /// The embedding model of a collection's templates, without counting its faces (cheap at any size);
+    /// `None` when the collection does not exist.
+    pub async fn collection_model(&self, collection_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT model FROM collections WHERE collection_id = $1")
+            .bind(collection_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("model")).transpose()?)
+    }
+
     /// Collections in id order, `limit` at most, after the id `after` (for pagination).
     pub async fn list_collections(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Collection>> {
         let rows = sqlx::query(

@@ -53,17 +53,25 @@ fn parse_face_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found("face_not_found", format!("no face {id:?} in the collection")))
 }
 
-/// The collection, checked to hold templates of the model this server runs.
-async fn usable_collection(app: &AppState, id: &str) -> ApiResult<store::Collection> {
-    let collection = app.store.get_collection(id).await?.ok_or_else(|| ApiError::collection_not_found(id))?;
-    if collection.model != app.model.id() {
+/// Checks that the collection exists and holds templates of the model this server runs (without counting its
+/// faces: cheap at any size).
+async fn usable_collection(app: &AppState, id: &str) -> ApiResult<()> {
+    let model = app.store.collection_model(id).await?.ok_or_else(|| ApiError::collection_not_found(id))?;
+    if model != app.model.id() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "model_mismatch",
-            format!("collection {id:?} holds {} templates; this server runs {}", collection.model, app.model.id()),
+            format!("collection {id:?} holds {model} templates; this server runs {}", app.model.id()),
         ));
     }
-    Ok(collection)
+    Ok(())
+}
+
+async fn existing_collection(app: &AppState, id: &str) -> ApiResult<()> {
+    match app.store.collection_model(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::collection_not_found(id)),
+    }
 }
 
 /// Create a collection.
@@ -283,9 +291,7 @@ pub async fn list_faces(
         Some(t) => Some(Uuid::parse_str(t).map_err(|_| ApiError::invalid_parameter("nextToken is not one we issued"))?),
         None => None,
     };
-    if app.store.get_collection(&id).await?.is_none() {
-        return Err(ApiError::collection_not_found(&id));
-    }
+    existing_collection(&app, &id).await?;
     let mut faces = app.store.list_faces(&id, after, limit + 1, q.external_id.as_deref()).await?;
     let next_token = if faces.len() > limit as usize {
         faces.truncate(limit as usize);
@@ -307,7 +313,7 @@ pub async fn get_face(
     let face_id = parse_face_id(&face_id)?;
     match app.store.get_face(&id, face_id).await? {
         Some(face) => Ok(Json(face.into())),
-        None if app.store.get_collection(&id).await?.is_none() => Err(ApiError::collection_not_found(&id)),
+        None if app.store.collection_model(&id).await?.is_none() => Err(ApiError::collection_not_found(&id)),
         None => Err(ApiError::not_found("face_not_found", format!("no face {face_id} in collection {id:?}"))),
     }
 }
@@ -367,9 +373,7 @@ pub async fn delete_faces(
 }
 
 async fn delete_some(app: &AppState, id: &str, face_ids: Vec<String>) -> ApiResult<DeleteFacesResponse> {
-    if app.store.get_collection(id).await?.is_none() {
-        return Err(ApiError::collection_not_found(id));
-    }
+    existing_collection(app, id).await?;
     let mut not_found = Vec::new();
     let mut ids = Vec::new();
     for raw in face_ids {
