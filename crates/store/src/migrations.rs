@@ -9,50 +9,15 @@ use crate::store::{now_millis, Dialect};
 struct Migration {
     version: i64,
     name: &'static str,
-    sqlite: &'static [&'static str],
-    postgres: &'static [&'static str],
+    /// PostgreSQL's SQL; SQLite's is derived by [`for_dialect`].
+    statements: &'static [&'static str],
 }
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "collections, faces, images, change log",
-        sqlite: &[
-            "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
-            "CREATE TABLE collections (
-            collection_id TEXT PRIMARY KEY,
-            description TEXT,
-            model TEXT NOT NULL,
-            dimension INTEGER NOT NULL,
-            created_at INTEGER NOT NULL)",
-            "CREATE TABLE faces (
-            face_id TEXT PRIMARY KEY,
-            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
-            image_id TEXT NOT NULL,
-            external_id TEXT,
-            metadata TEXT,
-            bbox TEXT NOT NULL,
-            detection_score REAL NOT NULL,
-            quality REAL NOT NULL,
-            template BLOB NOT NULL,
-            created_at INTEGER NOT NULL)",
-            "CREATE INDEX faces_by_collection ON faces (collection_id, face_id)",
-            "CREATE INDEX faces_by_external_id ON faces (collection_id, external_id)",
-            "CREATE TABLE images (
-            image_id TEXT PRIMARY KEY,
-            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
-            content_type TEXT NOT NULL,
-            bytes BLOB NOT NULL,
-            created_at INTEGER NOT NULL)",
-            "CREATE TABLE face_changes (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            collection_id TEXT NOT NULL,
-            face_id TEXT,
-            op TEXT NOT NULL,
-            at INTEGER NOT NULL)",
-        ],
-        postgres: &[
+        statements: &[
             "CREATE TABLE facegate_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
             "INSERT INTO facegate_meta (key, value) VALUES ('write_lock', '0')",
             "CREATE TABLE collections (
@@ -91,13 +56,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         name: "client request tokens (idempotent indexing)",
-        sqlite: &["CREATE TABLE client_tokens (
-            collection_id TEXT NOT NULL,
-            token TEXT NOT NULL,
-            face_ids TEXT NOT NULL,
-            created_at INTEGER NOT NULL,
-            PRIMARY KEY (collection_id, token))"],
-        postgres: &["CREATE TABLE client_tokens (
+        statements: &["CREATE TABLE client_tokens (
             collection_id TEXT NOT NULL,
             token TEXT NOT NULL,
             face_ids TEXT NOT NULL,
@@ -105,6 +64,20 @@ const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (collection_id, token))"],
     },
 ];
+
+/// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never
+/// reused), `BLOB`, `REAL` and `INTEGER` for PostgreSQL's `BIGSERIAL PRIMARY KEY`, `BYTEA`, `DOUBLE PRECISION`
+/// and `BIGINT`.
+fn for_dialect(sql: &str, dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Postgres => sql.to_string(),
+        Dialect::Sqlite => sql
+            .replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT")
+            .replace("BYTEA", "BLOB")
+            .replace("DOUBLE PRECISION", "REAL")
+            .replace("BIGINT", "INTEGER"),
+    }
+}
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -136,12 +109,8 @@ pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> StoreResult<()> {
         });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let statements = match dialect {
-            Dialect::Sqlite => m.sqlite,
-            Dialect::Postgres => m.postgres,
-        };
-        for sql in statements {
-            sqlx::query(sql)
+        for sql in m.statements {
+            sqlx::query(&for_dialect(sql, dialect))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::Migration { version: m.version, message: e.to_string() })?;
@@ -156,4 +125,19 @@ pub async fn migrate(pool: &AnyPool, dialect: Dialect) -> StoreResult<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_types_are_derived() {
+        let sql = "CREATE TABLE t (seq BIGSERIAL PRIMARY KEY, n BIGINT, x DOUBLE PRECISION, b BYTEA)";
+        assert_eq!(
+            for_dialect(sql, Dialect::Sqlite),
+            "CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER, x REAL, b BLOB)"
+        );
+        assert_eq!(for_dialect(sql, Dialect::Postgres), sql);
+    }
 }
