@@ -52,14 +52,7 @@ impl Analyzed {
     }
 }
 
-/// Index of the largest face.
-pub fn largest(faces: &[Face]) -> Option<usize> {
-    faces
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.detection.bbox.area().total_cmp(&b.1.detection.bbox.area()))
-        .map(|(i, _)| i)
-}
+pub use vision::pipeline::largest_face as largest;
 
 impl AppState {
     pub fn new(shared: Shared) -> Self {

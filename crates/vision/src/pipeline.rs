@@ -92,10 +92,7 @@ impl FacesInImage<'_> {
 
     /// The largest face, or `NoFace`.
     pub fn largest(&self) -> Result<&Face> {
-        self.faces
-            .iter()
-            .max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))
-            .ok_or(VisionError::NoFace)
+        largest_face(&self.faces).map(|i| &self.faces[i]).ok_or(VisionError::NoFace)
     }
 
     /// Face `index` (in the order returned: best score first).
@@ -105,6 +102,15 @@ impl FacesInImage<'_> {
         }
         self.faces.get(index).ok_or(VisionError::FaceIndexOutOfRange { index, count: self.faces.len() })
     }
+}
+
+/// Index of the largest face (by box area), or `None` when there is none.
+pub fn largest_face(faces: &[Face]) -> Option<usize> {
+    faces
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.detection.bbox.area().total_cmp(&b.1.detection.bbox.area()))
+        .map(|(i, _)| i)
 }
 
 /// Where a model of the pipeline came from.
