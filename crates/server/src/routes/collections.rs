@@ -74,6 +74,15 @@ async fn existing_collection(app: &AppState, id: &str) -> ApiResult<()> {
     }
 }
 
+/// Brings this replica's index up to the write just committed. The write is done whatever happens here: when
+/// the store cannot be read back right now, the background follower catches up, and the client still gets its
+/// (true) answer instead of an error that would invite a duplicating retry.
+async fn catch_up(app: &AppState) {
+    if let Err(e) = app.indexes.sync().await {
+        tracing::warn!(error = %e, "index catch-up after a write failed; the background follower will retry");
+    }
+}
+
 /// Create a collection.
 #[utoipa::path(post, path = "/v1/collections", tag = "collections",
     request_body = CreateCollectionRequest,
@@ -143,7 +152,7 @@ pub async fn delete_collection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeleteCollectionResponse>> {
     let deleted_faces = app.store.delete_collection(&id).await?;
-    app.indexes.sync().await?;
+    catch_up(&app).await;
     Ok(Json(DeleteCollectionResponse { collection_id: id, deleted_faces }))
 }
 
@@ -256,7 +265,7 @@ pub async fn index_faces(
         {
             store::Added::New(r) | store::Added::Earlier(r) => r,
         };
-        app.indexes.sync().await?;
+        catch_up(&app).await;
     }
     Ok(Json(IndexFacesResponse {
         face_records: records.into_iter().map(Into::into).collect(),
@@ -383,7 +392,7 @@ async fn delete_some(app: &AppState, id: &str, face_ids: Vec<String>) -> ApiResu
         }
     }
     let deleted = app.store.delete_faces(id, &ids).await?;
-    app.indexes.sync().await?;
+    catch_up(&app).await;
     not_found.extend(ids.iter().filter(|i| !deleted.contains(i)).map(|i| i.to_string()));
     Ok(DeleteFacesResponse { deleted_faces: deleted, not_found })
 }
