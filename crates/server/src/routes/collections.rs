@@ -392,7 +392,7 @@ async fn delete_some(app: &AppState, id: &str, face_ids: Vec<String>) -> ApiResu
         }
     }
     let deleted = app.store.delete_faces(id, &ids).await?;
-    catch_up(&app).await;
+    catch_up(app).await;
     not_found.extend(ids.iter().filter(|i| !deleted.contains(i)).map(|i| i.to_string()));
     Ok(DeleteFacesResponse { deleted_faces: deleted, not_found })
 }
