@@ -19,9 +19,12 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let store = match app.store.ping().await {
-        Ok(()) => format!("{} ok", app.store.dialect().name()),
-        Err(e) => format!("{} unreachable: {e}", app.store.dialect().name()),
+    // A probe must answer quickly even when the database hangs.
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await;
+    let store = match ping {
+        Ok(Ok(())) => format!("{} ok", app.store.dialect().name()),
+        Ok(Err(e)) => format!("{} unreachable: {e}", app.store.dialect().name()),
+        Err(_) => format!("{} unreachable: no answer within 2 s", app.store.dialect().name()),
     };
     let ready = store.ends_with(" ok");
     let body = Readiness {
