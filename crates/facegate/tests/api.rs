@@ -713,6 +713,40 @@ fn cli_enroll_search_then_serve(tmp: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// PostgreSQL goes away under a running server and comes back: readiness says so at once, requests get a
+/// 503 `store_unavailable` (not a 500, not a hang), and the server recovers by itself with its data intact.
+fn postgres_outage_and_recovery(tmp: &Path) -> Result<(), Failed> {
+    let pg = testkit::Postgres::own_cluster()?;
+    let url = pg.create_database("outage")?;
+    let served = Served::start(&tmp.join("outage"), Some(&url), &["--threads", "1", "--sync-interval-ms", "100"]);
+    let http = client();
+    let (status, _) = json(http.post(served.url("/v1/collections")).json(&json!({"collectionId": "kept"})).send()?);
+    assert_eq!(status, 201);
+    let body = json!({"image": b64(&lfw("Abel_Pacheco", 1)), "externalId": "abel"});
+    assert_eq!(http.post(served.url("/v1/collections/kept/faces")).json(&body).send()?.status(), 200);
+
+    pg.stop()?;
+    let (status, ready) = json(http.get(served.url("/ready")).send()?);
+    assert_eq!((status, &ready["ready"]), (503, &json!(false)), "{ready}");
+    expect_error(
+        http.post(served.url("/v1/collections")).json(&json!({"collectionId": "new"})).send()?,
+        503,
+        "store_unavailable",
+    );
+    assert_eq!(http.get(served.url("/health")).send()?.status(), 200, "the process itself is alive");
+
+    pg.restart()?;
+    poll(Duration::from_secs(20), || http.get(served.url("/ready")).send().is_ok_and(|r| r.status() == 200))
+        .ok_or("the server never became ready again")?;
+    let probe = json!({"image": b64(&lfw("Abel_Pacheco", 4))});
+    let (status, found) = json(http.post(served.url("/v1/collections/kept/search")).json(&probe).send()?);
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["results"][0]["matches"][0]["externalId"], "abel", "{found}");
+    let (status, _) = json(http.post(served.url("/v1/collections")).json(&json!({"collectionId": "after"})).send()?);
+    assert_eq!(status, 201, "writes work again without a restart of the server");
+    Ok(())
+}
+
 /// defaults < facegate.toml < FACEGATE_* environment < flags.
 fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
     let dir = tmp.join("config");
@@ -787,6 +821,7 @@ fn main() {
         ("overload_answers_503", overload_answers_503),
         ("cli_enroll_search_then_serve", cli_enroll_search_then_serve),
         ("configuration_layers", configuration_layers),
+        ("postgres_outage_and_recovery", postgres_outage_and_recovery),
     ];
     for &(name, case) in process_cases {
         let tmp = tmp.clone();

@@ -81,7 +81,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Connects (creating the SQLite file if needed) and brings the schema up to date.
+    /// Connects (creating the SQLite file if needed) and brings the schema up to date. A request waits at most
+    /// 3 s for a connection: when the database is down, callers learn it quickly (503) instead of hanging.
     pub async fn open(url: &str, max_connections: u32) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
@@ -93,7 +94,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url).map_err(|_| StoreError::UnsupportedUrl(redact_url(&url)))?;
         let mut pool_options =
-            AnyPoolOptions::new().max_connections(max_connections.max(1)).acquire_timeout(Duration::from_secs(10));
+            AnyPoolOptions::new().max_connections(max_connections.max(1)).acquire_timeout(Duration::from_secs(3));
         if dialect == Dialect::Sqlite {
             pool_options = pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {

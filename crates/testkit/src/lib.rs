@@ -26,7 +26,42 @@ pub fn free_port() -> u16 {
 pub struct Postgres {
     /// `postgres://...` of the server's maintenance database.
     pub admin_url: String,
-    cluster: Option<(PathBuf, tempfile::TempDir)>,
+    cluster: Option<Cluster>,
+}
+
+/// A cluster this process started: its binaries, data directory and options.
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    options: String,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn tool(&self, tool: &str) -> Command {
+        let mut c = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(tool));
+            c
+        } else {
+            Command::new(self.bin.join(tool))
+        };
+        c.env_remove("PGDATA");
+        c
+    }
+
+    fn start(&self) -> Result<(), String> {
+        run(self.tool("pg_ctl").arg("-D").arg(&self.data).arg("-l").arg(self.dir.path().join("log")).args([
+            "-o",
+            &self.options,
+            "-w",
+            "start",
+        ]))
+    }
+
+    fn stop(&self, mode: &str) -> Result<(), String> {
+        run(self.tool("pg_ctl").arg("-D").arg(&self.data).args(["-m", mode, "-w", "stop"]))
+    }
 }
 
 impl Postgres {
@@ -35,42 +70,39 @@ impl Postgres {
         if let Ok(url) = std::env::var("FACEGATE_TEST_POSTGRES_URL") {
             return Ok(Postgres { admin_url: url, cluster: None });
         }
-        Self::start_cluster()
+        Self::own_cluster()
     }
 
-    fn start_cluster() -> Result<Self, String> {
+    /// Always a throwaway cluster of this process (for tests that stop and restart the database).
+    pub fn own_cluster() -> Result<Self, String> {
         let bin = postgres_bindir().ok_or(
             "PostgreSQL binaries (initdb, pg_ctl) not found: install postgresql (apt-get install postgresql) \
              or set FACEGATE_TEST_POSTGRES_URL to a server the tests may create databases on",
         )?;
         let dir = tempfile::Builder::new().prefix("facegate-pg-").tempdir().map_err(|e| e.to_string())?;
-        let data = dir.path().join("data");
-        let as_root = is_root();
-        if as_root {
+        if is_root() {
             // initdb refuses to run as root: the cluster belongs to the `postgres` user.
             run(Command::new("chown").args(["postgres:postgres"]).arg(dir.path()))?;
         }
         let port = free_port();
-        let pg = |tool: &str| {
-            let mut c = if as_root {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
-                c
-            } else {
-                Command::new(bin.join(tool))
-            };
-            c.env_remove("PGDATA");
-            c
-        };
-        run(pg("initdb").args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"]).arg(&data))?;
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
-        run(pg("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.path().join("log"))
-            .args(["-o", &opts, "-w", "start"]))?;
-        Ok(Postgres { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), cluster: Some((data, dir)) })
+        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
+        let cluster = Cluster { bin, data: dir.path().join("data"), options, dir };
+        run(cluster
+            .tool("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(&cluster.data))?;
+        cluster.start()?;
+        Ok(Postgres { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), cluster: Some(cluster) })
+    }
+
+    /// Stops this process's cluster at once (as a crash or an outage would); an error for an external server.
+    pub fn stop(&self) -> Result<(), String> {
+        self.cluster.as_ref().ok_or("not a cluster of this process")?.stop("immediate")
+    }
+
+    /// Starts this process's cluster again after [`Postgres::stop`].
+    pub fn restart(&self) -> Result<(), String> {
+        self.cluster.as_ref().ok_or("not a cluster of this process")?.start()
     }
 
     /// Creates a new, empty database and returns its URL.
@@ -86,17 +118,8 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some((data, _dir)) = &self.cluster {
-            if let Some(bin) = postgres_bindir() {
-                let mut c = if is_root() {
-                    let mut c = Command::new("runuser");
-                    c.args(["-u", "postgres", "--"]).arg(bin.join("pg_ctl"));
-                    c
-                } else {
-                    Command::new(bin.join("pg_ctl"))
-                };
-                let _ = c.arg("-D").arg(data).args(["-m", "immediate", "stop"]).output();
-            }
+        if let Some(cluster) = &self.cluster {
+            let _ = cluster.stop("immediate");
         }
     }
 }
