@@ -449,6 +449,12 @@ fn index_options_and_errors(e: &Env) -> Result<(), Failed> {
     let v = e.index(&c, &group, json!({"faces": "all"}));
     assert_eq!(v["faceRecords"].as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(v["unindexedFaces"][0]["reasons"], json!(["not_frontal"]), "{v}");
+    // With `faces: largest` (the default) the largest face is the candidate: here it is the one turned away,
+    // so nothing is indexed — never the smaller face in its place.
+    let v = e.index(&c, &group, json!({}));
+    assert_eq!(v["faceRecords"], json!([]), "{v}");
+    assert_eq!(v["unindexedFaces"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["unindexedFaces"][0]["reasons"], json!(["not_frontal"]), "{v}");
     let v = e.index(&c, &group, json!({"faces": "all", "storeImage": true, "externalId": 42, "qualityFilter": "none"}));
     let records = v["faceRecords"].as_array().ok_or("records")?;
     assert_eq!(records.len(), 2, "{v}");

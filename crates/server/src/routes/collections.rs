@@ -203,12 +203,20 @@ pub async fn index_faces(
 
     let filter = req.quality_filter == QualityFilter::Auto;
     let stored_copy = req.store_image.then(|| image.clone());
-    // Faces by size, largest first; the first `max_faces` that clear the quality bar are indexed.
+    // `largest`: the largest face, if it clears the quality bar (never a smaller one instead). `all`: faces by
+    // size, largest first; the first `max_faces` that clear the bar.
+    let only_largest = req.faces == FaceSelection::Largest;
     let analyzed = app
         .analyze(image, app.config.detect_max_side, move |faces| {
             let mut order: Vec<usize> = (0..faces.len()).collect();
             order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
-            order.into_iter().filter(|&i| !filter || faces[i].quality.acceptable()).take(max_faces).collect()
+            let candidates = if only_largest { 1 } else { order.len() };
+            order
+                .into_iter()
+                .take(candidates)
+                .filter(|&i| !filter || faces[i].quality.acceptable())
+                .take(max_faces)
+                .collect()
         })
         .await?;
     if analyzed.faces.is_empty() {
@@ -219,6 +227,10 @@ pub async fn index_faces(
     let mut new_faces = Vec::new();
     let mut unindexed = Vec::new();
     for (i, face) in analyzed.faces.iter().enumerate() {
+        if only_largest && Some(i) != largest_face {
+            // Not a candidate at all with `faces: largest`.
+            continue;
+        }
         match analyzed.template_of(i) {
             Some(template) => {
                 let b = face.detection.bbox;
@@ -240,16 +252,11 @@ pub async fn index_faces(
                     Vec::new()
                 };
                 if reasons.is_empty() {
-                    let only_largest = req.faces == FaceSelection::Largest && Some(i) != largest_face;
-                    reasons.push(if only_largest { "not_largest" } else { "exceeds_max_faces" }.to_string());
+                    reasons.push("exceeds_max_faces".to_string());
                 }
                 unindexed.push(UnindexedFace { face: FaceDto::from(face), reasons });
             }
         }
-    }
-    // With `faces: largest`, smaller faces are not candidates at all: report only a refused largest face.
-    if req.faces == FaceSelection::Largest {
-        unindexed.retain(|u| !u.reasons.iter().any(|r| r == "not_largest"));
     }
     let mut records = Vec::new();
     if !new_faces.is_empty() {
