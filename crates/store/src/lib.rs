@@ -6,11 +6,13 @@
 //! schema (migrations) and the write lock differ per dialect.
 
 mod error;
+mod keys;
 mod migrations;
 mod records;
 mod store;
 
 pub use error::{StoreError, StoreResult};
+pub use keys::{ApiKey, NewApiKey};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };

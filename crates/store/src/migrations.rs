@@ -63,6 +63,29 @@ const MIGRATIONS: &[Migration] = &[
             created_at BIGINT NOT NULL,
             PRIMARY KEY (collection_id, token))"],
     },
+    Migration {
+        version: 3,
+        name: "API keys and their monthly usage",
+        statements: &[
+            "CREATE TABLE api_keys (
+            key_id TEXT PRIMARY KEY,
+            key_hash TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            collections TEXT,
+            rate_per_second DOUBLE PRECISION,
+            burst BIGINT,
+            monthly_quota BIGINT,
+            expires_at BIGINT,
+            revoked_at BIGINT,
+            created_at BIGINT NOT NULL)",
+            "CREATE TABLE key_usage (
+            key_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            requests BIGINT NOT NULL,
+            PRIMARY KEY (key_id, month))",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

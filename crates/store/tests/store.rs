@@ -112,6 +112,64 @@ async fn client_tokens_make_adds_idempotent(store: Store) -> Result<(), Failed> 
     Ok(())
 }
 
+fn new_key(id: &str, hash: &str) -> store::NewApiKey {
+    store::NewApiKey {
+        key_id: id.into(),
+        key_hash: hash.into(),
+        name: format!("key {id}"),
+        scopes: vec!["faces:compare".into(), "collections:read".into()],
+        collections: Some(vec!["staff".into()]),
+        rate_per_second: Some(5.0),
+        burst: Some(10),
+        monthly_quota: Some(1000),
+        expires_at: None,
+    }
+}
+
+async fn api_keys_and_usage(store: Store) -> Result<(), Failed> {
+    let created = store.create_api_key(&new_key("k1", "hash-1")).await?;
+    store
+        .create_api_key(&store::NewApiKey { collections: None, monthly_quota: None, ..new_key("k2", "hash-2") })
+        .await?;
+    assert!(store.create_api_key(&new_key("k3", "hash-1")).await.is_err(), "two keys cannot share a hash");
+    let found = store.api_key_by_hash("hash-1").await?.ok_or("k1 by hash")?;
+    assert_eq!(found, created);
+    assert_eq!(found.scopes, ["faces:compare", "collections:read"]);
+    assert_eq!(found.collections.as_deref(), Some(&["staff".to_string()][..]));
+    assert!(store.api_key_by_hash("nope").await?.is_none());
+    let k2 = store.api_key_by_hash("hash-2").await?.ok_or("k2")?;
+    assert_eq!((k2.collections, k2.monthly_quota), (None, None));
+    assert_eq!(store.list_api_keys().await?.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), ["k1", "k2"]);
+
+    assert!(found.is_active(found.created_at));
+    assert!(store.revoke_api_key("k1").await?);
+    assert!(!store.revoke_api_key("missing").await?);
+    let revoked = store.api_key_by_hash("hash-1").await?.ok_or("k1")?;
+    assert!(revoked.revoked_at.is_some() && !revoked.is_active(revoked.created_at));
+    let expiring = store::ApiKey { expires_at: Some(100), revoked_at: None, ..revoked };
+    assert!(expiring.is_active(99) && !expiring.is_active(100));
+
+    // Concurrent counting (as several replicas would): every request counted once.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = 0;
+            for _ in 0..10 {
+                last = store.count_request("k2", "2026-11").await?;
+            }
+            Ok::<_, StoreError>(last)
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    assert_eq!(store.usage("k2", "2026-11").await?, 80);
+    assert_eq!(store.usage("k2", "2026-12").await?, 0, "months are counted apart");
+    assert_eq!(store.count_request("k2", "2026-12").await?, 1);
+    Ok(())
+}
+
 async fn change_log(store: Store) -> Result<(), Failed> {
     let start = store.latest_change().await?;
     store.create_collection(&new_collection("log")).await?;
@@ -196,7 +254,8 @@ fn main() {
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
-    let cases: [(&str, Case); 5] = [
+    let cases: [(&str, Case); 6] = [
+        ("api_keys_and_usage", |s| Box::pin(api_keys_and_usage(s))),
         ("client_tokens_make_adds_idempotent", |s| Box::pin(client_tokens_make_adds_idempotent(s))),
         ("collections", |s| Box::pin(collections(s))),
         ("faces_and_images", |s| Box::pin(faces_and_images(s))),
