@@ -143,6 +143,13 @@ impl Server {
             .await
             .map_err(|source| ServerError::Io { context: format!("listening on {}", config.listen), source })?;
         let pool = InferencePool::new(config.worker_count(), config.queue);
+        // Plan the common input shapes on every worker's models in the background: the first requests then run
+        // at steady-state speed.
+        let warm = pipeline.clone();
+        tokio::task::spawn_blocking(move || match warm.warm_up() {
+            Ok(took) => tracing::info!(ms = took.as_millis() as u64, "models warmed up"),
+            Err(e) => tracing::warn!(error = %e, "warm-up failed (requests will plan their own shapes)"),
+        });
         let state =
             AppState::new(Shared { config, pipeline, pool, store, indexes, metrics: Metrics::default(), model });
         Ok(Server { state, listener, follower })

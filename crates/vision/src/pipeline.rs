@@ -259,6 +259,34 @@ impl FacePipeline {
         Ok(faces)
     }
 
+    /// Prepares the models for the input shapes most requests will have (the backend plans each shape once,
+    /// ~150 ms with tract), so that the first requests don't pay for it: detection of images whose long side
+    /// is at `max_side` in the common aspect ratios, and of small 250x250 photos; embedding batches of 1 and
+    /// 2. Returns how long it took.
+    pub fn warm_up(&self) -> Result<Duration> {
+        let started = Instant::now();
+        let side = self.config.detector.max_side;
+        // 4:3 and 16:9 both ways, 4:5 portrait, square: cameras, phones and ID photos.
+        let shapes = [
+            (side, side * 3 / 4),
+            (side * 3 / 4, side),
+            (side, side * 9 / 16),
+            (side * 9 / 16, side),
+            (side * 4 / 5, side),
+            (side, side),
+            (250, 250),
+        ];
+        for (w, h) in shapes {
+            self.detector.detect(&RgbImage::new(w.max(32), h.max(32)))?;
+        }
+        let crop = RgbImage::new(112, 112);
+        for batch in 1..=2 {
+            let crops: Vec<&RgbImage> = (0..batch).map(|_| &crop).collect();
+            self.embedder.embed(&crops)?;
+        }
+        Ok(started.elapsed())
+    }
+
     /// Templates of the given faces, computed as one batch.
     pub fn embed(&self, faces: &[&Face]) -> Result<Vec<Embedding>> {
         let crops: Vec<&RgbImage> = faces.iter().map(|f| &f.aligned).collect();
