@@ -170,3 +170,16 @@ fn several_faces_embed_as_one_batch_like_one_at_a_time() {
     // Different people in the batch stay different.
     assert!(batch[0].cosine(&batch[1]).expect("comparable") < 0.5);
 }
+
+#[test]
+fn warm_up_plans_the_common_shapes() {
+    // A pipeline of its own: the shared one may already have planned shapes for other tests.
+    let p = vision::FacePipeline::new(vision::PipelineConfig::default()).expect("models load");
+    assert_eq!(p.detector().planned_shapes(), 0);
+    p.warm_up().expect("warm-up runs");
+    assert_eq!(p.detector().planned_shapes(), 7, "seven distinct padded detector shapes");
+    // A photo of one of those shapes needs no new plan.
+    let before = p.detector().planned_shapes();
+    p.detector().detect(&image::RgbImage::new(640, 480)).expect("detects");
+    assert_eq!(p.detector().planned_shapes(), before);
+}
