@@ -492,17 +492,18 @@ async fn find(
         .map_err(|e| ApiError::internal("search", e))?;
     let hits: Vec<_> = hits.into_iter().filter(|h| Some(h.id) != exclude).take(k).collect();
     let ids: Vec<Uuid> = hits.iter().map(|h| h.id).collect();
-    let records = app.store.get_faces(collection, &ids).await?;
+    let mut records: std::collections::HashMap<Uuid, store::FaceRecord> =
+        app.store.get_faces(collection, &ids).await?.into_iter().map(|r| (r.face_id, r)).collect();
     Ok(hits
         .into_iter()
         .filter_map(|hit| {
             // A face deleted (through another replica) since the index saw it has no record: leave it out.
-            let record = records.iter().find(|r| r.face_id == hit.id)?;
+            let record = records.remove(&hit.id)?;
             Some(MatchDto {
                 face_id: hit.id,
                 image_id: record.image_id,
-                external_id: record.external_id.clone(),
-                metadata: record.metadata.clone(),
+                external_id: record.external_id,
+                metadata: record.metadata,
                 similarity: app.similarity(hit.score),
                 cosine: hit.score,
             })
