@@ -8,6 +8,10 @@ pub enum StoreError {
     CollectionExists(String),
     #[error("collection {0:?} does not exist")]
     CollectionNotFound(String),
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    #[error("user {0:?} does not exist")]
+    UserNotFound(String),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]

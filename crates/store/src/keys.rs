@@ -11,7 +11,7 @@ use crate::store::{now_millis, Store};
 pub struct NewApiKey {
     /// Public identifier, shown in listings and logs (never the secret).
     pub key_id: String,
-    /// Hex SHA-256 of the whole secret key.
+    /// The salted hash of the secret (see `facegate-auth`), never the secret.
     pub key_hash: String,
     pub name: String,
     /// `admin`, or operations such as `faces:compare`, `collections:read`.
@@ -108,13 +108,18 @@ impl Store {
         })
     }
 
-    /// The key whose secret hashes to `key_hash` (revoked and expired keys included: the caller decides).
-    pub async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
-        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"))
-            .bind(key_hash)
+    /// The key `key_id` with its stored hash, to check a presented secret against (revoked and expired keys
+    /// included: the caller decides).
+    pub async fn api_key_credentials(&self, key_id: &str) -> StoreResult<Option<(ApiKey, String)>> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE key_id = $1"))
+            .bind(key_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| key_from_row(&r)).transpose()
+        row.map(|r| Ok((key_from_row(&r)?, r.try_get("key_hash")?))).transpose()
+    }
+
+    pub async fn get_api_key(&self, key_id: &str) -> StoreResult<Option<ApiKey>> {
+        Ok(self.api_key_credentials(key_id).await?.map(|(k, _)| k))
     }
 
     pub async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
@@ -134,19 +139,29 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Counts one request of `key_id` in `month` (`YYYY-MM`, UTC) and returns the month's count so far; one
-    /// atomic statement, so concurrent requests on any replica are all counted.
-    pub async fn count_request(&self, key_id: &str, month: &str) -> StoreResult<u64> {
+    /// Counts one request of `key_id` in `month` (`YYYY-MM`, UTC) and returns the month's count with it; one
+    /// atomic statement, so concurrent requests on any replica are all counted. With a `quota`, a request over
+    /// it is not counted and `None` comes back: the quota trips at exactly `quota` requests whatever the
+    /// concurrency.
+    pub async fn count_request(&self, key_id: &str, month: &str, quota: Option<u64>) -> StoreResult<Option<u64>> {
+        let quota = match quota {
+            Some(0) => return Ok(None),
+            Some(q) => i64::try_from(q).unwrap_or(i64::MAX),
+            None => i64::MAX,
+        };
         let row = sqlx::query(
             "INSERT INTO key_usage (key_id, month, requests) VALUES ($1, $2, 1) \
-             ON CONFLICT (key_id, month) DO UPDATE SET requests = key_usage.requests + 1 RETURNING requests",
+             ON CONFLICT (key_id, month) DO UPDATE SET requests = key_usage.requests + 1 \
+             WHERE key_usage.requests < $3 RETURNING requests",
         )
         .bind(key_id)
         .bind(month)
-        .fetch_one(&self.pool)
+        .bind(quota)
+        .fetch_optional(&self.pool)
         .await?;
+        let Some(row) = row else { return Ok(None) };
         let n: i64 = row.try_get("requests")?;
-        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative usage count {n}")))
+        u64::try_from(n).map(Some).map_err(|_| StoreError::Corrupt(format!("negative usage count {n}")))
     }
 
     /// The month's count without counting.

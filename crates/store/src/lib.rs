@@ -10,13 +10,17 @@ mod keys;
 mod migrations;
 mod records;
 mod store;
+mod tokens;
+mod users;
 
 pub use error::{StoreError, StoreResult};
 pub use keys::{ApiKey, NewApiKey};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
-pub use store::{Added, Dialect, Store};
+pub use store::{now_millis, Added, Dialect, Store};
+pub use tokens::StoredSigningKey;
+pub use users::{valid_user_id, NewUser, User, USERS_COLLECTION};
 
 /// Collection ids: 1-255 characters of `A-Z a-z 0-9 _ . -` (the same alphabet as Rekognition's), so an id is
 /// safe in a URL path, a file name and a log line.

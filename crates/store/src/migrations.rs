@@ -86,6 +86,28 @@ const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (key_id, month))",
         ],
     },
+    Migration {
+        version: 4,
+        name: "users (face login), token signing keys, revoked tokens",
+        statements: &[
+            "CREATE TABLE users (
+            user_id TEXT PRIMARY KEY,
+            full_name TEXT,
+            email TEXT,
+            created_at BIGINT NOT NULL)",
+            "CREATE TABLE signing_keys (
+            kid TEXT PRIMARY KEY,
+            algorithm TEXT NOT NULL,
+            private_key BYTEA NOT NULL,
+            public_key BYTEA NOT NULL,
+            created_at BIGINT NOT NULL,
+            retired_at BIGINT)",
+            "CREATE TABLE revoked_tokens (
+            jti TEXT PRIMARY KEY,
+            expires_at BIGINT NOT NULL,
+            revoked_at BIGINT NOT NULL)",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

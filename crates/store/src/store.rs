@@ -51,7 +51,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -132,7 +132,7 @@ impl Store {
     /// lock, so that change-log sequence numbers become visible in the order they were taken (a follower never
     /// skips a change that commits late); on SQLite a write statement, so the transaction takes the database's
     /// write lock at once (waiting with busy_timeout) instead of failing when it upgrades from a read.
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, sqlx::Any>> {
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, sqlx::Any>> {
         let mut tx = self.pool.begin().await?;
         match self.dialect {
             Dialect::Postgres => {
@@ -197,12 +197,31 @@ impl Store {
         Ok(row.map(|r| r.try_get("model")).transpose()?)
     }
 
-    /// Collections in id order, `limit` at most, after the id `after` (for pagination).
+    /// Creates a collection unless it exists; returns the model of the collection that is there now.
+    pub async fn ensure_collection(&self, new: &NewCollection) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO collections (collection_id, description, model, dimension, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection_id) DO NOTHING",
+        )
+        .bind(&new.collection_id)
+        .bind(&new.description)
+        .bind(&new.model)
+        .bind(new.dimension as i64)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        self.collection_model(&new.collection_id)
+            .await?
+            .ok_or_else(|| StoreError::CollectionNotFound(new.collection_id.clone()))
+    }
+
+    /// Collections in id order, `limit` at most, after the id `after` (for pagination). Internal collections
+    /// (ids starting with `@`, such as the users' faces) are left out.
     pub async fn list_collections(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Collection>> {
         let rows = sqlx::query(
             "SELECT c.collection_id, c.description, c.model, c.dimension, c.created_at, \
              (SELECT COUNT(*) FROM faces f WHERE f.collection_id = c.collection_id) AS face_count \
-             FROM collections c WHERE c.collection_id > $1 ORDER BY c.collection_id LIMIT $2",
+             FROM collections c WHERE c.collection_id > $1 AND c.collection_id NOT LIKE '@%' ORDER BY c.collection_id LIMIT $2",
         )
         .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
@@ -283,53 +302,9 @@ impl Store {
         if !exists {
             return Err(StoreError::CollectionNotFound(collection_id.to_string()));
         }
-        let created_at = now_millis();
-        if let Some(img) = image {
-            sqlx::query(
-                "INSERT INTO images (image_id, collection_id, content_type, bytes, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(img.image_id.to_string())
-            .bind(collection_id)
-            .bind(&img.content_type)
-            .bind(img.bytes.as_slice())
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut records = Vec::with_capacity(faces.len());
-        for face in faces {
-            let metadata = face.metadata.as_ref().map(|m| m.to_string());
-            let bbox = serde_json::to_string(&face.bbox).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO faces (face_id, collection_id, image_id, external_id, metadata, bbox, detection_score, \
-                 quality, template, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(face.face_id.to_string())
-            .bind(collection_id)
-            .bind(face.image_id.to_string())
-            .bind(&face.external_id)
-            .bind(metadata)
-            .bind(bbox)
-            .bind(f64::from(face.detection_score))
-            .bind(f64::from(face.quality))
-            .bind(encode_template(&face.template))
-            .bind(created_at)
-            .execute(&mut *tx)
-            .await?;
-            log_change(&mut tx, ChangeOp::Add, collection_id, Some(face.face_id)).await?;
-            records.push(FaceRecord {
-                face_id: face.face_id,
-                collection_id: collection_id.to_string(),
-                image_id: face.image_id,
-                external_id: face.external_id.clone(),
-                metadata: face.metadata.clone(),
-                bbox: face.bbox,
-                detection_score: face.detection_score,
-                quality: face.quality,
-                image_stored: image.is_some_and(|i| i.image_id == face.image_id),
-                created_at,
-            });
-        }
+        let images: Vec<&StoredImage> = image.into_iter().collect();
+        let records = insert_faces(&mut tx, collection_id, faces, &images).await?;
+        let created_at = records.first().map_or_else(now_millis, |r| r.created_at);
         if let Some(token) = client_token {
             let ids: Vec<String> = faces.iter().map(|f| f.face_id.to_string()).collect();
             sqlx::query(
@@ -416,21 +391,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut deleted = Vec::new();
         for id in face_ids {
-            let row = sqlx::query("DELETE FROM faces WHERE collection_id = $1 AND face_id = $2 RETURNING image_id")
-                .bind(collection_id)
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(row) = row else { continue };
-            let image_id: String = row.try_get("image_id")?;
-            sqlx::query(
-                "DELETE FROM images WHERE image_id = $1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = $1)",
-            )
-            .bind(&image_id)
-            .execute(&mut *tx)
-            .await?;
-            log_change(&mut tx, ChangeOp::Delete, collection_id, Some(*id)).await?;
-            deleted.push(*id);
+            if delete_face(&mut tx, collection_id, *id).await? {
+                deleted.push(*id);
+            }
         }
         tx.commit().await?;
         Ok(deleted)
@@ -508,6 +471,85 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Inserts faces (and their source images) into a collection inside a write transaction, logging each one.
+pub(crate) async fn insert_faces(
+    tx: &mut Transaction<'static, sqlx::Any>,
+    collection_id: &str,
+    faces: &[NewFace],
+    images: &[&StoredImage],
+) -> StoreResult<Vec<FaceRecord>> {
+    let created_at = now_millis();
+    for img in images {
+        sqlx::query(
+            "INSERT INTO images (image_id, collection_id, content_type, bytes, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(img.image_id.to_string())
+        .bind(collection_id)
+        .bind(&img.content_type)
+        .bind(img.bytes.as_slice())
+        .bind(created_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let mut records = Vec::with_capacity(faces.len());
+    for face in faces {
+        let metadata = face.metadata.as_ref().map(|m| m.to_string());
+        let bbox = serde_json::to_string(&face.bbox).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO faces (face_id, collection_id, image_id, external_id, metadata, bbox, detection_score, \
+             quality, template, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(face.face_id.to_string())
+        .bind(collection_id)
+        .bind(face.image_id.to_string())
+        .bind(&face.external_id)
+        .bind(metadata)
+        .bind(bbox)
+        .bind(f64::from(face.detection_score))
+        .bind(f64::from(face.quality))
+        .bind(encode_template(&face.template))
+        .bind(created_at)
+        .execute(&mut **tx)
+        .await?;
+        log_change(tx, ChangeOp::Add, collection_id, Some(face.face_id)).await?;
+        records.push(FaceRecord {
+            face_id: face.face_id,
+            collection_id: collection_id.to_string(),
+            image_id: face.image_id,
+            external_id: face.external_id.clone(),
+            metadata: face.metadata.clone(),
+            bbox: face.bbox,
+            detection_score: face.detection_score,
+            quality: face.quality,
+            image_stored: images.iter().any(|i| i.image_id == face.image_id),
+            created_at,
+        });
+    }
+    Ok(records)
+}
+
+/// Deletes one face (and its stored image once no face refers to it) inside a write transaction, logging it;
+/// `false` when there was no such face.
+pub(crate) async fn delete_face(
+    tx: &mut Transaction<'static, sqlx::Any>,
+    collection_id: &str,
+    face_id: Uuid,
+) -> StoreResult<bool> {
+    let row = sqlx::query("DELETE FROM faces WHERE collection_id = $1 AND face_id = $2 RETURNING image_id")
+        .bind(collection_id)
+        .bind(face_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let image_id: String = row.try_get("image_id")?;
+    sqlx::query("DELETE FROM images WHERE image_id = $1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = $1)")
+        .bind(&image_id)
+        .execute(&mut **tx)
+        .await?;
+    log_change(tx, ChangeOp::Delete, collection_id, Some(face_id)).await?;
+    Ok(true)
 }
 
 async fn log_change(

@@ -132,19 +132,20 @@ async fn api_keys_and_usage(store: Store) -> Result<(), Failed> {
         .create_api_key(&store::NewApiKey { collections: None, monthly_quota: None, ..new_key("k2", "hash-2") })
         .await?;
     assert!(store.create_api_key(&new_key("k3", "hash-1")).await.is_err(), "two keys cannot share a hash");
-    let found = store.api_key_by_hash("hash-1").await?.ok_or("k1 by hash")?;
+    let (found, hash) = store.api_key_credentials("k1").await?.ok_or("k1")?;
+    assert_eq!(hash, "hash-1");
     assert_eq!(found, created);
     assert_eq!(found.scopes, ["faces:compare", "collections:read"]);
     assert_eq!(found.collections.as_deref(), Some(&["staff".to_string()][..]));
-    assert!(store.api_key_by_hash("nope").await?.is_none());
-    let k2 = store.api_key_by_hash("hash-2").await?.ok_or("k2")?;
+    assert!(store.api_key_credentials("nope").await?.is_none());
+    let k2 = store.get_api_key("k2").await?.ok_or("k2")?;
     assert_eq!((k2.collections, k2.monthly_quota), (None, None));
     assert_eq!(store.list_api_keys().await?.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), ["k1", "k2"]);
 
     assert!(found.is_active(found.created_at));
     assert!(store.revoke_api_key("k1").await?);
     assert!(!store.revoke_api_key("missing").await?);
-    let revoked = store.api_key_by_hash("hash-1").await?.ok_or("k1")?;
+    let revoked = store.get_api_key("k1").await?.ok_or("k1")?;
     assert!(revoked.revoked_at.is_some() && !revoked.is_active(revoked.created_at));
     let expiring = store::ApiKey { expires_at: Some(100), revoked_at: None, ..revoked };
     assert!(expiring.is_active(99) && !expiring.is_active(100));
@@ -156,9 +157,9 @@ async fn api_keys_and_usage(store: Store) -> Result<(), Failed> {
         tasks.push(tokio::spawn(async move {
             let mut last = 0;
             for _ in 0..10 {
-                last = store.count_request("k2", "2026-11").await?;
+                last = store.count_request("k2", "2026-11", None).await?.ok_or("no quota: always counted")?;
             }
-            Ok::<_, StoreError>(last)
+            Ok::<_, Failed>(last)
         }));
     }
     for t in tasks {
@@ -166,7 +167,103 @@ async fn api_keys_and_usage(store: Store) -> Result<(), Failed> {
     }
     assert_eq!(store.usage("k2", "2026-11").await?, 80);
     assert_eq!(store.usage("k2", "2026-12").await?, 0, "months are counted apart");
-    assert_eq!(store.count_request("k2", "2026-12").await?, 1);
+    assert_eq!(store.count_request("k2", "2026-12", None).await?, Some(1));
+
+    // A quota of 25 under 40 concurrent requests: exactly 25 are counted, the rest refused.
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.count_request("k1", "2026-11", Some(25)).await }));
+    }
+    let mut counted = Vec::new();
+    for t in tasks {
+        if let Some(n) = t.await.map_err(|e| e.to_string())?? {
+            counted.push(n);
+        }
+    }
+    counted.sort();
+    assert_eq!(counted, (1..=25).collect::<Vec<_>>());
+    assert_eq!(store.usage("k1", "2026-11").await?, 25);
+    assert_eq!(store.count_request("k1", "2026-11", Some(26)).await?, Some(26), "a raised quota admits more");
+    assert_eq!(store.count_request("k1", "2026-11", Some(0)).await?, None);
+    Ok(())
+}
+
+async fn users_and_their_faces(store: Store) -> Result<(), Failed> {
+    let users = NewCollection { collection_id: store::USERS_COLLECTION.into(), ..new_collection("") };
+    assert_eq!(store.ensure_collection(&users).await?, "sface");
+    assert_eq!(store.ensure_collection(&users).await?, "sface", "ensuring twice is harmless");
+    assert!(store.list_collections(None, 10).await?.is_empty(), "the users' collection is internal");
+
+    let alice = store::NewUser { user_id: "alice".into(), full_name: Some("Alice A".into()), email: None };
+    let image = StoredImage { image_id: Uuid::new_v4(), content_type: "image/jpeg".into(), bytes: vec![1, 2, 3] };
+    let mut face = new_face("ignored", [1.0, 0.0, 0.0, 0.0]);
+    face.image_id = image.image_id;
+    let created = store.create_user(&alice, std::slice::from_ref(&face), std::slice::from_ref(&image)).await?;
+    assert_eq!(created.face_count, 1);
+    assert!(matches!(store.create_user(&alice, &[], &[]).await, Err(StoreError::UserExists(_))));
+    let faces = store.user_faces("alice").await?;
+    assert_eq!(faces.len(), 1);
+    assert_eq!(faces[0].external_id.as_deref(), Some("alice"), "a user's faces carry the user id");
+    assert!(faces[0].image_stored);
+
+    store.add_user_faces("alice", &[new_face("x", [0.0, 1.0, 0.0, 0.0])], &[]).await?;
+    assert!(matches!(
+        store.add_user_faces("nobody", &[new_face("x", [0.0, 1.0, 0.0, 0.0])], &[]).await,
+        Err(StoreError::UserNotFound(_))
+    ));
+    let bob = store::NewUser { user_id: "bob".into(), full_name: None, email: Some("bob@example.com".into()) };
+    store.create_user(&bob, &[new_face("y", [0.0, 0.0, 1.0, 0.0])], &[]).await?;
+    let listed = store.list_users(None, 10).await?;
+    assert_eq!(
+        listed.iter().map(|u| (u.user_id.as_str(), u.face_count)).collect::<Vec<_>>(),
+        [("alice", 2), ("bob", 1)]
+    );
+    assert_eq!(store.list_users(Some("alice"), 10).await?.len(), 1);
+    assert_eq!(store.get_user("bob").await?.ok_or("bob")?.email.as_deref(), Some("bob@example.com"));
+
+    let before = store.latest_change().await?;
+    assert_eq!(store.delete_user("alice").await?, Some(2));
+    assert_eq!(store.delete_user("alice").await?, None);
+    assert!(store.get_user("alice").await?.is_none());
+    assert!(store.user_faces("alice").await?.is_empty());
+    assert!(store.get_image(store::USERS_COLLECTION, image.image_id).await?.is_none(), "the image went too");
+    let changes = store.changes_since(before, 10).await?;
+    assert_eq!(changes.iter().filter(|c| c.op == ChangeOp::Delete).count(), 2, "the index hears of both faces");
+    Ok(())
+}
+
+async fn signing_keys_and_revocations(store: Store) -> Result<(), Failed> {
+    let key = |kid: &str| store::StoredSigningKey {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        private_key: vec![1; 32],
+        public_key: vec![2; 32],
+        created_at: store::now_millis(),
+        retired_at: None,
+    };
+    let first = store.current_signing_key_or(&key("k1")).await?;
+    assert_eq!(first.kid, "k1");
+    assert_eq!(store.current_signing_key_or(&key("k2")).await?.kid, "k1", "the current key is kept");
+    store.rotate_signing_key(&key("k3")).await?;
+    assert_eq!(store.current_signing_key_or(&key("k4")).await?.kid, "k3");
+    let all = store.signing_keys(0).await?;
+    assert_eq!(
+        all.iter().map(|k| (k.kid.as_str(), k.retired_at.is_some())).collect::<Vec<_>>(),
+        [("k3", false), ("k1", true)]
+    );
+    assert_eq!(all[1].private_key, vec![1; 32]);
+    let later = store.signing_keys(store::now_millis() + 1).await?;
+    assert_eq!(later.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k3"], "long-retired keys drop out");
+
+    let far = store::now_millis() + 60_000;
+    assert!(!store.is_token_revoked("j1").await?);
+    assert!(store.revoke_token("j1", far).await?);
+    assert!(!store.revoke_token("j1", far).await?);
+    assert!(store.is_token_revoked("j1").await?);
+    store.revoke_token("old", 1).await?;
+    store.revoke_token("j2", far).await?;
+    assert!(!store.is_token_revoked("old").await?, "revocations of expired tokens are pruned");
     Ok(())
 }
 
@@ -254,7 +351,9 @@ fn main() {
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case); 8] = [
+        ("users_and_their_faces", |s| Box::pin(users_and_their_faces(s))),
+        ("signing_keys_and_revocations", |s| Box::pin(signing_keys_and_revocations(s))),
         ("api_keys_and_usage", |s| Box::pin(api_keys_and_usage(s))),
         ("client_tokens_make_adds_idempotent", |s| Box::pin(client_tokens_make_adds_idempotent(s))),
         ("collections", |s| Box::pin(collections(s))),
