@@ -139,6 +139,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage API keys in the service's store (create shows the secret once; list; revoke).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// The models, their SHA-256 and where they load from.
     Models {
         #[arg(long)]
@@ -188,12 +191,67 @@ pub struct ServeArgs {
     /// Database connections [default: 8].
     #[arg(long, env = "FACEGATE_DB_CONNECTIONS", value_name = "N")]
     pub db_connections: Option<u32>,
-    /// Print the effective configuration (TOML) and exit.
+    /// Origin allowed to call the API from a browser (CORS), repeatable; `*` for any [default: none].
+    #[arg(long = "cors-origin", env = "FACEGATE_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN")]
+    pub cors_origins: Option<Vec<String>>,
+    /// Lowest similarity for a face login [default: 80 = false match rate 1e-4 per user].
+    #[arg(long, env = "FACEGATE_LOGIN_THRESHOLD", value_name = "T")]
+    pub login_threshold: Option<f32>,
+    /// Lifetime of face-login tokens, seconds [default: 1800].
+    #[arg(long, env = "FACEGATE_TOKEN_TTL_SECONDS", value_name = "SECONDS")]
+    pub token_ttl_seconds: Option<u64>,
+    /// Print the effective configuration (TOML, secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
     /// Shut down when standard input closes (for supervisors and test harnesses).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (the secret is shown this once).
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Who or what uses the key.
+        #[arg(long)]
+        name: String,
+        /// A scope, repeatable: admin, faces:detect, faces:compare, collections:read, collections:write, users,
+        /// liveness, metrics.
+        #[arg(long = "scope", required = true, value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Limit the key to a collection, repeatable [default: all collections].
+        #[arg(long = "collection", value_name = "ID")]
+        collections: Vec<String>,
+        /// The key expires this many days from now.
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u64>,
+        /// Requests per second (token bucket) [default: unlimited].
+        #[arg(long, value_name = "N")]
+        rate: Option<f64>,
+        /// Burst above the rate [default: the rate rounded up].
+        #[arg(long, value_name = "N")]
+        burst: Option<u32>,
+        /// Requests per calendar month (UTC) [default: unlimited].
+        #[arg(long, value_name = "N")]
+        monthly_quota: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
         Command::Eval(e) => commands::eval::run(common, e),
         Command::Bench { images, runs, json } => commands::bench::run(common, images, *runs, *json),
+        Command::Keys(k) => commands::keys::run(common, k),
         Command::Models { json } => commands::models::run(common, *json),
     }
 }

@@ -47,6 +47,13 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
     if store.database.is_some() {
         c.database = store.database.clone();
     }
+    // Secrets come from the file or the environment, never from flags (which other users of the machine see).
+    if let Some(key) = secret_from_env("FACEGATE_ADMIN_KEY") {
+        c.admin_key = Some(key);
+    }
+    if let Some(secret) = secret_from_env("FACEGATE_TOKEN_SECRET") {
+        c.token_secret = Some(secret);
+    }
     if let Some(s) = serve {
         set(&mut c.listen, &s.listen);
         set(&mut c.queue, &s.queue);
@@ -56,7 +63,14 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
         set(&mut c.max_image_pixels, &s.max_image_pixels);
         set(&mut c.sync_interval_ms, &s.sync_interval_ms);
         set(&mut c.db_connections, &s.db_connections);
+        set(&mut c.cors_origins, &s.cors_origins);
+        set(&mut c.login_threshold, &s.login_threshold);
+        set(&mut c.token_ttl_seconds, &s.token_ttl_seconds);
     }
     c.validate()?;
     Ok(c)
+}
+
+fn secret_from_env(name: &str) -> Option<server::config::Secret> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).map(server::config::Secret::new)
 }

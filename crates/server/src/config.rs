@@ -44,6 +44,58 @@ pub struct ServerConfig {
     pub sync_interval_ms: u64,
     /// Database connections in the pool.
     pub db_connections: u32,
+    /// The admin API key (any string of 16 characters or more; best from `FACEGATE_ADMIN_KEY`): full access,
+    /// including managing keys. Without one the server listens only on loopback and every caller is admin.
+    pub admin_key: Option<Secret>,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `https://app.example.com`; `*` for any.
+    /// None by default.
+    pub cors_origins: Vec<String>,
+    /// A header carrying the client's address, set by a trusted reverse proxy (e.g. `x-forwarded-for`: the
+    /// last address in it is used). Unset: the connection's peer address.
+    pub client_ip_header: Option<String>,
+    /// Per-client-address limit on requests without valid credentials and on the login routes: requests per
+    /// second, and the burst above it.
+    pub ip_rate_per_second: f64,
+    pub ip_burst: u32,
+    /// Lowest similarity a face login may be configured or asked for (80 = false match rate 1e-4 per user).
+    pub login_threshold: f32,
+    /// Lifetime of a face-login token, seconds.
+    pub token_ttl_seconds: u64,
+    /// `iss` and `aud` of face-login tokens.
+    pub token_issuer: String,
+    pub token_audience: String,
+    /// `EdDSA` (Ed25519, key pair kept in the database, public keys at `/.well-known/jwks.json`) or `HS256`
+    /// (with `token_secret`).
+    pub token_algorithm: String,
+    /// The HS256 secret, 32 bytes or more (best from `FACEGATE_TOKEN_SECRET`).
+    pub token_secret: Option<Secret>,
+}
+
+/// A secret setting: never printed (`Debug` and serialisation show `<redacted>`).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
 }
 
 impl Default for ServerConfig {
@@ -66,6 +118,17 @@ impl Default for ServerConfig {
             max_image_pixels: limits.max_pixels,
             sync_interval_ms: 250,
             db_connections: 8,
+            admin_key: None,
+            cors_origins: Vec::new(),
+            client_ip_header: None,
+            ip_rate_per_second: 2.0,
+            ip_burst: 30,
+            login_threshold: 80.0,
+            token_ttl_seconds: 1800,
+            token_issuer: "facegate".into(),
+            token_audience: "facegate".into(),
+            token_algorithm: "EdDSA".into(),
+            token_secret: None,
         }
     }
 }
@@ -133,6 +196,45 @@ impl ServerConfig {
         if self.sync_interval_ms == 0 {
             return invalid("sync_interval_ms", "must be at least 1");
         }
+        if let Some(key) = &self.admin_key {
+            if key.expose().len() < 16 {
+                return invalid("admin_key", "must be at least 16 characters");
+            }
+        } else if !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                key: "admin_key",
+                message: format!(
+                    "listening on {} (beyond this machine) needs an admin key: set FACEGATE_ADMIN_KEY or admin_key",
+                    self.listen
+                ),
+            });
+        }
+        if !(0.0..=100.0).contains(&self.login_threshold) {
+            return invalid("login_threshold", "must lie in 0..100");
+        }
+        if !(self.ip_rate_per_second.is_finite() && self.ip_rate_per_second > 0.0) || self.ip_burst == 0 {
+            return invalid("ip_rate_per_second", "the per-address limit must be positive");
+        }
+        if !(60..=30 * 86_400).contains(&self.token_ttl_seconds) {
+            return invalid("token_ttl_seconds", "must lie between 60 seconds and 30 days");
+        }
+        match self.token_algorithm.as_str() {
+            "EdDSA" => {}
+            "HS256" => {
+                if self.token_secret.as_ref().is_none_or(|s| s.expose().len() < 32) {
+                    return invalid("token_secret", "HS256 needs a token_secret of at least 32 bytes");
+                }
+            }
+            _ => return invalid("token_algorithm", "must be EdDSA or HS256"),
+        }
+        for origin in &self.cors_origins {
+            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+                return invalid(
+                    "cors_origins",
+                    "an origin must be a valid header value such as https://app.example.com",
+                );
+            }
+        }
         store::Dialect::of_url(&self.database_url())
             .map_err(|e| ConfigError::Invalid { key: "database", message: e.to_string() })?;
         Ok(())
@@ -167,12 +269,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("facegate-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("facegate.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nworkers = 3\nmatch_threshold = 70.0\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\nworkers = 3\nmatch_threshold = 70.0\nadmin_key = \"from-the-file-0123456789\"\n",
+        )
+        .unwrap();
         let c = ServerConfig::from_file(&path).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.workers, 3);
         assert_eq!(c.match_threshold, 70.0);
         assert_eq!(c.queue, ServerConfig::default().queue);
+        assert_eq!(c.admin_key.as_ref().map(Secret::expose), Some("from-the-file-0123456789"));
         c.validate().unwrap();
 
         std::fs::write(&path, "listne = \"0.0.0.0:9000\"\n").unwrap();
@@ -188,5 +295,21 @@ mod tests {
         assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "database", .. })));
         let bad = ServerConfig { model: "facenet".into(), ..ServerConfig::default() };
         assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "model", .. })));
+        let open = ServerConfig { listen: "0.0.0.0:8080".parse().unwrap(), ..ServerConfig::default() };
+        assert!(matches!(open.validate(), Err(ConfigError::Invalid { key: "admin_key", .. })));
+        let keyed = ServerConfig { admin_key: Some(Secret::new("a-long-enough-admin-key")), ..open };
+        keyed.validate().unwrap();
+        let weak = ServerConfig { admin_key: Some(Secret::new("short")), ..keyed.clone() };
+        assert!(matches!(weak.validate(), Err(ConfigError::Invalid { key: "admin_key", .. })));
+        let hs = ServerConfig { token_algorithm: "HS256".into(), ..keyed };
+        assert!(matches!(hs.validate(), Err(ConfigError::Invalid { key: "token_secret", .. })));
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let c = ServerConfig { admin_key: Some(Secret::new("super-secret-admin-key")), ..ServerConfig::default() };
+        assert!(!format!("{c:?}").contains("super-secret"));
+        let text = toml::to_string(&c).unwrap();
+        assert!(!text.contains("super-secret") && text.contains("<redacted>"));
     }
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use vision::{Face, QualityIssue};
 
 use crate::input::{lenient_string, ImageField};
+pub use crate::time::rfc3339;
 
 /// A box in the pixels of the image as analysed (after EXIF orientation and any quarter turn, see `image`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
@@ -463,35 +464,4 @@ pub struct Readiness {
     pub models: Vec<String>,
     pub backend: String,
     pub face_model: String,
-}
-
-/// Milliseconds since the epoch as RFC 3339 UTC (`2026-11-22T07:15:00.123Z`).
-pub fn rfc3339(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_331_723_456), "2026-11-22T07:15:23.456Z");
-    }
 }

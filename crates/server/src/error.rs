@@ -1,7 +1,7 @@
 //! Every failure the API reports, mapped once to an HTTP status and a stable `code`:
 //! `{"error": {"code": "no_face", "message": "..."}}`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use store::StoreError;
@@ -15,6 +15,10 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// Machine-readable facts about the failure (e.g. the user a face already belongs to).
+    pub details: Option<serde_json::Value>,
+    /// Extra response headers (e.g. `WWW-Authenticate` on 401).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// The body of every error response.
@@ -29,11 +33,25 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
+    /// Machine-readable facts about the failure, for some codes (e.g. `face_already_registered`: the `userId`
+    /// the face belongs to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, details: None, headers: Vec::new() }
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -54,6 +72,10 @@ impl ApiError {
 
     pub fn collection_not_found(id: &str) -> Self {
         Self::not_found("collection_not_found", format!("collection {id:?} does not exist"))
+    }
+
+    pub fn user_not_found(id: &str) -> Self {
+        Self::not_found("user_not_found", format!("user {id:?} does not exist"))
     }
 
     pub fn overloaded(retry_after: u64) -> Self {
@@ -101,6 +123,10 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "collection_exists", format!("collection {id:?} already exists"))
             }
             StoreError::CollectionNotFound(id) => Self::collection_not_found(id),
+            StoreError::UserExists(id) => {
+                Self::new(StatusCode::CONFLICT, "user_exists", format!("user {id:?} already exists"))
+            }
+            StoreError::UserNotFound(id) => Self::user_not_found(id),
             _ if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable");
                 Self {
@@ -121,8 +147,13 @@ impl From<index::IndexError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code.to_string(), message: self.message, details: self.details },
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

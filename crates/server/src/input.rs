@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// The body of a request with images and options, whatever its encoding.
 #[derive(Debug, Default)]
 pub struct Payload {
-    images: HashMap<String, Bytes>,
+    images: HashMap<String, Vec<Bytes>>,
     /// The raw body, when the request was an image itself.
     raw: Option<Bytes>,
     fields: Map<String, Value>,
@@ -34,8 +34,13 @@ impl Payload {
     /// Takes the image called `name`: a multipart file, a base64 JSON string, or the raw body (which stands for
     /// the endpoint's first image).
     pub fn take_image(&mut self, name: &str) -> Result<Bytes, ApiError> {
-        if let Some(bytes) = self.images.remove(name) {
-            return Ok(bytes);
+        if let Some(mut files) = self.images.remove(name) {
+            if files.len() > 1 {
+                return Err(ApiError::bad_request("invalid_request", format!("`{name}` is one image, not several")));
+            }
+            if let Some(bytes) = files.pop() {
+                return Ok(bytes);
+            }
         }
         match self.fields.remove(name) {
             Some(Value::String(s)) => return decode_base64(name, &s),
@@ -54,6 +59,36 @@ impl Payload {
             "missing_image",
             format!("the request has no `{name}` image (send it as a multipart file, base64 JSON or the raw body)"),
         ))
+    }
+
+    /// Takes every image called `name`: repeated multipart files, or a JSON array of base64 strings (or one
+    /// string). Empty when there is none.
+    pub fn take_images(&mut self, name: &str) -> Result<Vec<Bytes>, ApiError> {
+        let mut out = self.images.remove(name).unwrap_or_default();
+        match self.fields.remove(name) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => out.push(decode_base64(name, &s)?),
+            Some(Value::Array(items)) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(decode_base64(&format!("{name}[{i}]"), &s)?),
+                        _ => {
+                            return Err(ApiError::bad_request(
+                                "invalid_request",
+                                format!("`{name}[{i}]` must be a base64 string"),
+                            ))
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("`{name}` must be a list of base64 strings (or multipart files)"),
+                ))
+            }
+        }
+        Ok(out)
     }
 
     /// The remaining fields as the endpoint's options.
@@ -198,7 +233,7 @@ impl FromRequest<AppState> for Payload {
                         || field.content_type().is_some_and(|t| !t.starts_with("text/") && t != "application/json");
                     let data = field.bytes().await.map_err(multipart_error)?;
                     if is_file {
-                        payload.images.insert(name, data);
+                        payload.images.entry(name).or_default().push(data);
                     } else {
                         let text = std::str::from_utf8(&data).map_err(|_| {
                             ApiError::bad_request("invalid_multipart", format!("part `{name}` is not UTF-8 text"))

@@ -3,6 +3,8 @@
 //! `run` loads the models, opens the store, loads the indexes, and serves until the shutdown future
 //! resolves; then in-flight requests finish before it returns.
 
+pub mod access;
+pub mod api_keys;
 pub mod config;
 pub mod dto;
 pub mod error;
@@ -13,6 +15,8 @@ pub mod openapi;
 pub mod pool;
 pub mod routes;
 pub mod state;
+pub mod time;
+pub mod tokens;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,7 +37,7 @@ use error::ApiError;
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{collections, faces, ops};
+use routes::{collections, faces, keys, login, ops, users};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +56,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes with their middleware.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/detect", post(faces::detect))
         .route("/v1/compare", post(faces::compare))
         .route("/v1/verify-id", post(faces::verify_id))
@@ -64,12 +68,26 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/collections/{id}/faces/{face}/image", get(collections::get_face_image))
         .route("/v1/collections/{id}/faces/{face}/search", post(collections::search_by_face))
         .route("/v1/collections/{id}/search", post(collections::search))
+        .route("/v1/users", post(users::register_user).get(users::list_users))
+        .route("/v1/users/me", get(users::me))
+        .route("/v1/users/{id}", get(users::get_user).delete(users::delete_user))
+        .route("/v1/users/{id}/faces", post(users::add_user_faces))
+        .route("/v1/auth/face-login", post(login::face_login))
+        .route("/v1/auth/logout", post(login::logout))
+        .route("/v1/auth/revoke", post(login::revoke))
+        .route("/v1/auth/signing-keys/rotate", post(login::rotate_signing_key))
+        .route("/.well-known/jwks.json", get(login::jwks))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{id}", get(keys::get).delete(keys::revoke))
+        .route("/v1/usage", get(keys::usage))
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
         .route("/docs", get(ops::docs_page))
         .route("/docs/{file}", get(ops::docs_asset))
+        // Route layers run after routing, innermost last: `observe` sees every answer, access control's too.
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::enforce))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -85,8 +103,57 @@ pub fn router(state: AppState) -> Router {
             ApiError::internal("handler panicked", "see the log").into_response()
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    let router = security_headers(router);
+    let router = match cors(&state.config.cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// Headers every response carries unless its handler set its own (the docs page sets its own CSP): no
+/// sniffing, no framing, no referrer, and no caching of answers that may hold biometric data.
+fn security_headers(router: Router<AppState>) -> Router<AppState> {
+    use axum::http::{header, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::CACHE_CONTROL, "no-store"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"))
+        .layer(set(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
+}
+
+/// CORS for the configured origins; none configured: no CORS headers (browsers then refuse cross-origin calls).
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                REQUEST_ID,
+            ])
+            .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Counts and times every request per route, and logs it with its request id.
@@ -115,6 +182,7 @@ pub struct Server {
     pub state: AppState,
     listener: tokio::net::TcpListener,
     follower: tokio::task::JoinHandle<()>,
+    key_follower: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -137,6 +205,23 @@ impl Server {
         tracing::info!(ms = started.elapsed().as_millis() as u64, backend = pipeline.backend(), "models loaded");
         let store = store::Store::open(&config.database_url(), config.db_connections).await?;
         tracing::info!(store = store.dialect().name(), "store open");
+        // The users' faces live in an internal collection of the running model.
+        let users_model = store
+            .ensure_collection(&store::NewCollection {
+                collection_id: store::USERS_COLLECTION.into(),
+                description: Some("faces of face-login users".into()),
+                model: model.id().into(),
+                dimension: model.dimension(),
+            })
+            .await?;
+        if users_model != model.id() {
+            tracing::warn!(stored = %users_model, running = model.id(), "users were registered with another model: face login is unavailable");
+        }
+        let keyring = Arc::new(tokens::Keyring::load(store.clone(), &config).await?);
+        let key_follower = keyring.follow();
+        if config.admin_key.is_none() {
+            tracing::warn!(listen = %config.listen, "no admin key: every caller is admin (loopback only); set FACEGATE_ADMIN_KEY to require keys");
+        }
         let indexes = Arc::new(Indexes::load(store.clone(), model.dimension()).await?);
         let follower = indexes.follow(Duration::from_millis(config.sync_interval_ms));
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -150,9 +235,19 @@ impl Server {
             Ok(took) => tracing::info!(ms = took.as_millis() as u64, "models warmed up"),
             Err(e) => tracing::warn!(error = %e, "warm-up failed (requests will plan their own shapes)"),
         });
-        let state =
-            AppState::new(Shared { config, pipeline, pool, store, indexes, metrics: Metrics::default(), model });
-        Ok(Server { state, listener, follower })
+        let state = AppState::new(Shared {
+            config,
+            pipeline,
+            pool,
+            store,
+            indexes,
+            metrics: Metrics::default(),
+            model,
+            keyring,
+            key_limiter: auth::RateLimiter::new(100_000),
+            ip_limiter: auth::RateLimiter::new(100_000),
+        });
+        Ok(Server { state, listener, follower, key_follower })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -161,10 +256,11 @@ impl Server {
 
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then stops the workers.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let Server { state, listener, follower } = self;
-        let app = router(state.clone());
+        let Server { state, listener, follower, key_follower } = self;
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
         follower.abort();
+        key_follower.abort();
         let pool_state = state.clone();
         let _ = tokio::task::spawn_blocking(move || pool_state.pool.shutdown()).await;
         state.store.close().await;

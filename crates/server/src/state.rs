@@ -1,6 +1,7 @@
 //! What every request shares: configuration, the face pipeline and its worker pool, the store, the indexes
 //! and the metrics.
 
+use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::indexes::Indexes;
 use crate::metrics::{Gauges, Metrics};
 use crate::pool::InferencePool;
+use crate::tokens::Keyring;
+use auth::RateLimiter;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -27,6 +30,11 @@ pub struct Shared {
     pub indexes: Arc<Indexes>,
     pub metrics: Metrics,
     pub model: EmbeddingModel,
+    /// Face-login token keys.
+    pub keyring: Arc<Keyring>,
+    /// Token buckets per API key id, and per client address (unauthenticated and login requests).
+    pub key_limiter: RateLimiter<String>,
+    pub ip_limiter: RateLimiter<IpAddr>,
 }
 
 impl Deref for AppState {

@@ -57,6 +57,11 @@ pub struct Served {
 
 impl Served {
     pub fn start(data_dir: &Path, database: Option<&str>, extra: &[&str]) -> Served {
+        Served::start_env(data_dir, database, extra, &[])
+    }
+
+    /// As `start`, with environment variables (e.g. `FACEGATE_ADMIN_KEY`).
+    pub fn start_env(data_dir: &Path, database: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let log = data_dir.join(format!("server-{}.log", uuid_like()));
         std::fs::create_dir_all(data_dir).expect("data dir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegate"));
@@ -67,6 +72,9 @@ impl Served {
             .args(extra)
             .env_remove("FACEGATE_MODELS_DIR")
             .env_remove("FACEGATE_CONFIG")
+            .env_remove("FACEGATE_ADMIN_KEY")
+            .env_remove("FACEGATE_TOKEN_SECRET")
+            .envs(env.iter().copied())
             .env("FACEGATE_LOG", "info,sqlx=warn")
             .current_dir(data_dir)
             .stdin(Stdio::piped())
@@ -152,6 +160,17 @@ pub fn expect_error(resp: Response, status: u16, code: &str) -> Value {
 
 pub fn file_part(name: &str, bytes: Vec<u8>) -> multipart::Part {
     multipart::Part::bytes(bytes).file_name(name.to_string()).mime_str("image/jpeg").expect("mime")
+}
+
+/// The images of an LFW person, in file name order.
+pub fn lfw_person(name: &str) -> Vec<Vec<u8>> {
+    let dir = shared_data(&format!("lfw/images/{name}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read(p).expect("image")).collect()
 }
 
 /// A unique name for a collection in a shared server.

@@ -2,7 +2,7 @@
 //! search by image and by an enrolled face.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,7 +35,7 @@ pub struct PageQuery {
     pub external_id: Option<String>,
 }
 
-fn page_size(limit: Option<u32>) -> ApiResult<u32> {
+pub(crate) fn page_size(limit: Option<u32>) -> ApiResult<u32> {
     match limit.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
         _ => Err(ApiError::invalid_parameter(format!("limit must lie in 1..{MAX_PAGE}"))),
@@ -55,7 +55,7 @@ fn parse_face_id(id: &str) -> ApiResult<Uuid> {
 
 /// Checks that the collection exists and holds templates of the model this server runs (without counting its
 /// faces: cheap at any size).
-async fn usable_collection(app: &AppState, id: &str) -> ApiResult<()> {
+pub(crate) async fn usable_collection(app: &AppState, id: &str) -> ApiResult<()> {
     let model = app.store.collection_model(id).await?.ok_or_else(|| ApiError::collection_not_found(id))?;
     if model != app.model.id() {
         return Err(ApiError::new(
@@ -77,7 +77,7 @@ async fn existing_collection(app: &AppState, id: &str) -> ApiResult<()> {
 /// Brings this replica's index up to the write just committed. The write is done whatever happens here: when
 /// the store cannot be read back right now, the background follower catches up, and the client still gets its
 /// (true) answer instead of an error that would invite a duplicating retry.
-async fn catch_up(app: &AppState) {
+pub(crate) async fn catch_up(app: &AppState) {
     if let Err(e) = app.indexes.sync().await {
         tracing::warn!(error = %e, "index catch-up after a write failed; the background follower will retry");
     }
@@ -93,12 +93,20 @@ async fn catch_up(app: &AppState) {
     ))]
 pub async fn create_collection(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     JsonBody(req): JsonBody<CreateCollectionRequest>,
 ) -> ApiResult<(StatusCode, Json<CollectionDto>)> {
     if !store::valid_collection_id(&req.collection_id) {
         return Err(ApiError::bad_request(
             "invalid_collection_id",
             "collectionId must be 1-255 characters of A-Z a-z 0-9 _ . -",
+        ));
+    }
+    if !caller.may_use_collection(&req.collection_id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "collection_forbidden",
+            format!("this key may not use collection {:?}", req.collection_id),
         ));
     }
     if req.description.as_ref().is_some_and(|d| d.len() > 1024) {
@@ -121,10 +129,29 @@ pub async fn create_collection(
     responses((status = 200, body = CollectionList), (status = 400, body = ErrorBody)))]
 pub async fn list_collections(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     QueryOptions(q): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<CollectionList>> {
     let limit = page_size(q.limit)?;
-    let mut collections = app.store.list_collections(q.next_token.as_deref(), limit + 1).await?;
+    let after = q.next_token.as_deref();
+    let mut collections = match &caller.collections {
+        None => app.store.list_collections(after, limit + 1).await?,
+        // A key limited to some collections sees only those.
+        Some(allowed) => {
+            let mut ids: Vec<&String> = allowed.iter().filter(|id| after.is_none_or(|a| id.as_str() > a)).collect();
+            ids.sort();
+            let mut found = Vec::new();
+            for id in ids {
+                if found.len() > limit as usize {
+                    break;
+                }
+                if let Some(c) = app.store.get_collection(id).await? {
+                    found.push(c);
+                }
+            }
+            found
+        }
+    };
     let next_token = if collections.len() > limit as usize {
         collections.truncate(limit as usize);
         collections.last().map(|c| c.collection_id.clone())
@@ -282,7 +309,7 @@ pub async fn index_faces(
     }))
 }
 
-fn sniff_content_type(bytes: &[u8]) -> &'static str {
+pub(crate) fn sniff_content_type(bytes: &[u8]) -> &'static str {
     match bytes {
         [0xff, 0xd8, ..] => "image/jpeg",
         [0x89, b'P', b'N', b'G', ..] => "image/png",

@@ -2,4 +2,7 @@
 
 pub mod collections;
 pub mod faces;
+pub mod keys;
+pub mod login;
 pub mod ops;
+pub mod users;

@@ -1,0 +1,283 @@
+//! Access control for every request, in one middleware: who is calling (the admin key, a stored API key, a
+//! user's token, or — on an open loopback server — anyone), whether they may call this route and touch this
+//! collection, and whether their rate limit and monthly quota leave room.
+//!
+//! The order matters and is fixed: authenticate (401; failures are limited per client address, 429) → the
+//! key's rate limit (429 `rate_limited`) → scope and collection (403) → the monthly quota (429
+//! `quota_exceeded`, counted in the store) → the handler, with the caller's [`Access`] in the request.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use auth::limiter::retry_after_secs;
+use auth::{Access, Scope};
+use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time;
+
+/// What a route asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Probes, docs, the JWKS: anyone.
+    Public,
+    /// Face login: anyone (limited per client address); a key, when sent, must be valid and is counted.
+    Login,
+    /// A user's face-login token (checked by the handler), limited per client address.
+    UserToken,
+    /// Any valid key (its own usage).
+    AnyKey,
+    /// A key with this scope (`admin` has them all).
+    Scope(Scope),
+}
+
+/// The requirement of every route, in one table. A route missing here needs `admin`: new routes are closed
+/// until they are listed.
+pub fn requirement(method: &Method, route: &str) -> Requirement {
+    use Requirement::*;
+    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
+    match (method, route) {
+        (_, "/health" | "/ready" | "/openapi.json" | "/docs" | "/docs/{file}" | "/.well-known/jwks.json") => Public,
+        ("POST", "/v1/auth/face-login") => Login,
+        ("GET", "/v1/users/me") | ("POST", "/v1/auth/logout") => UserToken,
+        ("GET", "/v1/usage") => AnyKey,
+        ("GET", "/metrics") => Scope(auth::Scope::Metrics),
+        ("POST", "/v1/detect") => Scope(auth::Scope::FacesDetect),
+        ("POST", "/v1/compare" | "/v1/verify-id") => Scope(auth::Scope::FacesCompare),
+        ("GET", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsRead),
+        ("POST", "/v1/collections/{id}/search" | "/v1/collections/{id}/faces/{face}/search") => {
+            Scope(auth::Scope::CollectionsRead)
+        }
+        ("POST" | "DELETE", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsWrite),
+        ("GET" | "POST" | "DELETE", r) if r.starts_with("/v1/users") => Scope(auth::Scope::Users),
+        ("POST", "/v1/auth/revoke") => Scope(auth::Scope::Users),
+        _ => Scope(auth::Scope::Admin),
+    }
+}
+
+/// The middleware (a `route_layer`: it runs after routing, so the route is known).
+pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("", |m| m.as_str()).to_string();
+    let ip = client_ip(&app, &request);
+    let outcome = match requirement(request.method(), &route) {
+        Requirement::Public => Ok(None),
+        Requirement::UserToken => limit_address(&app, ip).map(|_| None),
+        Requirement::Login => match limit_address(&app, ip) {
+            Err(e) => Err(e),
+            Ok(()) if credentials(request.headers()).is_none() => Ok(None),
+            Ok(()) => admit_key(&app, request.headers(), ip, None, None, Count::Yes).await.map(Some),
+        },
+        // Reading one's own usage is neither counted nor refused by the quota.
+        Requirement::AnyKey => admit_key(&app, request.headers(), ip, None, None, Count::No).await.map(Some),
+        Requirement::Scope(scope) => {
+            let collection = params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v.to_string());
+            let collection = collection.filter(|_| route.starts_with("/v1/collections/"));
+            admit_key(&app, request.headers(), ip, Some(scope), collection.as_deref(), Count::Yes).await.map(Some)
+        }
+    };
+    match outcome {
+        Ok(access) => {
+            if let Some(access) = access {
+                request.extensions_mut().insert(access);
+            }
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The key a request carries: `Authorization: Bearer KEY` or `x-api-key: KEY`.
+pub fn credentials(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().unwrap_or_default();
+        return Some(match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Ok(token.trim())
+            }
+            _ => Err(unauthorized("unauthorized", "use `Authorization: Bearer KEY` or `x-api-key: KEY`")),
+        });
+    }
+    headers.get("x-api-key").map(|v| match v.to_str() {
+        Ok(key) if !key.trim().is_empty() => Ok(key.trim()),
+        _ => Err(unauthorized("unauthorized", "the x-api-key header is empty or not text")),
+    })
+}
+
+pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"facegate\""))
+}
+
+fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, code, message)
+}
+
+fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> ApiError {
+    ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
+}
+
+/// Takes a token from the client address's bucket, or 429.
+fn limit_address(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
+    app.ip_limiter
+        .acquire(&ip, app.config.ip_rate_per_second, app.config.ip_burst, Instant::now())
+        .map_err(|wait| too_many("rate_limited", "too many requests from this address", retry_after_secs(wait)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    Yes,
+    No,
+}
+
+/// Authenticates the request's key, then applies its rate limit, scope, collection and quota.
+async fn admit_key(
+    app: &AppState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    scope: Option<Scope>,
+    collection: Option<&str>,
+    count: Count,
+) -> Result<Access, ApiError> {
+    let (access, limits) = match authenticate(app, headers).await {
+        Ok(found) => found,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            // Failed attempts spend the address's tokens: guessing keys is slow.
+            limit_address(app, ip)?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some((rate, burst)) = limits.rate {
+        app.key_limiter
+            .acquire(&access.key_id, rate, burst, Instant::now())
+            .map_err(|wait| too_many("rate_limited", "this key's rate limit is exhausted", retry_after_secs(wait)))?;
+    }
+    if let Some(scope) = scope {
+        if !access.allows(scope) {
+            return Err(forbidden("insufficient_scope", format!("this key lacks the `{scope}` scope")));
+        }
+    }
+    if let Some(id) = collection {
+        if !store::valid_collection_id(id) {
+            return Err(ApiError::collection_not_found(id));
+        }
+        if !access.may_use_collection(id) {
+            return Err(forbidden("collection_forbidden", format!("this key may not use collection {id:?}")));
+        }
+    }
+    if access.stored && count == Count::Yes {
+        let now = store::now_millis();
+        let counted = app.store.count_request(&access.key_id, &time::month_of(now), limits.monthly_quota).await?;
+        if counted.is_none() {
+            let reset = time::next_month_start(now);
+            let wait = u64::try_from((reset - now).div_euclid(1000)).unwrap_or(0).max(1);
+            return Err(too_many(
+                "quota_exceeded",
+                format!("this key's monthly quota is used up; it resets at {}", time::rfc3339(reset)),
+                wait,
+            ));
+        }
+    }
+    Ok(access)
+}
+
+/// A key's limits, as stored.
+#[derive(Debug, Default, Clone, Copy)]
+struct Limits {
+    rate: Option<(f64, u32)>,
+    monthly_quota: Option<u64>,
+}
+
+/// Who the request's key belongs to: 401 for a missing, unknown, wrong, revoked or expired key.
+async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Limits), ApiError> {
+    let presented = match credentials(headers) {
+        None if app.config.admin_key.is_none() => return Ok((Access::unrestricted("anonymous"), Limits::default())),
+        None => return Err(unauthorized("unauthorized", "this endpoint needs an API key")),
+        Some(presented) => presented?,
+    };
+    if let Some(admin) = &app.config.admin_key {
+        if auth::secret::secrets_equal(presented.as_bytes(), admin.expose().as_bytes()) {
+            return Ok((Access::unrestricted("admin"), Limits::default()));
+        }
+    }
+    let invalid = || unauthorized("invalid_key", "the API key is not valid");
+    let token = auth::api_key::parse(presented).ok_or_else(invalid)?;
+    let (key, stored_hash) = app.store.api_key_credentials(token.key_id).await?.ok_or_else(invalid)?;
+    if !auth::api_key::verify(&stored_hash, &token) {
+        return Err(invalid());
+    }
+    let now = store::now_millis();
+    if key.revoked_at.is_some() {
+        return Err(unauthorized("key_revoked", "the API key has been revoked"));
+    }
+    if !key.is_active(now) {
+        return Err(unauthorized("key_expired", "the API key has expired"));
+    }
+    let scopes = key
+        .scopes
+        .iter()
+        .filter_map(|s| match s.parse::<Scope>() {
+            Ok(scope) => Some(scope),
+            Err(e) => {
+                tracing::warn!(key_id = %key.key_id, error = %e, "ignoring a stored scope");
+                None
+            }
+        })
+        .collect();
+    let limits = Limits {
+        rate: key.rate_per_second.map(|r| (r, key.burst.unwrap_or_else(|| r.ceil().max(1.0) as u32))),
+        monthly_quota: key.monthly_quota,
+    };
+    Ok((Access { key_id: key.key_id, scopes, collections: key.collections, stored: true }, limits))
+}
+
+/// The client's address: from the configured proxy header (its last entry), else the connection's peer.
+fn client_ip(app: &AppState, request: &Request) -> IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    let Some(name) = &app.config.client_ip_header else { return peer };
+    request
+        .headers()
+        .get_all(name.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .next_back()
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlisted_routes_need_admin() {
+        assert_eq!(requirement(&Method::POST, "/v1/something-new"), Requirement::Scope(Scope::Admin));
+        assert_eq!(requirement(&Method::GET, "/v1/keys"), Requirement::Scope(Scope::Admin));
+        assert_eq!(requirement(&Method::HEAD, "/health"), Requirement::Public);
+        assert_eq!(
+            requirement(&Method::POST, "/v1/collections/{id}/search"),
+            Requirement::Scope(Scope::CollectionsRead)
+        );
+        assert_eq!(requirement(&Method::PUT, "/v1/collections/{id}"), Requirement::Scope(Scope::Admin));
+    }
+
+    #[test]
+    fn credentials_from_either_header() {
+        let mut h = HeaderMap::new();
+        assert!(credentials(&h).is_none());
+        h.insert("x-api-key", HeaderValue::from_static(" fg_key "));
+        assert_eq!(credentials(&h).unwrap().unwrap(), "fg_key");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer other"));
+        assert_eq!(credentials(&h).unwrap().unwrap(), "other", "Authorization wins");
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+        assert_eq!(credentials(&h).unwrap().unwrap_err().status, StatusCode::UNAUTHORIZED);
+    }
+}
