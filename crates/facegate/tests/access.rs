@@ -555,6 +555,53 @@ fn users_and_face_login(dir: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+fn facegate(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_facegate"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .current_dir(dir)
+        .env_remove("FACEGATE_CONFIG")
+        .env("FACEGATE_ADMIN_KEY", ADMIN)
+        .output()
+        .expect("facegate runs")
+}
+
+fn cli_keys_then_serve(dir: &Path) -> Result<(), Failed> {
+    std::fs::create_dir_all(dir)?;
+    let out =
+        facegate(dir, &["keys", "create", "--name", "reader", "--scope", "collections:read", "--monthly-quota", "100"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout)?.trim().to_string();
+    assert!(key.starts_with("fg_"), "only the key on stdout: {key:?}");
+    let bad = facegate(dir, &["keys", "create", "--name", "x", "--scope", "collections:delete"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("collections:delete"));
+    let out = facegate(dir, &["keys", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(listed[0]["name"], json!("reader"));
+    assert_eq!(listed[0]["monthlyQuota"], json!(100));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&key[16..]), "listings never show the secret");
+    let key_id = listed[0]["keyId"].as_str().ok_or("keyId")?.to_string();
+
+    // The printed configuration never shows the admin key.
+    let out = facegate(dir, &["serve", "--print-config"]);
+    let printed = String::from_utf8(out.stdout)?;
+    assert!(printed.contains("admin_key = \"<redacted>\"") && !printed.contains(ADMIN), "{printed}");
+
+    let s = serve(dir, None, "");
+    let c = client();
+    assert_eq!(c.get(s.url("/v1/collections")).bearer_auth(&key).send()?.status().as_u16(), 200);
+    let r = c.post(s.url("/v1/collections")).bearer_auth(&key).json(&json!({"collectionId": "x"})).send()?;
+    assert_eq!(error_code(r), (403, "insufficient_scope".into()));
+    // Revoked from the command line while the server runs: refused at once.
+    let out = facegate(dir, &["keys", "revoke", &key_id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = c.get(s.url("/v1/collections")).bearer_auth(&key).send()?;
+    assert_eq!(error_code(r), (401, "key_revoked".into()));
+    assert!(!facegate(dir, &["keys", "revoke", "zzzzzzzzzzzz"]).status.success());
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let tmp = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
@@ -572,6 +619,10 @@ fn main() {
         {
             let (d, pg) = (dir("replicas"), postgres.clone());
             Trial::test("quota_and_revocation_across_replicas", move || quota_and_revocation_across_replicas(&d, &pg))
+        },
+        {
+            let d = dir("cli");
+            Trial::test("cli_keys_then_serve", move || cli_keys_then_serve(&d))
         },
         {
             let d = dir("users");
