@@ -411,8 +411,10 @@ fn pyjwt_verifies(jwks: &Value, token: &str) -> Option<Result<String, String>> {
 }
 
 fn users_and_face_login(dir: &Path) -> Result<(), Failed> {
-    let s = serve(dir, None, "ip_burst = 1000\n");
+    let s = serve(dir, None, "ip_burst = 1000\nmetrics_public = true\n");
     let c = client();
+    assert_eq!(c.get(s.url("/metrics")).send()?.status().as_u16(), 200, "metrics_public opens /metrics");
+    assert_eq!(c.get(s.url("/v1/users")).send()?.status().as_u16(), 401, "and nothing else");
     let blair = lfw_person("Tony_Blair");
     let chavez = lfw_person("Hugo_Chavez");
     let stranger = lfw_person("Bill_Gates");

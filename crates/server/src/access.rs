@@ -63,7 +63,11 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
 pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or("", |m| m.as_str()).to_string();
     let ip = client_ip(&app, &request);
-    let outcome = match requirement(request.method(), &route) {
+    let need = match requirement(request.method(), &route) {
+        Requirement::Scope(Scope::Metrics) if app.config.metrics_public => Requirement::Public,
+        need => need,
+    };
+    let outcome = match need {
         Requirement::Public => Ok(None),
         Requirement::UserToken => limit_address(&app, ip).map(|_| None),
         Requirement::Login => match limit_address(&app, ip) {

@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// A header carrying the client's address, set by a trusted reverse proxy (e.g. `x-forwarded-for`: the
     /// last address in it is used). Unset: the connection's peer address.
     pub client_ip_header: Option<String>,
+    /// Serve `/metrics` without a key (for scrapers inside a trusted network). Default: it needs the
+    /// `metrics` scope once an admin key is set, since it reveals traffic and collection sizes.
+    pub metrics_public: bool,
     /// Per-client-address limit on requests without valid credentials and on the login routes: requests per
     /// second, and the burst above it.
     pub ip_rate_per_second: f64,
@@ -120,6 +123,7 @@ impl Default for ServerConfig {
             db_connections: 8,
             admin_key: None,
             cors_origins: Vec::new(),
+            metrics_public: false,
             client_ip_header: None,
             ip_rate_per_second: 2.0,
             ip_burst: 30,
