@@ -60,6 +60,20 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         }
     }
 
+    /// Whether `key`'s bucket holds a token now, without taking it (a bucket never used is full).
+    pub fn peek(&self, key: &K, rate: f64, burst: u32, now: Instant) -> Result<(), Duration> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Ok(());
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = buckets.get(key).map_or(f64::from(burst.max(1)), |b| b.refilled(now).min(f64::from(burst.max(1))));
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / rate))
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -92,6 +106,8 @@ mod tests {
         let t1 = t0 + Duration::from_millis(500);
         assert!(limiter.acquire(&"k", 2.0, 3, t1).is_ok());
         assert!(limiter.acquire(&"k", 2.0, 3, t1).is_err());
+        assert!(limiter.peek(&"k", 2.0, 3, t1).is_err(), "peeking an empty bucket");
+        assert!(limiter.peek(&"new", 2.0, 3, t1).is_ok(), "peeking a bucket never used");
         // Another key has its own bucket.
         assert!(limiter.acquire(&"other", 2.0, 3, t1).is_ok());
         // Long idle: the bucket holds at most `burst`.

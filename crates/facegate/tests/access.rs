@@ -304,8 +304,12 @@ fn rate_limits_quotas_and_addresses(dir: &Path) -> Result<(), Failed> {
         .body(lfw_person("Tony_Blair")[0].clone())
         .send()?;
     assert_eq!(error_code(r), (429, "rate_limited".into()));
-    // A valid key is not limited by the address's failures.
+    let r = c.get(s.url("/v1/users/me")).bearer_auth("not.a.token").send()?;
+    assert_eq!(error_code(r), (429, "rate_limited".into()), "token guessing is limited too");
+    // A valid key is not limited by the address's failures, on any route.
     assert_eq!(c.get(s.url("/v1/collections")).bearer_auth(ADMIN).send()?.status().as_u16(), 200);
+    let r = c.post(s.url("/v1/auth/face-login")).bearer_auth(ADMIN).json(&json!({})).send()?;
+    assert_eq!(error_code(r), (400, "missing_image".into()));
     Ok(())
 }
 

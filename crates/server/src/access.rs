@@ -25,9 +25,9 @@ use crate::time;
 pub enum Requirement {
     /// Probes, docs, the JWKS: anyone.
     Public,
-    /// Face login: anyone (limited per client address); a key, when sent, must be valid and is counted.
+    /// Face login: anyone, limited per client address; or a key (valid, counted, limited as a key).
     Login,
-    /// A user's face-login token (checked by the handler), limited per client address.
+    /// A user's face-login token (checked by the handler); refused tokens spend the client address's tokens.
     UserToken,
     /// Any valid key (its own usage).
     AnyKey,
@@ -69,12 +69,20 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
     };
     let outcome = match need {
         Requirement::Public => Ok(None),
-        Requirement::UserToken => limit_address(&app, ip).map(|_| None),
-        Requirement::Login => match limit_address(&app, ip) {
-            Err(e) => Err(e),
-            Ok(()) if credentials(request.headers()).is_none() => Ok(None),
-            Ok(()) => admit_key(&app, request.headers(), ip, None, None, Count::Yes).await.map(Some),
-        },
+        Requirement::UserToken => {
+            // Valid tokens are not limited (a backend may check many from one address); refused ones are.
+            let limits = (app.config.ip_rate_per_second, app.config.ip_burst);
+            if let Err(wait) = app.ip_limiter.peek(&ip, limits.0, limits.1, Instant::now()) {
+                return address_limited(wait).into_response();
+            }
+            let response = next.run(request).await;
+            if response.status() == StatusCode::UNAUTHORIZED {
+                let _ = app.ip_limiter.acquire(&ip, limits.0, limits.1, Instant::now());
+            }
+            return response;
+        }
+        Requirement::Login if credentials(request.headers()).is_none() => limit_address(&app, ip).map(|_| None),
+        Requirement::Login => admit_key(&app, request.headers(), ip, None, None, Count::Yes).await.map(Some),
         // Reading one's own usage is neither counted nor refused by the quota.
         Requirement::AnyKey => admit_key(&app, request.headers(), ip, None, None, Count::No).await.map(Some),
         Requirement::Scope(scope) => {
@@ -128,7 +136,11 @@ fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) ->
 fn limit_address(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
     app.ip_limiter
         .acquire(&ip, app.config.ip_rate_per_second, app.config.ip_burst, Instant::now())
-        .map_err(|wait| too_many("rate_limited", "too many requests from this address", retry_after_secs(wait)))
+        .map_err(address_limited)
+}
+
+fn address_limited(wait: std::time::Duration) -> ApiError {
+    too_many("rate_limited", "too many requests from this address", retry_after_secs(wait))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

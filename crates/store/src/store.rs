@@ -149,8 +149,8 @@ impl Store {
 
     // --- collections ---
 
-    pub async fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {
-        let created_at = now_millis();
+    /// Inserts a collection unless one has its id; whether it was inserted.
+    async fn insert_collection(&self, new: &NewCollection, created_at: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "INSERT INTO collections (collection_id, description, model, dimension, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection_id) DO NOTHING",
@@ -162,7 +162,12 @@ impl Store {
         .bind(created_at)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn create_collection(&self, new: &NewCollection) -> StoreResult<Collection> {
+        let created_at = now_millis();
+        if !self.insert_collection(new, created_at).await? {
             return Err(StoreError::CollectionExists(new.collection_id.clone()));
         }
         Ok(Collection {
@@ -199,17 +204,7 @@ impl Store {
 
     /// Creates a collection unless it exists; returns the model of the collection that is there now.
     pub async fn ensure_collection(&self, new: &NewCollection) -> StoreResult<String> {
-        sqlx::query(
-            "INSERT INTO collections (collection_id, description, model, dimension, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection_id) DO NOTHING",
-        )
-        .bind(&new.collection_id)
-        .bind(&new.description)
-        .bind(&new.model)
-        .bind(new.dimension as i64)
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
+        self.insert_collection(new, now_millis()).await?;
         self.collection_model(&new.collection_id)
             .await?
             .ok_or_else(|| StoreError::CollectionNotFound(new.collection_id.clone()))
