@@ -7,6 +7,7 @@ Standard library only (http.client with keep-alive, one connection per client th
     python3 bench/load.py --url http://127.0.0.1:8080 --endpoint compare --concurrency 1,4,16 --duration 20
     python3 bench/load.py --endpoint search --collection bench10k --concurrency 1,4,16
     python3 bench/load.py --endpoint search-face --collection bench1m --face-id ID --concurrency 1,4,16
+    FACEGATE_API_KEY=fg_... python3 bench/load.py --endpoint login --concurrency 1,4
 """
 import argparse
 import base64
@@ -37,15 +38,20 @@ def request_for(args):
         return "/v1/detect", {"image": b64(a)}
     if args.endpoint == "search":
         return f"/v1/collections/{args.collection}/search", {"image": b64(b), "maxResults": 10, "threshold": 0}
+    if args.endpoint == "login":
+        return "/v1/auth/face-login", {"image": b64(b)}
     if args.endpoint == "search-face":
         return (f"/v1/collections/{args.collection}/faces/{args.face_id}/search",
                 {"maxResults": 10, "threshold": 0})
     sys.exit(f"unknown endpoint {args.endpoint}")
 
 
-def run(url, path, body, concurrency, duration, warmup):
+def run(url, path, body, concurrency, duration, warmup, key=None):
     target = urllib.parse.urlparse(url)
     payload = json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
     latencies, statuses, lock = [], {}, threading.Lock()
     start_at = time.monotonic() + warmup
     stop_at = start_at + duration
@@ -57,7 +63,7 @@ def run(url, path, body, concurrency, duration, warmup):
             if t0 >= stop_at:
                 break
             try:
-                conn.request("POST", path, payload, {"content-type": "application/json"})
+                conn.request("POST", path, payload, headers)
                 resp = conn.getresponse()
                 resp.read()
                 status = resp.status
@@ -93,16 +99,17 @@ def run(url, path, body, concurrency, duration, warmup):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8080")
-    ap.add_argument("--endpoint", default="compare", choices=["compare", "detect", "search", "search-face"])
+    ap.add_argument("--endpoint", default="compare", choices=["compare", "detect", "search", "search-face", "login"])
     ap.add_argument("--collection")
     ap.add_argument("--face-id")
     ap.add_argument("--concurrency", default="1,4,16")
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds per concurrency")
     ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--key", default=os.environ.get("FACEGATE_API_KEY"), help="API key (default: $FACEGATE_API_KEY)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     path, body = request_for(args)
-    rows = [run(args.url, path, body, int(c), args.duration, args.warmup) for c in args.concurrency.split(",")]
+    rows = [run(args.url, path, body, int(c), args.duration, args.warmup, args.key) for c in args.concurrency.split(",")]
     if args.json:
         print(json.dumps({"endpoint": args.endpoint, "path": path, "results": rows}, indent=2))
         return
