@@ -20,7 +20,9 @@ pub enum AntispoofError {
     Checkpoint { file: String, source: PthError },
     #[error("{file}: the weights do not fit a MiniFASNet: {message}")]
     Architecture { file: String, message: String },
-    #[error("passive liveness needs {missing} in the models directory ({dir}); see MODELS.md for where they come from")]
+    #[error(
+        "passive liveness needs {missing} in the models directory ({dir}); see MODELS.md for where they come from"
+    )]
     ModelUnavailable { missing: String, dir: String },
     #[error("{file}: SHA-256 {actual} is not the published one ({expected})")]
     Checksum { file: String, expected: String, actual: String },

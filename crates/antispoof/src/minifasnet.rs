@@ -37,7 +37,12 @@ struct Builder<'a> {
 }
 
 fn ints(name: &str, values: &[i64]) -> AttributeProto {
-    AttributeProto { name: name.into(), r#type: AttributeType::Ints as i32, ints: values.to_vec(), ..Default::default() }
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: values.to_vec(),
+        ..Default::default()
+    }
 }
 
 fn int(name: &str, value: i64) -> AttributeProto {
@@ -50,7 +55,10 @@ fn float(name: &str, value: f32) -> AttributeProto {
 
 fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     let shape = TensorShapeProto {
-        dim: dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect(),
+        dim: dims
+            .iter()
+            .map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() })
+            .collect(),
     };
     ValueInfoProto {
         name: name.into(),
@@ -221,11 +229,10 @@ impl<'a> Builder<'a> {
 /// The ONNX model (input `input` 1x3x80x80 BGR 0..255, output `logits` 1x3) of a MiniFASNet state dict.
 pub fn to_onnx(weights: &StateDict) -> Result<Vec<u8>, String> {
     // Checkpoints saved from `nn.DataParallel` prefix every name with `module.`.
-    let stripped: StateDict = weights
-        .iter()
-        .map(|(k, v)| (k.strip_prefix("module.").unwrap_or(k).to_string(), v.clone()))
-        .collect();
-    let mut b = Builder { weights: &stripped, used: BTreeSet::new(), nodes: Vec::new(), initializers: Vec::new(), counter: 0 };
+    let stripped: StateDict =
+        weights.iter().map(|(k, v)| (k.strip_prefix("module.").unwrap_or(k).to_string(), v.clone())).collect();
+    let mut b =
+        Builder { weights: &stripped, used: BTreeSet::new(), nodes: Vec::new(), initializers: Vec::new(), counter: 0 };
     let x = "input".to_string();
     let x = b.conv_block(x, "conv1", 2, 1)?;
     let x = b.conv_block(x, "conv2_dw", 1, 1)?;

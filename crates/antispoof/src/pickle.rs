@@ -167,7 +167,7 @@ pub fn load(data: &[u8]) -> Result<(Value, usize), PthError> {
                 let items = pop_mark(&mut stack)?;
                 stack.push(Slot::Value(Value::Tuple(items)));
             }
-            0x85 | 0x86 | 0x87 => {
+            0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
                 if stack.len() < n {
                     return Err(bad("TUPLEn on a short stack"));
@@ -315,17 +315,22 @@ mod tests {
             v,
             Value::Dict(vec![
                 (Value::Str("a".into()), Value::List(vec![Value::Int(1), Value::Int(-2), Value::Float(3.5)])),
-                (
-                    Value::Str("b".into()),
-                    Value::Tuple(vec![Value::Bool(true), Value::None, Value::Str("é".into())])
-                ),
+                (Value::Str("b".into()), Value::Tuple(vec![Value::Bool(true), Value::None, Value::Str("é".into())])),
             ])
         );
     }
 
     #[test]
     fn hostile_pickles_are_errors() {
-        for bad in [&b""[..], b"\x80\x02", b"\x80\x02h\x05.", b"\x80\x02X\xff\xff\xff\xff", b"\x80\x02u.", b"\x80\x02\xff.", b"\x80\x02a."] {
+        for bad in [
+            &b""[..],
+            b"\x80\x02",
+            b"\x80\x02h\x05.",
+            b"\x80\x02X\xff\xff\xff\xff",
+            b"\x80\x02u.",
+            b"\x80\x02\xff.",
+            b"\x80\x02a.",
+        ] {
             assert!(load(bad).is_err(), "{bad:?}");
         }
     }

@@ -177,7 +177,8 @@ fn gather(name: &str, storage: &[u8], r: &TensorRef) -> Result<Tensor, PthError>
     if numel > 0 && reach.is_none_or(|last| last >= elements) {
         return Err(err(format!("the view reaches beyond its storage of {elements} elements")));
     }
-    let value = |i: usize| f32::from_le_bytes([storage[4 * i], storage[4 * i + 1], storage[4 * i + 2], storage[4 * i + 3]]);
+    let value =
+        |i: usize| f32::from_le_bytes([storage[4 * i], storage[4 * i + 1], storage[4 * i + 2], storage[4 * i + 3]]);
     let mut data = Vec::with_capacity(numel);
     let mut index = vec![0usize; r.size.len()];
     for _ in 0..numel {

@@ -23,7 +23,10 @@ fn logits_match_the_reference_for_every_stored_input() {
     assert!(cases.len() >= 8, "reference inputs: {}", cases.len());
     let mut worst = 0f32;
     for (file, expected) in cases {
-        let index = SPOOF_MODELS.iter().position(|m| file.contains(if m.scale == 2.7 { "V2_2.7" } else { "V1SE_4.0" })).unwrap();
+        let index = SPOOF_MODELS
+            .iter()
+            .position(|m| file.contains(if m.scale == 2.7 { "V2_2.7" } else { "V1SE_4.0" }))
+            .unwrap();
         let img = image::open(testkit::shared_dir().join("models/reference").join(file)).unwrap().to_rgb8();
         assert_eq!((img.width(), img.height()), (80, 80));
         let got = passive.logits(index, bgr_planar(&img)).unwrap();
@@ -61,4 +64,29 @@ fn tempfile_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("facegate-antispoof-empty-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+#[test]
+fn crops_match_the_reference_crops() {
+    let reference = reference();
+    for (file, expected) in reference["minifasnet"].as_object().unwrap() {
+        let stem = file.split("_MiniFASNet").next().unwrap();
+        let source = ["samples/face_recognition", "samples/silent_face"]
+            .iter()
+            .map(|d| testkit::shared_data(&format!("{d}/{stem}.jpg")))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("no source image for {stem}"));
+        // Decoded as the service decodes (EXIF orientation applied), as the reference was.
+        let img = vision::decode(&std::fs::read(&source).unwrap(), &vision::DecodeLimits::default()).unwrap().rgb;
+        let b = expected["box_xywh_used"].as_array().unwrap();
+        let f = |i: usize| b[i].as_f64().unwrap() as f32;
+        let bbox = vision::BBox { x: f(0), y: f(1), width: f(2), height: f(3) };
+        let ours = antispoof::passive::crop_for(&img, &bbox, expected["scale"].as_f64().unwrap() as f32);
+        let theirs = image::open(testkit::shared_dir().join("models/reference").join(file)).unwrap().to_rgb8();
+        let diff: f64 =
+            ours.as_raw().iter().zip(theirs.as_raw()).map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs()).sum::<f64>()
+                / ours.as_raw().len() as f64;
+        eprintln!("{file}: mean absolute difference {diff:.2}");
+        assert!(diff < 1.0, "{file}: crops differ by {diff:.2} on average");
+    }
 }

@@ -342,6 +342,28 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Passive anti-spoofing on labelled images (`path,label[,...]` with label `live` or `spoof`): APCER,
+    /// BPCER, ACER at the threshold, AUC, BPCER at APCER 1 % and 5 %. Needs the MiniFASNet weights in
+    /// --models-dir.
+    Pad {
+        /// The labels CSV (NUAA or replay format).
+        #[arg(long)]
+        labels: PathBuf,
+        /// The folder the CSV's paths are relative to [default: the CSV's folder].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// The images are face crops already: score the whole image instead of a detected face.
+        #[arg(long)]
+        crops: bool,
+        /// Real when the ensemble's real probability reaches this [default: the service's default].
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Also write each image's score to this CSV (`path,label,score`), e.g. to calibrate a threshold.
+        #[arg(long, value_name = "FILE")]
+        scores: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Score every impostor pair among the images a pairs file names and print the cosine -> false match
     /// rate table behind the calibrated similarity.
     Calibrate {

@@ -147,6 +147,41 @@ pub fn tar_at_far(genuine: &[f32], impostor: &[f32], far: f64) -> (f64, f32) {
     (tar, t)
 }
 
+/// Presentation attack detection figures (ISO/IEC 30107-3): APCER = attacks accepted as bona fide, BPCER =
+/// bona fide presentations rejected, at `threshold` (bona fide when score >= threshold).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PadMetrics {
+    pub threshold: f32,
+    pub bona_fide: usize,
+    pub attacks: usize,
+    pub apcer: f64,
+    pub bpcer: f64,
+    pub acer: f64,
+    pub auc: f64,
+    /// BPCER with the threshold set so that APCER is at most 1 % (and 5 %).
+    pub bpcer_at_apcer_1: f64,
+    pub bpcer_at_apcer_5: f64,
+}
+
+pub fn pad_metrics(bona_fide: &[f32], attacks: &[f32], threshold: f32) -> PadMetrics {
+    let rate = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    let apcer = rate(attacks.iter().filter(|&&s| s >= threshold).count(), attacks.len());
+    let bpcer = rate(bona_fide.iter().filter(|&&s| s < threshold).count(), bona_fide.len());
+    let bpcer_at = |apcer: f64| 1.0 - tar_at_far(bona_fide, attacks, apcer).0;
+    PadMetrics {
+        threshold,
+        bona_fide: bona_fide.len(),
+        attacks: attacks.len(),
+        apcer,
+        bpcer,
+        acer: (apcer + bpcer) / 2.0,
+        auc: auc(bona_fide, attacks),
+        bpcer_at_apcer_1: bpcer_at(0.01),
+        bpcer_at_apcer_5: bpcer_at(0.05),
+    }
+}
+
 /// The threshold at which at most a fraction `fmr` of `impostor` scores are at or above it.
 pub fn threshold_at_fmr(impostor: &[f32], fmr: f64) -> f32 {
     if impostor.is_empty() {

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub sync_interval_ms: u64,
     /// Database connections in the pool.
     pub db_connections: u32,
+    /// Passive liveness: a face is real when the MiniFASNet ensemble's score reaches this (0..1). 0.05 keeps
+    /// APCER and BPCER under 1 % on webcam print attacks (NUAA); replayed screens need a stricter value (see
+    /// the README's table).
+    pub passive_threshold: f32,
     /// The admin API key (any string of 16 characters or more; best from `FACEGATE_ADMIN_KEY`): full access,
     /// including managing keys. Without one the server listens only on loopback and every caller is admin.
     pub admin_key: Option<Secret>,
@@ -121,6 +125,7 @@ impl Default for ServerConfig {
             max_image_pixels: limits.max_pixels,
             sync_interval_ms: 250,
             db_connections: 8,
+            passive_threshold: 0.05,
             admin_key: None,
             cors_origins: Vec::new(),
             metrics_public: false,
@@ -212,6 +217,9 @@ impl ServerConfig {
                     self.listen
                 ),
             });
+        }
+        if !(0.0..=1.0).contains(&self.passive_threshold) {
+            return invalid("passive_threshold", "must lie in 0..1");
         }
         if !(0.0..=100.0).contains(&self.login_threshold) {
             return invalid("login_threshold", "must lie in 0..100");

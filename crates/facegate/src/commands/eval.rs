@@ -21,6 +21,17 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
         EvalCommand::Lfw { data, json } => lfw(common, data, *json),
         EvalCommand::Calibrate { data, json } => calibrate(common, data, *json),
         EvalCommand::Identify { data, json } => identify(common, data, *json),
+        EvalCommand::Pad { labels, root, crops, threshold, scores, json } => super::eval_liveness::pad(
+            common,
+            super::eval_liveness::PadArgs {
+                labels,
+                root: root.as_deref(),
+                crops: *crops,
+                threshold: *threshold,
+                scores: scores.as_deref(),
+            },
+            *json,
+        ),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod detect;
 pub mod enroll;
 pub mod eval;
+pub mod eval_liveness;
 pub mod keys;
 pub mod models;
 pub mod serve;
