@@ -68,6 +68,7 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/v1/collections/{collectionId}/faces/{faceId}/image", Scope("collections:read")),
     ("POST", "/v1/collections/{collectionId}/faces/{faceId}/search", Scope("collections:read")),
     ("POST", "/v1/collections/{collectionId}/search", Scope("collections:read")),
+    ("POST", "/v1/liveness/passive", Scope("liveness")),
     ("POST", "/v1/users", Scope("users")),
     ("GET", "/v1/users", Scope("users")),
     ("GET", "/v1/users/{userId}", Scope("users")),

@@ -37,7 +37,7 @@ use error::ApiError;
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{collections, faces, keys, login, ops, users};
+use routes::{collections, faces, keys, liveness, login, ops, users};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,8 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error("loading the models: {0}")]
     Models(#[from] vision::VisionError),
+    #[error("loading the anti-spoofing models: {0}")]
+    Passive(String),
     #[error("opening the store: {0}")]
     Store(#[from] store::StoreError),
     #[error("{context}: {source}")]
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/collections/{id}/faces/{face}/image", get(collections::get_face_image))
         .route("/v1/collections/{id}/faces/{face}/search", post(collections::search_by_face))
         .route("/v1/collections/{id}/search", post(collections::search))
+        .route("/v1/liveness/passive", post(liveness::passive))
         .route("/v1/users", post(users::register_user).get(users::list_users))
         .route("/v1/users/me", get(users::me))
         .route("/v1/users/{id}", get(users::get_user).delete(users::delete_user))
@@ -177,6 +180,38 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
+/// The anti-spoofing networks from the models directory. Missing weights leave passive liveness unavailable
+/// (everything else works); weights that are present but wrong stop the start.
+async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::PassiveLiveness>, String>, ServerError> {
+    let Some(dir) = config.models_dir.clone() else {
+        return Ok(Err("passive liveness needs the MiniFASNet weights: set models_dir to a folder holding \
+                       2.7_80x80_MiniFASNetV2.pth and 4_0_0_80x80_MiniFASNetV1SE.pth"
+            .into()));
+    };
+    let kind: vision::runtime::BackendKind = config.backend.parse()?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let backend = vision::runtime::make_backend(kind, 1)?;
+        antispoof::PassiveLiveness::load(&dir, backend.as_ref())
+    })
+    .await
+    .map_err(|e| ServerError::Io {
+        context: "loading the anti-spoofing models".into(),
+        source: std::io::Error::other(e),
+    })?;
+    match loaded {
+        Ok(p) => {
+            tracing::info!("passive liveness models loaded");
+            Ok(Ok(Arc::new(p)))
+        }
+        Err(antispoof::AntispoofError::ModelUnavailable { .. }) => {
+            let why = loaded.err().map(|e| e.to_string()).unwrap_or_default();
+            tracing::warn!("{why}");
+            Ok(Err(why))
+        }
+        Err(e) => Err(ServerError::Passive(e.to_string())),
+    }
+}
+
 /// A server whose models, store and indexes are loaded, bound to its address.
 pub struct Server {
     pub state: AppState,
@@ -218,6 +253,7 @@ impl Server {
             tracing::warn!(stored = %users_model, running = model.id(), "users were registered with another model: face login is unavailable");
         }
         let keyring = Arc::new(tokens::Keyring::load(store.clone(), &config).await?);
+        let passive = load_passive(&config).await?;
         let key_follower = keyring.follow();
         if config.admin_key.is_none() {
             tracing::warn!(listen = %config.listen, "no admin key: every caller is admin (loopback only); set FACEGATE_ADMIN_KEY to require keys");
@@ -246,6 +282,7 @@ impl Server {
             keyring,
             key_limiter: auth::RateLimiter::new(100_000),
             ip_limiter: auth::RateLimiter::new(100_000),
+            passive,
         });
         Ok(Server { state, listener, follower, key_follower })
     }

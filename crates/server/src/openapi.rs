@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{collections, faces, keys, login, ops, users};
+use crate::routes::{collections, faces, keys, liveness, login, ops, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,7 @@ use crate::routes::{collections, faces, keys, login, ops, users};
         collections::delete_faces,
         collections::search,
         collections::search_by_face,
+        liveness::passive,
         users::register_user,
         users::list_users,
         users::get_user,
@@ -55,6 +56,7 @@ use crate::routes::{collections, faces, keys, login, ops, users};
     tags(
         (name = "faces", description = "Stateless face operations"),
         (name = "collections", description = "1:N collections of enrolled faces"),
+        (name = "liveness", description = "Passive anti-spoofing and liveness checks"),
         (name = "users", description = "Users of face login"),
         (name = "auth", description = "Face login, signed tokens, revocation, the JWKS"),
         (name = "keys", description = "API keys (admin) and usage"),

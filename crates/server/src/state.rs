@@ -35,6 +35,8 @@ pub struct Shared {
     /// Token buckets per API key id, and per client address (unauthenticated and login requests).
     pub key_limiter: RateLimiter<String>,
     pub ip_limiter: RateLimiter<IpAddr>,
+    /// Passive anti-spoofing, when its weights are in the models directory; else why not.
+    pub passive: Result<Arc<antispoof::PassiveLiveness>, String>,
 }
 
 impl Deref for AppState {
@@ -97,6 +99,42 @@ impl AppState {
         self.record(&times);
         tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "analysed an image");
         Ok(result?)
+    }
+
+    /// Decodes the image and finds its faces on an inference worker, then runs `inspect` there on the upright
+    /// image and its faces (for per-face models other than the embedding).
+    pub async fn inspect<R: Send + 'static>(
+        &self,
+        bytes: Bytes,
+        max_side: u32,
+        inspect: impl FnOnce(&image::RgbImage, &[Face]) -> Result<R, ApiError> + Send + 'static,
+    ) -> ApiResult<(ImageInfo, Vec<Face>, R)> {
+        let pipeline = self.pipeline.clone();
+        let (result, times) = self
+            .pool
+            .run(move || {
+                let mut times = StageTimes::default();
+                let t = Instant::now();
+                let result = (|| {
+                    let decoded = pipeline.decode(&bytes)?;
+                    times.decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+                    let found = pipeline.find_faces_timed(&decoded.rgb, max_side, &mut times)?;
+                    let info = ImageInfo {
+                        width: found.image.width(),
+                        height: found.image.height(),
+                        rotation: found.rotation.degrees(),
+                    };
+                    Ok::<_, ApiError>((info, found.image.into_owned(), found.faces))
+                })()
+                .and_then(|(info, image, faces)| {
+                    let r = inspect(&image, &faces)?;
+                    Ok((info, faces, r))
+                });
+                (result, times)
+            })
+            .await?;
+        self.record(&times);
+        result
     }
 
     fn record(&self, t: &StageTimes) {

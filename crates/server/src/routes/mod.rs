@@ -3,6 +3,7 @@
 pub mod collections;
 pub mod faces;
 pub mod keys;
+pub mod liveness;
 pub mod login;
 pub mod ops;
 pub mod users;
