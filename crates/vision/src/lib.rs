@@ -4,6 +4,7 @@
 //! Knows nothing of HTTP, storage or async runtimes.
 
 pub mod align;
+pub mod analysis;
 pub mod detect;
 pub mod embed;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod quality;
 pub mod runtime;
 pub mod similarity;
 
+pub use analysis::{FaceAnalysis, FaceAnalyzer, HeadPose};
 pub use detect::{BBox, Detection, DetectorConfig, FaceDetector, Landmarks5, Point};
 pub use embed::{Embedding, EmbeddingModel, FaceEmbedder};
 pub use error::{Result, VisionError};

@@ -17,6 +17,8 @@ use crate::error::{Result, VisionError};
 pub enum ModelRole {
     FaceDetector,
     FaceEmbedding,
+    FaceMesh,
+    Expression,
 }
 
 /// One entry of the manifest.
@@ -56,8 +58,24 @@ pub const MOBILEFACENET: ModelSpec = ModelSpec {
     embedded: Some(include_bytes!("../../../models/mobilefacenet_192.onnx")),
 };
 
+pub const FACE_MESH: ModelSpec = ModelSpec {
+    id: "face_mesh",
+    file: "face_landmark_468.onnx",
+    role: ModelRole::FaceMesh,
+    sha256: "7fe7738e41ad644bb104d3463f8b80369a844d2de39e19db5a711fb1dcbcca6f",
+    embedded: Some(include_bytes!("../../../models/face_landmark_468.onnx")),
+};
+
+pub const EMOTION: ModelSpec = ModelSpec {
+    id: "emotion",
+    file: "emotion_7.onnx",
+    role: ModelRole::Expression,
+    sha256: "a4567bf0fd0748b2709d23f7976307b398d4f29866b054fa2dccd01ae0787c2d",
+    embedded: Some(include_bytes!("../../../models/emotion_7.onnx")),
+};
+
 /// Every model the pipeline knows.
-pub const MANIFEST: &[ModelSpec] = &[YUNET, SFACE, MOBILEFACENET];
+pub const MANIFEST: &[ModelSpec] = &[YUNET, SFACE, MOBILEFACENET, FACE_MESH, EMOTION];
 
 /// Where a loaded model's bytes came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use ::image::RgbImage;
 use serde::Serialize;
 
 use crate::align::align_face;
+use crate::analysis::FaceAnalyzer;
 use crate::detect::{Detection, DetectorConfig, FaceDetector};
 use crate::embed::{Embedding, EmbeddingModel, FaceEmbedder};
 use crate::error::{Result, VisionError};
@@ -142,6 +143,7 @@ pub struct FacePipeline {
     config: PipelineConfig,
     detector: FaceDetector,
     embedder: FaceEmbedder,
+    analyzer: FaceAnalyzer,
     models: Vec<LoadedModelInfo>,
     backend: &'static str,
 }
@@ -165,10 +167,13 @@ impl FacePipeline {
             origin: m.origin.to_string(),
             embedded: m.origin == ModelOrigin::Embedded,
         };
-        let models = vec![info(&det_model), info(&emb_model)];
+        let mesh_model = repo.load(&crate::models::FACE_MESH)?;
+        let emotion_model = repo.load(&crate::models::EMOTION)?;
+        let models = vec![info(&det_model), info(&emb_model), info(&mesh_model), info(&emotion_model)];
         let detector = FaceDetector::new(backend, &det_model, config.detector)?;
         let embedder = FaceEmbedder::new(backend, &emb_model, config.embedding_model)?;
-        Ok(Arc::new(Self { config, detector, embedder, models, backend: backend.name() }))
+        let analyzer = FaceAnalyzer::new(backend, &mesh_model, &emotion_model)?;
+        Ok(Arc::new(Self { config, detector, embedder, analyzer, models, backend: backend.name() }))
     }
 
     pub fn config(&self) -> &PipelineConfig {
@@ -190,6 +195,11 @@ impl FacePipeline {
 
     pub fn embedder(&self) -> &FaceEmbedder {
         &self.embedder
+    }
+
+    /// Mesh, pose, eyes, mouth and expression of faces.
+    pub fn analyzer(&self) -> &FaceAnalyzer {
+        &self.analyzer
     }
 
     pub fn embedding_model(&self) -> EmbeddingModel {
