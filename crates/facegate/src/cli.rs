@@ -364,6 +364,48 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Smile detection on labelled images (GENKI format: `file,smile,...` with smile 1/0): accuracy, AUC.
+    Smile {
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Smiling when the smile probability reaches this [default: the service's].
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Write each image's smile probability to this CSV.
+        #[arg(long, value_name = "FILE")]
+        scores: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Eyes closed vs open on labelled images (Yale format: `path,subject,condition`; closed = `sleepy`, open
+    /// = `normal`, `happy`, `glasses`, `noglasses`; `wink` reported apart): accuracy, AUC.
+    Blink {
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Closed when the eyes' mean aspect ratio is below this [default: the service's].
+        #[arg(long)]
+        threshold: Option<f32>,
+        #[arg(long, value_name = "FILE")]
+        scores: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Head pose: the signs of yaw, pitch and roll on the insightface pose samples, and the yaw error on
+    /// GENKI's labels.
+    Pose {
+        /// The folder of `left_face`, `right_face`, `rise_face`, `lower_face`, `*_wryneck` images.
+        #[arg(long)]
+        samples: PathBuf,
+        /// GENKI labels (`file,smile,yaw_rad,pitch_rad,roll_rad`) for the yaw error.
+        #[arg(long)]
+        genki: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Score every impostor pair among the images a pairs file names and print the cosine -> false match
     /// rate table behind the calibrated similarity.
     Calibrate {

@@ -48,6 +48,10 @@ pub struct ServerConfig {
     /// APCER and BPCER under 1 % on webcam print attacks (NUAA); replayed screens need a stricter value (see
     /// the README's table).
     pub passive_threshold: f32,
+    /// A smile when the expression network's `happy` probability reaches this.
+    pub smile_threshold: f32,
+    /// Eyes closed when their mean aspect ratio (lid gap over eye width, from the face mesh) is below this.
+    pub eye_closed_threshold: f32,
     /// The admin API key (any string of 16 characters or more; best from `FACEGATE_ADMIN_KEY`): full access,
     /// including managing keys. Without one the server listens only on loopback and every caller is admin.
     pub admin_key: Option<Secret>,
@@ -126,6 +130,8 @@ impl Default for ServerConfig {
             sync_interval_ms: 250,
             db_connections: 8,
             passive_threshold: 0.05,
+            smile_threshold: 0.5,
+            eye_closed_threshold: 0.2,
             admin_key: None,
             cors_origins: Vec::new(),
             metrics_public: false,

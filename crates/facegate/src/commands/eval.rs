@@ -21,6 +21,15 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
         EvalCommand::Lfw { data, json } => lfw(common, data, *json),
         EvalCommand::Calibrate { data, json } => calibrate(common, data, *json),
         EvalCommand::Identify { data, json } => identify(common, data, *json),
+        EvalCommand::Smile { labels, root, threshold, scores, json } => {
+            super::eval_liveness::smile(common, labels, root.as_deref(), *threshold, scores.as_deref(), *json)
+        }
+        EvalCommand::Blink { labels, root, threshold, scores, json } => {
+            super::eval_liveness::blink(common, labels, root.as_deref(), *threshold, scores.as_deref(), *json)
+        }
+        EvalCommand::Pose { samples, genki, json } => {
+            super::eval_liveness::pose(common, samples, genki.as_deref(), *json)
+        }
         EvalCommand::Pad { labels, root, crops, threshold, scores, json } => super::eval_liveness::pad(
             common,
             super::eval_liveness::PadArgs {

@@ -176,3 +176,303 @@ pub fn pad(common: &CommonArgs, args: PadArgs<'_>, json: bool) -> Result<()> {
     );
     Ok(())
 }
+
+/// The analysis of the largest face, or of the whole image when no face is found in a small crop (GENKI's
+/// 64x64 faces are often too tight for the detector).
+fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<vision::FaceAnalysis>> {
+    let decoded = pipeline.decode(&read_file(path)?).with_context(|| path.display().to_string())?;
+    let found = pipeline.find_faces(&decoded.rgb)?;
+    if let Some(i) = vision::pipeline::largest_face(&found.faces) {
+        return Ok(Some(pipeline.analyzer().analyze(&found.image, &found.faces[i].detection.bbox)?));
+    }
+    let img = &decoded.rgb;
+    if img.width().max(img.height()) <= 160 {
+        let whole = BBox { x: 0.0, y: 0.0, width: img.width() as f32, height: img.height() as f32 };
+        return Ok(Some(pipeline.analyzer().analyze(img, &whole)?));
+    }
+    Ok(None)
+}
+
+fn analyse_all(common: &CommonArgs, paths: &[PathBuf]) -> Result<(Vec<Option<vision::FaceAnalysis>>, f64)> {
+    let pipeline: Arc<FacePipeline> = load_pipeline(&CommonArgs { threads: Some(1), ..common.clone() })?;
+    let started = std::time::Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(common.threads()).build()?;
+    let out: Vec<Result<Option<vision::FaceAnalysis>>> =
+        pool.install(|| paths.par_iter().map(|p| analyse(&pipeline, p)).collect());
+    let ms = started.elapsed().as_secs_f64() * 1000.0 * common.threads() as f64 / paths.len().max(1) as f64;
+    Ok((out.into_iter().collect::<Result<_>>()?, ms))
+}
+
+fn write_scores(file: Option<&Path>, rows: &[(PathBuf, String, Option<f32>)]) -> Result<()> {
+    let Some(file) = file else { return Ok(()) };
+    let mut csv = String::from("path,label,score\n");
+    for (p, label, s) in rows {
+        csv.push_str(&format!("{},{label},{}\n", p.display(), s.map_or("no_face".into(), |s| format!("{s:.5}"))));
+    }
+    std::fs::write(file, csv).with_context(|| format!("writing {}", file.display()))
+}
+
+fn root_of(labels: &Path, root: Option<&Path>) -> PathBuf {
+    root.map(Path::to_path_buf).unwrap_or_else(|| labels.parent().unwrap_or(Path::new(".")).to_path_buf())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BinaryOutput {
+    labels: String,
+    threshold: f32,
+    positives: usize,
+    negatives: usize,
+    accuracy: f64,
+    auc: f64,
+    /// Positives and negatives where no face could be analysed (counted as wrong).
+    no_face: usize,
+    ms_per_image: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wink: Option<WinkOutput>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WinkOutput {
+    images: usize,
+    /// Wink images where exactly one eye reads closed.
+    one_eye_closed: usize,
+}
+
+/// Accuracy and AUC of `score >= threshold` predicting `positive`.
+fn binary(labels: &Path, threshold: f32, items: &[(bool, Option<f32>)], ms: f64) -> BinaryOutput {
+    let pos: Vec<f32> = items.iter().filter(|i| i.0).filter_map(|i| i.1).collect();
+    let neg: Vec<f32> = items.iter().filter(|i| !i.0).filter_map(|i| i.1).collect();
+    let correct = items.iter().filter(|(p, s)| s.is_some_and(|s| (s >= threshold) == *p)).count();
+    BinaryOutput {
+        labels: labels.display().to_string(),
+        threshold,
+        positives: items.iter().filter(|i| i.0).count(),
+        negatives: items.iter().filter(|i| !i.0).count(),
+        accuracy: correct as f64 / items.len().max(1) as f64,
+        auc: crate::metrics::auc(&pos, &neg),
+        no_face: items.iter().filter(|i| i.1.is_none()).count(),
+        ms_per_image: ms,
+        wink: None,
+    }
+}
+
+fn print_binary(what: &str, out: &BinaryOutput) {
+    println!(
+        "{what} on {}: {} positive, {} negative (threshold {})",
+        out.labels, out.positives, out.negatives, out.threshold
+    );
+    println!(
+        "accuracy {:.2} %  AUC {:.4}  no face {}  {:.1} ms per image per thread",
+        out.accuracy * 100.0,
+        out.auc,
+        out.no_face,
+        out.ms_per_image
+    );
+    if let Some(w) = &out.wink {
+        println!("wink: {} of {} images read as one eye closed", w.one_eye_closed, w.images);
+    }
+}
+
+pub fn smile(
+    common: &CommonArgs,
+    labels: &Path,
+    root: Option<&Path>,
+    threshold: Option<f32>,
+    scores: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let root = root_of(labels, root);
+    let rows = read_labels(labels)?;
+    let mut paths = Vec::new();
+    let mut truth = Vec::new();
+    for r in &rows {
+        let file = r.get("file").or_else(|| r.get("path")).context("the labels file has no `file` column")?;
+        let smile = r.get("smile").context("the labels file has no `smile` column")?;
+        paths.push(root.join(file));
+        truth.push(smile == "1");
+    }
+    let (analyses, ms) = analyse_all(common, &paths)?;
+    let values: Vec<Option<f32>> = analyses.iter().map(|a| a.as_ref().map(|a| a.smile())).collect();
+    let threshold = threshold.unwrap_or(server::config::ServerConfig::default().smile_threshold);
+    let items: Vec<(bool, Option<f32>)> = truth.iter().copied().zip(values.iter().copied()).collect();
+    write_scores(
+        scores,
+        &paths
+            .iter()
+            .zip(&items)
+            .map(|(p, (t, s))| (p.clone(), if *t { "smile" } else { "neutral" }.into(), *s))
+            .collect::<Vec<_>>(),
+    )?;
+    let out = binary(labels, threshold, &items, ms);
+    if json {
+        return print_json(&out);
+    }
+    print_binary("smile", &out);
+    Ok(())
+}
+
+pub fn blink(
+    common: &CommonArgs,
+    labels: &Path,
+    root: Option<&Path>,
+    threshold: Option<f32>,
+    scores: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let root = root_of(labels, root);
+    let rows = read_labels(labels)?;
+    let (mut paths, mut truth, mut winks) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &rows {
+        let path = root.join(r.get("path").context("the labels file has no `path` column")?);
+        match r.get("condition").map(String::as_str) {
+            Some("sleepy") => {
+                paths.push(path);
+                truth.push(true);
+            }
+            Some("normal" | "happy" | "glasses" | "noglasses") => {
+                paths.push(path);
+                truth.push(false);
+            }
+            Some("wink") => winks.push(path),
+            _ => {}
+        }
+    }
+    let threshold = threshold.unwrap_or(server::config::ServerConfig::default().eye_closed_threshold);
+    let (analyses, ms) = analyse_all(common, &paths)?;
+    // Positive = closed: score the closure (the negated aspect ratio), closed when -EAR >= -threshold.
+    let closure: Vec<Option<f32>> =
+        analyses.iter().map(|a| a.as_ref().map(|a| -(a.eyes.left + a.eyes.right) / 2.0)).collect();
+    let items: Vec<(bool, Option<f32>)> = truth.iter().copied().zip(closure.iter().copied()).collect();
+    write_scores(
+        scores,
+        &paths
+            .iter()
+            .zip(&items)
+            .map(|(p, (t, s))| (p.clone(), if *t { "closed" } else { "open" }.into(), s.map(|s| -s)))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut out = binary(labels, -threshold, &items, ms);
+    out.threshold = threshold;
+    let (wink_analyses, _) = analyse_all(common, &winks)?;
+    out.wink = Some(WinkOutput {
+        images: winks.len(),
+        one_eye_closed: wink_analyses
+            .iter()
+            .flatten()
+            .filter(|a| (a.eyes.left < threshold) != (a.eyes.right < threshold))
+            .count(),
+    });
+    if json {
+        return print_json(&out);
+    }
+    print_binary("eyes closed", &out);
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PoseSample {
+    file: String,
+    yaw: f32,
+    pitch: f32,
+    roll: f32,
+    /// The sign the file name implies held (`None` for files that imply none).
+    sign_right: Option<bool>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PoseOutput {
+    samples: Vec<PoseSample>,
+    signs_right: usize,
+    signs_checked: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_yaw_mae_degrees: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_yaw_correlation: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_images: Option<usize>,
+}
+
+pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: bool) -> Result<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(samples)
+        .with_context(|| format!("reading {}", samples.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let (analyses, _) = analyse_all(common, &files)?;
+    let mut out = PoseOutput {
+        samples: Vec::new(),
+        signs_right: 0,
+        signs_checked: 0,
+        genki_yaw_mae_degrees: None,
+        genki_yaw_correlation: None,
+        genki_images: None,
+    };
+    for (path, a) in files.iter().zip(&analyses) {
+        let Some(a) = a else { continue };
+        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        // Yaw > 0 turns toward the image's right; pitch > 0 looks up; roll > 0 tilts clockwise.
+        let sign_right = match name.as_str() {
+            "left_face" => Some(a.pose.yaw < 0.0),
+            "right_face" => Some(a.pose.yaw > 0.0),
+            "rise_face" => Some(a.pose.pitch > 0.0),
+            "lower_face" => Some(a.pose.pitch < 0.0),
+            "left_wryneck" => Some(a.pose.roll < 0.0),
+            "right_wryneck" => Some(a.pose.roll > 0.0),
+            _ => None,
+        };
+        if let Some(ok) = sign_right {
+            out.signs_checked += 1;
+            out.signs_right += usize::from(ok);
+        }
+        out.samples.push(PoseSample {
+            file: name,
+            yaw: a.pose.yaw,
+            pitch: a.pose.pitch,
+            roll: a.pose.roll,
+            sign_right,
+        });
+    }
+    if let Some(labels) = genki {
+        let root = root_of(labels, None);
+        let rows = read_labels(labels)?;
+        let mut paths = Vec::new();
+        let mut yaws = Vec::new();
+        for r in &rows {
+            let file = r.get("file").context("no `file` column")?;
+            let yaw: f64 = r.get("yaw_rad").context("no `yaw_rad` column")?.parse()?;
+            paths.push(root.join(file));
+            yaws.push(yaw.to_degrees());
+        }
+        let (analyses, _) = analyse_all(common, &paths)?;
+        let pairs: Vec<(f64, f64)> =
+            analyses.iter().zip(&yaws).filter_map(|(a, y)| a.as_ref().map(|a| (f64::from(a.pose.yaw), *y))).collect();
+        let n = pairs.len().max(1) as f64;
+        let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+        let cov: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+        let (vx, vy): (f64, f64) =
+            (pairs.iter().map(|p| (p.0 - mx).powi(2)).sum(), pairs.iter().map(|p| (p.1 - my).powi(2)).sum());
+        let correlation = cov / (vx.sqrt() * vy.sqrt()).max(1e-12);
+        // GENKI's yaw sign convention is the dataset's own: compare in the convention that correlates.
+        let sign = if correlation < 0.0 { -1.0 } else { 1.0 };
+        out.genki_yaw_mae_degrees = Some(pairs.iter().map(|p| (p.0 - sign * p.1).abs()).sum::<f64>() / n);
+        out.genki_yaw_correlation = Some(correlation);
+        out.genki_images = Some(pairs.len());
+    }
+    if json {
+        return print_json(&out);
+    }
+    for s in &out.samples {
+        let verdict = s.sign_right.map_or("", |ok| if ok { "  sign right" } else { "  SIGN WRONG" });
+        println!("{:<16} yaw {:>6.1}  pitch {:>6.1}  roll {:>6.1}{verdict}", s.file, s.yaw, s.pitch, s.roll);
+    }
+    println!("signs right: {} of {}", out.signs_right, out.signs_checked);
+    if let (Some(mae), Some(r), Some(n)) = (out.genki_yaw_mae_degrees, out.genki_yaw_correlation, out.genki_images) {
+        println!("GENKI yaw: MAE {mae:.1} degrees, correlation {r:.3} over {n} images");
+    }
+    Ok(())
+}
