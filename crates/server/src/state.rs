@@ -124,12 +124,10 @@ impl AppState {
                         height: found.image.height(),
                         rotation: found.rotation.degrees(),
                     };
-                    Ok::<_, ApiError>((info, found.image.into_owned(), found.faces))
-                })()
-                .and_then(|(info, image, faces)| {
-                    let r = inspect(&image, &faces)?;
-                    Ok((info, faces, r))
-                });
+                    // `found.image` borrows the decoded image (or owns a rotated copy): no copy here.
+                    let r = inspect(&found.image, &found.faces)?;
+                    Ok::<_, ApiError>((info, found.faces, r))
+                })();
                 (result, times)
             })
             .await?;

@@ -195,8 +195,7 @@ impl FaceAnalyzer {
     /// then on a square around those landmarks turned upright by their roll — so a tilted head (which the
     /// detector boxes loosely) is meshed upright.
     pub fn analyze(&self, img: &RgbImage, bbox: &BBox) -> Result<FaceAnalysis> {
-        let (_, first_view) = mesh_crop(img, bbox);
-        let (first, _) = self.mesh_in_image(img, &first_view)?;
+        let (first, _) = self.mesh_in_image(img, &box_view(bbox))?;
         let (mesh, presence_logit) = self.mesh_in_image(img, &upright_view(&first))?;
         let expressions = self.expressions_of_crop(&emotion_crop(img, bbox))?;
         use points::*;

@@ -98,7 +98,7 @@ pub fn pad(common: &CommonArgs, args: PadArgs<'_>, json: bool) -> Result<()> {
             Ok((root.join(path), live))
         })
         .collect::<Result<_>>()?;
-    let pipeline: Arc<FacePipeline> = load_pipeline(&CommonArgs { threads: Some(1), ..common.clone() })?;
+    let pipeline = eval_pipeline(common)?;
     let passive = load_passive(common)?;
     let started = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(common.threads()).build()?;
@@ -193,12 +193,20 @@ fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<vision::FaceAn
     Ok(None)
 }
 
-fn analyse_all(common: &CommonArgs, paths: &[PathBuf]) -> Result<(Vec<Option<vision::FaceAnalysis>>, f64)> {
-    let pipeline: Arc<FacePipeline> = load_pipeline(&CommonArgs { threads: Some(1), ..common.clone() })?;
+/// The pipeline for the evaluations: one thread per model run, images analysed in parallel.
+fn eval_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {
+    load_pipeline(&CommonArgs { threads: Some(1), ..common.clone() })
+}
+
+fn analyse_all(
+    common: &CommonArgs,
+    pipeline: &FacePipeline,
+    paths: &[PathBuf],
+) -> Result<(Vec<Option<vision::FaceAnalysis>>, f64)> {
     let started = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(common.threads()).build()?;
     let out: Vec<Result<Option<vision::FaceAnalysis>>> =
-        pool.install(|| paths.par_iter().map(|p| analyse(&pipeline, p)).collect());
+        pool.install(|| paths.par_iter().map(|p| analyse(pipeline, p)).collect());
     let ms = started.elapsed().as_secs_f64() * 1000.0 * common.threads() as f64 / paths.len().max(1) as f64;
     Ok((out.into_iter().collect::<Result<_>>()?, ms))
 }
@@ -293,7 +301,8 @@ pub fn smile(
         paths.push(root.join(file));
         truth.push(smile == "1");
     }
-    let (analyses, ms) = analyse_all(common, &paths)?;
+    let pipeline = eval_pipeline(common)?;
+    let (analyses, ms) = analyse_all(common, &pipeline, &paths)?;
     let values: Vec<Option<f32>> = analyses.iter().map(|a| a.as_ref().map(|a| a.smile())).collect();
     let threshold = threshold.unwrap_or(server::config::ServerConfig::default().smile_threshold);
     let items: Vec<(bool, Option<f32>)> = truth.iter().copied().zip(values.iter().copied()).collect();
@@ -340,7 +349,8 @@ pub fn blink(
         }
     }
     let threshold = threshold.unwrap_or(server::config::ServerConfig::default().eye_closed_threshold);
-    let (analyses, ms) = analyse_all(common, &paths)?;
+    let pipeline = eval_pipeline(common)?;
+    let (analyses, ms) = analyse_all(common, &pipeline, &paths)?;
     // Positive = closed: score the closure (the negated aspect ratio), closed when -EAR >= -threshold.
     let closure: Vec<Option<f32>> =
         analyses.iter().map(|a| a.as_ref().map(|a| -(a.eyes.left + a.eyes.right) / 2.0)).collect();
@@ -355,7 +365,7 @@ pub fn blink(
     )?;
     let mut out = binary(labels, -threshold, &items, ms);
     out.threshold = threshold;
-    let (wink_analyses, _) = analyse_all(common, &winks)?;
+    let (wink_analyses, _) = analyse_all(common, &pipeline, &winks)?;
     out.wink = Some(WinkOutput {
         images: winks.len(),
         one_eye_closed: wink_analyses
@@ -403,7 +413,8 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    let (analyses, _) = analyse_all(common, &files)?;
+    let pipeline = eval_pipeline(common)?;
+    let (analyses, _) = analyse_all(common, &pipeline, &files)?;
     let mut out = PoseOutput {
         samples: Vec::new(),
         signs_right: 0,
@@ -448,7 +459,7 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
             paths.push(root.join(file));
             yaws.push(yaw.to_degrees());
         }
-        let (analyses, _) = analyse_all(common, &paths)?;
+        let (analyses, _) = analyse_all(common, &pipeline, &paths)?;
         let pairs: Vec<(f64, f64)> =
             analyses.iter().zip(&yaws).filter_map(|(a, y)| a.as_ref().map(|a| (f64::from(a.pose.yaw), *y))).collect();
         let n = pairs.len().max(1) as f64;

@@ -165,6 +165,13 @@ async fn enrolments(app: &AppState, images: Vec<Bytes>, store_image: bool) -> Ap
     Ok(out)
 }
 
+/// The faces to store, and the source images to keep with them.
+fn split(faces: Vec<Enrolment>) -> (Vec<NewFace>, Vec<StoredImage>) {
+    let (faces, images): (Vec<NewFace>, Vec<Option<StoredImage>>) =
+        faces.into_iter().map(|e| (e.face, e.image)).unzip();
+    (faces, images.into_iter().flatten().collect())
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -251,9 +258,7 @@ pub async fn register_user(
     check_same_person(&app, &faces, &first)?;
     check_owner(&app, &faces, &user_id).await?;
     let new = NewUser { user_id, full_name: req.full_name, email: req.email };
-    let (new_faces, stored): (Vec<NewFace>, Vec<Option<StoredImage>>) =
-        faces.into_iter().map(|e| (e.face, e.image)).unzip();
-    let stored: Vec<StoredImage> = stored.into_iter().flatten().collect();
+    let (new_faces, stored) = split(faces);
     let user = app.store.create_user(&new, &new_faces, &stored).await?;
     catch_up(&app).await;
     let records = app.store.user_faces(&user.user_id).await?;
@@ -292,9 +297,7 @@ pub async fn add_user_faces(
         check_same_person(&app, &faces, &reference)?;
     }
     check_owner(&app, &faces, &user_id).await?;
-    let (new_faces, stored): (Vec<NewFace>, Vec<Option<StoredImage>>) =
-        faces.into_iter().map(|e| (e.face, e.image)).unzip();
-    let stored: Vec<StoredImage> = stored.into_iter().flatten().collect();
+    let (new_faces, stored) = split(faces);
     let records = app.store.add_user_faces(&user_id, &new_faces, &stored).await?;
     catch_up(&app).await;
     Ok((StatusCode::CREATED, Json(AddedUserFaces { user_id, faces: records.into_iter().map(Into::into).collect() })))
