@@ -376,6 +376,10 @@ pub enum EvalCommand {
         /// Write each image's smile probability to this CSV.
         #[arg(long, value_name = "FILE")]
         scores: Option<PathBuf>,
+        /// Write each image's smile cues (what the smile probability combines) to this CSV, the input of
+        /// `scripts/fit_smile.py`.
+        #[arg(long, value_name = "FILE")]
+        cues: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },

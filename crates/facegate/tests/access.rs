@@ -69,6 +69,8 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/v1/collections/{collectionId}/faces/{faceId}/search", Scope("collections:read")),
     ("POST", "/v1/collections/{collectionId}/search", Scope("collections:read")),
     ("POST", "/v1/liveness/passive", Scope("liveness")),
+    ("POST", "/v1/liveness/check", Scope("liveness")),
+    ("POST", "/v1/analyze", Scope("faces:detect")),
     ("POST", "/v1/users", Scope("users")),
     ("GET", "/v1/users", Scope("users")),
     ("GET", "/v1/users/{userId}", Scope("users")),

@@ -33,8 +33,16 @@ fn json_of(out: &Output) -> Value {
 fn models_are_embedded_and_checked() {
     let v = json_of(&facegate(&["models", "--json"]));
     let models = v.as_array().expect("a list");
-    let ids: Vec<&str> = models.iter().map(|m| m["id"].as_str().expect("id")).collect();
-    assert_eq!(ids, ["yunet", "sface", "mobilefacenet"]);
+    let mut files: Vec<&str> = models.iter().map(|m| m["file"].as_str().expect("file")).collect();
+    files.sort_unstable();
+    // Every model committed under `models/` is listed, and nothing else.
+    let mut committed: Vec<String> = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+        .expect("models/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|f| f.ends_with(".onnx"))
+        .collect();
+    committed.sort_unstable();
+    assert_eq!(files, committed);
     for m in models {
         assert_eq!(m["loads_from"], "embedded", "{m}");
         assert_eq!(m["sha256"].as_str().map(str::len), Some(64));

@@ -46,7 +46,7 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
         ("GET", "/v1/users/me") | ("POST", "/v1/auth/logout") => UserToken,
         ("GET", "/v1/usage") => AnyKey,
         ("GET", "/metrics") => Scope(auth::Scope::Metrics),
-        ("POST", "/v1/detect") => Scope(auth::Scope::FacesDetect),
+        ("POST", "/v1/detect" | "/v1/analyze") => Scope(auth::Scope::FacesDetect),
         ("POST", r) if r.starts_with("/v1/liveness/") => Scope(auth::Scope::Liveness),
         ("POST", "/v1/compare" | "/v1/verify-id") => Scope(auth::Scope::FacesCompare),
         ("GET", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsRead),

@@ -48,9 +48,9 @@ pub struct ServerConfig {
     /// APCER and BPCER under 1 % on webcam print attacks (NUAA); replayed screens need a stricter value (see
     /// the README's table).
     pub passive_threshold: f32,
-    /// A smile when the expression network's `happy` probability reaches this.
+    /// A smile when the smile probability (expression and mouth geometry combined) reaches this.
     pub smile_threshold: f32,
-    /// Eyes closed when their mean aspect ratio (lid gap over eye width, from the face mesh) is below this.
+    /// Eyes closed when their mean openness (eyelid gap over eye width, refined eye contours) is below this.
     pub eye_closed_threshold: f32,
     /// The admin API key (any string of 16 characters or more; best from `FACEGATE_ADMIN_KEY`): full access,
     /// including managing keys. Without one the server listens only on loopback and every caller is admin.
@@ -130,8 +130,8 @@ impl Default for ServerConfig {
             sync_interval_ms: 250,
             db_connections: 8,
             passive_threshold: 0.05,
-            smile_threshold: 0.5,
-            eye_closed_threshold: 0.2,
+            smile_threshold: vision::analysis::SMILE_THRESHOLD,
+            eye_closed_threshold: vision::analysis::EYES_CLOSED_THRESHOLD,
             admin_key: None,
             cors_origins: Vec::new(),
             metrics_public: false,

@@ -37,7 +37,7 @@ use error::ApiError;
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{collections, faces, keys, liveness, login, ops, users};
+use routes::{analysis, collections, faces, keys, liveness, login, ops, users};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/collections/{id}/faces/{face}/image", get(collections::get_face_image))
         .route("/v1/collections/{id}/faces/{face}/search", post(collections::search_by_face))
         .route("/v1/collections/{id}/search", post(collections::search))
+        .route("/v1/analyze", post(analysis::analyze))
         .route("/v1/liveness/passive", post(liveness::passive))
+        .route("/v1/liveness/check", post(analysis::check))
         .route("/v1/users", post(users::register_user).get(users::list_users))
         .route("/v1/users/me", get(users::me))
         .route("/v1/users/{id}", get(users::get_user).delete(users::delete_user))

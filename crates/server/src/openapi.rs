@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{collections, faces, keys, liveness, login, ops, users};
+use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,7 @@ use crate::routes::{collections, faces, keys, liveness, login, ops, users};
         faces::detect,
         faces::compare,
         faces::verify_id,
+        analysis::analyze,
         collections::create_collection,
         collections::list_collections,
         collections::get_collection,
@@ -33,6 +34,7 @@ use crate::routes::{collections, faces, keys, liveness, login, ops, users};
         collections::search,
         collections::search_by_face,
         liveness::passive,
+        analysis::check,
         users::register_user,
         users::list_users,
         users::get_user,

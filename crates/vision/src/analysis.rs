@@ -18,6 +18,9 @@ use crate::runtime::{InferenceBackend, PreparedModel, TensorF32};
 pub const MESH_SIDE: u32 = 192;
 /// Side of the expression network's input.
 pub const EMOTION_SIDE: u32 = 64;
+/// The face box is enlarged this much for the expression network: YuNet's box is tight on the chin and brow,
+/// and `happy` separates GENKI's smiles better with the margin (accuracy 81.5 % at 1.0, 84.6 % at 1.3).
+pub const EMOTION_CROP_SCALE: f32 = 1.3;
 /// The face box is enlarged this much (and made square) for the mesh.
 pub const MESH_CROP_SCALE: f32 = 1.5;
 
@@ -51,12 +54,70 @@ pub struct HeadPose {
     pub roll: f32,
 }
 
-/// Eye aspect ratios (lid gap over eye width; about 0.25-0.35 open, under 0.15 closed), per eye as the
-/// subject sees them.
+/// Eye openness per eye as the subject sees them: the eyelids' opening over the eye's width, measured on the
+/// attention mesh's refined eye contours in the eye line's frame (about 0.2-0.35 open, under 0.15 closed).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Eyes {
     pub left: f32,
     pub right: f32,
+}
+
+/// Below this mean openness both eyes read closed. Chosen on the shared Yale set (`facegate eval blink`):
+/// closed eyes measure at most 0.138 there, open ones at least 0.186.
+pub const EYES_CLOSED_THRESHOLD: f32 = 0.17;
+
+impl Eyes {
+    pub fn mean(&self) -> f32 {
+        (self.left + self.right) / 2.0
+    }
+
+    /// Both eyes closed: the mean openness under `threshold`.
+    pub fn closed(&self, threshold: f32) -> bool {
+        self.mean() < threshold
+    }
+}
+
+/// The refined eyelid contours (16 points each: lower lid corner to corner, then the upper lid), in image
+/// pixels, per eye as the subject sees them.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct EyeContours {
+    pub left: Vec<[f32; 2]>,
+    pub right: Vec<[f32; 2]>,
+}
+
+/// The mouth-geometry and expression cues the smile score combines, all scale-free.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmileCues {
+    /// Log-odds of the expression network's `happy`.
+    pub happy_log_odds: f32,
+    /// Mouth-corner distance over the outer-eye-corner distance.
+    pub mouth_width: f32,
+    /// How far the mouth corners sit above the lips' centre, over the eye distance (in the eye line's frame).
+    pub corner_lift: f32,
+    /// Inner-lip gap over mouth width.
+    pub mouth_open: f32,
+}
+
+/// Logistic weights over [`SmileCues`] (intercept, happy log-odds, mouth width, corner lift, mouth open),
+/// fitted on the shared GENKI set by `scripts/fit_smile.py` from `facegate eval smile --cues` output
+/// (5-fold cross-validated accuracy 90.6 %; `happy` alone 84.6 %).
+pub const SMILE_WEIGHTS: [f32; 5] = [-12.47, 0.474, 20.2, 26.65, 5.313];
+
+/// A smile at or above this probability counts.
+pub const SMILE_THRESHOLD: f32 = 0.5;
+
+impl SmileCues {
+    /// The probability of a smile.
+    pub fn probability(&self) -> f32 {
+        let w = SMILE_WEIGHTS;
+        sigmoid(
+            w[0] + w[1] * self.happy_log_odds
+                + w[2] * self.mouth_width
+                + w[3] * self.corner_lift
+                + w[4] * self.mouth_open,
+        )
+    }
 }
 
 /// What the analysis models say about one face.
@@ -68,24 +129,22 @@ pub struct FaceAnalysis {
     pub presence: f32,
     pub pose: HeadPose,
     pub eyes: Eyes,
+    pub eye_contours: EyeContours,
     /// Inner-lip gap over mouth width (about 0 closed, 0.3+ wide open).
     pub mouth_open: f32,
     /// The nose tip in image pixels.
     pub nose_tip: [f32; 2],
     /// Expression probabilities in [`EXPRESSIONS`] order.
     pub expressions: [f32; 7],
+    pub smile_cues: SmileCues,
+    /// The probability of a smile, from [`SmileCues`].
+    pub smile: f32,
 }
 
-impl FaceAnalysis {
-    /// The probability of a smile (`happy`).
-    pub fn smile(&self) -> f32 {
-        self.expressions[3]
-    }
-}
-
-/// The mesh and expression networks, planned for their fixed inputs.
+/// The mesh, attention-mesh and expression networks, planned for their fixed inputs.
 pub struct FaceAnalyzer {
     mesh: std::sync::Arc<dyn PreparedModel>,
+    attention: std::sync::Arc<dyn PreparedModel>,
     emotion: std::sync::Arc<dyn PreparedModel>,
 }
 
@@ -97,6 +156,11 @@ impl std::fmt::Debug for FaceAnalyzer {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+fn log_odds(p: f32) -> f32 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln()
 }
 
 fn dist(a: [f32; 3], b: [f32; 3]) -> f32 {
@@ -122,36 +186,109 @@ pub fn head_pose(mesh: &[[f32; 3]]) -> HeadPose {
     }
 }
 
-/// Lid gap over eye width, averaged over three lid pairs.
+/// Lid gap over eye width on the 468-point mesh, averaged over three lid pairs (coarser than
+/// [`eye_openness`]: the plain mesh barely closes its lids).
 pub fn eye_aspect_ratio(mesh: &[[f32; 3]], corners: (usize, usize), lids: &[(usize, usize); 3]) -> f32 {
     let width = dist(mesh[corners.0], mesh[corners.1]).max(1e-3);
     lids.iter().map(|&(a, b)| dist(mesh[a], mesh[b])).sum::<f32>() / (3.0 * width)
 }
 
+/// Points of an eye contour that outline the eyelids.
+pub const EYELID_POINTS: usize = 16;
+
+/// The eyelids' opening over the eye's width: the contour's extent across and along the line through its
+/// corners (points 0 and 8).
+pub fn eye_openness(eyelids: &[[f32; 2]]) -> f32 {
+    if eyelids.len() < 9 {
+        return 0.0;
+    }
+    let (a, b) = (eyelids[0], eyelids[8]);
+    let angle = (b[1] - a[1]).atan2(b[0] - a[0]);
+    let (sin, cos) = angle.sin_cos();
+    let (mut lo, mut hi) = ((f32::MAX, f32::MAX), (f32::MIN, f32::MIN));
+    for p in eyelids {
+        let (u, v) = (cos * p[0] + sin * p[1], -sin * p[0] + cos * p[1]);
+        lo = (lo.0.min(u), lo.1.min(v));
+        hi = (hi.0.max(u), hi.1.max(v));
+    }
+    (hi.1 - lo.1) / (hi.0 - lo.0).max(1e-3)
+}
+
+/// The smile cues of a mesh (image pixels) and its expression scores.
+pub fn smile_cues(mesh: &[[f32; 3]], expressions: &[f32; 7]) -> SmileCues {
+    use points::*;
+    let (a, b) = (mesh[RIGHT_EYE_CORNERS.0], mesh[LEFT_EYE_CORNERS.1]);
+    let eye_distance = dist(a, b).max(1e-3);
+    let angle = (b[1] - a[1]).atan2(b[0] - a[0]);
+    let (sin, cos) = angle.sin_cos();
+    // Vertical position in the eye line's frame (down is positive).
+    let v = |p: [f32; 3]| -sin * p[0] + cos * p[1];
+    let mouth_width = dist(mesh[MOUTH_CORNERS.0], mesh[MOUTH_CORNERS.1]);
+    let lips = (v(mesh[LIPS_INNER.0]) + v(mesh[LIPS_INNER.1])) / 2.0;
+    let corners = (v(mesh[MOUTH_CORNERS.0]) + v(mesh[MOUTH_CORNERS.1])) / 2.0;
+    SmileCues {
+        happy_log_odds: log_odds(expressions[3]),
+        mouth_width: mouth_width / eye_distance,
+        corner_lift: (lips - corners) / eye_distance,
+        mouth_open: dist(mesh[LIPS_INNER.0], mesh[LIPS_INNER.1]) / mouth_width.max(1e-3),
+    }
+}
+
+fn to_image(back: &Affine, x: f32, y: f32) -> [f32; 2] {
+    let q = back.apply(crate::detect::Point { x, y });
+    [q.x, q.y]
+}
+
 impl FaceAnalyzer {
-    pub fn new(backend: &dyn InferenceBackend, mesh: &LoadedModel, emotion: &LoadedModel) -> Result<Self> {
-        let mesh =
-            backend.parse(mesh.spec.id, &mesh.bytes)?.prepare(&[1, MESH_SIDE as usize, MESH_SIDE as usize, 3])?;
+    pub fn new(
+        backend: &dyn InferenceBackend,
+        mesh: &LoadedModel,
+        attention: &LoadedModel,
+        emotion: &LoadedModel,
+    ) -> Result<Self> {
+        let mesh_shape = [1, MESH_SIDE as usize, MESH_SIDE as usize, 3];
+        let attention = backend.parse(attention.spec.id, &attention.bytes)?.prepare(&mesh_shape)?;
+        let mesh = backend.parse(mesh.spec.id, &mesh.bytes)?.prepare(&mesh_shape)?;
         let emotion = backend.parse(emotion.spec.id, &emotion.bytes)?.prepare(&[
             1,
             EMOTION_SIDE as usize,
             EMOTION_SIDE as usize,
             1,
         ])?;
-        Ok(Self { mesh, emotion })
+        Ok(Self { mesh, attention, emotion })
     }
 
-    /// The mesh network on a 192x192 RGB crop: points in crop pixels and the presence logit.
-    pub fn mesh_of_crop(&self, crop: &RgbImage) -> Result<(Vec<[f32; 3]>, f32)> {
+    fn crop_tensor(crop: &RgbImage) -> Result<TensorF32> {
         if crop.dimensions() != (MESH_SIDE, MESH_SIDE) {
             return Err(VisionError::Config(format!("the mesh takes {MESH_SIDE}x{MESH_SIDE} crops")));
         }
         let data: Vec<f32> = crop.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect();
-        let out = self.mesh.run(TensorF32::new(vec![1, MESH_SIDE as usize, MESH_SIDE as usize, 3], data))?;
+        Ok(TensorF32::new(vec![1, MESH_SIDE as usize, MESH_SIDE as usize, 3], data))
+    }
+
+    /// The mesh network on a 192x192 RGB crop: points in crop pixels and the presence logit.
+    pub fn mesh_of_crop(&self, crop: &RgbImage) -> Result<(Vec<[f32; 3]>, f32)> {
+        let out = self.mesh.run(Self::crop_tensor(crop)?)?;
         let bad = |m: &str| VisionError::ModelOutput { name: "face_mesh".into(), message: m.into() };
         let points = out.iter().find(|t| t.data.len() == 468 * 3).ok_or_else(|| bad("no 1404-value output"))?;
         let presence = out.iter().find(|t| t.data.len() == 1).ok_or_else(|| bad("no presence output"))?;
         Ok((points.data.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect(), presence.data[0]))
+    }
+
+    /// The attention mesh's two 71-point eye contours on a 192x192 RGB crop, in crop pixels, in the order
+    /// of its outputs.
+    pub fn eye_contours_of_crop(&self, crop: &RgbImage) -> Result<[Vec<[f32; 2]>; 2]> {
+        let out = self.attention.run(Self::crop_tensor(crop)?)?;
+        let names = self.attention.output_names();
+        let contour = |name: &str| -> Result<Vec<[f32; 2]>> {
+            let t = names.iter().position(|n| n == name).and_then(|i| out.get(i)).filter(|t| t.data.len() == 142);
+            let t = t.ok_or_else(|| VisionError::ModelOutput {
+                name: "face_mesh_attention".into(),
+                message: format!("no 142-value output {name}"),
+            })?;
+            Ok(t.data.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
+        };
+        Ok([contour("Identity_1:0")?, contour("Identity_5:0")?])
     }
 
     /// Expression probabilities from a 64x64 greyscale crop (0..255 as luma).
@@ -175,17 +312,16 @@ impl FaceAnalyzer {
         Ok(e)
     }
 
-    /// The mesh of the face in `crop_transform`'s view, in image coordinates, and the presence logit.
-    fn mesh_in_image(&self, img: &RgbImage, to_crop: &Affine) -> Result<(Vec<[f32; 3]>, f32)> {
-        let crop = warp_affine(img, to_crop, MESH_SIDE, MESH_SIDE);
-        let (points, presence_logit) = self.mesh_of_crop(&crop)?;
+    /// The mesh of `crop` (taken by `to_crop`) in image coordinates, and the presence logit.
+    fn mesh_in_image(&self, crop: &RgbImage, to_crop: &Affine) -> Result<(Vec<[f32; 3]>, f32)> {
+        let (points, presence_logit) = self.mesh_of_crop(crop)?;
         let back = to_crop.inverse().ok_or_else(|| VisionError::Config("degenerate face box".into()))?;
         let scale = to_crop.scale().max(1e-6);
         let mesh = points
             .iter()
             .map(|p| {
-                let q = back.apply(crate::detect::Point { x: p[0], y: p[1] });
-                [q.x, q.y, p[2] / scale]
+                let [x, y] = to_image(&back, p[0], p[1]);
+                [x, y, p[2] / scale]
             })
             .collect();
         Ok((mesh, presence_logit))
@@ -193,25 +329,44 @@ impl FaceAnalyzer {
 
     /// Analyses the face in `bbox`. The mesh runs twice, as MediaPipe tracks: first on the detector's box,
     /// then on a square around those landmarks turned upright by their roll — so a tilted head (which the
-    /// detector boxes loosely) is meshed upright.
+    /// detector boxes loosely) is meshed upright; the attention mesh reads the eyelids on that upright crop.
     pub fn analyze(&self, img: &RgbImage, bbox: &BBox) -> Result<FaceAnalysis> {
-        let (first, _) = self.mesh_in_image(img, &box_view(bbox))?;
-        let (mesh, presence_logit) = self.mesh_in_image(img, &upright_view(&first))?;
-        let expressions = self.expressions_of_crop(&emotion_crop(img, bbox))?;
-        use points::*;
-        let eyes = Eyes {
-            left: eye_aspect_ratio(&mesh, LEFT_EYE_CORNERS, &LEFT_EYE_LIDS),
-            right: eye_aspect_ratio(&mesh, RIGHT_EYE_CORNERS, &RIGHT_EYE_LIDS),
+        let first_view = box_view(bbox);
+        let (first, _) = self.mesh_in_image(&warp_affine(img, &first_view, MESH_SIDE, MESH_SIDE), &first_view)?;
+        let view = upright_view(&first);
+        let crop = warp_affine(img, &view, MESH_SIDE, MESH_SIDE);
+        let (mesh, presence_logit) = self.mesh_in_image(&crop, &view)?;
+        let back = view.inverse().ok_or_else(|| VisionError::Config("degenerate face box".into()))?;
+        let [a, b] = self.eye_contours_of_crop(&crop)?;
+        let lids = |c: &[[f32; 2]]| -> Vec<[f32; 2]> {
+            c.iter().take(EYELID_POINTS).map(|p| to_image(&back, p[0], p[1])).collect()
         };
-        let mouth_open =
-            dist(mesh[LIPS_INNER.0], mesh[LIPS_INNER.1]) / dist(mesh[MOUTH_CORNERS.0], mesh[MOUTH_CORNERS.1]).max(1e-3);
+        let (a, b) = (lids(&a), lids(&b));
+        // Which contour is which eye: the one nearer the mesh's right-eye corner is the subject's right.
+        use points::*;
+        let near = |c: &[[f32; 2]], i: usize| {
+            c.first().map_or(f32::MAX, |p| (p[0] - mesh[i][0]).powi(2) + (p[1] - mesh[i][1]).powi(2))
+        };
+        let (right, left) = if near(&a, RIGHT_EYE_CORNERS.0) + near(&b, LEFT_EYE_CORNERS.1)
+            <= near(&b, RIGHT_EYE_CORNERS.0) + near(&a, LEFT_EYE_CORNERS.1)
+        {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let eyes = Eyes { left: eye_openness(&left), right: eye_openness(&right) };
+        let expressions = self.expressions_of_crop(&emotion_crop(img, bbox))?;
+        let smile_cues = smile_cues(&mesh, &expressions);
         Ok(FaceAnalysis {
             pose: head_pose(&mesh),
             eyes,
-            mouth_open,
+            eye_contours: EyeContours { left, right },
+            mouth_open: smile_cues.mouth_open,
             nose_tip: [mesh[NOSE_TIP][0], mesh[NOSE_TIP][1]],
             presence: sigmoid(presence_logit),
             expressions,
+            smile: smile_cues.probability(),
+            smile_cues,
             mesh,
         })
     }
@@ -238,13 +393,8 @@ fn upright_view(mesh: &[[f32; 3]]) -> Affine {
     Affine { m: [[k * cos, k * sin, half - k * cu], [-k * sin, k * cos, half - k * cv]] }
 }
 
-/// The mesh network's view: the face box made square (its long side x1.5) around its centre, resized to
-/// 192x192 (black beyond the image); and the transform from image to crop pixels.
-pub fn mesh_crop(img: &RgbImage, bbox: &BBox) -> (RgbImage, Affine) {
-    let t = box_view(bbox);
-    (warp_affine(img, &t, MESH_SIDE, MESH_SIDE), t)
-}
-
+/// The mesh network's first view: the face box made square (its long side x1.5) around its centre, scaled to
+/// 192x192 (black beyond the image).
 fn box_view(bbox: &BBox) -> Affine {
     let side = bbox.width.max(bbox.height).max(1.0) * MESH_CROP_SCALE;
     let (cx, cy) = (bbox.x + bbox.width / 2.0, bbox.y + bbox.height / 2.0);
@@ -253,8 +403,16 @@ fn box_view(bbox: &BBox) -> Affine {
     Affine { m: [[k, 0.0, -k * left], [0.0, k, -k * top]] }
 }
 
-/// The expression network's view: the face box, greyscale (ITU-R BT.601 luma), resized to 64x64.
+/// The expression network's view: the face box enlarged by [`EMOTION_CROP_SCALE`] (cut at the image's edges),
+/// greyscale (ITU-R BT.601 luma), resized to 64x64.
 pub fn emotion_crop(img: &RgbImage, bbox: &BBox) -> image::GrayImage {
+    let k = EMOTION_CROP_SCALE;
+    let bbox = &BBox {
+        x: bbox.x - bbox.width * (k - 1.0) / 2.0,
+        y: bbox.y - bbox.height * (k - 1.0) / 2.0,
+        width: bbox.width * k,
+        height: bbox.height * k,
+    };
     let (w, h) = (img.width(), img.height());
     let x0 = (bbox.x.max(0.0) as u32).min(w.saturating_sub(1));
     let y0 = (bbox.y.max(0.0) as u32).min(h.saturating_sub(1));

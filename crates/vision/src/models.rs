@@ -18,6 +18,7 @@ pub enum ModelRole {
     FaceDetector,
     FaceEmbedding,
     FaceMesh,
+    EyeContours,
     Expression,
 }
 
@@ -66,6 +67,14 @@ pub const FACE_MESH: ModelSpec = ModelSpec {
     embedded: Some(include_bytes!("../../../models/face_landmark_468.onnx")),
 };
 
+pub const FACE_MESH_ATTENTION: ModelSpec = ModelSpec {
+    id: "face_mesh_attention",
+    file: "face_landmark_attention_478.onnx",
+    role: ModelRole::EyeContours,
+    sha256: "09b505bb7a6aa311149a9800e2eeee043e0ea5b6e6dc0b6a4277cfef16ddb36d",
+    embedded: Some(include_bytes!("../../../models/face_landmark_attention_478.onnx")),
+};
+
 pub const EMOTION: ModelSpec = ModelSpec {
     id: "emotion",
     file: "emotion_7.onnx",
@@ -75,7 +84,7 @@ pub const EMOTION: ModelSpec = ModelSpec {
 };
 
 /// Every model the pipeline knows.
-pub const MANIFEST: &[ModelSpec] = &[YUNET, SFACE, MOBILEFACENET, FACE_MESH, EMOTION];
+pub const MANIFEST: &[ModelSpec] = &[YUNET, SFACE, MOBILEFACENET, FACE_MESH, FACE_MESH_ATTENTION, EMOTION];
 
 /// Where a loaded model's bytes came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -168,11 +168,13 @@ impl FacePipeline {
             embedded: m.origin == ModelOrigin::Embedded,
         };
         let mesh_model = repo.load(&crate::models::FACE_MESH)?;
+        let attention_model = repo.load(&crate::models::FACE_MESH_ATTENTION)?;
         let emotion_model = repo.load(&crate::models::EMOTION)?;
-        let models = vec![info(&det_model), info(&emb_model), info(&mesh_model), info(&emotion_model)];
+        let models =
+            vec![info(&det_model), info(&emb_model), info(&mesh_model), info(&attention_model), info(&emotion_model)];
         let detector = FaceDetector::new(backend, &det_model, config.detector)?;
         let embedder = FaceEmbedder::new(backend, &emb_model, config.embedding_model)?;
-        let analyzer = FaceAnalyzer::new(backend, &mesh_model, &emotion_model)?;
+        let analyzer = FaceAnalyzer::new(backend, &mesh_model, &attention_model, &emotion_model)?;
         Ok(Arc::new(Self { config, detector, embedder, analyzer, models, backend: backend.name() }))
     }
 

@@ -60,14 +60,7 @@ fn analyse(rel: &str) -> FaceAnalysis {
     let a = pipeline.analyzer().analyze(&found.image, &found.faces[i].detection.bbox).unwrap();
     eprintln!(
         "{rel}: yaw {:.1} pitch {:.1} roll {:.1} eyes {:.3}/{:.3} mouth {:.3} smile {:.3} presence {:.3}",
-        a.pose.yaw,
-        a.pose.pitch,
-        a.pose.roll,
-        a.eyes.left,
-        a.eyes.right,
-        a.mouth_open,
-        a.smile(),
-        a.presence
+        a.pose.yaw, a.pose.pitch, a.pose.roll, a.eyes.left, a.eyes.right, a.mouth_open, a.smile, a.presence
     );
     a
 }
@@ -101,8 +94,16 @@ fn pose_signs_on_the_pose_samples() {
 fn eyes_and_smiles_on_the_reaction_samples() {
     let open = analyse("samples/insightface/reaction/open_eyes.png");
     let closed = analyse("samples/insightface/reaction/close_eyes.jpeg");
-    assert!(open.eyes.left > closed.eyes.left + 0.08 && open.eyes.right > closed.eyes.right + 0.08);
+    use vision::analysis::EYES_CLOSED_THRESHOLD as T;
+    assert!(open.eyes.left > T && open.eyes.right > T, "{:?}", open.eyes);
+    assert!(closed.eyes.closed(T) && closed.eyes.left < T && closed.eyes.right < T, "{:?}", closed.eyes);
+    // The subject's left eye is on the image's right in a frontal photo; each contour holds the eyelids.
+    let mean_x = |c: &[[f32; 2]]| c.iter().map(|p| p[0]).sum::<f32>() / c.len() as f32;
+    for a in [&open, &closed] {
+        assert_eq!((a.eye_contours.left.len(), a.eye_contours.right.len()), (16, 16));
+        assert!(mean_x(&a.eye_contours.left) > mean_x(&a.eye_contours.right));
+    }
     let happy = analyse("samples/insightface/emotion/happy.png");
     let sad = analyse("samples/insightface/emotion/sad.png");
-    assert!(happy.smile() > 0.5 && sad.smile() < 0.5, "{} {}", happy.smile(), sad.smile());
+    assert!(happy.smile > 0.5 && sad.smile < 0.5, "{} {}", happy.smile, sad.smile);
 }

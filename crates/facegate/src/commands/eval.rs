@@ -21,9 +21,13 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
         EvalCommand::Lfw { data, json } => lfw(common, data, *json),
         EvalCommand::Calibrate { data, json } => calibrate(common, data, *json),
         EvalCommand::Identify { data, json } => identify(common, data, *json),
-        EvalCommand::Smile { labels, root, threshold, scores, json } => {
-            super::eval_liveness::smile(common, labels, root.as_deref(), *threshold, scores.as_deref(), *json)
-        }
+        EvalCommand::Smile { labels, root, threshold, scores, cues, json } => super::eval_liveness::smile(
+            common,
+            labels,
+            root.as_deref(),
+            *threshold,
+            super::eval_liveness::Outputs { scores: scores.as_deref(), cues: cues.as_deref(), json: *json },
+        ),
         EvalCommand::Blink { labels, root, threshold, scores, json } => {
             super::eval_liveness::blink(common, labels, root.as_deref(), *threshold, scores.as_deref(), *json)
         }

@@ -8,7 +8,7 @@ use antispoof::{PassiveLiveness, PassiveScore};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use vision::{BBox, FacePipeline};
+use vision::{BBox, FaceAnalysis, FacePipeline};
 
 use super::{load_pipeline, print_json, read_file};
 use crate::cli::CommonArgs;
@@ -179,7 +179,7 @@ pub fn pad(common: &CommonArgs, args: PadArgs<'_>, json: bool) -> Result<()> {
 
 /// The analysis of the largest face, or of the whole image when no face is found in a small crop (GENKI's
 /// 64x64 faces are often too tight for the detector).
-fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<vision::FaceAnalysis>> {
+fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<FaceAnalysis>> {
     let decoded = pipeline.decode(&read_file(path)?).with_context(|| path.display().to_string())?;
     let found = pipeline.find_faces(&decoded.rgb)?;
     if let Some(i) = vision::pipeline::largest_face(&found.faces) {
@@ -202,10 +202,10 @@ fn analyse_all(
     common: &CommonArgs,
     pipeline: &FacePipeline,
     paths: &[PathBuf],
-) -> Result<(Vec<Option<vision::FaceAnalysis>>, f64)> {
+) -> Result<(Vec<Option<FaceAnalysis>>, f64)> {
     let started = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(common.threads()).build()?;
-    let out: Vec<Result<Option<vision::FaceAnalysis>>> =
+    let out: Vec<Result<Option<FaceAnalysis>>> =
         pool.install(|| paths.par_iter().map(|p| analyse(pipeline, p)).collect());
     let ms = started.elapsed().as_secs_f64() * 1000.0 * common.threads() as f64 / paths.len().max(1) as f64;
     Ok((out.into_iter().collect::<Result<_>>()?, ms))
@@ -283,14 +283,40 @@ fn print_binary(what: &str, out: &BinaryOutput) {
     }
 }
 
+/// Where `eval smile` writes its results.
+pub struct Outputs<'a> {
+    pub scores: Option<&'a Path>,
+    pub cues: Option<&'a Path>,
+    pub json: bool,
+}
+
+fn write_cues(file: Option<&Path>, paths: &[PathBuf], truth: &[bool], analyses: &[Option<FaceAnalysis>]) -> Result<()> {
+    let Some(file) = file else { return Ok(()) };
+    let mut csv = String::from("path,smile,happy_log_odds,mouth_width,corner_lift,mouth_open\n");
+    for ((p, t), a) in paths.iter().zip(truth).zip(analyses) {
+        let Some(a) = a else { continue };
+        let c = a.smile_cues;
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            p.display(),
+            u8::from(*t),
+            c.happy_log_odds,
+            c.mouth_width,
+            c.corner_lift,
+            c.mouth_open
+        ));
+    }
+    std::fs::write(file, csv).with_context(|| format!("writing {}", file.display()))
+}
+
 pub fn smile(
     common: &CommonArgs,
     labels: &Path,
     root: Option<&Path>,
     threshold: Option<f32>,
-    scores: Option<&Path>,
-    json: bool,
+    outputs: Outputs<'_>,
 ) -> Result<()> {
+    let Outputs { scores, cues, json } = outputs;
     let root = root_of(labels, root);
     let rows = read_labels(labels)?;
     let mut paths = Vec::new();
@@ -303,7 +329,8 @@ pub fn smile(
     }
     let pipeline = eval_pipeline(common)?;
     let (analyses, ms) = analyse_all(common, &pipeline, &paths)?;
-    let values: Vec<Option<f32>> = analyses.iter().map(|a| a.as_ref().map(|a| a.smile())).collect();
+    write_cues(cues, &paths, &truth, &analyses)?;
+    let values: Vec<Option<f32>> = analyses.iter().map(|a| a.as_ref().map(|a| a.smile)).collect();
     let threshold = threshold.unwrap_or(server::config::ServerConfig::default().smile_threshold);
     let items: Vec<(bool, Option<f32>)> = truth.iter().copied().zip(values.iter().copied()).collect();
     write_scores(

@@ -1,5 +1,6 @@
 //! The HTTP handlers, one module per endpoint family.
 
+pub mod analysis;
 pub mod collections;
 pub mod faces;
 pub mod keys;

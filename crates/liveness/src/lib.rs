@@ -1,0 +1,13 @@
+//! Liveness challenges, judged on the server from what the face analysis measures.
+//!
+//! [`Signals`] are one frame's measurements of one face (pose, eye openness, smile, nose tip in normalised
+//! frame coordinates). [`Criteria`] hold the thresholds. [`check`] decides one challenge [`Kind`] on a
+//! frame, optionally against a baseline frame of the same person (neutral face, eyes open, looking ahead):
+//! with a baseline, a challenge must show a *change* from it, not merely a state — a photo of a smiling
+//! person does not pass "smile" against a baseline of the same photo.
+
+pub mod check;
+pub mod signals;
+
+pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target};
+pub use signals::Signals;
