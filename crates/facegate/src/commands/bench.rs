@@ -60,6 +60,10 @@ struct StageReport {
     detect: Percentiles,
     align: Percentiles,
     embed: Percentiles,
+    /// Face analysis of the largest face: the mesh twice, the attention mesh, the expression network.
+    analyze: Percentiles,
+    /// What a liveness frame costs: decode, detect, analyse and embed the largest face.
+    liveness_frame: Percentiles,
 }
 
 #[derive(Serialize)]
@@ -150,6 +154,8 @@ pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> 
         line("    detect", &s.detect);
         line("    align", &s.align);
         line("    embed", &s.embed);
+        line("    analyze (mesh x2, eyelids, expression)", &s.analyze);
+        line("    liveness frame (all of the above)", &s.liveness_frame);
     }
     line("compare end to end, 1 thread", &report.compare_single_thread);
     line(&format!("compare end to end, {cores} threads per model"), &report.compare_all_threads);
@@ -176,6 +182,17 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
         Ok(())
     })?;
     let embed = time_runs(runs, || pipeline.embed(&[&face]).map(|_| ()).map_err(Into::into))?;
+    let analyze = time_runs(runs, || {
+        pipeline.analyzer().analyze(&found.image, &face.detection.bbox).map(|_| ()).map_err(Into::into)
+    })?;
+    let liveness_frame = time_runs(runs, || {
+        let decoded = pipeline.decode(data)?;
+        let found = pipeline.find_faces(&decoded.rgb)?;
+        let face = found.largest().context("no face")?;
+        pipeline.analyzer().analyze(&found.image, &face.detection.bbox)?;
+        pipeline.embed(&[face])?;
+        Ok(())
+    })?;
     Ok(StageReport {
         image: path.display().to_string(),
         width: decoded.width(),
@@ -184,6 +201,8 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
         detect,
         align,
         embed,
+        analyze,
+        liveness_frame,
     })
 }
 
