@@ -71,6 +71,11 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/v1/liveness/passive", Scope("liveness")),
     ("POST", "/v1/liveness/check", Scope("liveness")),
     ("POST", "/v1/analyze", Scope("faces:detect")),
+    ("POST", "/v1/liveness/sessions", Scope("liveness")),
+    ("GET", "/v1/liveness/sessions/{sessionId}", Scope("liveness")),
+    ("DELETE", "/v1/liveness/sessions/{sessionId}", Scope("liveness")),
+    ("POST", "/v1/liveness/sessions/{sessionId}/frames", Scope("liveness")),
+    ("GET", "/v1/liveness/sessions/{sessionId}/images/{name}", Scope("liveness")),
     ("POST", "/v1/users", Scope("users")),
     ("GET", "/v1/users", Scope("users")),
     ("GET", "/v1/users/{userId}", Scope("users")),
@@ -102,7 +107,9 @@ fn request(c: &Client, s: &Served, method: &str, path: &str, collection: &str, k
         .replace("{collectionId}", collection)
         .replace("{faceId}", "0195a3c1-0000-7000-8000-000000000000")
         .replace("{userId}", "nobody")
-        .replace("{keyId}", "aaaaaaaaaaaa");
+        .replace("{keyId}", "aaaaaaaaaaaa")
+        .replace("{sessionId}", "0195a3c1-0000-4000-8000-000000000000")
+        .replace("{name}", "reference");
     let req = match method {
         "GET" => c.get(s.url(&path)),
         "DELETE" => c.delete(s.url(&path)),

@@ -7,7 +7,12 @@
 //! person does not pass "smile" against a baseline of the same photo.
 
 pub mod check;
+pub mod session;
 pub mod signals;
 
 pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target};
+pub use session::{
+    ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance, Observation,
+    ObservedFace, Session, SessionOptions, SessionResult, Status,
+};
 pub use signals::Signals;

@@ -1,11 +1,11 @@
 //! One frame's measurements of one face.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vision::FaceAnalysis;
 
 /// What a challenge is judged on. Angles in degrees (yaw > 0: the face turns toward the image's right, which
 /// is the person's own left; pitch > 0: up; roll > 0: clockwise in the image).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Signals {
     pub yaw: f32,

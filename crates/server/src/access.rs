@@ -31,6 +31,9 @@ pub enum Requirement {
     UserToken,
     /// Any valid key (its own usage).
     AnyKey,
+    /// A liveness session's own token (checked by the handler against the session; refused tokens spend the
+    /// client address's tokens), or a key with this scope.
+    SessionTokenOr(Scope),
     /// A key with this scope (`admin` has them all).
     Scope(Scope),
 }
@@ -47,6 +50,10 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
         ("GET", "/v1/usage") => AnyKey,
         ("GET", "/metrics") => Scope(auth::Scope::Metrics),
         ("POST", "/v1/detect" | "/v1/analyze") => Scope(auth::Scope::FacesDetect),
+        ("POST", "/v1/liveness/sessions/{id}/frames") | ("GET", "/v1/liveness/sessions/{id}") => {
+            SessionTokenOr(auth::Scope::Liveness)
+        }
+        ("GET" | "DELETE", r) if r.starts_with("/v1/liveness/sessions") => Scope(auth::Scope::Liveness),
         ("POST", r) if r.starts_with("/v1/liveness/") => Scope(auth::Scope::Liveness),
         ("POST", "/v1/compare" | "/v1/verify-id") => Scope(auth::Scope::FacesCompare),
         ("GET", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsRead),
@@ -68,16 +75,22 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
         Requirement::Scope(Scope::Metrics) if app.config.metrics_public => Requirement::Public,
         need => need,
     };
+    // User tokens, and session tokens where a route takes them, are checked by the handler.
+    let handler_checks_token = match need {
+        Requirement::UserToken => true,
+        Requirement::SessionTokenOr(_) => carries_session_token(request.headers()),
+        _ => false,
+    };
     let outcome = match need {
         Requirement::Public => Ok(None),
-        Requirement::UserToken => {
+        _ if handler_checks_token => {
             // Valid tokens are not limited (a backend may check many from one address); refused ones are.
             let limits = (app.config.ip_rate_per_second, app.config.ip_burst);
             if let Err(wait) = app.ip_limiter.peek(&ip, limits.0, limits.1, Instant::now()) {
                 return address_limited(wait).into_response();
             }
             let response = next.run(request).await;
-            if response.status() == StatusCode::UNAUTHORIZED {
+            if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
                 let _ = app.ip_limiter.acquire(&ip, limits.0, limits.1, Instant::now());
             }
             return response;
@@ -86,6 +99,10 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
         Requirement::Login => admit_key(&app, request.headers(), ip, None, None, Count::Yes).await.map(Some),
         // Reading one's own usage is neither counted nor refused by the quota.
         Requirement::AnyKey => admit_key(&app, request.headers(), ip, None, None, Count::No).await.map(Some),
+        Requirement::UserToken => Ok(None),
+        Requirement::SessionTokenOr(scope) => {
+            admit_key(&app, request.headers(), ip, Some(scope), None, Count::Yes).await.map(Some)
+        }
         Requirement::Scope(scope) => {
             let collection = params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v.to_string());
             let collection = collection.filter(|_| route.starts_with("/v1/collections/"));
@@ -101,6 +118,11 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// Whether the request's credentials are a liveness session token.
+fn carries_session_token(headers: &HeaderMap) -> bool {
+    matches!(credentials(headers), Some(Ok(t)) if t.starts_with(crate::sessions::SESSION_TOKEN_PREFIX))
 }
 
 /// The key a request carries: `Authorization: Bearer KEY` or `x-api-key: KEY`.

@@ -52,6 +52,18 @@ pub struct ServerConfig {
     pub smile_threshold: f32,
     /// Eyes closed when their mean openness (eyelid gap over eye width, refined eye contours) is below this.
     pub eye_closed_threshold: f32,
+    /// Liveness sessions: lifetime from creation (seconds), and the time allowed per challenge.
+    pub liveness_session_seconds: u64,
+    pub liveness_challenge_seconds: u64,
+    /// How long a finished session (its decision, reference and audit images) is kept, in seconds.
+    pub liveness_retention_seconds: u64,
+    /// Store no biometrics: no reference or audit images are kept, and a session's face template is dropped
+    /// when it finishes; only decisions and scores remain.
+    pub liveness_privacy: bool,
+    /// Frames without one usable face (none, several, too small, too poor) that fail a session.
+    pub liveness_max_bad_frames: u32,
+    /// The face's box must be at least this many pixels on its shorter side in liveness frames.
+    pub liveness_min_face_px: f32,
     /// The admin API key (any string of 16 characters or more; best from `FACEGATE_ADMIN_KEY`): full access,
     /// including managing keys. Without one the server listens only on loopback and every caller is admin.
     pub admin_key: Option<Secret>,
@@ -132,6 +144,12 @@ impl Default for ServerConfig {
             passive_threshold: 0.05,
             smile_threshold: vision::analysis::SMILE_THRESHOLD,
             eye_closed_threshold: vision::analysis::EYES_CLOSED_THRESHOLD,
+            liveness_session_seconds: 180,
+            liveness_challenge_seconds: 30,
+            liveness_retention_seconds: 86_400,
+            liveness_privacy: false,
+            liveness_max_bad_frames: 15,
+            liveness_min_face_px: 64.0,
             admin_key: None,
             cors_origins: Vec::new(),
             metrics_public: false,
@@ -226,6 +244,18 @@ impl ServerConfig {
         }
         if !(0.0..=1.0).contains(&self.passive_threshold) {
             return invalid("passive_threshold", "must lie in 0..1");
+        }
+        if !(10..=3600).contains(&self.liveness_session_seconds) {
+            return invalid("liveness_session_seconds", "must lie between 10 seconds and an hour");
+        }
+        if !(1..=self.liveness_session_seconds).contains(&self.liveness_challenge_seconds) {
+            return invalid("liveness_challenge_seconds", "must lie between 1 and the session's lifetime");
+        }
+        if self.liveness_retention_seconds < 60 {
+            return invalid("liveness_retention_seconds", "must be at least 60 seconds");
+        }
+        if !(self.liveness_min_face_px.is_finite() && self.liveness_min_face_px >= 16.0) {
+            return invalid("liveness_min_face_px", "must be at least 16 pixels");
         }
         if !(0.0..=100.0).contains(&self.login_threshold) {
             return invalid("login_threshold", "must lie in 0..100");

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pool;
 pub mod routes;
+pub mod sessions;
 pub mod state;
 pub mod time;
 pub mod tokens;
@@ -37,7 +38,7 @@ use error::ApiError;
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{analysis, collections, faces, keys, liveness, login, ops, users};
+use routes::{analysis, collections, faces, keys, liveness, login, ops, sessions as liveness_sessions, users};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/analyze", post(analysis::analyze))
         .route("/v1/liveness/passive", post(liveness::passive))
         .route("/v1/liveness/check", post(analysis::check))
+        .route("/v1/liveness/sessions", post(liveness_sessions::create_session))
+        .route(
+            "/v1/liveness/sessions/{id}",
+            get(liveness_sessions::get_session).delete(liveness_sessions::delete_session),
+        )
+        .route("/v1/liveness/sessions/{id}/frames", post(liveness_sessions::post_frames))
+        .route("/v1/liveness/sessions/{id}/images/{name}", get(liveness_sessions::get_session_image))
         .route("/v1/users", post(users::register_user).get(users::list_users))
         .route("/v1/users/me", get(users::me))
         .route("/v1/users/{id}", get(users::get_user).delete(users::delete_user))

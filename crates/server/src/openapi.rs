@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, users};
+use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, sessions, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,11 @@ use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, us
         collections::search_by_face,
         liveness::passive,
         analysis::check,
+        sessions::create_session,
+        sessions::get_session,
+        sessions::post_frames,
+        sessions::get_session_image,
+        sessions::delete_session,
         users::register_user,
         users::list_users,
         users::get_user,

@@ -9,6 +9,7 @@ mod error;
 mod keys;
 mod migrations;
 mod records;
+mod sessions;
 mod store;
 mod tokens;
 mod users;
@@ -18,6 +19,7 @@ pub use keys::{ApiKey, NewApiKey};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
+pub use sessions::{NewSession, SessionCreated, SessionImage, StoredSession};
 pub use store::{now_millis, Added, Dialect, Store};
 pub use tokens::StoredSigningKey;
 pub use users::{valid_user_id, NewUser, User, USERS_COLLECTION};

@@ -108,6 +108,31 @@ const MIGRATIONS: &[Migration] = &[
             revoked_at BIGINT NOT NULL)",
         ],
     },
+    Migration {
+        version: 5,
+        name: "liveness sessions and their images",
+        statements: &[
+            "CREATE TABLE liveness_sessions (
+            session_id TEXT PRIMARY KEY,
+            owner_key TEXT NOT NULL,
+            client_request_token TEXT,
+            token_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            state TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            purge_at BIGINT NOT NULL)",
+            "CREATE UNIQUE INDEX liveness_sessions_request ON liveness_sessions (owner_key, client_request_token)",
+            "CREATE INDEX liveness_sessions_purge ON liveness_sessions (purge_at)",
+            "CREATE TABLE liveness_images (
+            session_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            bytes BYTEA NOT NULL,
+            PRIMARY KEY (session_id, name))",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

@@ -335,6 +335,51 @@ async fn concurrent_writers(store: Store) -> Result<(), Failed> {
     Ok(())
 }
 
+async fn liveness_sessions(store: Store) -> Result<(), Failed> {
+    use store::{NewSession, SessionCreated, SessionImage};
+    let now = store::now_millis();
+    let new = |id: &str, token: Option<&str>| NewSession {
+        session_id: id.into(),
+        owner_key: "key1".into(),
+        client_request_token: token.map(String::from),
+        token_hash: "h".into(),
+        status: "CREATED".into(),
+        state: "{}".into(),
+        created_at: now,
+        expires_at: now + 180_000,
+        purge_at: now + 3_600_000,
+    };
+    assert!(matches!(store.create_session(&new("s1", Some("t"))).await?, SessionCreated::New(_)));
+    // The same client request token from the same owner: the first session, not a new one.
+    match store.create_session(&new("s2", Some("t"))).await? {
+        SessionCreated::Existing(s) => assert_eq!(s.session_id, "s1"),
+        other => return Err(format!("{other:?}").into()),
+    }
+    assert!(store.get_session("s2").await?.is_none());
+    // Sessions without a token never collide.
+    assert!(matches!(store.create_session(&new("s3", None)).await?, SessionCreated::New(_)));
+    assert!(matches!(store.create_session(&new("s4", None)).await?, SessionCreated::New(_)));
+    // Versioned updates: the second writer with the same version loses and writes nothing.
+    let image = SessionImage { name: "reference".into(), content_type: "image/jpeg".into(), bytes: vec![1, 2, 3] };
+    assert!(store.update_session("s1", 1, "IN_PROGRESS", "{\"a\":1}", std::slice::from_ref(&image)).await?);
+    let stale = SessionImage { bytes: vec![9], ..image.clone() };
+    assert!(!store.update_session("s1", 1, "FAILED", "{\"b\":2}", &[stale]).await?);
+    let s1 = store.get_session("s1").await?.ok_or("s1")?;
+    assert_eq!((s1.version, s1.status.as_str(), s1.state.as_str()), (2, "IN_PROGRESS", "{\"a\":1}"));
+    assert_eq!(store.session_image("s1", "reference").await?.map(|i| i.bytes), Some(vec![1, 2, 3]));
+    assert_eq!(store.session_image_names("s1").await?, ["reference"]);
+    // Retention: purged with their images; deletion takes the images too.
+    assert!(store.update_session("s3", 1, "SUCCEEDED", "{}", std::slice::from_ref(&image)).await?);
+    assert_eq!(store.purge_sessions(now + 3_600_001).await?, 3);
+    assert!(store.get_session("s1").await?.is_none() && store.session_image("s3", "reference").await?.is_none());
+    assert!(matches!(store.create_session(&new("s5", None)).await?, SessionCreated::New(_)));
+    assert!(store.update_session("s5", 1, "IN_PROGRESS", "{}", &[image]).await?);
+    assert!(store.delete_session("s5").await?);
+    assert!(!store.delete_session("s5").await?);
+    assert!(store.session_image_names("s5").await?.is_empty());
+    Ok(())
+}
+
 async fn reopen_keeps_data(url: &str) -> Result<(), Failed> {
     let store = Store::open(url, 2).await?;
     store.create_collection(&new_collection("kept")).await?;
@@ -351,7 +396,8 @@ fn main() {
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
-    let cases: [(&str, Case); 8] = [
+    let cases: [(&str, Case); 9] = [
+        ("liveness_sessions", |s| Box::pin(liveness_sessions(s))),
         ("users_and_their_faces", |s| Box::pin(users_and_their_faces(s))),
         ("signing_keys_and_revocations", |s| Box::pin(signing_keys_and_revocations(s))),
         ("api_keys_and_usage", |s| Box::pin(api_keys_and_usage(s))),

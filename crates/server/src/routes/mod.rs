@@ -7,4 +7,5 @@ pub mod keys;
 pub mod liveness;
 pub mod login;
 pub mod ops;
+pub mod sessions;
 pub mod users;

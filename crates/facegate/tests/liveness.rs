@@ -1,0 +1,443 @@
+//! Active liveness sessions through the HTTP API of real `facegate serve` processes, driven with stills from
+//! ../shared/data: a blink (Yale normal -> sleepy -> open), a smile (normal -> happy), head turns (photos of one
+//! LFW identity with different yaw), the nose moved into the target (the face shifted within the frame), the
+//! same with a second person spliced in, print attacks (NUAA) against passive anti-spoofing, the session rules
+//! (sequence, repeats, timestamps, faces in frame, tokens, expiry), and a session finished on another replica.
+
+mod support;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use image::{DynamicImage, GenericImageView, RgbImage};
+use libtest_mimic::{Arguments, Failed, Trial};
+use reqwest::blocking::RequestBuilder;
+use serde_json::{json, Value};
+use support::*;
+
+const ADMIN: &str = "liveness-admin-key-0123456789";
+
+fn serve(dir: &Path, database: Option<&str>, config: &str, extra: &[&str]) -> Served {
+    std::fs::create_dir_all(dir).expect("data dir");
+    std::fs::write(dir.join("facegate.toml"), config).expect("config");
+    Served::start_env(dir, database, extra, &[("FACEGATE_ADMIN_KEY", ADMIN)])
+}
+
+fn admin(req: RequestBuilder) -> RequestBuilder {
+    req.bearer_auth(ADMIN)
+}
+
+/// Creates a session; returns its description (sessionId, sessionToken, challenges...).
+fn create(s: &Served, body: Value) -> Value {
+    let (status, v) = json(admin(client().post(s.url("/v1/liveness/sessions"))).json(&body).send().expect("create"));
+    assert_eq!(status, 201, "{v}");
+    v
+}
+
+fn frame_request(s: &Served, session: &Value, seq: u64, ts: i64, image: &[u8]) -> RequestBuilder {
+    let id = session["sessionId"].as_str().expect("sessionId");
+    client()
+        .post(s.url(&format!("/v1/liveness/sessions/{id}/frames")))
+        .bearer_auth(session["sessionToken"].as_str().expect("sessionToken"))
+        .json(&json!({"image": b64(image), "sequence": seq, "timestamp": ts}))
+}
+
+fn send(s: &Served, session: &Value, seq: u64, image: &[u8]) -> (u16, Value) {
+    json(frame_request(s, session, seq, 100 * (seq as i64 + 1), image).send().expect("frame"))
+}
+
+/// Sends frames in order until the session finishes; returns the last answer.
+fn run_until_final(s: &Served, session: &Value, frames: &[Vec<u8>]) -> Value {
+    let mut last = Value::Null;
+    for (i, f) in frames.iter().enumerate() {
+        let (status, v) = send(s, session, i as u64, f);
+        assert_eq!(status, 200, "frame {i}: {v}");
+        last = v;
+        if last["result"].is_object() {
+            break;
+        }
+    }
+    last
+}
+
+/// Sends every frame in order (each must be taken); returns the last answer.
+fn run(s: &Served, session: &Value, frames: &[Vec<u8>]) -> Value {
+    let mut last = Value::Null;
+    for (i, f) in frames.iter().enumerate() {
+        let (status, v) = send(s, session, i as u64, f);
+        assert_eq!(status, 200, "frame {i}: {v}");
+        last = v;
+    }
+    last
+}
+
+fn get(s: &Served, session: &Value) -> Value {
+    let id = session["sessionId"].as_str().expect("sessionId");
+    let (status, v) = json(admin(client().get(s.url(&format!("/v1/liveness/sessions/{id}")))).send().expect("get"));
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn yale(subject: u32, condition: &str) -> Vec<u8> {
+    read(&format!("yale/images/subject{subject:02}/subject{subject:02}_{condition}.png"))
+}
+
+fn session(s: &Served, kinds: &[&str]) -> Value {
+    create(s, json!({"challenges": kinds}))
+}
+
+struct Env {
+    /// Admin key, no anti-spoofing weights, at most 3 bad frames per session.
+    plain: Served,
+    /// With the MiniFASNet weights.
+    guarded: Served,
+}
+
+fn proper_sequences_pass(env: &Env) -> Result<(), Failed> {
+    let s = &env.plain;
+    // Blink: eyes open, closed, open again — with two audit images kept.
+    let blink = create(s, json!({"challenges": ["blink"], "auditImagesLimit": 2}));
+    assert_eq!(blink["challenges"][0]["kind"], "blink");
+    assert!(blink["challenges"][0]["instruction"].as_str().is_some_and(|t| !t.is_empty()));
+    let first = send(s, &blink, 0, &yale(1, "normal")).1;
+    assert_eq!(
+        (first["feedback"][0]["verdict"].as_str(), first["feedback"][0]["currentChallenge"].as_u64()),
+        (Some("accepted"), Some(0)),
+        "{first}"
+    );
+    assert_eq!(first["feedback"][0]["guidance"], json!(["blink"]), "{first}");
+    let closed = send(s, &blink, 1, &yale(1, "sleepy")).1;
+    assert_eq!(closed["feedback"][0]["guidance"], json!(["open_eyes_again"]), "{closed}");
+    let done = send(s, &blink, 2, &yale(1, "noglasses")).1;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let result = &done["result"];
+    assert!(result["confidence"].as_f64().is_some_and(|c| c > 50.0), "{result}");
+    assert_eq!(result["challenges"][0]["frames"], json!([1, 2]));
+    assert!(result["minSimilarity"].as_f64().is_some_and(|m| m >= 60.0));
+    let view = get(s, &blink);
+    assert_eq!(view["status"], "SUCCEEDED");
+    let images: Vec<&str> = view["images"].as_array().ok_or("images")?.iter().filter_map(Value::as_str).collect();
+    assert_eq!(images.len(), 3, "reference + 2 audit images: {view}");
+    let resp = admin(client().get(s.url(view["result"]["referenceImage"].as_str().ok_or("reference")?))).send()?;
+    assert_eq!((resp.status().as_u16(), resp.headers()["content-type"].to_str()?), (200, "image/png"));
+    assert!(image::load_from_memory(&resp.bytes()?).is_ok());
+
+    // Smile, on three subjects.
+    for subject in [1, 4, 5] {
+        let smile = session(s, &["smile"]);
+        let v = run(s, &smile, &[yale(subject, "normal"), yale(subject, "happy")]);
+        assert_eq!(v["status"], "SUCCEEDED", "subject {subject}: {v}");
+    }
+    // Head turns: one LFW identity frontal, then turned (the person's own left is the image's right).
+    let left = session(s, &["turn_left"]);
+    let v = run(s, &left, &[lfw("George_HW_Bush", 6), lfw("George_HW_Bush", 8)]);
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
+    assert!(v["result"]["challenges"][0]["value"].as_f64().is_some_and(|d| d >= 20.0));
+    let right = session(s, &["turn_right"]);
+    let v = run(s, &right, &[lfw("Jiang_Zemin", 1), lfw("Jiang_Zemin", 7)]);
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
+    // Two challenges in one session.
+    let both = session(s, &["blink", "smile"]);
+    let v = run(s, &both, &[yale(4, "normal"), yale(4, "sleepy"), yale(4, "glasses"), yale(4, "happy")]);
+    assert_eq!(
+        (v["status"].as_str(), v["result"]["challenges"].as_array().map(Vec::len)),
+        (Some("SUCCEEDED"), Some(2)),
+        "{v}"
+    );
+    Ok(())
+}
+
+/// `face` pasted on a grey 640x480 frame so that the point `at` of the face lands on `to` (frame pixels).
+fn place(face: &DynamicImage, at: (f64, f64), to: (f64, f64)) -> Vec<u8> {
+    let mut frame = RgbImage::from_pixel(640, 480, image::Rgb([120, 120, 120]));
+    let (dx, dy) = ((to.0 - at.0).round() as i64, (to.1 - at.1).round() as i64);
+    image::imageops::overlay(&mut frame, &face.to_rgb8(), dx, dy);
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(frame).write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+fn nose_target_by_moving_the_face(env: &Env) -> Result<(), Failed> {
+    let s = &env.plain;
+    let bytes = yale(1, "normal");
+    let face = image::load_from_memory(&bytes)?;
+    // Where the nose tip is in the still.
+    let (status, a) = json(admin(client().post(s.url("/v1/analyze"))).json(&json!({"image": b64(&bytes)})).send()?);
+    assert_eq!(status, 200, "{a}");
+    let nose = (a["faces"][0]["noseTip"]["x"].as_f64().ok_or("x")?, a["faces"][0]["noseTip"]["y"].as_f64().ok_or("y")?);
+    let (w, h) = face.dimensions();
+    let centred = place(&face, (w as f64 / 2.0, h as f64 / 2.0), (320.0, 240.0));
+    for round in 0..3 {
+        let session = session(s, &["nose_target"]);
+        assert!(session["challenges"][0]["target"]["width"].as_f64().is_some_and(|w| w > 0.05));
+        let first = send(s, &session, 0, &centred).1;
+        assert_eq!(first["feedback"][0]["guidance"], json!(["move_nose_to_target"]), "round {round}: {first}");
+        // The target as it stands once the baseline is in (moved away if the nose started near it).
+        let t = &first["feedback"][0]["target"];
+        let (tx, ty) = (
+            (t["x"].as_f64().ok_or("tx")? + t["width"].as_f64().ok_or("tw")? / 2.0) * 640.0,
+            (t["y"].as_f64().ok_or("ty")? + t["height"].as_f64().ok_or("th")? / 2.0) * 480.0,
+        );
+        // A fifth of the way there is not enough; in the box is.
+        let halfway = place(&face, nose, (320.0 + 0.2 * (tx - 320.0), 240.0 + 0.2 * (ty - 240.0)));
+        let v = send(s, &session, 1, &halfway).1;
+        assert_eq!(v["status"], "IN_PROGRESS", "round {round}: {v}");
+        let v = send(s, &session, 2, &place(&face, nose, (tx, ty))).1;
+        assert_eq!(v["status"], "SUCCEEDED", "round {round}, target {t}: {v}");
+    }
+    Ok(())
+}
+
+fn spliced_sequences_fail(env: &Env) -> Result<(), Failed> {
+    let s = &env.plain;
+    let cases: [(&str, Vec<Vec<u8>>); 3] = [
+        ("blink", vec![yale(1, "normal"), yale(2, "sleepy"), yale(1, "noglasses")]),
+        ("smile", vec![yale(4, "normal"), yale(5, "happy")]),
+        ("turn_left", vec![lfw("Jiang_Zemin", 1), lfw("George_HW_Bush", 8)]),
+    ];
+    for (kind, frames) in cases {
+        let session = session(s, &[kind]);
+        let last = run_until_final(s, &session, &frames);
+        assert_eq!(last["status"], "FAILED", "{kind}: {last}");
+        assert_eq!(last["result"]["reasons"], json!(["identity_changed"]), "{kind}: {last}");
+        assert_eq!(last["feedback"][0]["verdict"], "identity_changed");
+        assert!(last["result"]["confidence"].as_f64().is_some_and(|c| c < 50.0));
+    }
+    Ok(())
+}
+
+fn print_attacks_fail_passive(env: &Env) -> Result<(), Failed> {
+    let s = &env.guarded;
+    let frames = |dir: &str| -> Vec<Vec<u8>> {
+        let path = shared_data(&format!("nuaa/{dir}/0001"));
+        let mut files: Vec<_> =
+            std::fs::read_dir(&path).expect("NUAA subject").filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        files.iter().take(4).map(|p| std::fs::read(p).expect("frame")).collect()
+    };
+    let attack = session(s, &["blink"]);
+    let v = run_until_final(s, &attack, &frames("ImposterRaw"));
+    assert_eq!(
+        (v["status"].as_str(), v["result"]["reasons"].clone()),
+        (Some("FAILED"), json!(["spoof_detected"])),
+        "{v}"
+    );
+    assert!(v["result"]["passiveScore"].as_f64().is_some_and(|p| p < 0.05));
+    // The live frames of the same subject do not trip it (they cannot blink on their own either).
+    let live = session(s, &["blink"]);
+    let v = run(s, &live, &frames("ClientRaw"));
+    assert_eq!(v["status"], "IN_PROGRESS", "{v}");
+    assert!(get(s, &live)["result"]["passiveScore"].as_f64().is_some_and(|p| p >= 0.05));
+    Ok(())
+}
+
+fn session_rules(env: &Env) -> Result<(), Failed> {
+    let s = &env.plain;
+    let a = session(s, &["smile"]);
+    let normal = yale(1, "normal");
+    assert_eq!(send(s, &a, 0, &normal).0, 200);
+    // Out of sequence, repeated, time going backwards: refused, nothing changes.
+    let expect = |resp: (u16, Value), status: u16, code: &str| {
+        assert_eq!((resp.0, resp.1["error"]["code"].as_str()), (status, Some(code)), "{}", resp.1);
+    };
+    expect(send(s, &a, 5, &yale(1, "happy")), 409, "frame_out_of_sequence");
+    expect(send(s, &a, 1, &normal), 409, "frame_replayed");
+    expect(json(frame_request(s, &a, 1, 50, &yale(1, "glasses")).send()?), 409, "frame_timestamp_not_increasing");
+    expect(json(frame_request(s, &a, 1, 10_000_000, &yale(1, "glasses")).send()?), 409, "frame_timestamp_out_of_range");
+    // A batch is refused whole when one of its frames is out of place.
+    let id = a["sessionId"].as_str().ok_or("id")?;
+    let batch = json!({"frames": [
+        {"image": b64(&yale(1, "glasses")), "sequence": 1, "timestamp": 300},
+        {"image": b64(&yale(1, "glasses")), "sequence": 2, "timestamp": 400}]});
+    let resp = json(
+        client()
+            .post(s.url(&format!("/v1/liveness/sessions/{id}/frames")))
+            .bearer_auth(a["sessionToken"].as_str().ok_or("token")?)
+            .json(&batch)
+            .send()?,
+    );
+    expect(resp, 409, "frame_replayed");
+    assert_eq!(get(s, &a)["result"]["frames"]["received"], 1);
+    // Two faces in frame: reported, counted as bad.
+    let (_, v) = send(s, &a, 1, &read("samples/face_recognition/two_people.jpg"));
+    assert_eq!(
+        (v["feedback"][0]["verdict"].as_str(), v["feedback"][0]["guidance"].clone()),
+        (Some("multiple_faces"), json!(["one_face_only"])),
+        "{v}"
+    );
+    // No face: reported.
+    let (_, v) = send(s, &a, 2, &read("samples/insightface/crop/no_face.png"));
+    assert_eq!(v["feedback"][0]["verdict"], "no_face", "{v}");
+    // Finish it, then a finished session takes nothing.
+    let (_, v) = send(s, &a, 3, &yale(1, "happy"));
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
+    expect(send(s, &a, 4, &yale(1, "glasses")), 409, "session_finished");
+    // Tokens: only their own session, only frames and status.
+    let b = session(s, &["blink"]);
+    let crossed = json(
+        client()
+            .post(s.url(&format!("/v1/liveness/sessions/{}/frames", b["sessionId"].as_str().ok_or("id")?)))
+            .bearer_auth(a["sessionToken"].as_str().ok_or("token")?)
+            .json(&json!({"image": b64(&normal), "sequence": 0, "timestamp": 100}))
+            .send()?,
+    );
+    expect(crossed, 403, "session_token_mismatch");
+    let forged = format!("{}x", b["sessionToken"].as_str().ok_or("token")?);
+    let resp = json(
+        client()
+            .get(s.url(&format!("/v1/liveness/sessions/{}", b["sessionId"].as_str().ok_or("id")?)))
+            .bearer_auth(&forged)
+            .send()?,
+    );
+    expect(resp, 401, "invalid_session_token");
+    let resp = json(
+        client()
+            .post(s.url("/v1/liveness/sessions"))
+            .bearer_auth(a["sessionToken"].as_str().ok_or("t")?)
+            .json(&json!({}))
+            .send()?,
+    );
+    assert_eq!(resp.0, 401, "{}", resp.1);
+    let resp = json(
+        client()
+            .get(s.url(&format!("/v1/liveness/sessions/{id}/images/reference")))
+            .bearer_auth(a["sessionToken"].as_str().ok_or("t")?)
+            .send()?,
+    );
+    assert_eq!(resp.0, 401, "a session token is no key for the images: {}", resp.1);
+    let (status, _) = json(
+        client()
+            .get(s.url(&format!("/v1/liveness/sessions/{id}")))
+            .bearer_auth(a["sessionToken"].as_str().ok_or("t")?)
+            .send()?,
+    );
+    assert_eq!(status, 200, "the token reads its own session's status");
+    // Another key does not see the session.
+    let (status, key) =
+        json(admin(client().post(s.url("/v1/keys"))).json(&json!({"name": "other", "scopes": ["liveness"]})).send()?);
+    assert_eq!(status, 201, "{key}");
+    let other = key["key"].as_str().ok_or("key")?;
+    let resp = json(client().get(s.url(&format!("/v1/liveness/sessions/{id}"))).bearer_auth(other).send()?);
+    expect(resp, 404, "session_not_found");
+    expect(json(admin(client().get(s.url("/v1/liveness/sessions/nope"))).send()?), 404, "session_not_found");
+    // Idempotent creation: the same session, a new token (the old one stops working).
+    let first = create(s, json!({"clientRequestToken": "retry-1", "challenges": ["smile"]}));
+    let (status, again) = json(
+        admin(client().post(s.url("/v1/liveness/sessions")))
+            .json(&json!({"clientRequestToken": "retry-1", "challenges": ["smile"]}))
+            .send()?,
+    );
+    assert_eq!((status, &again["sessionId"]), (200, &first["sessionId"]), "{again}");
+    assert_ne!(again["sessionToken"], first["sessionToken"]);
+    assert_eq!(send(s, &again, 0, &normal).0, 200);
+    expect(send(s, &first, 1, &yale(1, "happy")), 401, "invalid_session_token");
+    // Random challenges: a head turn by default, distinct kinds; bad options are refused.
+    for _ in 0..5 {
+        let r = create(s, json!({"challengeCount": 3}));
+        let kinds: Vec<&str> =
+            r["challenges"].as_array().ok_or("challenges")?.iter().filter_map(|c| c["kind"].as_str()).collect();
+        assert_eq!(kinds.len(), 3);
+        assert_eq!(kinds.iter().filter(|k| k.starts_with("turn_")).count(), 1, "{kinds:?}");
+        assert!(kinds.iter().all(|k| kinds.iter().filter(|x| *x == k).count() == 1));
+    }
+    let r = create(
+        s,
+        json!({"challengeCount": 2, "exclude": ["turn_left", "turn_right", "look_up", "look_down", "nose_target"]}),
+    );
+    let mut kinds: Vec<&str> =
+        r["challenges"].as_array().ok_or("challenges")?.iter().filter_map(|c| c["kind"].as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["blink", "smile"]);
+    for (body, code) in [
+        (json!({"challengeCount": 9}), "invalid_parameter"),
+        (json!({"challenges": []}), "invalid_parameter"),
+        (json!({"challenges": ["head_pose"]}), "invalid_parameter"),
+        (json!({"challenges": ["dance"]}), "invalid_request"),
+        (json!({"auditImagesLimit": 5}), "invalid_parameter"),
+    ] {
+        let (status, v) = json(admin(client().post(s.url("/v1/liveness/sessions"))).json(&body).send()?);
+        assert_eq!((status, v["error"]["code"].as_str()), (400, Some(code)), "{body}: {v}");
+    }
+    // Too many frames without a usable face fail the session (this server allows 3).
+    let c = session(s, &["smile"]);
+    let no_face = read("samples/insightface/crop/no_face.png");
+    let shifted: Vec<Vec<u8>> = (0..4u8)
+        .map(|k| {
+            let mut b = no_face.clone();
+            b.push(k);
+            b
+        })
+        .collect();
+    let v = run(s, &c, &shifted);
+    assert_eq!(
+        (v["status"].as_str(), v["result"]["reasons"].clone()),
+        (Some("FAILED"), json!(["too_many_bad_frames"])),
+        "{v}"
+    );
+    // Deleting a session removes it with its images.
+    let (status, _) = json(admin(client().delete(s.url(&format!("/v1/liveness/sessions/{id}")))).send()?);
+    assert_eq!(status, 200);
+    expect(json(admin(client().get(s.url(&format!("/v1/liveness/sessions/{id}")))).send()?), 404, "session_not_found");
+    Ok(())
+}
+
+fn sessions_expire(dir: &Path) -> Result<(), Failed> {
+    let s = serve(dir, None, "liveness_session_seconds = 10\nliveness_challenge_seconds = 10\n", &[]);
+    let a = session(&s, &["smile"]);
+    assert_eq!(send(&s, &a, 0, &yale(1, "normal")).0, 200);
+    std::thread::sleep(Duration::from_millis(10_500));
+    let (status, v) = send(&s, &a, 1, &yale(1, "happy"));
+    assert_eq!((status, v["error"]["code"].as_str()), (410, Some("session_expired")), "{v}");
+    assert_eq!(get(&s, &a)["status"], "EXPIRED");
+    Ok(())
+}
+
+fn replicas_share_sessions(dir: &Path) -> Result<(), Failed> {
+    let pg = testkit::Postgres::for_tests()?;
+    let url = pg.create_database("liveness")?;
+    let a = serve(&dir.join("a"), Some(&url), "", &[]);
+    let b = serve(&dir.join("b"), Some(&url), "", &[]);
+    let session = session(&a, &["blink"]);
+    assert_eq!(send(&a, &session, 0, &yale(5, "normal")).0, 200);
+    assert_eq!(send(&b, &session, 1, &yale(5, "sleepy")).0, 200);
+    let (status, v) = send(&a, &session, 2, &yale(5, "glasses"));
+    assert_eq!((status, v["status"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+    assert_eq!(get(&b, &session)["status"], "SUCCEEDED");
+    // A frame replayed on the other replica is still a replay.
+    let (status, v) = send(&b, &session, 3, &yale(5, "normal"));
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("session_finished")), "{v}");
+    Ok(())
+}
+
+type Case = fn(&Env) -> Result<(), Failed>;
+
+fn main() {
+    let args = Arguments::from_args();
+    let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let env: Arc<OnceLock<Env>> = Arc::new(OnceLock::new());
+    let spoof_models = testkit::shared_dir().join("models/shared-only").display().to_string();
+    let cases: &[(&str, Case)] = &[
+        ("proper_sequences_pass", proper_sequences_pass),
+        ("nose_target_by_moving_the_face", nose_target_by_moving_the_face),
+        ("spliced_sequences_fail", spliced_sequences_fail),
+        ("print_attacks_fail_passive", print_attacks_fail_passive),
+        ("session_rules", session_rules),
+    ];
+    let mut trials = Vec::new();
+    for &(name, case) in cases {
+        let (env, tmp, models) = (env.clone(), tmp.clone(), spoof_models.clone());
+        trials.push(Trial::test(name, move || {
+            let env = env.get_or_init(|| Env {
+                plain: serve(&tmp.path().join("plain"), None, "liveness_max_bad_frames = 3\n", &[]),
+                guarded: serve(&tmp.path().join("guarded"), None, "", &["--models-dir", &models]),
+            });
+            case(env)
+        }));
+    }
+    let t = tmp.clone();
+    trials.push(Trial::test("sessions_expire", move || sessions_expire(&t.path().join("expiry"))));
+    let t = tmp.clone();
+    trials.push(Trial::test("replicas_share_sessions", move || replicas_share_sessions(&t.path().join("replicas"))));
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,616 @@
+//! Active liveness sessions: create one (random challenges, a session token for the browser), send frames
+//! (live feedback per frame), read the status and result, fetch the reference and audit images, delete it.
+//! Every rule is enforced here and in the `liveness` crate's state machine; the state lives in the store, so
+//! any replica can take the next frame.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use liveness::{
+    ChallengeEvidence, Criteria, Feedback, FrameError, Kind, Observation, Session, SessionOptions, SessionResult,
+    Status, Target,
+};
+use serde::{Deserialize, Serialize};
+use store::{NewSession, SessionCreated, SessionImage, StoredSession};
+use utoipa::ToSchema;
+
+use crate::access::credentials;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::input::{decode_base64, ImageField, JsonBody, Payload};
+use crate::sessions::{self, SessionRecord, MAX_AUDIT_IMAGES, SESSION_TOKEN_PREFIX};
+use crate::state::AppState;
+use crate::time::rfc3339;
+
+/// Frames one request may carry.
+pub const MAX_FRAMES_PER_REQUEST: usize = 10;
+/// Frames one session takes at most.
+pub const MAX_FRAMES_PER_SESSION: u32 = 600;
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSessionRequest {
+    /// The challenges, in order (1-6 of `turn_left`, `turn_right`, `blink`, `smile`, `nose_target`, `look_up`,
+    /// `look_down`). Default: `challengeCount` picked at random by the server.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub challenges: Option<Vec<Kind>>,
+    /// How many random challenges (1-5, default 2).
+    #[serde(default)]
+    pub challenge_count: Option<usize>,
+    /// Kinds the random choice leaves out.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub exclude: Option<Vec<Kind>>,
+    /// Whether the random choice includes a head turn (default true).
+    #[serde(default)]
+    pub require_head_turn: Option<bool>,
+    /// Audit images to keep: frames picked at random from those accepted (0-4, default 0).
+    #[serde(default)]
+    pub audit_images_limit: Option<u32>,
+    /// Makes creation idempotent: the same token from the same key returns the same session (with a fresh
+    /// session token).
+    #[serde(default, deserialize_with = "crate::input::lenient_string")]
+    pub client_request_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeDto {
+    pub index: usize,
+    #[schema(value_type = String)]
+    pub kind: Kind,
+    pub title: String,
+    pub instruction: String,
+    pub timeout_seconds: f64,
+    /// `nose_target`: the area (normalised frame coordinates, 0..1 from the left and top) for the nose tip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<Target>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedSession {
+    pub session_id: String,
+    /// Lets its holder send frames to this session only (and read its status): safe to hand to a browser.
+    /// Send it as `Authorization: Bearer TOKEN`.
+    pub session_token: String,
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub challenges: Vec<ChallengeDto>,
+    /// Frames must show one face at least this many pixels on its shorter side.
+    pub min_face_px: f32,
+    pub audit_images_limit: u32,
+}
+
+fn words(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::TurnLeft => ("Turn left", "Slowly turn your head to your left, then back."),
+        Kind::TurnRight => ("Turn right", "Slowly turn your head to your right, then back."),
+        Kind::Blink => ("Blink", "Close both eyes for a moment, then open them."),
+        Kind::Smile => ("Smile", "Give a big smile."),
+        Kind::NoseTarget => ("Nose to the box", "Move your head until your nose is inside the box."),
+        Kind::LookUp => ("Look up", "Tilt your head up a little."),
+        Kind::LookDown => ("Look down", "Tilt your head down a little."),
+        Kind::HeadPose => ("Look at the camera", "Face the camera straight on."),
+    }
+}
+
+fn challenge_dtos(session: &Session) -> Vec<ChallengeDto> {
+    session
+        .options
+        .challenges
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            let (title, instruction) = words(c.kind);
+            ChallengeDto {
+                index,
+                kind: c.kind,
+                title: title.into(),
+                instruction: instruction.into(),
+                timeout_seconds: c.timeout_ms as f64 / 1000.0,
+                target: c.target,
+            }
+        })
+        .collect()
+}
+
+fn session_not_found(id: &str) -> ApiError {
+    ApiError::not_found("session_not_found", format!("liveness session {id:?} does not exist"))
+}
+
+fn load_record(row: &StoredSession) -> ApiResult<SessionRecord> {
+    serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))
+}
+
+fn state_json(record: &SessionRecord) -> ApiResult<String> {
+    serde_json::to_string(record).map_err(|e| ApiError::internal("liveness session state", e))
+}
+
+/// Who may act on a session: the key that created it, an admin key, or (where allowed) its session token.
+enum Caller {
+    Key,
+    SessionToken,
+}
+
+fn authorize(
+    row: &StoredSession,
+    access: Option<&auth::Access>,
+    headers: &HeaderMap,
+    token_allowed: bool,
+) -> ApiResult<Caller> {
+    if let Some(Ok(token)) = credentials(headers) {
+        if token.starts_with(SESSION_TOKEN_PREFIX) {
+            if !token_allowed {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    "a session token may only send frames and read its session's status",
+                ));
+            }
+            sessions::verify_token(token, &row.session_id, &row.token_hash)?;
+            return Ok(Caller::SessionToken);
+        }
+    }
+    match access {
+        Some(a) if a.is_admin() || a.key_id == row.owner_key => Ok(Caller::Key),
+        Some(_) => Err(session_not_found(&row.session_id)),
+        None => Err(crate::access::unauthorized("unauthorized", "this endpoint needs an API key or the session token")),
+    }
+}
+
+/// Creates a liveness session with random (or the listed) challenges.
+#[utoipa::path(post, path = "/v1/liveness/sessions", tag = "liveness",
+    request_body = CreateSessionRequest,
+    responses(
+        (status = 201, body = CreatedSession),
+        (status = 200, description = "the session created before with the same `clientRequestToken`", body = CreatedSession),
+        (status = 400, body = ErrorBody),
+    ))]
+pub async fn create_session(
+    State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
+    JsonBody(req): JsonBody<CreateSessionRequest>,
+) -> ApiResult<Response> {
+    let audit = req.audit_images_limit.unwrap_or(0);
+    if audit > MAX_AUDIT_IMAGES {
+        return Err(ApiError::invalid_parameter(format!("auditImagesLimit must lie in 0..={MAX_AUDIT_IMAGES}")));
+    }
+    if let Some(t) = &req.client_request_token {
+        if !store::valid_client_token(t) {
+            return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ . -"));
+        }
+    }
+    let kinds = match &req.challenges {
+        Some(list) => {
+            if list.is_empty() || list.len() > 6 {
+                return Err(ApiError::invalid_parameter("challenges must list 1 to 6 kinds"));
+            }
+            if let Some(k) = list.iter().find(|k| !sessions::RANDOM_KINDS.contains(k)) {
+                return Err(ApiError::invalid_parameter(format!("{} is not a session challenge", k.as_str())));
+            }
+            list.clone()
+        }
+        None => {
+            let count = req.challenge_count.unwrap_or(2);
+            if !(1..=5).contains(&count) {
+                return Err(ApiError::invalid_parameter("challengeCount must lie in 1..=5"));
+            }
+            let exclude = req.exclude.clone().unwrap_or_default();
+            let kinds = sessions::pick_kinds(count, &exclude, req.require_head_turn.unwrap_or(true));
+            if kinds.len() < count {
+                return Err(ApiError::invalid_parameter("too many kinds are excluded for challengeCount"));
+            }
+            kinds
+        }
+    };
+    let now = store::now_millis();
+    let config = &app.config;
+    let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
+    let options = SessionOptions {
+        challenges: sessions::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000),
+        criteria: Criteria {
+            smile_threshold: config.smile_threshold,
+            eyes_closed_threshold: config.eye_closed_threshold,
+            ..Criteria::default()
+        },
+        lifetime_ms,
+        max_bad_frames: config.liveness_max_bad_frames,
+        max_frames: MAX_FRAMES_PER_SESSION,
+        min_face_px: config.liveness_min_face_px,
+        min_similarity: config.match_threshold,
+        passive_threshold: app.passive.is_ok().then_some(config.passive_threshold),
+        audit_images: audit,
+    };
+    let record =
+        SessionRecord { session: Session::new(options, now), template: None, audit_candidates: 0, audit_filled: 0 };
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let (token, token_hash) = sessions::new_token(&session_id);
+    // Finished sessions past their retention go on the way.
+    app.store.purge_sessions(now).await?;
+    let created = app
+        .store
+        .create_session(&NewSession {
+            session_id: session_id.clone(),
+            owner_key: caller.key_id.clone(),
+            client_request_token: req.client_request_token.clone(),
+            token_hash,
+            status: Status::Created.as_str().into(),
+            state: state_json(&record)?,
+            created_at: now,
+            expires_at: now + lifetime_ms,
+            purge_at: now + lifetime_ms + config.liveness_retention_seconds as i64 * 1000,
+        })
+        .await?;
+    let (status, row, token) = match created {
+        SessionCreated::New(row) => (StatusCode::CREATED, row, token),
+        SessionCreated::Existing(row) => {
+            // The first answer was lost: the same session, with a new token (the first one stops working).
+            let (token, hash) = sessions::new_token(&row.session_id);
+            app.store.set_session_token(&row.session_id, &hash).await?;
+            (StatusCode::OK, row, token)
+        }
+    };
+    let record = load_record(&row)?;
+    let body = CreatedSession {
+        session_id: row.session_id.clone(),
+        session_token: token,
+        status: row.status.clone(),
+        created_at: rfc3339(row.created_at),
+        expires_at: rfc3339(row.expires_at),
+        challenges: challenge_dtos(&record.session),
+        min_face_px: record.session.options.min_face_px,
+        audit_images_limit: record.session.options.audit_images,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FrameIn {
+    /// The frame (base64 JPEG or PNG).
+    pub image: String,
+    /// 0, 1, 2, ... with no gaps.
+    pub sequence: u64,
+    /// Milliseconds since the session's creation by the client's clock; must increase.
+    pub timestamp: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FramesRequest {
+    /// Several frames in order (at most 10).
+    #[serde(default)]
+    pub frames: Option<Vec<FrameIn>>,
+    /// One frame: the image (base64, multipart file or raw body) with its sequence and timestamp.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Byte)]
+    pub image: Option<ImageField>,
+    #[serde(default)]
+    pub sequence: Option<u64>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FramesResponse {
+    pub session_id: String,
+    pub status: String,
+    /// One per frame: verdict (`accepted`, `no_face`, `multiple_faces`, `face_too_small`, `low_quality`,
+    /// `not_baseline`, `identity_changed`), current challenge, progress, guidance codes, the face box.
+    #[schema(value_type = Vec<Object>)]
+    pub feedback: Vec<Feedback>,
+    /// When the session has finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<SessionResultDto>,
+}
+
+fn frame_error(e: &FrameError) -> ApiError {
+    let status = match e {
+        FrameError::Expired => StatusCode::GONE,
+        _ => StatusCode::CONFLICT,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+/// Frames of a request, decoded.
+struct FrameBytes {
+    bytes: axum::body::Bytes,
+    sequence: u64,
+    timestamp: i64,
+    hash: String,
+}
+
+fn read_frames(mut payload: Payload) -> ApiResult<Vec<FrameBytes>> {
+    let single = payload.take_images("image")?;
+    let req: FramesRequest = payload.options()?;
+    let mut out = Vec::new();
+    match (req.frames, single.len()) {
+        (Some(frames), 0) => {
+            for (i, f) in frames.into_iter().enumerate() {
+                let bytes = decode_base64(&format!("frames[{i}].image"), &f.image)?;
+                out.push((bytes, f.sequence, f.timestamp));
+            }
+        }
+        (None, 1) => {
+            let (Some(sequence), Some(timestamp)) = (req.sequence, req.timestamp) else {
+                return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
+            };
+            out.extend(single.into_iter().map(|b| (b, sequence, timestamp)));
+        }
+        (None, 0) => {
+            return Err(ApiError::bad_request(
+                "missing_image",
+                "send `frames` or one `image` with sequence and timestamp",
+            ))
+        }
+        _ => return Err(ApiError::bad_request("invalid_request", "send either `frames` or one `image`, not both")),
+    }
+    if out.is_empty() || out.len() > MAX_FRAMES_PER_REQUEST {
+        return Err(ApiError::invalid_parameter(format!("send 1 to {MAX_FRAMES_PER_REQUEST} frames per request")));
+    }
+    Ok(out
+        .into_iter()
+        .map(|(bytes, sequence, timestamp)| FrameBytes {
+            hash: sessions::sha256_hex(&bytes),
+            bytes,
+            sequence,
+            timestamp,
+        })
+        .collect())
+}
+
+async fn frames_payload(app: &AppState, request: axum::extract::Request) -> ApiResult<Payload> {
+    use axum::extract::FromRequest;
+    Payload::from_request(request, app).await
+}
+
+/// Sends frames to a session (with an API key of its owner, or its session token). Frames are checked as a
+/// whole first (sequence, timestamps, repeats), then measured and judged one by one.
+#[utoipa::path(post, path = "/v1/liveness/sessions/{sessionId}/frames", tag = "liveness",
+    params(("sessionId" = String, Path, description = "session id")),
+    request_body(content = FramesRequest, description = "JSON `frames` (or one `image` with `sequence` and `timestamp`); multipart; or a raw image body with `?sequence=&timestamp=`"),
+    responses(
+        (status = 200, body = FramesResponse),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`frame_out_of_sequence`, `frame_timestamp_not_increasing`, `frame_timestamp_out_of_range`, `frame_replayed`, `session_finished`, `session_busy`", body = ErrorBody),
+        (status = 410, description = "`session_expired`", body = ErrorBody),
+    ))]
+pub async fn post_frames(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    access: Option<Extension<auth::Access>>,
+    request: axum::extract::Request,
+) -> ApiResult<Json<FramesResponse>> {
+    let headers = request.headers().clone();
+    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
+    authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
+    let frames = read_frames(frames_payload(&app, request).await?)?;
+    let mut record = load_record(&row)?;
+    let mut version = row.version;
+    let now = store::now_millis();
+    if record.session.expire_if_due(now) {
+        finish_record(&app, &mut record);
+        save(&app, &id, version, &record, &[]).await?;
+        return Err(frame_error(&FrameError::Expired));
+    }
+    // The whole request is checked before anything is measured or written.
+    let plan: Vec<(u64, i64, &str)> = frames.iter().map(|f| (f.sequence, f.timestamp, f.hash.as_str())).collect();
+    record.session.check_frames(&plan, now).map_err(|e| frame_error(&e))?;
+    let _admission = app.pool.admit()?;
+    let mut feedback = Vec::new();
+    for frame in frames {
+        let started = std::time::Instant::now();
+        let measured = sessions::measure_frame(&app, frame.bytes.clone(), record.template.clone()).await?;
+        let had_baseline = record.session.baseline.is_some();
+        let fb = record
+            .session
+            .observe(Observation {
+                sequence: frame.sequence,
+                timestamp_ms: frame.timestamp,
+                now_ms: store::now_millis(),
+                hash: frame.hash.clone(),
+                faces: measured.faces,
+                face: measured.face,
+            })
+            .map_err(|e| frame_error(&e))?;
+        if !had_baseline && record.session.baseline.is_some() {
+            record.template = measured.template;
+        }
+        let mut images = Vec::new();
+        if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
+            let content_type = sessions::image_content_type(&frame.bytes).to_string();
+            if fb.best_frontal {
+                images.push(SessionImage {
+                    name: "reference".into(),
+                    content_type: content_type.clone(),
+                    bytes: frame.bytes.to_vec(),
+                });
+            }
+            let limit = record.session.options.audit_images;
+            if let Some(slot) = sessions::audit_slot(&mut record, limit) {
+                images.push(SessionImage { name: format!("audit-{slot}"), content_type, bytes: frame.bytes.to_vec() });
+            }
+        }
+        if record.session.status.is_final() {
+            finish_record(&app, &mut record);
+        }
+        save(&app, &id, version, &record, &images).await?;
+        version += 1;
+        app.metrics.observe_inference("liveness_frame", started.elapsed().as_secs_f64());
+        feedback.push(fb);
+        if record.session.status.is_final() {
+            break;
+        }
+    }
+    let status = record.session.status;
+    Ok(Json(FramesResponse {
+        session_id: id.clone(),
+        status: status.as_str().into(),
+        feedback,
+        result: status.is_final().then(|| result_dto(&id, &record.session.result())),
+    }))
+}
+
+/// What finishing changes beyond the state machine: in privacy mode the template goes.
+fn finish_record(app: &AppState, record: &mut SessionRecord) {
+    if app.config.liveness_privacy {
+        record.template = None;
+    }
+}
+
+async fn save(
+    app: &AppState,
+    id: &str,
+    version: i64,
+    record: &SessionRecord,
+    images: &[SessionImage],
+) -> ApiResult<()> {
+    let saved =
+        app.store.update_session(id, version, record.session.status.as_str(), &state_json(record)?, images).await?;
+    if !saved {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "session_busy",
+            "another request changed this session at the same time: send the frame again",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResultDto {
+    /// `SUCCEEDED`, `FAILED` or `EXPIRED` (or `CREATED` / `IN_PROGRESS` while running).
+    pub status: String,
+    /// 0-100.
+    pub confidence: f32,
+    /// `identity_changed`, `spoof_detected`, `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`.
+    pub reasons: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub challenges: Vec<ChallengeEvidence>,
+    #[schema(value_type = Object)]
+    pub frames: liveness::session::FrameCounts,
+    pub passive_score: Option<f32>,
+    pub min_similarity: Option<f32>,
+    /// The best frontal frame's sequence number; its image is at `referenceImage` (unless privacy mode).
+    pub reference_frame: Option<u64>,
+    pub reference_image: Option<String>,
+}
+
+fn result_dto(id: &str, r: &SessionResult) -> SessionResultDto {
+    SessionResultDto {
+        status: r.status.as_str().into(),
+        confidence: r.confidence,
+        reasons: r.reasons.iter().map(|s| s.to_string()).collect(),
+        challenges: r.challenges.clone(),
+        frames: r.frames.clone(),
+        passive_score: r.passive_score,
+        min_similarity: r.min_similarity,
+        reference_frame: r.reference_frame,
+        reference_image: r.reference_frame.map(|_| format!("/v1/liveness/sessions/{id}/images/reference")),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub session_id: String,
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub challenges: Vec<ChallengeDto>,
+    /// The challenge now expected (while running, after the baseline).
+    pub current_challenge: Option<usize>,
+    pub result: SessionResultDto,
+    /// Paths of the kept images (`reference`, `audit-0`...).
+    pub images: Vec<String>,
+}
+
+/// A session's status and, once finished, its result (with an API key of its owner, or its session token).
+#[utoipa::path(get, path = "/v1/liveness/sessions/{sessionId}", tag = "liveness",
+    params(("sessionId" = String, Path, description = "session id")),
+    responses((status = 200, body = SessionView), (status = 404, body = ErrorBody)))]
+pub async fn get_session(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    access: Option<Extension<auth::Access>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SessionView>> {
+    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
+    authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
+    let mut record = load_record(&row)?;
+    if record.session.expire_if_due(store::now_millis()) {
+        finish_record(&app, &mut record);
+        // A concurrent frame may win the race; then its state is the one to show next time.
+        let _ = save(&app, &id, row.version, &record, &[]).await;
+    }
+    let s = &record.session;
+    let names = app.store.session_image_names(&id).await?;
+    let mut result = result_dto(&id, &s.result());
+    if !names.iter().any(|n| n == "reference") {
+        result.reference_image = None;
+    }
+    Ok(Json(SessionView {
+        session_id: id.clone(),
+        status: s.status.as_str().into(),
+        created_at: rfc3339(row.created_at),
+        expires_at: rfc3339(row.expires_at),
+        challenges: challenge_dtos(s),
+        current_challenge: (s.baseline.is_some() && !s.status.is_final()).then_some(s.current),
+        result,
+        images: names.iter().map(|n| format!("/v1/liveness/sessions/{id}/images/{n}")).collect(),
+    }))
+}
+
+/// A session's reference or audit image (API key of its owner).
+#[utoipa::path(get, path = "/v1/liveness/sessions/{sessionId}/images/{name}", tag = "liveness",
+    params(("sessionId" = String, Path, description = "session id"), ("name" = String, Path, description = "`reference` or `audit-N`")),
+    responses((status = 200, description = "the image", content_type = "image/jpeg"), (status = 404, body = ErrorBody)))]
+pub async fn get_session_image(
+    State(app): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    access: Option<Extension<auth::Access>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
+    authorize(&row, access.as_ref().map(|a| &a.0), &headers, false)?;
+    let image = app
+        .store
+        .session_image(&id, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("image_not_found", format!("this session has no image {name:?}")))?;
+    Ok((
+        [(header::CONTENT_TYPE, image.content_type), (header::CACHE_CONTROL, "no-store".into())],
+        Body::from(image.bytes),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedSession {
+    pub session_id: String,
+    pub deleted: bool,
+}
+
+/// Deletes a session with its images (API key of its owner).
+#[utoipa::path(delete, path = "/v1/liveness/sessions/{sessionId}", tag = "liveness",
+    params(("sessionId" = String, Path, description = "session id")),
+    responses((status = 200, body = DeletedSession), (status = 404, body = ErrorBody)))]
+pub async fn delete_session(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    access: Option<Extension<auth::Access>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<DeletedSession>> {
+    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
+    authorize(&row, access.as_ref().map(|a| &a.0), &headers, false)?;
+    let deleted = app.store.delete_session(&id).await?;
+    Ok(Json(DeletedSession { session_id: id, deleted }))
+}

@@ -1,0 +1,244 @@
+//! Liveness sessions: the state machine's serialised state, versioned so that two replicas (or two requests)
+//! taking frames for one session at once cannot both apply theirs, and the session's images (reference and
+//! audit), deleted with it.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::error::StoreResult;
+use crate::store::Store;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    pub session_id: String,
+    /// The API key that created it (its id; `admin` for the configured admin key).
+    pub owner_key: String,
+    pub client_request_token: Option<String>,
+    /// Hash of the session token (never the token).
+    pub token_hash: String,
+    pub status: String,
+    /// The session state, JSON.
+    pub state: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When the session and its images are deleted.
+    pub purge_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSession {
+    pub session_id: String,
+    pub owner_key: String,
+    pub client_request_token: Option<String>,
+    pub token_hash: String,
+    pub status: String,
+    pub state: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub purge_at: i64,
+}
+
+/// An image to keep with a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionImage {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+const COLUMNS: &str = "session_id, owner_key, client_request_token, token_hash, status, state, version, created_at, \
+                       expires_at, purge_at";
+
+fn from_row(r: &AnyRow) -> StoreResult<StoredSession> {
+    Ok(StoredSession {
+        session_id: r.try_get("session_id")?,
+        owner_key: r.try_get("owner_key")?,
+        client_request_token: r.try_get("client_request_token")?,
+        token_hash: r.try_get("token_hash")?,
+        status: r.try_get("status")?,
+        state: r.try_get("state")?,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        purge_at: r.try_get("purge_at")?,
+    })
+}
+
+/// What [`Store::create_session`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionCreated {
+    New(StoredSession),
+    /// The same owner sent the same client request token before: that session.
+    Existing(StoredSession),
+}
+
+impl Store {
+    /// Creates a session, or returns the one this owner created with the same client request token.
+    pub async fn create_session(&self, s: &NewSession) -> StoreResult<SessionCreated> {
+        let done = sqlx::query(
+            "INSERT INTO liveness_sessions (session_id, owner_key, client_request_token, token_hash, status, state, \
+             version, created_at, expires_at, purge_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&s.session_id)
+        .bind(&s.owner_key)
+        .bind(&s.client_request_token)
+        .bind(&s.token_hash)
+        .bind(&s.status)
+        .bind(&s.state)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.purge_at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(SessionCreated::New(StoredSession {
+                session_id: s.session_id.clone(),
+                owner_key: s.owner_key.clone(),
+                client_request_token: s.client_request_token.clone(),
+                token_hash: s.token_hash.clone(),
+                status: s.status.clone(),
+                state: s.state.clone(),
+                version: 1,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                purge_at: s.purge_at,
+            }));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM liveness_sessions WHERE owner_key = $1 AND client_request_token = $2"
+        ))
+        .bind(&s.owner_key)
+        .bind(&s.client_request_token)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => Ok(SessionCreated::Existing(from_row(&r)?)),
+            // A session id collision (random 128-bit ids: never in practice); the caller retries.
+            None => Err(crate::StoreError::Corrupt(format!("session id {} is taken", s.session_id))),
+        }
+    }
+
+    pub async fn get_session(&self, session_id: &str) -> StoreResult<Option<StoredSession>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM liveness_sessions WHERE session_id = $1"))
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Saves a session's new state if it is still at `version` (and puts its images), in one transaction.
+    /// `false` when another writer got there first: nothing was written.
+    pub async fn update_session(
+        &self,
+        session_id: &str,
+        version: i64,
+        status: &str,
+        state: &str,
+        images: &[SessionImage],
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE liveness_sessions SET status = $1, state = $2, version = version + 1 \
+             WHERE session_id = $3 AND version = $4",
+        )
+        .bind(status)
+        .bind(state)
+        .bind(session_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for image in images {
+            sqlx::query(
+                "INSERT INTO liveness_images (session_id, name, content_type, bytes) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (session_id, name) DO UPDATE SET content_type = excluded.content_type, \
+                 bytes = excluded.bytes",
+            )
+            .bind(session_id)
+            .bind(&image.name)
+            .bind(&image.content_type)
+            .bind(&image.bytes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces a session's token hash (a new token for a repeated creation request).
+    pub async fn set_session_token(&self, session_id: &str, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE liveness_sessions SET token_hash = $1 WHERE session_id = $2")
+            .bind(token_hash)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Names of a session's images.
+    pub async fn session_image_names(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM liveness_images WHERE session_id = $1 ORDER BY name")
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    pub async fn session_image(&self, session_id: &str, name: &str) -> StoreResult<Option<SessionImage>> {
+        let row =
+            sqlx::query("SELECT name, content_type, bytes FROM liveness_images WHERE session_id = $1 AND name = $2")
+                .bind(session_id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok(SessionImage {
+                name: r.try_get("name")?,
+                content_type: r.try_get("content_type")?,
+                bytes: r.try_get("bytes")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a session's images (kept: the session and its decision).
+    pub async fn delete_session_images(&self, session_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM liveness_images WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes a session and its images. `false` when there was none.
+    pub async fn delete_session(&self, session_id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM liveness_images WHERE session_id = $1").bind(session_id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM liveness_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes the sessions (and images) whose retention ended before `now`; returns how many.
+    pub async fn purge_sessions(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM liveness_images WHERE session_id IN \
+             (SELECT session_id FROM liveness_sessions WHERE purge_at < $1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("DELETE FROM liveness_sessions WHERE purge_at < $1").bind(now).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
