@@ -92,6 +92,165 @@ struct Env {
     plain: Served,
     /// With the MiniFASNet weights.
     guarded: Served,
+    /// Face login only after a liveness session.
+    strict: Served,
+    /// Privacy mode: no images, no templates beyond the session.
+    private: Served,
+}
+
+fn post(s: &Served, path: &str, body: Value) -> (u16, Value) {
+    json(admin(client().post(s.url(path))).json(&body).send().expect("request"))
+}
+
+/// A blink session of Yale subject `subject`, run to success.
+fn succeeded_session(s: &Served, subject: u32) -> Value {
+    let session = create(s, json!({"challenges": ["blink"], "auditImagesLimit": 2}));
+    let v = run(s, &session, &[yale(subject, "normal"), yale(subject, "sleepy"), yale(subject, "surprised")]);
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
+    session
+}
+
+fn batch_validation(env: &Env) -> Result<(), Failed> {
+    let s = &env.plain;
+    let body = |smile: Vec<u8>| {
+        json!({"baseline": b64(&yale(1, "normal")), "challenges": [
+            {"kind": "smile", "image": b64(&smile)},
+            {"kind": "blink", "image": b64(&yale(1, "sleepy"))}]})
+    };
+    let (status, v) = post(s, "/v1/liveness/validate", body(yale(1, "happy")));
+    assert_eq!((status, v["passed"].as_bool()), (200, Some(true)), "{v}");
+    assert!(v["confidence"].as_f64().is_some_and(|c| c > 50.0) && v["minSimilarity"].as_f64() >= Some(60.0));
+    let (_, v) = post(s, "/v1/liveness/validate", body(yale(2, "happy")));
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["reasons"], json!(["identity_changed"]), "{v}");
+    assert_eq!(v["challenges"][0]["reasons"], json!(["identity_changed"]));
+    let (_, v) = post(s, "/v1/liveness/validate", body(yale(1, "normal")));
+    assert_eq!(
+        (v["passed"].as_bool(), v["challenges"][0]["reasons"].clone()),
+        (Some(false), json!(["not_smiling", "smile_did_not_rise"])),
+        "{v}"
+    );
+    let (status, v) = post(
+        s,
+        "/v1/liveness/validate",
+        json!({"baseline": b64(&read("samples/insightface/crop/no_face.png")),
+        "challenges": [{"kind": "smile", "image": b64(&yale(1, "happy"))}]}),
+    );
+    assert_eq!((status, v["error"]["code"].as_str()), (422, Some("no_face")), "{v}");
+    let (status, v) = post(s, "/v1/liveness/validate", json!({"baseline": b64(&yale(1, "normal")), "challenges": []}));
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{v}");
+    Ok(())
+}
+
+fn full_verification(env: &Env) -> Result<(), Failed> {
+    let s = &env.plain;
+    let session = succeeded_session(s, 10);
+    let id = session["sessionId"].as_str().ok_or("id")?;
+    // Against an identity photo of the same person, and of another.
+    let (status, v) = post(s, "/v1/verify", json!({"sessionId": id, "document": b64(&yale(10, "glasses"))}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["verified"].as_bool(), v["isLive"].as_bool(), v["facesMatch"].as_bool()),
+        (Some(true), Some(true), Some(true)),
+        "{v}"
+    );
+    assert!(v["livenessConfidence"].as_f64().is_some_and(|c| c > 50.0));
+    let (_, v) = post(s, "/v1/verify", json!({"sessionId": id, "document": b64(&yale(11, "glasses"))}));
+    assert_eq!((v["verified"].as_bool(), v["reasons"].clone()), (Some(false), json!(["faces_do_not_match"])), "{v}");
+    // Against a registered user, and a collection.
+    let (status, u) = post(s, "/v1/users", json!({"userId": "yale-10", "images": [b64(&yale(10, "happy"))]}));
+    assert_eq!(status, 201, "{u}");
+    let (_, v) = post(s, "/v1/verify", json!({"sessionId": id, "userId": "yale-10"}));
+    assert_eq!((v["verified"].as_bool(), v["matchedExternalId"].as_str()), (Some(true), Some("yale-10")), "{v}");
+    let (status, _) = post(s, "/v1/collections", json!({"collectionId": "verify-staff"}));
+    assert_eq!(status, 201);
+    for (subject, name) in [(10, "ten"), (11, "eleven")] {
+        let (status, f) = post(
+            s,
+            "/v1/collections/verify-staff/faces",
+            json!({"image": b64(&yale(subject, "centerlight")), "externalId": name}),
+        );
+        assert_eq!(status, 200, "{f}");
+    }
+    let (_, v) = post(s, "/v1/verify", json!({"sessionId": id, "collectionId": "verify-staff"}));
+    assert_eq!((v["verified"].as_bool(), v["matchedExternalId"].as_str()), (Some(true), Some("ten")), "{v}");
+    // A selfie without the anti-spoofing weights: liveness cannot be judged, so nothing is verified.
+    let (_, v) =
+        post(s, "/v1/verify", json!({"selfie": b64(&yale(10, "normal")), "document": b64(&yale(10, "glasses"))}));
+    assert_eq!(
+        (v["verified"].as_bool(), v["isLive"].clone(), v["facesMatch"].as_bool()),
+        (Some(false), Value::Null, Some(true)),
+        "{v}"
+    );
+    assert_eq!(v["reasons"], json!(["liveness_unavailable"]));
+    // A session that did not succeed.
+    let open = create(s, json!({"challenges": ["smile"]}));
+    let (_, v) = post(s, "/v1/verify", json!({"sessionId": open["sessionId"], "document": b64(&yale(10, "glasses"))}));
+    assert_eq!(v["reasons"], json!(["session_not_succeeded"]), "{v}");
+    // Bad requests.
+    for body in [
+        json!({"sessionId": id}),
+        json!({"document": b64(&yale(10, "glasses"))}),
+        json!({"sessionId": id, "userId": "a", "collectionId": "b"}),
+    ] {
+        let (status, v) = post(s, "/v1/verify", body);
+        assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_parameter")), "{v}");
+    }
+    // With the weights: a live webcam frame passes, a printed photo does not.
+    let g = &env.guarded;
+    let nuaa = |dir: &str, i: usize| -> Vec<u8> {
+        let path = shared_data(&format!("nuaa/{dir}/0001"));
+        let mut files: Vec<_> =
+            std::fs::read_dir(&path).expect("NUAA").filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        std::fs::read(&files[i]).expect("frame")
+    };
+    let (_, v) =
+        post(g, "/v1/verify", json!({"selfie": b64(&nuaa("ClientRaw", 1)), "document": b64(&nuaa("ClientRaw", 5))}));
+    assert_eq!((v["verified"].as_bool(), v["isLive"].as_bool()), (Some(true), Some(true)), "{v}");
+    let (_, v) =
+        post(g, "/v1/verify", json!({"selfie": b64(&nuaa("ImposterRaw", 0)), "document": b64(&nuaa("ClientRaw", 5))}));
+    assert_eq!((v["verified"].as_bool(), v["isLive"].as_bool()), (Some(false), Some(false)), "{v}");
+    assert!(v["reasons"].as_array().is_some_and(|r| r.contains(&json!("not_live"))), "{v}");
+    Ok(())
+}
+
+fn login_after_liveness(env: &Env) -> Result<(), Failed> {
+    let s = &env.strict;
+    let (status, u) = post(s, "/v1/users", json!({"userId": "yale-12", "images": [b64(&yale(12, "happy"))]}));
+    assert_eq!(status, 201, "{u}");
+    let login = |body: Value| json(client().post(s.url("/v1/auth/face-login")).json(&body).send().expect("login"));
+    let (status, v) = login(json!({"image": b64(&yale(12, "normal"))}));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
+    let session = succeeded_session(s, 12);
+    let (status, v) = login(json!({"livenessSessionId": session["sessionId"]}));
+    assert_eq!((status, v["userId"].as_str()), (200, Some("yale-12")), "{v}");
+    // A session logs in once.
+    let (status, v) = login(json!({"livenessSessionId": session["sessionId"]}));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
+    // The image sent with a session must be the session's person.
+    let other = succeeded_session(s, 12);
+    let (status, v) = login(json!({"livenessSessionId": other["sessionId"], "image": b64(&yale(13, "normal"))}));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_mismatch")), "{v}");
+    // An unfinished session does not log anyone in.
+    let open = create(s, json!({"challenges": ["smile"]}));
+    let (status, _) = login(json!({"livenessSessionId": open["sessionId"]}));
+    assert_eq!(status, 401);
+    Ok(())
+}
+
+fn privacy_mode_keeps_no_biometrics(env: &Env) -> Result<(), Failed> {
+    let s = &env.private;
+    let session = succeeded_session(s, 14);
+    let view = get(s, &session);
+    assert_eq!((view["status"].as_str(), view["images"].clone()), (Some("SUCCEEDED"), json!([])), "{view}");
+    assert!(
+        view["result"]["referenceImage"].is_null() && view["result"]["confidence"].as_f64().is_some_and(|c| c > 50.0)
+    );
+    let (status, v) =
+        post(s, "/v1/verify", json!({"sessionId": session["sessionId"], "document": b64(&yale(14, "glasses"))}));
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("session_template_discarded")), "{v}");
+    Ok(())
 }
 
 fn proper_sequences_pass(env: &Env) -> Result<(), Failed> {
@@ -423,6 +582,10 @@ fn main() {
         ("spliced_sequences_fail", spliced_sequences_fail),
         ("print_attacks_fail_passive", print_attacks_fail_passive),
         ("session_rules", session_rules),
+        ("batch_validation", batch_validation),
+        ("full_verification", full_verification),
+        ("login_after_liveness", login_after_liveness),
+        ("privacy_mode_keeps_no_biometrics", privacy_mode_keeps_no_biometrics),
     ];
     let mut trials = Vec::new();
     for &(name, case) in cases {
@@ -431,6 +594,8 @@ fn main() {
             let env = env.get_or_init(|| Env {
                 plain: serve(&tmp.path().join("plain"), None, "liveness_max_bad_frames = 3\n", &[]),
                 guarded: serve(&tmp.path().join("guarded"), None, "", &["--models-dir", &models]),
+                strict: serve(&tmp.path().join("strict"), None, "login_requires_liveness = true\n", &[]),
+                private: serve(&tmp.path().join("private"), None, "liveness_privacy = true\n", &[]),
             });
             case(env)
         }));

@@ -55,7 +55,7 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
         }
         ("GET" | "DELETE", r) if r.starts_with("/v1/liveness/sessions") => Scope(auth::Scope::Liveness),
         ("POST", r) if r.starts_with("/v1/liveness/") => Scope(auth::Scope::Liveness),
-        ("POST", "/v1/compare" | "/v1/verify-id") => Scope(auth::Scope::FacesCompare),
+        ("POST", "/v1/compare" | "/v1/verify-id" | "/v1/verify") => Scope(auth::Scope::FacesCompare),
         ("GET", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsRead),
         ("POST", "/v1/collections/{id}/search" | "/v1/collections/{id}/faces/{face}/search") => {
             Scope(auth::Scope::CollectionsRead)

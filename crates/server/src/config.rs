@@ -60,6 +60,8 @@ pub struct ServerConfig {
     /// Store no biometrics: no reference or audit images are kept, and a session's face template is dropped
     /// when it finishes; only decisions and scores remain.
     pub liveness_privacy: bool,
+    /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
+    pub login_requires_liveness: bool,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
     pub liveness_max_bad_frames: u32,
     /// The face's box must be at least this many pixels on its shorter side in liveness frames.
@@ -148,6 +150,7 @@ impl Default for ServerConfig {
             liveness_challenge_seconds: 30,
             liveness_retention_seconds: 86_400,
             liveness_privacy: false,
+            login_requires_liveness: false,
             liveness_max_bad_frames: 15,
             liveness_min_face_px: 64.0,
             admin_key: None,

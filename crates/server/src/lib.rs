@@ -38,7 +38,7 @@ use error::ApiError;
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{analysis, collections, faces, keys, liveness, login, ops, sessions as liveness_sessions, users};
+use routes::{analysis, collections, faces, keys, liveness, login, ops, sessions as liveness_sessions, users, verify};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/analyze", post(analysis::analyze))
         .route("/v1/liveness/passive", post(liveness::passive))
         .route("/v1/liveness/check", post(analysis::check))
+        .route("/v1/liveness/validate", post(verify::validate))
+        .route("/v1/verify", post(verify::verify))
         .route("/v1/liveness/sessions", post(liveness_sessions::create_session))
         .route(
             "/v1/liveness/sessions/{id}",

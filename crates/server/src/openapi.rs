@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, sessions, users};
+use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, sessions, users, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,8 @@ use crate::routes::{analysis, collections, faces, keys, liveness, login, ops, se
         sessions::post_frames,
         sessions::get_session_image,
         sessions::delete_session,
+        verify::validate,
+        verify::verify,
         users::register_user,
         users::list_users,
         users::get_user,

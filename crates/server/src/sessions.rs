@@ -30,6 +30,38 @@ pub struct SessionRecord {
     pub audit_candidates: u32,
     #[serde(default)]
     pub audit_filled: u32,
+    /// Used for a face login (a session logs in once).
+    #[serde(default)]
+    pub consumed: bool,
+}
+
+/// How long after it succeeded a session may still be used to log in.
+pub const LOGIN_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Takes a succeeded liveness session for a face login: its baseline template, once (the session is marked
+/// used with a versioned write, so two logins racing on one session cannot both win).
+pub async fn consume_for_login(app: &AppState, session_id: &str) -> ApiResult<Vec<f32>> {
+    let refused = |why: &str| crate::access::unauthorized("liveness_required", why.to_string());
+    let row = app.store.get_session(session_id).await?.ok_or_else(|| refused("no such liveness session"))?;
+    let mut record: SessionRecord =
+        serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))?;
+    let s = &record.session;
+    if s.status != liveness::Status::Succeeded {
+        return Err(refused("the liveness session has not succeeded"));
+    }
+    if record.consumed {
+        return Err(refused("the liveness session was used already"));
+    }
+    if s.finished_ms.is_none_or(|t| store::now_millis() - t > LOGIN_WINDOW_MS) {
+        return Err(refused("the liveness session finished too long ago"));
+    }
+    let template = record.template.clone().ok_or_else(|| refused("the liveness session kept no face template"))?;
+    record.consumed = true;
+    let state = serde_json::to_string(&record).map_err(|e| ApiError::internal("liveness session state", e))?;
+    if !app.store.update_session(session_id, row.version, s.status.as_str(), &state, &[]).await? {
+        return Err(refused("the liveness session was used at the same time"));
+    }
+    Ok(template)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

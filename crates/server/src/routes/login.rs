@@ -27,6 +27,10 @@ pub struct FaceLoginRequest {
     /// per user), which is also the default.
     #[serde(default)]
     pub threshold: Option<f32>,
+    /// A liveness session that has just succeeded (required when the server sets `login_requires_liveness`):
+    /// its face logs in — the image, when sent as well, must be the same person — and the session is used up.
+    #[serde(default)]
+    pub liveness_session_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,8 +92,11 @@ pub struct RotatedKey {
         (status = 429, description = "`rate_limited`: too many attempts from this address", body = ErrorBody),
     ))]
 pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<FaceLoginResponse>> {
-    let image = payload.take_image("image")?;
+    let mut images = payload.take_images("image")?;
     let req: FaceLoginRequest = payload.options()?;
+    if images.len() > 1 {
+        return Err(ApiError::bad_request("invalid_request", "`image` is one image, not several"));
+    }
     let floor = app.config.login_threshold;
     let threshold = match req.threshold {
         None => floor,
@@ -102,13 +109,36 @@ pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> Ap
     };
     let _admission = app.pool.admit()?;
     usable_collection(&app, USERS_COLLECTION).await?;
-    let analysed = app.analyze(image, app.config.detect_max_side, |f| largest(f).into_iter().collect()).await?;
-    let Some(template) = analysed.templates.first() else {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the image"));
+    let live = match &req.liveness_session_id {
+        Some(id) => Some(crate::sessions::consume_for_login(&app, id).await?),
+        None if app.config.login_requires_liveness => {
+            return Err(unauthorized(
+                "liveness_required",
+                "this server logs in only after a liveness session: send `livenessSessionId`",
+            ))
+        }
+        None => None,
+    };
+    let probe = match images.pop() {
+        Some(image) => {
+            let analysed = app.analyze(image, app.config.detect_max_side, |f| largest(f).into_iter().collect()).await?;
+            let Some(template) = analysed.templates.first() else {
+                return Err(ApiError::unprocessable("no_face", "no face was found in the image"));
+            };
+            if let Some(session_template) = &live {
+                if app.similarity(vision::embed::cosine(session_template, &template.vector)) < threshold {
+                    return Err(unauthorized("liveness_mismatch", "the image is not the liveness session's person"));
+                }
+            }
+            template.vector.clone()
+        }
+        None => live.ok_or_else(|| {
+            ApiError::bad_request("missing_image", "send the face `image` (or a `livenessSessionId`)")
+        })?,
     };
     let no_match = || unauthorized("no_match", "no registered user matches this face");
     let min_cosine = vision::similarity::cosine_for_similarity(app.model, threshold);
-    let hit = app.indexes.search(USERS_COLLECTION, &template.vector, 1, min_cosine).into_iter().next();
+    let hit = app.indexes.search(USERS_COLLECTION, &probe, 1, min_cosine).into_iter().next();
     let Some(hit) = hit else {
         tracing::info!("face login: no match");
         return Err(no_match());

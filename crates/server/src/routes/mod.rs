@@ -9,3 +9,4 @@ pub mod login;
 pub mod ops;
 pub mod sessions;
 pub mod users;
+pub mod verify;

@@ -226,8 +226,13 @@ pub async fn create_session(
         passive_threshold: app.passive.is_ok().then_some(config.passive_threshold),
         audit_images: audit,
     };
-    let record =
-        SessionRecord { session: Session::new(options, now), template: None, audit_candidates: 0, audit_filled: 0 };
+    let record = SessionRecord {
+        session: Session::new(options, now),
+        template: None,
+        audit_candidates: 0,
+        audit_filled: 0,
+        consumed: false,
+    };
     let session_id = uuid::Uuid::new_v4().to_string();
     let (token, token_hash) = sessions::new_token(&session_id);
     // Finished sessions past their retention go on the way.
