@@ -541,6 +541,41 @@ fn session_rules(env: &Env) -> Result<(), Failed> {
     Ok(())
 }
 
+fn websocket_stream(env: &Env) -> Result<(), Failed> {
+    use tungstenite::Message;
+    let s = &env.plain;
+    let session = session(s, &["blink"]);
+    let id = session["sessionId"].as_str().ok_or("id")?;
+    let token = session["sessionToken"].as_str().ok_or("token")?;
+    let url = s.url(&format!("/v1/liveness/sessions/{id}/stream?token={token}")).replacen("http://", "ws://", 1);
+    let (mut socket, _) = tungstenite::connect(url.as_str())?;
+    let mut answer = |m: Message| -> Result<Value, Failed> {
+        socket.send(m)?;
+        loop {
+            match socket.read()? {
+                Message::Text(t) => return Ok(serde_json::from_str(t.as_str())?),
+                Message::Close(_) => return Err("closed early".into()),
+                _ => continue,
+            }
+        }
+    };
+    // A text frame with its own numbering, then binary frames numbered by the server.
+    let v =
+        answer(Message::text(json!({"image": b64(&yale(1, "normal")), "sequence": 0, "timestamp": 100}).to_string()))?;
+    assert_eq!(v["feedback"][0]["verdict"], "accepted", "{v}");
+    let v =
+        answer(Message::text(json!({"image": b64(&yale(1, "normal")), "sequence": 1, "timestamp": 200}).to_string()))?;
+    assert_eq!(v["error"]["code"], "frame_replayed", "errors come back on the socket: {v}");
+    let v = answer(Message::binary(yale(1, "sleepy")))?;
+    assert_eq!(v["feedback"][0]["guidance"], json!(["open_eyes_again"]), "{v}");
+    let v = answer(Message::binary(yale(1, "noglasses")))?;
+    assert_eq!((v["status"].as_str(), v["result"]["status"].as_str()), (Some("SUCCEEDED"), Some("SUCCEEDED")), "{v}");
+    // Then the server closes; a wrong token is refused before any upgrade.
+    let bad = url.replace(token, &format!("{token}x"));
+    assert!(tungstenite::connect(bad.as_str()).is_err());
+    Ok(())
+}
+
 fn sessions_expire(dir: &Path) -> Result<(), Failed> {
     let s = serve(dir, None, "liveness_session_seconds = 10\nliveness_challenge_seconds = 10\n", &[]);
     let a = session(&s, &["smile"]);
@@ -583,6 +618,7 @@ fn main() {
         ("print_attacks_fail_passive", print_attacks_fail_passive),
         ("session_rules", session_rules),
         ("batch_validation", batch_validation),
+        ("websocket_stream", websocket_stream),
         ("full_verification", full_verification),
         ("login_after_liveness", login_after_liveness),
         ("privacy_mode_keeps_no_biometrics", privacy_mode_keeps_no_biometrics),

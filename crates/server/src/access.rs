@@ -50,7 +50,8 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
         ("GET", "/v1/usage") => AnyKey,
         ("GET", "/metrics") => Scope(auth::Scope::Metrics),
         ("POST", "/v1/detect" | "/v1/analyze") => Scope(auth::Scope::FacesDetect),
-        ("POST", "/v1/liveness/sessions/{id}/frames") | ("GET", "/v1/liveness/sessions/{id}") => {
+        ("POST", "/v1/liveness/sessions/{id}/frames")
+        | ("GET", "/v1/liveness/sessions/{id}" | "/v1/liveness/sessions/{id}/stream") => {
             SessionTokenOr(auth::Scope::Liveness)
         }
         ("GET" | "DELETE", r) if r.starts_with("/v1/liveness/sessions") => Scope(auth::Scope::Liveness),
@@ -78,7 +79,9 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
     // User tokens, and session tokens where a route takes them, are checked by the handler.
     let handler_checks_token = match need {
         Requirement::UserToken => true,
-        Requirement::SessionTokenOr(_) => carries_session_token(request.headers()),
+        Requirement::SessionTokenOr(_) => {
+            carries_session_token(request.headers()) || query_session_token(request.uri().query())
+        }
         _ => false,
     };
     let outcome = match need {
@@ -123,6 +126,14 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
 /// Whether the request's credentials are a liveness session token.
 fn carries_session_token(headers: &HeaderMap) -> bool {
     matches!(credentials(headers), Some(Ok(t)) if t.starts_with(crate::sessions::SESSION_TOKEN_PREFIX))
+}
+
+/// Whether the query string carries a session token (`token=fls_...`, as WebSocket clients send it).
+fn query_session_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.strip_prefix("token=").is_some_and(|t| t.starts_with(crate::sessions::SESSION_TOKEN_PREFIX)))
+    })
 }
 
 /// The key a request carries: `Authorization: Bearer KEY` or `x-api-key: KEY`.

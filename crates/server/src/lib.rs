@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
             get(liveness_sessions::get_session).delete(liveness_sessions::delete_session),
         )
         .route("/v1/liveness/sessions/{id}/frames", post(liveness_sessions::post_frames))
+        .route("/v1/liveness/sessions/{id}/stream", get(liveness_sessions::stream))
         .route("/v1/liveness/sessions/{id}/images/{name}", get(liveness_sessions::get_session_image))
         .route("/v1/users", post(users::register_user).get(users::list_users))
         .route("/v1/users/me", get(users::me))

@@ -396,12 +396,18 @@ pub async fn post_frames(
     let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
     authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
     let frames = read_frames(frames_payload(&app, request).await?)?;
+    take_frames(&app, &id, frames).await.map(Json)
+}
+
+/// Checks, measures and judges frames for session `id` (the caller is authorised), saving after each.
+async fn take_frames(app: &AppState, id: &str, frames: Vec<FrameBytes>) -> ApiResult<FramesResponse> {
+    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
     let mut record = load_record(&row)?;
     let mut version = row.version;
     let now = store::now_millis();
     if record.session.expire_if_due(now) {
-        finish_record(&app, &mut record);
-        save(&app, &id, version, &record, &[]).await?;
+        finish_record(app, &mut record);
+        save(app, id, version, &record, &[]).await?;
         return Err(frame_error(&FrameError::Expired));
     }
     // The whole request is checked before anything is measured or written.
@@ -411,7 +417,7 @@ pub async fn post_frames(
     let mut feedback = Vec::new();
     for frame in frames {
         let started = std::time::Instant::now();
-        let measured = sessions::measure_frame(&app, frame.bytes.clone(), record.template.clone()).await?;
+        let measured = sessions::measure_frame(app, frame.bytes.clone(), record.template.clone()).await?;
         let had_baseline = record.session.baseline.is_some();
         let fb = record
             .session
@@ -443,9 +449,9 @@ pub async fn post_frames(
             }
         }
         if record.session.status.is_final() {
-            finish_record(&app, &mut record);
+            finish_record(app, &mut record);
         }
-        save(&app, &id, version, &record, &images).await?;
+        save(app, id, version, &record, &images).await?;
         version += 1;
         app.metrics.observe_inference("liveness_frame", started.elapsed().as_secs_f64());
         feedback.push(fb);
@@ -454,12 +460,102 @@ pub async fn post_frames(
         }
     }
     let status = record.session.status;
-    Ok(Json(FramesResponse {
-        session_id: id.clone(),
+    Ok(FramesResponse {
+        session_id: id.to_string(),
         status: status.as_str().into(),
         feedback,
-        result: status.is_final().then(|| result_dto(&id, &record.session.result())),
-    }))
+        result: status.is_final().then(|| result_dto(id, &record.session.result())),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// The session token (browsers cannot set headers on a WebSocket).
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// A frame sent over the stream as text.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StreamFrame {
+    image: String,
+    #[serde(default)]
+    sequence: Option<u64>,
+    #[serde(default)]
+    timestamp: Option<i64>,
+}
+
+/// The same frames and feedback as `POST .../frames` over a WebSocket: each message is one frame — text
+/// `{"image": base64, "sequence", "timestamp"}`, or binary image bytes (then the server numbers it and stamps
+/// it with its own clock) — and each answer is the frames response, or `{"error": {...}}`. The server closes
+/// the socket once the session has finished. Authenticate with `?token=SESSION_TOKEN` (or the usual header).
+pub async fn stream(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<StreamQuery>,
+    access: Option<Extension<auth::Access>>,
+    headers: HeaderMap,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
+    match &query.token {
+        Some(token) => sessions::verify_token(token, &row.session_id, &row.token_hash)?,
+        None => {
+            authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
+        }
+    }
+    let max = app.body_limit();
+    Ok(upgrade.max_message_size(max).on_upgrade(move |socket| run_stream(app, id, socket)))
+}
+
+async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    while let Some(Ok(message)) = socket.recv().await {
+        let frame = match message {
+            Message::Text(text) => parse_stream_text(&text),
+            Message::Binary(bytes) => stream_binary(&app, &id, bytes).await,
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let answer = match frame {
+            Ok(frame) => take_frames(&app, &id, vec![frame]).await,
+            Err(e) => Err(e),
+        };
+        let (text, done) = match answer {
+            Ok(r) => {
+                let done = r.result.is_some();
+                (serde_json::to_string(&r).unwrap_or_default(), done)
+            }
+            Err(e) => {
+                let done = matches!(e.code, "session_finished" | "session_expired" | "session_not_found");
+                (serde_json::json!({"error": {"code": e.code, "message": e.message}}).to_string(), done)
+            }
+        };
+        if socket.send(Message::Text(text.into())).await.is_err() || done {
+            break;
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+fn parse_stream_text(text: &str) -> ApiResult<FrameBytes> {
+    let f: StreamFrame = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid frame message: {e}")))?;
+    let (Some(sequence), Some(timestamp)) = (f.sequence, f.timestamp) else {
+        return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
+    };
+    let bytes = decode_base64("image", &f.image)?;
+    Ok(FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence, timestamp })
+}
+
+/// A binary message: the next sequence number, and the server's time since the session's creation.
+async fn stream_binary(app: &AppState, id: &str, bytes: axum::body::Bytes) -> ApiResult<FrameBytes> {
+    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
+    let record = load_record(&row)?;
+    let elapsed = (store::now_millis() - record.session.created_ms).max(0);
+    let timestamp = record.session.last_timestamp_ms.map_or(elapsed, |last| elapsed.max(last + 1));
+    Ok(FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence: record.session.next_sequence, timestamp })
 }
 
 /// What finishing changes beyond the state machine: in privacy mode the template goes.
