@@ -205,6 +205,8 @@ pub enum Guidance {
 #[serde(rename_all = "camelCase")]
 pub struct Feedback {
     pub sequence: u64,
+    /// The frame's timestamp as taken (milliseconds since the session's creation): the next must be later.
+    pub timestamp: i64,
     pub verdict: FrameVerdict,
     pub status: Status,
     /// The challenge now expected (index into the session's list), `None` while the baseline is awaited or when
@@ -453,7 +455,7 @@ impl Session {
                 self.fail(FailReason::TooManyFrames, obs.now_ms);
             }
         }
-        Ok(self.feedback(obs.sequence, verdict, obs.face.as_ref(), completed, best))
+        Ok(self.feedback((obs.sequence, obs.timestamp_ms), verdict, obs.face.as_ref(), completed, best))
     }
 
     fn judge(&mut self, obs: &Observation, completed: &mut bool, best: &mut bool) -> FrameVerdict {
@@ -637,7 +639,7 @@ impl Session {
 
     fn feedback(
         &self,
-        sequence: u64,
+        (sequence, timestamp): (u64, i64),
         verdict: FrameVerdict,
         face: Option<&ObservedFace>,
         challenge_completed: bool,
@@ -649,6 +651,7 @@ impl Session {
         let done = passed + usize::from(self.baseline.is_some());
         Feedback {
             sequence,
+            timestamp,
             verdict,
             status: self.status,
             current_challenge: (self.baseline.is_some() && !self.status.is_final() && self.current < total)

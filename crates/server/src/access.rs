@@ -45,6 +45,7 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
     let method = if method == Method::HEAD { "GET" } else { method.as_str() };
     match (method, route) {
         (_, "/health" | "/ready" | "/openapi.json" | "/docs" | "/docs/{file}" | "/.well-known/jwks.json") => Public,
+        ("GET", "/" | "/liveness" | "/sdk/{file}" | "/web/{file}") => Public,
         ("POST", "/v1/auth/face-login") => Login,
         ("GET", "/v1/users/me") | ("POST", "/v1/auth/logout") => UserToken,
         ("GET", "/v1/usage") => AnyKey,

@@ -38,7 +38,9 @@ use error::ApiError;
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{analysis, collections, faces, keys, liveness, login, ops, sessions as liveness_sessions, users, verify};
+use routes::{
+    analysis, collections, faces, keys, liveness, login, ops, sessions as liveness_sessions, users, verify, web,
+};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
         .route("/docs", get(ops::docs_page))
+        .route("/", get(web::demo_page))
+        .route("/liveness", get(web::liveness_page))
+        .route("/sdk/{file}", get(web::sdk))
+        .route("/web/{file}", get(web::page_asset))
         .route("/docs/{file}", get(ops::docs_asset))
         // Route layers run after routing, innermost last: `observe` sees every answer, access control's too.
         .route_layer(middleware::from_fn_with_state(state.clone(), access::enforce))

@@ -10,3 +10,4 @@ pub mod ops;
 pub mod sessions;
 pub mod users;
 pub mod verify;
+pub mod web;

@@ -1,0 +1,64 @@
+//! The browser client, embedded in the binary: the demo page (`/`), the complete liveness page (`/liveness`),
+//! the embeddable module (`/sdk/facegate-liveness.js` and its stylesheet) and the pages' own scripts. Pages carry
+//! a Content-Security-Policy that allows only this server's scripts, styles, camera blobs and API.
+
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+/// Scripts and styles from this origin only, no inline code; the camera's media stream; the API (and its
+/// WebSocket) on this origin; images from the API as blobs.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+                            media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; \
+                            form-action 'self'; frame-ancestors 'none'";
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+fn page(html: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("permissions-policy"), "camera=(self), microphone=()"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn asset(body: &'static str, content_type: &'static str, shared: bool) -> Response {
+    let mut response =
+        ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response();
+    if shared {
+        // The SDK may be imported by pages of other origins (module scripts are fetched with CORS).
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    }
+    response
+}
+
+pub async fn demo_page() -> Response {
+    page(include_str!("../../../../web/index.html"))
+}
+
+pub async fn liveness_page() -> Response {
+    page(include_str!("../../../../web/liveness.html"))
+}
+
+pub async fn sdk(Path(file): Path<String>) -> Response {
+    match file.as_str() {
+        "facegate-liveness.js" => asset(include_str!("../../../../web/facegate-liveness.js"), JS, true),
+        "facegate-liveness.css" => asset(include_str!("../../../../web/facegate-liveness.css"), CSS, true),
+        _ => crate::error::ApiError::not_found("not_found", "no such file").into_response(),
+    }
+}
+
+pub async fn page_asset(Path(file): Path<String>) -> Response {
+    match file.as_str() {
+        "liveness-page.js" => asset(include_str!("../../../../web/liveness-page.js"), JS, false),
+        "demo.js" => asset(include_str!("../../../../web/demo.js"), JS, false),
+        "page.css" => asset(include_str!("../../../../web/page.css"), CSS, false),
+        _ => crate::error::ApiError::not_found("not_found", "no such file").into_response(),
+    }
+}
