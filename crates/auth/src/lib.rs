@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod limiter;
 pub mod scope;
 pub mod secret;
+pub mod sigv4;
 
 pub use api_key::{GeneratedKey, KeyToken};
 pub use jwt::{Claims, Jwk, SigningKey, TokenError, Validation, VerifyingKey};
