@@ -620,6 +620,73 @@ fn cli_keys_then_serve(dir: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Every secret the server handles — the admin key, a stored key, a face-login token, a liveness session token —
+/// and every biometric (images, templates) must stay out of its log, on success and on failure.
+fn secrets_never_reach_the_logs(dir: &Path) -> Result<(), Failed> {
+    let s = serve(dir, None, "");
+    let c = client();
+    let (key, _) = create_key(&c, &s, json!({"name": "logged", "scopes": ["faces:detect", "users", "liveness"]}));
+    let image = read("samples/face_recognition/obama.jpg");
+    let (status, _) = json(c.post(s.url("/v1/detect")).bearer_auth(&key).json(&json!({"image": b64(&image)})).send()?);
+    assert_eq!(status, 200);
+    let (status, _) = json(
+        c.post(s.url("/v1/users"))
+            .bearer_auth(&key)
+            .json(&json!({"userId": "logged-user", "images": [b64(&image)]}))
+            .send()?,
+    );
+    assert_eq!(status, 201);
+    let (status, login) = json(
+        c.post(s.url("/v1/auth/face-login"))
+            .json(&json!({"image": b64(&read("samples/face_recognition/obama2.jpg"))}))
+            .send()?,
+    );
+    assert_eq!(status, 200, "{login}");
+    let jwt = login["accessToken"].as_str().ok_or("token")?.to_string();
+    let (status, _) = json(c.get(s.url("/v1/users/me")).bearer_auth(&jwt).send()?);
+    assert_eq!(status, 200);
+    let (status, session) =
+        json(c.post(s.url("/v1/liveness/sessions")).bearer_auth(&key).json(&json!({"challenges": ["smile"]})).send()?);
+    assert_eq!(status, 201);
+    let token = session["sessionToken"].as_str().ok_or("session token")?.to_string();
+    let id = session["sessionId"].as_str().ok_or("id")?;
+    let (status, _) = json(
+        c.post(s.url(&format!("/v1/liveness/sessions/{id}/frames")))
+            .bearer_auth(&token)
+            .json(&json!({"image": b64(&image), "sequence": 0, "timestamp": 10}))
+            .send()?,
+    );
+    assert_eq!(status, 200);
+    // Failures too: a wrong key, a forged token, a wrong session token.
+    for bad in [format!("{key}x"), format!("{jwt}x"), format!("{token}x")] {
+        let status = c.get(s.url(&format!("/v1/liveness/sessions/{id}"))).bearer_auth(&bad).send()?.status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    let log = s.log_text();
+    assert!(log.lines().count() > 5, "the server logged its work: {log}");
+    let secret_of_key = key.rsplit('_').next().ok_or("key secret")?;
+    let secret_of_token = token.rsplit('_').next().ok_or("token secret")?;
+    let jwt_signature = jwt.rsplit('.').next().ok_or("jwt signature")?;
+    for (what, secret) in [
+        ("the admin key", ADMIN),
+        ("an API key's secret", secret_of_key),
+        ("a face-login token", jwt_signature),
+        ("a session token's secret", secret_of_token),
+        ("an image", &b64(&image)[..64]),
+    ] {
+        assert!(!log.contains(secret), "{what} appears in the server log");
+    }
+    // No template: no run of a dozen comma-separated decimals anywhere.
+    for line in log.lines() {
+        let decimals = line
+            .split(',')
+            .filter(|p| p.trim().trim_matches(['[', ']']).parse::<f32>().is_ok_and(|v| v.fract() != 0.0))
+            .count();
+        assert!(decimals < 12, "a vector-like line in the log: {line}");
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let tmp = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
@@ -645,6 +712,10 @@ fn main() {
         {
             let d = dir("users");
             Trial::test("users_and_face_login", move || users_and_face_login(&d))
+        },
+        {
+            let d = dir("logs");
+            Trial::test("secrets_never_reach_the_logs", move || secrets_never_reach_the_logs(&d))
         },
     ];
     let conclusion = libtest_mimic::run(&args, trials);
