@@ -293,6 +293,11 @@ fn proper_sequences_pass(env: &Env) -> Result<(), Failed> {
     let v = run(s, &left, &[lfw("George_HW_Bush", 6), lfw("George_HW_Bush", 8)]);
     assert_eq!(v["status"], "SUCCEEDED", "{v}");
     assert!(v["result"]["challenges"][0]["value"].as_f64().is_some_and(|d| d >= 20.0));
+    // A second, small face in the background (43 px wide, under the 64 px that a judged face needs) is not
+    // "another face in the frame".
+    let left = session(s, &["turn_left"]);
+    let v = run(s, &left, &[lfw("Pervez_Musharraf", 3), lfw("Pervez_Musharraf", 5)]);
+    assert_eq!(v["status"], "SUCCEEDED", "{v}");
     let right = session(s, &["turn_right"]);
     let v = run(s, &right, &[lfw("Jiang_Zemin", 1), lfw("Jiang_Zemin", 7)]);
     assert_eq!(v["status"], "SUCCEEDED", "{v}");

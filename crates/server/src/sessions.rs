@@ -167,12 +167,22 @@ pub async fn measure_frame(app: &AppState, bytes: Bytes, baseline: Option<Vec<f3
     let pipeline = app.pipeline.clone();
     let passive = app.passive.clone().ok();
     let model = app.model;
-    let (info, faces, measured) = app
+    let min_px = app.config.liveness_min_face_px;
+    let (info, _, (faces, measured)) = app
         .inspect(bytes, app.config.detect_max_side, move |img, faces| {
-            if faces.len() != 1 {
-                return Ok(None);
-            }
-            let face = &faces[0];
+            // Faces too small to be judged (background people, spurious detections) do not count as another
+            // face; when every face is that small, the largest is measured (and refused as too small).
+            let big: Vec<usize> = (0..faces.len())
+                .filter(|&i| faces[i].detection.bbox.width.min(faces[i].detection.bbox.height) >= min_px)
+                .collect();
+            let chosen = match big.len() {
+                0 => crate::state::largest(faces),
+                1 => Some(big[0]),
+                _ => None,
+            };
+            let counted = if big.is_empty() { usize::from(!faces.is_empty()) } else { big.len() };
+            let Some(i) = chosen else { return Ok((counted, None)) };
+            let face = &faces[i];
             let bbox = face.detection.bbox;
             let analysis =
                 pipeline.analyzer().analyze(img, &bbox).map_err(|e| ApiError::internal("face analysis", e))?;
@@ -190,15 +200,18 @@ pub async fn measure_frame(app: &AppState, bytes: Bytes, baseline: Option<Vec<f3
             let similarity = baseline
                 .as_deref()
                 .map(|b| vision::similarity::similarity(model, vision::embed::cosine(b, &template.vector)));
-            Ok(Some((analysis, template.vector, passive, similarity, quality_ok(&face.quality.issues), bbox)))
+            Ok((
+                counted,
+                Some((analysis, template.vector, passive, similarity, quality_ok(&face.quality.issues), bbox)),
+            ))
         })
         .await?;
     let Some((analysis, template, passive, similarity, quality_ok, bbox)) = measured else {
-        return Ok(MeasuredFrame { faces: faces.len(), face: None, template: None });
+        return Ok(MeasuredFrame { faces, face: None, template: None });
     };
     let (w, h) = (info.width.max(1) as f32, info.height.max(1) as f32);
     Ok(MeasuredFrame {
-        faces: 1,
+        faces,
         face: Some(ObservedFace {
             signals: Signals::new(&analysis, info.width, info.height),
             bbox: Target { x: bbox.x / w, y: bbox.y / h, width: bbox.width / w, height: bbox.height / h },
