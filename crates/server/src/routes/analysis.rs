@@ -258,9 +258,10 @@ pub struct Measured {
     pub face_count: usize,
 }
 
+/// The decision on one challenge.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CheckResponse {
+pub struct OutcomeDto {
     #[schema(value_type = String)]
     pub kind: Kind,
     pub passed: bool,
@@ -271,8 +272,35 @@ pub struct CheckResponse {
     pub value: Option<f32>,
     pub threshold: f32,
     /// Why it did not pass: `not_smiling`, `smile_did_not_rise`, `eyes_open`, `baseline_eyes_closed`,
-    /// `not_turned_enough`, `wrong_direction`, `pose_out_of_range`, `nose_outside_target`, `multiple_faces`.
+    /// `not_turned_enough`, `wrong_direction`, `pose_out_of_range`, `nose_outside_target`, and where the
+    /// endpoint checks them `multiple_faces`, `identity_changed`.
     pub reasons: Vec<String>,
+}
+
+impl OutcomeDto {
+    pub fn new(o: &CheckOutcome) -> Self {
+        OutcomeDto {
+            kind: o.kind,
+            passed: o.passed,
+            score: o.score,
+            value: o.value.is_finite().then_some(o.value),
+            threshold: o.threshold,
+            reasons: o.reasons.iter().map(|r| r.code().to_string()).collect(),
+        }
+    }
+
+    /// Fails the outcome for `reason` (a rule beyond the challenge's own).
+    pub fn refuse(&mut self, reason: &str) {
+        self.passed = false;
+        self.reasons.push(reason.to_string());
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResponse {
+    #[serde(flatten)]
+    pub outcome: OutcomeDto,
     pub image: Measured,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Measured>,
@@ -363,21 +391,10 @@ pub async fn check(State(app): State<AppState>, mut payload: Payload) -> ApiResu
         }
         None => (measure(&app, image, "image").await?, None),
     };
-    let CheckOutcome { kind, mut passed, score, value, threshold, reasons } =
-        liveness::check(req.kind, &criteria, &image.signals, baseline.as_ref().map(|b| &b.signals));
-    let mut reasons: Vec<String> = reasons.into_iter().map(|r| r.code().to_string()).collect();
+    let mut outcome =
+        OutcomeDto::new(&liveness::check(req.kind, &criteria, &image.signals, baseline.as_ref().map(|b| &b.signals)));
     if image.face_count > 1 || baseline.as_ref().is_some_and(|b| b.face_count > 1) {
-        passed = false;
-        reasons.push("multiple_faces".into());
+        outcome.refuse("multiple_faces");
     }
-    Ok(Json(CheckResponse {
-        kind,
-        passed,
-        score,
-        value: value.is_finite().then_some(value),
-        threshold,
-        reasons,
-        image,
-        baseline,
-    }))
+    Ok(Json(CheckResponse { outcome, image, baseline }))
 }

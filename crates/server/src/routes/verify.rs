@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
+use crate::routes::analysis::OutcomeDto;
 use crate::sessions::{self, MeasuredFrame, SessionRecord};
 use crate::state::AppState;
 
@@ -40,13 +41,8 @@ pub struct ValidateRequest {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeVerdict {
-    #[schema(value_type = String)]
-    pub kind: Kind,
-    pub passed: bool,
-    pub score: f32,
-    pub value: Option<f32>,
-    pub threshold: f32,
-    pub reasons: Vec<String>,
+    #[serde(flatten)]
+    pub outcome: OutcomeDto,
     /// Similarity (0-100) of this image's face to the baseline's.
     pub similarity: Option<f32>,
 }
@@ -124,44 +120,36 @@ pub async fn validate(
         let Some(face) = m.face.as_ref().filter(|_| m.faces == 1) else {
             let r = face_reason(&m).unwrap_or("no_face");
             push(&mut reasons, r);
-            verdicts.push(ChallengeVerdict {
+            let outcome = OutcomeDto {
                 kind: c.kind,
                 passed: false,
                 score: 0.0,
                 value: None,
                 threshold: 0.0,
                 reasons: vec![r.into()],
-                similarity: None,
-            });
+            };
+            verdicts.push(ChallengeVerdict { outcome, similarity: None });
             continue;
         };
         passive.extend(face.passive);
-        let outcome = liveness::check(
+        let checked = liveness::check(
             c.kind,
             &Criteria { target: c.target, ..criteria },
             &face.signals,
             Some(&base_face.signals),
         );
-        let mut own: Vec<String> = outcome.reasons.iter().map(|r| r.code().to_string()).collect();
+        if !checked.passed {
+            push(&mut reasons, "challenge_failed");
+        }
+        let mut outcome = OutcomeDto::new(&checked);
         if let Some(s) = face.similarity {
             similarities.push(s);
             if s < app.config.match_threshold {
-                own.push("identity_changed".into());
+                outcome.refuse("identity_changed");
                 push(&mut reasons, "identity_changed");
             }
         }
-        if !outcome.passed {
-            push(&mut reasons, "challenge_failed");
-        }
-        verdicts.push(ChallengeVerdict {
-            kind: c.kind,
-            passed: own.is_empty(),
-            score: outcome.score,
-            value: outcome.value.is_finite().then_some(outcome.value),
-            threshold: outcome.threshold,
-            reasons: own,
-            similarity: face.similarity,
-        });
+        verdicts.push(ChallengeVerdict { outcome, similarity: face.similarity });
     }
     let passive_score = (!passive.is_empty()).then(|| passive.iter().sum::<f32>() / passive.len() as f32);
     if app.passive.is_ok() && passive_score.is_some_and(|p| p < app.config.passive_threshold) {
@@ -170,7 +158,7 @@ pub async fn validate(
     let passed = reasons.is_empty();
     let n = verdicts.len().max(1) as f32;
     let mut confidence =
-        100.0 * verdicts.iter().map(|v| if v.passed { v.score.max(0.5) } else { 0.0 }).sum::<f32>() / n;
+        100.0 * verdicts.iter().map(|v| if v.outcome.passed { v.outcome.score.max(0.5) } else { 0.0 }).sum::<f32>() / n;
     if let Some(p) = passive_score {
         confidence *= 0.5 + 0.5 * p;
     }
