@@ -51,6 +51,12 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
     if let Some(key) = secret_from_env("FACEGATE_ADMIN_KEY") {
         c.admin_key = Some(key);
     }
+    if let Some(secret) = secret_from_env("FACEGATE_AWS_SECRET_ACCESS_KEY") {
+        c.aws_secret_access_key = Some(secret);
+    }
+    if let Ok(id) = std::env::var("FACEGATE_AWS_ACCESS_KEY_ID") {
+        c.aws_access_key_id = Some(id).filter(|v| !v.is_empty());
+    }
     if let Some(secret) = secret_from_env("FACEGATE_TOKEN_SECRET") {
         c.token_secret = Some(secret);
     }

@@ -46,6 +46,8 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
     match (method, route) {
         (_, "/health" | "/ready" | "/openapi.json" | "/docs" | "/docs/{file}" | "/.well-known/jwks.json") => Public,
         ("GET", "/" | "/liveness" | "/sdk/{file}" | "/web/{file}") => Public,
+        // The Rekognition-compatible API authenticates with AWS Signature V4 itself.
+        ("POST", "/") => Public,
         ("POST", "/v1/auth/face-login") => Login,
         ("GET", "/v1/users/me") | ("POST", "/v1/auth/logout") => UserToken,
         ("GET", "/v1/usage") => AnyKey,

@@ -60,6 +60,10 @@ pub struct ServerConfig {
     /// Store no biometrics: no reference or audit images are kept, and a session's face template is dropped
     /// when it finishes; only decisions and scores remain.
     pub liveness_privacy: bool,
+    /// The Rekognition-compatible API's admin credentials (AWS SDKs sign with them): the access key id, and the
+    /// secret (best from `FACEGATE_AWS_SECRET_ACCESS_KEY`). Without both, `POST /` refuses every request.
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
     /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
     pub login_requires_liveness: bool,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
@@ -150,6 +154,8 @@ impl Default for ServerConfig {
             liveness_challenge_seconds: 30,
             liveness_retention_seconds: 86_400,
             liveness_privacy: false,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
             login_requires_liveness: false,
             liveness_max_bad_frames: 15,
             liveness_min_face_px: 64.0,

@@ -13,6 +13,7 @@ pub mod input;
 pub mod metrics;
 pub mod openapi;
 pub mod pool;
+pub mod rekognition;
 pub mod routes;
 pub mod sessions;
 pub mod state;
@@ -103,7 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
         .route("/docs", get(ops::docs_page))
-        .route("/", get(web::demo_page))
+        .route("/", get(web::demo_page).post(rekognition::dispatch))
         .route("/liveness", get(web::liveness_page))
         .route("/sdk/{file}", get(web::sdk))
         .route("/web/{file}", get(web::page_asset))

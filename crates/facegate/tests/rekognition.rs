@@ -1,0 +1,68 @@
+//! The Rekognition-compatible API (`POST /`, AWS Signature V4) driven by boto3 — the AWS SDK for Python — against a
+//! real `facegate serve` (tests/rekognition_boto3.py), plus the raw protocol's errors checked here.
+//!
+//! boto3 comes from the Python named by `FACEGATE_TEST_PYTHON` (`.ci/run` creates one); without it the boto3 part
+//! fails under CI and is skipped (with a message) elsewhere.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use support::*;
+
+const KEY_ID: &str = "AKIDFACEGATETEST";
+const SECRET: &str = "test-secret-0123456789abcdefghijklmnop";
+
+#[test]
+fn rekognition_api_through_boto3() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let s = Served::start_env(
+        &tmp.path().join("data"),
+        None,
+        &[],
+        &[
+            ("FACEGATE_ADMIN_KEY", "rekognition-admin-key-0123456789"),
+            ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
+            ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+    );
+    // Unsigned and wrongly signed requests get AWS-shaped errors.
+    let resp = client()
+        .post(s.url("/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "RekognitionService.ListCollections")
+        .body("{}")
+        .send()
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 403);
+    let body: Value = resp.json().expect("json");
+    assert_eq!(body["__type"], "MissingAuthenticationTokenException", "{body}");
+    let resp = client()
+        .post(s.url("/"))
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDFACEGATETEST/20261122/eu-west-1/rekognition/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000")
+        .header("x-amz-date", "20200101T000000Z")
+        .header("x-amz-target", "RekognitionService.ListCollections")
+        .body("{}")
+        .send()
+        .expect("request");
+    let body: Value = resp.json().expect("json");
+    assert_eq!(body["__type"], "InvalidSignatureException", "{body}");
+
+    let Some(python) = std::env::var_os("FACEGATE_TEST_PYTHON") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set FACEGATE_TEST_PYTHON (a Python with boto3)");
+        eprintln!("skipped the boto3 suite: FACEGATE_TEST_PYTHON is not set");
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rekognition_boto3.py");
+    let out =
+        Command::new(python).arg(script).args([s.url(""), KEY_ID.into(), SECRET.into()]).output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "boto3 suite failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log_text()
+    );
+}

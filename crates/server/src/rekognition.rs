@@ -1,0 +1,223 @@
+//! An AWS Rekognition-compatible API: `POST /` with `X-Amz-Target: RekognitionService.<Operation>` and an
+//! `application/x-amz-json-1.1` body, authenticated with AWS Signature V4, so that AWS SDKs pointed at Facegate
+//! (`endpoint_url=...`) work unchanged.
+//!
+//! Each operation is a translation onto the `/v1` handler that does the same work, and every `ApiError` code is
+//! mapped once to the AWS error type (`{"__type", "message"}`). Operations so far: CreateCollection,
+//! DescribeCollection, ListCollections, DeleteCollection; credentials: the admin pair from the configuration.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use crate::dto::CreateCollectionRequest;
+use crate::error::ApiError;
+use crate::input::{JsonBody, QueryOptions};
+use crate::routes::collections::{self, PageQuery};
+use crate::state::AppState;
+
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const TARGET_PREFIX: &str = "RekognitionService.";
+
+/// An AWS-shaped error.
+#[derive(Debug)]
+pub struct AwsError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl AwsError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        AwsError { status, kind, message: message.into() }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidParameterException", message)
+    }
+}
+
+impl IntoResponse for AwsError {
+    fn into_response(self) -> Response {
+        let body = json!({"__type": self.kind, "message": self.message}).to_string();
+        let mut r = (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
+        r.headers_mut().insert("x-amzn-errortype", header::HeaderValue::from_static(self.kind));
+        r
+    }
+}
+
+/// The one mapping of the API's error codes to AWS error types.
+impl From<ApiError> for AwsError {
+    fn from(e: ApiError) -> Self {
+        let kind = match e.code {
+            "collection_not_found" | "face_not_found" | "user_not_found" | "session_not_found" | "not_found" => {
+                "ResourceNotFoundException"
+            }
+            "collection_exists" | "user_exists" => "ResourceAlreadyExistsException",
+            "invalid_image" | "unsupported_media_type" | "unsupported_image" => "InvalidImageFormatException",
+            "image_too_large" | "payload_too_large" => "ImageTooLargeException",
+            "insufficient_scope" | "collection_forbidden" => "AccessDeniedException",
+            "rate_limited" => "ThrottlingException",
+            "quota_exceeded" => "ProvisionedThroughputExceededException",
+            "overloaded" | "store_unavailable" => "ThrottlingException",
+            "internal" => "InternalServerError",
+            _ if e.status.is_client_error() => "InvalidParameterException",
+            _ => "InternalServerError",
+        };
+        let status = if e.status.is_server_error() { e.status } else { StatusCode::BAD_REQUEST };
+        AwsError::new(status, kind, e.message)
+    }
+}
+
+/// Checks the request's Signature V4 against the configured admin pair.
+fn authenticate(
+    app: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<auth::Access, AwsError> {
+    let denied = |kind, message: &str| AwsError::new(StatusCode::FORBIDDEN, kind, message);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| denied("MissingAuthenticationTokenException", "the request is not signed"))?;
+    let authorization =
+        auth::sigv4::parse_authorization(value).map_err(|e| denied("IncompleteSignatureException", &e.to_string()))?;
+    let (Some(id), Some(secret)) = (&app.config.aws_access_key_id, &app.config.aws_secret_access_key) else {
+        return Err(denied("UnrecognizedClientException", "no AWS credentials are configured on this server"));
+    };
+    if !auth::secret::secrets_equal(authorization.access_key_id.as_bytes(), id.as_bytes()) {
+        return Err(denied("UnrecognizedClientException", "the security token included in the request is invalid"));
+    }
+    let pairs: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
+    let request = auth::sigv4::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    let now = store::now_millis() / 1000;
+    auth::sigv4::verify(&request, &authorization, secret.expose(), now).map_err(|e| match e {
+        auth::sigv4::SigV4Error::Skew(_) => {
+            denied("InvalidSignatureException", "Signature expired: the request time is too far from the server's")
+        }
+        other => denied("InvalidSignatureException", &other.to_string()),
+    })?;
+    Ok(auth::Access::unrestricted("aws-admin"))
+}
+
+fn arn(region: &str, collection: &str) -> String {
+    format!("aws:rekognition:{region}:000000000000:collection/{collection}")
+}
+
+fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
+    body.get(name).and_then(Value::as_str).ok_or_else(|| AwsError::invalid(format!("{name} is required")))
+}
+
+/// `POST /`: the Rekognition operations.
+pub async fn dispatch(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match handle(app, method, uri, headers, body).await {
+        Ok(v) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Value, AwsError> {
+    let caller = authenticate(&app, &method, &uri, &headers, &body)?;
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let operation = target.strip_prefix(TARGET_PREFIX).ok_or_else(|| {
+        AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            "X-Amz-Target must name a RekognitionService operation",
+        )
+    })?;
+    let request: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", e.to_string()))?
+    };
+    if !request.is_object() {
+        return Err(AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "the body must be a JSON object"));
+    }
+    let region = auth::sigv4::parse_authorization(
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+    )
+    .map(|a| a.region)
+    .unwrap_or_default();
+    match operation {
+        "CreateCollection" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let (_, Json(c)) = collections::create_collection(
+                State(app.clone()),
+                Extension(caller),
+                JsonBody(CreateCollectionRequest { collection_id: id.clone(), description: None }),
+            )
+            .await?;
+            Ok(json!({"StatusCode": 200, "CollectionArn": arn(&region, &id), "FaceModelVersion": c.face_model}))
+        }
+        "DescribeCollection" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let Json(c) = collections::get_collection(State(app.clone()), Path(id.clone())).await?;
+            let created = app.store.get_collection(&id).await.map_err(ApiError::from)?.map_or(0, |c| c.created_at);
+            Ok(json!({
+                "FaceCount": c.face_count,
+                "FaceModelVersion": c.face_model,
+                "CollectionARN": arn(&region, &id),
+                "CreationTimestamp": created as f64 / 1000.0,
+            }))
+        }
+        "ListCollections" => {
+            let limit = match request.get("MaxResults") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .filter(|n| (1..=4096).contains(n))
+                        .ok_or_else(|| AwsError::invalid("MaxResults must be an integer from 1 to 4096"))?
+                        .min(1000) as u32,
+                ),
+            };
+            let next_token = request.get("NextToken").and_then(Value::as_str).map(String::from);
+            let Json(list) = collections::list_collections(
+                State(app.clone()),
+                Extension(caller),
+                QueryOptions(PageQuery { limit, next_token, external_id: None }),
+            )
+            .await?;
+            let mut out = json!({
+                "CollectionIds": list.collections.iter().map(|c| c.collection_id.clone()).collect::<Vec<_>>(),
+                "FaceModelVersions": list.collections.iter().map(|c| c.face_model.clone()).collect::<Vec<_>>(),
+            });
+            if let Some(token) = list.next_token {
+                out["NextToken"] = json!(token);
+            }
+            Ok(out)
+        }
+        "DeleteCollection" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            if !store::valid_collection_id(&id) {
+                return Err(AwsError::invalid("CollectionId must be 1-255 characters of A-Z a-z 0-9 _ . -"));
+            }
+            let _deleted = collections::delete_collection(State(app.clone()), Path(id)).await?;
+            Ok(json!({"StatusCode": 200}))
+        }
+        other => Err(AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            format!("{other} is not supported by this server"),
+        )),
+    }
+}
