@@ -3,6 +3,7 @@
 Usage: rekognition_boto3.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY. Prints "ok" and exits 0 when every check
 holds; an assertion or a botocore error otherwise.
 """
+import os
 import sys
 
 import boto3
@@ -31,6 +32,36 @@ def error_of(call, *args, **kwargs):
 
 
 rk = client()
+data = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data", "samples", "face_recognition")
+image = lambda name: open(os.path.join(data, name), "rb").read()
+
+# DetectFaces: boxes and landmarks as ratios, confidence 0-100.
+faces = rk.detect_faces(Image={"Bytes": image("obama.jpg")}, Attributes=["DEFAULT"])["FaceDetails"]
+assert len(faces) == 1, faces
+box = faces[0]["BoundingBox"]
+assert 0 < box["Width"] < 1 and 0 < box["Height"] < 1 and 0 <= box["Left"] < 1 and 0 <= box["Top"] < 1, box
+assert faces[0]["Confidence"] > 90, faces[0]
+assert {l["Type"] for l in faces[0]["Landmarks"]} == {"eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight"}
+assert all(0 <= l["X"] <= 1 and 0 <= l["Y"] <= 1 for l in faces[0]["Landmarks"])
+assert 0 <= faces[0]["Quality"]["Brightness"] <= 100 and 0 <= faces[0]["Quality"]["Sharpness"] <= 100
+assert len(rk.detect_faces(Image={"Bytes": image("two_people.jpg")})["FaceDetails"]) >= 2
+assert error_of(rk.detect_faces, Image={"Bytes": b"not an image"}) == "InvalidImageFormatException"
+assert error_of(rk.detect_faces, Image={"S3Object": {"Bucket": "faces", "Name": "face.jpg"}}) == "InvalidParameterException"
+
+# CompareFaces: Obama matches Obama above 90, Biden does not match.
+same = rk.compare_faces(SourceImage={"Bytes": image("obama.jpg")}, TargetImage={"Bytes": image("obama2.jpg")})
+assert len(same["FaceMatches"]) == 1 and same["FaceMatches"][0]["Similarity"] > 90, same
+assert same["SourceImageFace"]["Confidence"] > 90
+other = rk.compare_faces(SourceImage={"Bytes": image("obama.jpg")}, TargetImage={"Bytes": image("biden.jpg")})
+assert other["FaceMatches"] == [] and len(other["UnmatchedFaces"]) == 1, other
+group = rk.compare_faces(
+    SourceImage={"Bytes": image("obama.jpg")}, TargetImage={"Bytes": image("two_people.jpg")}, SimilarityThreshold=60
+)
+assert len(group["FaceMatches"]) + len(group["UnmatchedFaces"]) >= 2, group
+no_face = open(os.path.join(data, "..", "insightface", "crop", "no_face.png"), "rb").read()
+assert error_of(rk.compare_faces, SourceImage={"Bytes": no_face}, TargetImage={"Bytes": image("obama2.jpg")}) == (
+    "InvalidParameterException"
+)
 created = rk.create_collection(CollectionId="boto-staff")
 assert created["StatusCode"] == 200, created
 assert created["CollectionArn"].endswith("collection/boto-staff"), created

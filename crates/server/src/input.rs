@@ -31,6 +31,15 @@ pub struct Payload {
 }
 
 impl Payload {
+    /// A payload built in code (the Rekognition API translates its requests into the `/v1` handlers' payloads).
+    pub fn from_parts(images: Vec<(&str, Bytes)>, fields: Map<String, Value>) -> Self {
+        let mut by_name: HashMap<String, Vec<Bytes>> = HashMap::new();
+        for (name, bytes) in images {
+            by_name.entry(name.to_string()).or_default().push(bytes);
+        }
+        Payload { images: by_name, raw: None, fields }
+    }
+
     /// Takes the image called `name`: a multipart file, a base64 JSON string, or the raw body (which stands for
     /// the endpoint's first image).
     pub fn take_image(&mut self, name: &str) -> Result<Bytes, ApiError> {

@@ -3,8 +3,13 @@
 //! (`endpoint_url=...`) work unchanged.
 //!
 //! Each operation is a translation onto the `/v1` handler that does the same work, and every `ApiError` code is
-//! mapped once to the AWS error type (`{"__type", "message"}`). Operations so far: CreateCollection,
-//! DescribeCollection, ListCollections, DeleteCollection; credentials: the admin pair from the configuration.
+//! mapped once to the AWS error type (`{"__type", "message"}`). Operations so far: DetectFaces, CompareFaces,
+//! CreateCollection, DescribeCollection, ListCollections, DeleteCollection; credentials: the admin pair from the
+//! configuration.
+//!
+//! Shapes: boxes and landmarks as ratios of the image's width and height; `Confidence` = detection score × 100;
+//! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
+//! face / 10, capped at 100; `Similarity` = the calibrated similarity (FMR on LFW), capped at 100.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,9 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
-use crate::dto::CreateCollectionRequest;
+use base64::Engine;
+
+use crate::dto::{CreateCollectionRequest, FaceDto, ImageInfo};
 use crate::error::ApiError;
-use crate::input::{JsonBody, QueryOptions};
+use crate::input::{JsonBody, Payload, QueryOptions};
 use crate::routes::collections::{self, PageQuery};
 use crate::state::AppState;
 
@@ -57,8 +64,10 @@ impl From<ApiError> for AwsError {
                 "ResourceNotFoundException"
             }
             "collection_exists" | "user_exists" => "ResourceAlreadyExistsException",
-            "invalid_image" | "unsupported_media_type" | "unsupported_image" => "InvalidImageFormatException",
-            "image_too_large" | "payload_too_large" => "ImageTooLargeException",
+            "invalid_image" | "empty_image" | "unsupported_image_format" | "image_too_small" => {
+                "InvalidImageFormatException"
+            }
+            "image_too_large" | "image_too_many_pixels" | "payload_too_large" => "ImageTooLargeException",
             "insufficient_scope" | "collection_forbidden" => "AccessDeniedException",
             "rate_limited" => "ThrottlingException",
             "quota_exceeded" => "ProvisionedThroughputExceededException",
@@ -112,6 +121,49 @@ fn authenticate(
     Ok(auth::Access::unrestricted("aws-admin"))
 }
 
+/// The bytes of an `Image` parameter (`{"Bytes": base64}`; `S3Object` needs an S3-compatible store).
+fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
+    let image = request.get(name).ok_or_else(|| AwsError::invalid(format!("{name} is required")))?;
+    if image.get("S3Object").is_some() {
+        return Err(AwsError::invalid(format!(
+            "{name}.S3Object needs an S3-compatible store, and none is configured: send {name}.Bytes"
+        )));
+    }
+    let b64 = image
+        .get("Bytes")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AwsError::invalid(format!("{name}.Bytes is required")))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(Bytes::from)
+        .map_err(|_| AwsError::invalid(format!("{name}.Bytes is not valid base64")))
+}
+
+fn ratio_box(f: &FaceDto, image: &ImageInfo) -> Value {
+    let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
+    let b = &f.bounding_box;
+    json!({"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h})
+}
+
+fn face_detail(f: &FaceDto, image: &ImageInfo) -> Value {
+    let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
+    let l = &f.landmarks;
+    let point = |kind: &str, p: &crate::dto::PointDto| json!({"Type": kind, "X": p.x / w, "Y": p.y / h});
+    json!({
+        "BoundingBox": ratio_box(f, image),
+        "Landmarks": [
+            point("eyeLeft", &l.left_eye),
+            point("eyeRight", &l.right_eye),
+            point("nose", &l.nose),
+            point("mouthLeft", &l.mouth_left),
+            point("mouthRight", &l.mouth_right),
+        ],
+        "Pose": {"Roll": f.quality.roll, "Yaw": f.quality.yaw},
+        "Quality": {"Brightness": f.quality.brightness * 100.0, "Sharpness": (f.quality.sharpness / 10.0).min(100.0)},
+        "Confidence": f.confidence * 100.0,
+    })
+}
+
 fn arn(region: &str, collection: &str) -> String {
     format!("aws:rekognition:{region}:000000000000:collection/{collection}")
 }
@@ -159,6 +211,45 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
     .map(|a| a.region)
     .unwrap_or_default();
     match operation {
+        "DetectFaces" => {
+            let image = image_bytes(&request, "Image")?;
+            let Json(found) = crate::routes::faces::detect(
+                State(app.clone()),
+                Payload::from_parts(vec![("image", image)], Default::default()),
+            )
+            .await?;
+            Ok(json!({"FaceDetails": found.faces.iter().map(|f| face_detail(f, &found.image)).collect::<Vec<_>>()}))
+        }
+        "CompareFaces" => {
+            let (source, target) = (image_bytes(&request, "SourceImage")?, image_bytes(&request, "TargetImage")?);
+            let threshold = match request.get("SimilarityThreshold") {
+                None | Some(Value::Null) => 80.0,
+                Some(v) => v
+                    .as_f64()
+                    .filter(|t| (0.0..=100.0).contains(t))
+                    .ok_or_else(|| AwsError::invalid("SimilarityThreshold must lie in 0..100"))?,
+            };
+            let mut fields = serde_json::Map::new();
+            fields.insert("threshold".into(), json!(threshold));
+            fields.insert("targetFaces".into(), json!("all"));
+            let Json(c) = crate::routes::faces::compare(
+                State(app.clone()),
+                Payload::from_parts(vec![("source", source), ("target", target)], fields),
+            )
+            .await?;
+            let similarity = |s: f32| s.clamp(0.0, 100.0);
+            Ok(json!({
+                "SourceImageFace": {
+                    "BoundingBox": ratio_box(&c.source_face, &c.source_image),
+                    "Confidence": c.source_face.confidence * 100.0,
+                },
+                "FaceMatches": c.face_matches.iter().map(|m| json!({
+                    "Similarity": similarity(m.similarity),
+                    "Face": face_detail(&m.face, &c.target_image),
+                })).collect::<Vec<_>>(),
+                "UnmatchedFaces": c.unmatched_faces.iter().map(|m| face_detail(&m.face, &c.target_image)).collect::<Vec<_>>(),
+            }))
+        }
         "CreateCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let (_, Json(c)) = collections::create_collection(
