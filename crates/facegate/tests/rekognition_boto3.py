@@ -70,6 +70,20 @@ assert error_of(rk.create_collection, CollectionId="boto-staff") == "ResourceAlr
 described = rk.describe_collection(CollectionId="boto-staff")
 assert described["FaceCount"] == 0 and described["CollectionARN"].endswith("boto-staff"), described
 assert described["CreationTimestamp"].year >= 2024, described
+# IndexFaces, then SearchFacesByImage finds the right person, and nobody for a stranger.
+indexed = rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("obama.jpg")}, ExternalImageId="obama")
+assert len(indexed["FaceRecords"]) == 1 and indexed["FaceRecords"][0]["Face"]["ExternalImageId"] == "obama", indexed
+obama_face = indexed["FaceRecords"][0]["Face"]["FaceId"]
+assert len(obama_face) == 36 and indexed["FaceModelVersion"], indexed
+rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("biden.jpg")}, ExternalImageId="biden")
+assert rk.describe_collection(CollectionId="boto-staff")["FaceCount"] == 2
+found = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("obama2.jpg")}, MaxFaces=5)
+assert found["FaceMatches"] and found["FaceMatches"][0]["Face"]["FaceId"] == obama_face, found
+assert found["FaceMatches"][0]["Similarity"] > 90 and found["SearchedFaceConfidence"] > 90, found
+assert all(m["Face"]["ExternalImageId"] == "obama" for m in found["FaceMatches"]), found
+stranger = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("lin-manuel-miranda.png")})
+assert stranger["FaceMatches"] == [], stranger
+assert error_of(rk.index_faces, CollectionId="nope", Image={"Bytes": image("obama.jpg")}) == "ResourceNotFoundException"
 for i in range(3):
     rk.create_collection(CollectionId=f"boto-page-{i}")
 page = rk.list_collections(MaxResults=2)

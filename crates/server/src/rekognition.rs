@@ -250,6 +250,99 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
                 "UnmatchedFaces": c.unmatched_faces.iter().map(|m| face_detail(&m.face, &c.target_image)).collect::<Vec<_>>(),
             }))
         }
+        "IndexFaces" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let image = image_bytes(&request, "Image")?;
+            let mut fields = serde_json::Map::new();
+            if let Some(external) = request.get("ExternalImageId").and_then(Value::as_str) {
+                fields.insert("externalId".into(), json!(external));
+            }
+            // Rekognition indexes every face by default (MaxFaces caps it, largest first).
+            fields.insert("faces".into(), json!("all"));
+            if let Some(max) = request.get("MaxFaces").and_then(Value::as_u64) {
+                fields.insert("maxFaces".into(), json!(max.min(100)));
+            }
+            if request.get("QualityFilter").and_then(Value::as_str) == Some("NONE") {
+                fields.insert("qualityFilter".into(), json!("none"));
+            }
+            let Json(r) = collections::index_faces(
+                State(app.clone()),
+                Path(id),
+                Payload::from_parts(vec![("image", image)], fields),
+            )
+            .await?;
+            let records: Vec<Value> = r
+                .face_records
+                .iter()
+                .map(|f| {
+                    let (w, h) = (r.image.width.max(1) as f32, r.image.height.max(1) as f32);
+                    let b = &f.bounding_box;
+                    json!({
+                        "Face": {
+                            "FaceId": f.face_id.to_string(),
+                            "ImageId": f.image_id.to_string(),
+                            "ExternalImageId": f.external_id,
+                            "BoundingBox": {"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h},
+                            "Confidence": f.confidence * 100.0,
+                        }
+                    })
+                })
+                .collect();
+            let unindexed: Vec<Value> = r
+                .unindexed_faces
+                .iter()
+                .map(|u| {
+                    let reasons: Vec<&str> = u
+                        .reasons
+                        .iter()
+                        .map(|r| match r.as_str() {
+                            "too_small" => "SMALL_BOUNDING_BOX",
+                            "blurry" => "LOW_SHARPNESS",
+                            "too_dark" | "too_bright" => "LOW_BRIGHTNESS",
+                            "not_frontal" => "EXTREME_POSE",
+                            "exceeds_max_faces" => "EXCEEDS_MAX_FACES",
+                            _ => "LOW_QUALITY",
+                        })
+                        .collect();
+                    json!({"Reasons": reasons, "FaceDetail": face_detail(&u.face, &r.image)})
+                })
+                .collect();
+            Ok(json!({"FaceRecords": records, "UnindexedFaces": unindexed, "FaceModelVersion": r.face_model}))
+        }
+        "SearchFacesByImage" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let image = image_bytes(&request, "Image")?;
+            let mut fields = serde_json::Map::new();
+            let threshold = match request.get("FaceMatchThreshold") {
+                None | Some(Value::Null) => 80.0,
+                Some(v) => v
+                    .as_f64()
+                    .filter(|t| (0.0..=100.0).contains(t))
+                    .ok_or_else(|| AwsError::invalid("FaceMatchThreshold must lie in 0..100"))?,
+            };
+            fields.insert("threshold".into(), json!(threshold));
+            if let Some(max) = request.get("MaxFaces").and_then(Value::as_u64) {
+                fields.insert("maxResults".into(), json!(max.clamp(1, 1000)));
+            }
+            let Json(r) =
+                collections::search(State(app.clone()), Path(id), Payload::from_parts(vec![("image", image)], fields))
+                    .await?;
+            let Some(result) = r.results.first() else {
+                return Err(AwsError::invalid("There are no faces in the image"));
+            };
+            Ok(json!({
+                "SearchedFaceConfidence": result.searched_face.confidence * 100.0,
+                "FaceMatches": result.matches.iter().map(|m| json!({
+                    "Similarity": m.similarity.clamp(0.0, 100.0),
+                    "Face": {
+                        "FaceId": m.face_id.to_string(),
+                        "ImageId": m.image_id.to_string(),
+                        "ExternalImageId": m.external_id,
+                    },
+                })).collect::<Vec<_>>(),
+                "FaceModelVersion": r.face_model,
+            }))
+        }
         "CreateCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let (_, Json(c)) = collections::create_collection(
