@@ -84,6 +84,19 @@ assert all(m["Face"]["ExternalImageId"] == "obama" for m in found["FaceMatches"]
 stranger = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("lin-manuel-miranda.png")})
 assert stranger["FaceMatches"] == [], stranger
 assert error_of(rk.index_faces, CollectionId="nope", Image={"Bytes": image("obama.jpg")}) == "ResourceNotFoundException"
+# SearchFaces by an enrolled face, ListFaces, DeleteFaces.
+more = rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("obama2.jpg")}, ExternalImageId="obama")
+again = rk.search_faces(CollectionId="boto-staff", FaceId=obama_face, MaxFaces=5)
+assert again["SearchedFaceId"] == obama_face, again
+assert [m["Face"]["FaceId"] for m in again["FaceMatches"]] == [more["FaceRecords"][0]["Face"]["FaceId"]], again
+listed_faces = rk.list_faces(CollectionId="boto-staff", MaxResults=2)
+assert len(listed_faces["Faces"]) == 2 and "NextToken" in listed_faces, listed_faces
+rest_faces = rk.list_faces(CollectionId="boto-staff", NextToken=listed_faces["NextToken"])
+assert len(listed_faces["Faces"]) + len(rest_faces["Faces"]) == 3, rest_faces
+gone = rk.delete_faces(CollectionId="boto-staff", FaceIds=[more["FaceRecords"][0]["Face"]["FaceId"], "0195a3c1-0000-7000-8000-000000000000"])
+assert gone["DeletedFaces"] == [more["FaceRecords"][0]["Face"]["FaceId"]], gone
+assert gone["UnsuccessfulFaceDeletions"][0]["Reasons"] == ["FACE_NOT_FOUND"], gone
+assert rk.describe_collection(CollectionId="boto-staff")["FaceCount"] == 2
 for i in range(3):
     rk.create_collection(CollectionId=f"boto-page-{i}")
 page = rk.list_collections(MaxResults=2)

@@ -4,8 +4,8 @@
 //!
 //! Each operation is a translation onto the `/v1` handler that does the same work, and every `ApiError` code is
 //! mapped once to the AWS error type (`{"__type", "message"}`). Operations so far: DetectFaces, CompareFaces,
-//! CreateCollection, DescribeCollection, ListCollections, DeleteCollection; credentials: the admin pair from the
-//! configuration.
+//! IndexFaces, ListFaces, DeleteFaces, SearchFaces, SearchFacesByImage, CreateCollection, DescribeCollection,
+//! ListCollections, DeleteCollection; credentials: the admin pair from the configuration.
 //!
 //! Shapes: boxes and landmarks as ratios of the image's width and height; `Confidence` = detection score × 100;
 //! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use base64::Engine;
 
-use crate::dto::{CreateCollectionRequest, FaceDto, ImageInfo};
+use crate::dto::{CreateCollectionRequest, DeleteFacesRequest, FaceDto, ImageInfo, SearchByFaceRequest};
 use crate::error::ApiError;
 use crate::input::{JsonBody, Payload, QueryOptions};
 use crate::routes::collections::{self, PageQuery};
@@ -339,6 +339,73 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
                         "ImageId": m.image_id.to_string(),
                         "ExternalImageId": m.external_id,
                     },
+                })).collect::<Vec<_>>(),
+                "FaceModelVersion": r.face_model,
+            }))
+        }
+        "ListFaces" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let limit = request.get("MaxResults").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32);
+            let next_token = request.get("NextToken").and_then(Value::as_str).map(String::from);
+            let Json(list) = collections::list_faces(
+                State(app.clone()),
+                Path(id),
+                QueryOptions(PageQuery { limit, next_token, external_id: None }),
+            )
+            .await?;
+            let mut out = json!({
+                "Faces": list.faces.iter().map(|f| json!({
+                    "FaceId": f.face_id.to_string(),
+                    "ImageId": f.image_id.to_string(),
+                    "ExternalImageId": f.external_id,
+                    "Confidence": f.confidence * 100.0,
+                })).collect::<Vec<_>>(),
+                "FaceModelVersion": app.face_model(),
+            });
+            if let Some(token) = list.next_token {
+                out["NextToken"] = json!(token);
+            }
+            Ok(out)
+        }
+        "DeleteFaces" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let face_ids: Vec<String> = request
+                .get("FaceIds")
+                .and_then(Value::as_array)
+                .ok_or_else(|| AwsError::invalid("FaceIds is required"))?
+                .iter()
+                .map(|v| v.as_str().map(String::from).ok_or_else(|| AwsError::invalid("FaceIds must be strings")))
+                .collect::<Result<_, _>>()?;
+            let Json(r) =
+                collections::delete_faces(State(app.clone()), Path(id), JsonBody(DeleteFacesRequest { face_ids }))
+                    .await?;
+            Ok(json!({
+                "DeletedFaces": r.deleted_faces.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                "UnsuccessfulFaceDeletions": r.not_found.iter().map(|f| json!({"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]})).collect::<Vec<_>>(),
+            }))
+        }
+        "SearchFaces" => {
+            let id = string_field(&request, "CollectionId")?.to_string();
+            let face = string_field(&request, "FaceId")?.to_string();
+            let threshold = match request.get("FaceMatchThreshold") {
+                None | Some(Value::Null) => 80.0,
+                Some(v) => v
+                    .as_f64()
+                    .filter(|t| (0.0..=100.0).contains(t))
+                    .ok_or_else(|| AwsError::invalid("FaceMatchThreshold must lie in 0..100"))?,
+            } as f32;
+            let max_results = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32);
+            let Json(r) = collections::search_by_face(
+                State(app.clone()),
+                Path((id, face.clone())),
+                JsonBody(SearchByFaceRequest { max_results, threshold: Some(threshold) }),
+            )
+            .await?;
+            Ok(json!({
+                "SearchedFaceId": face,
+                "FaceMatches": r.matches.iter().map(|m| json!({
+                    "Similarity": m.similarity.clamp(0.0, 100.0),
+                    "Face": {"FaceId": m.face_id.to_string(), "ImageId": m.image_id.to_string(), "ExternalImageId": m.external_id},
                 })).collect::<Vec<_>>(),
                 "FaceModelVersion": r.face_model,
             }))
