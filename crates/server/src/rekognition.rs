@@ -164,6 +164,17 @@ fn face_detail(f: &FaceDto, image: &ImageInfo) -> Value {
     })
 }
 
+/// A similarity threshold parameter: 0..100, AWS's default 80 when absent.
+fn threshold_param(request: &Value, name: &str) -> Result<f64, AwsError> {
+    match request.get(name) {
+        None | Some(Value::Null) => Ok(80.0),
+        Some(v) => v
+            .as_f64()
+            .filter(|t| (0.0..=100.0).contains(t))
+            .ok_or_else(|| AwsError::invalid(format!("{name} must lie in 0..100"))),
+    }
+}
+
 fn arn(region: &str, collection: &str) -> String {
     format!("aws:rekognition:{region}:000000000000:collection/{collection}")
 }
@@ -222,13 +233,7 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
         }
         "CompareFaces" => {
             let (source, target) = (image_bytes(&request, "SourceImage")?, image_bytes(&request, "TargetImage")?);
-            let threshold = match request.get("SimilarityThreshold") {
-                None | Some(Value::Null) => 80.0,
-                Some(v) => v
-                    .as_f64()
-                    .filter(|t| (0.0..=100.0).contains(t))
-                    .ok_or_else(|| AwsError::invalid("SimilarityThreshold must lie in 0..100"))?,
-            };
+            let threshold = threshold_param(&request, "SimilarityThreshold")?;
             let mut fields = serde_json::Map::new();
             fields.insert("threshold".into(), json!(threshold));
             fields.insert("targetFaces".into(), json!("all"));
@@ -313,13 +318,7 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
             let id = string_field(&request, "CollectionId")?.to_string();
             let image = image_bytes(&request, "Image")?;
             let mut fields = serde_json::Map::new();
-            let threshold = match request.get("FaceMatchThreshold") {
-                None | Some(Value::Null) => 80.0,
-                Some(v) => v
-                    .as_f64()
-                    .filter(|t| (0.0..=100.0).contains(t))
-                    .ok_or_else(|| AwsError::invalid("FaceMatchThreshold must lie in 0..100"))?,
-            };
+            let threshold = threshold_param(&request, "FaceMatchThreshold")?;
             fields.insert("threshold".into(), json!(threshold));
             if let Some(max) = request.get("MaxFaces").and_then(Value::as_u64) {
                 fields.insert("maxResults".into(), json!(max.clamp(1, 1000)));
@@ -387,13 +386,7 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
         "SearchFaces" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let face = string_field(&request, "FaceId")?.to_string();
-            let threshold = match request.get("FaceMatchThreshold") {
-                None | Some(Value::Null) => 80.0,
-                Some(v) => v
-                    .as_f64()
-                    .filter(|t| (0.0..=100.0).contains(t))
-                    .ok_or_else(|| AwsError::invalid("FaceMatchThreshold must lie in 0..100"))?,
-            } as f32;
+            let threshold = threshold_param(&request, "FaceMatchThreshold")? as f32;
             let max_results = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32);
             let Json(r) = collections::search_by_face(
                 State(app.clone()),
@@ -422,13 +415,17 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
         }
         "DescribeCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let Json(c) = collections::get_collection(State(app.clone()), Path(id.clone())).await?;
-            let created = app.store.get_collection(&id).await.map_err(ApiError::from)?.map_or(0, |c| c.created_at);
+            let c = app
+                .store
+                .get_collection(&id)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| ApiError::collection_not_found(&id))?;
             Ok(json!({
                 "FaceCount": c.face_count,
-                "FaceModelVersion": c.face_model,
+                "FaceModelVersion": c.model,
                 "CollectionARN": arn(&region, &id),
-                "CreationTimestamp": created as f64 / 1000.0,
+                "CreationTimestamp": c.created_at as f64 / 1000.0,
             }))
         }
         "ListCollections" => {

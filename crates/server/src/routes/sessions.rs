@@ -329,6 +329,8 @@ struct FrameBytes {
     sequence: u64,
     timestamp: i64,
     hash: String,
+    /// A binary stream message: the server numbers it and stamps it with its own clock when it takes it.
+    numbered_by_server: bool,
 }
 
 fn read_frames(mut payload: Payload) -> ApiResult<Vec<FrameBytes>> {
@@ -362,6 +364,7 @@ fn read_frames(mut payload: Payload) -> ApiResult<Vec<FrameBytes>> {
     Ok(out
         .into_iter()
         .map(|(bytes, sequence, timestamp)| FrameBytes {
+            numbered_by_server: false,
             hash: sessions::sha256_hex(&bytes),
             bytes,
             sequence,
@@ -400,11 +403,19 @@ pub async fn post_frames(
 }
 
 /// Checks, measures and judges frames for session `id` (the caller is authorised), saving after each.
-async fn take_frames(app: &AppState, id: &str, frames: Vec<FrameBytes>) -> ApiResult<FramesResponse> {
+async fn take_frames(app: &AppState, id: &str, mut frames: Vec<FrameBytes>) -> ApiResult<FramesResponse> {
     let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
     let mut record = load_record(&row)?;
     let mut version = row.version;
     let now = store::now_millis();
+    // Server-numbered frames (binary stream messages): the next sequence, and the server's time since creation.
+    let (mut next, mut last) = (record.session.next_sequence, record.session.last_timestamp_ms);
+    for f in frames.iter_mut().filter(|f| f.numbered_by_server) {
+        let elapsed = (now - record.session.created_ms).max(0);
+        f.sequence = next;
+        f.timestamp = last.map_or(elapsed, |l| elapsed.max(l + 1));
+        (next, last) = (next + 1, Some(f.timestamp));
+    }
     if record.session.expire_if_due(now) {
         finish_record(app, &mut record);
         save(app, id, version, &record, &[]).await?;
@@ -514,7 +525,7 @@ async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::We
     while let Some(Ok(message)) = socket.recv().await {
         let frame = match message {
             Message::Text(text) => parse_stream_text(&text),
-            Message::Binary(bytes) => stream_binary(&app, &id, bytes).await,
+            Message::Binary(bytes) => Ok(stream_binary(bytes)),
             Message::Close(_) => break,
             _ => continue,
         };
@@ -546,16 +557,12 @@ fn parse_stream_text(text: &str) -> ApiResult<FrameBytes> {
         return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
     };
     let bytes = decode_base64("image", &f.image)?;
-    Ok(FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence, timestamp })
+    Ok(FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence, timestamp, numbered_by_server: false })
 }
 
-/// A binary message: the next sequence number, and the server's time since the session's creation.
-async fn stream_binary(app: &AppState, id: &str, bytes: axum::body::Bytes) -> ApiResult<FrameBytes> {
-    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
-    let record = load_record(&row)?;
-    let elapsed = (store::now_millis() - record.session.created_ms).max(0);
-    let timestamp = record.session.last_timestamp_ms.map_or(elapsed, |last| elapsed.max(last + 1));
-    Ok(FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence: record.session.next_sequence, timestamp })
+/// A binary message: numbered and stamped in `take_frames`, from the session it loads anyway.
+fn stream_binary(bytes: axum::body::Bytes) -> FrameBytes {
+    FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence: 0, timestamp: 0, numbered_by_server: true }
 }
 
 /// What finishing changes beyond the state machine: in privacy mode the template goes.
