@@ -81,6 +81,31 @@ fn digest(salt: &[u8], secret: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// An AWS access key pair issued for an API key (Signature V4): `FGAK` + 16 characters of base32 (upper case,
+/// the shape of AWS's own ids), and a 40-character secret. Unlike an API key's secret, the server keeps this
+/// secret itself: Signature V4 is an HMAC with it.
+pub struct AwsKeyPair {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AwsKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKeyPair").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
+}
+
+pub const AWS_ACCESS_KEY_PREFIX: &str = "FGAK";
+
+pub fn generate_aws_pair() -> AwsKeyPair {
+    let id: String =
+        random_bytes::<16>().iter().map(|b| BASE32[usize::from(b & 31)].to_ascii_uppercase() as char).collect();
+    AwsKeyPair {
+        access_key_id: format!("{AWS_ACCESS_KEY_PREFIX}{id}"),
+        secret_access_key: URL_SAFE_NO_PAD.encode(random_bytes::<30>()),
+    }
+}
+
 /// Whether a key id has the shape of ours (for path parameters).
 pub fn valid_key_id(key_id: &str) -> bool {
     key_id.len() == KEY_ID_LEN && key_id.bytes().all(|b| BASE32.contains(&b))
@@ -89,6 +114,16 @@ pub fn valid_key_id(key_id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_pairs_have_aws_shapes() {
+        let (a, b) = (generate_aws_pair(), generate_aws_pair());
+        assert_eq!((a.access_key_id.len(), a.secret_access_key.len()), (20, 40));
+        assert!(a.access_key_id.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert_ne!(a.access_key_id, b.access_key_id);
+        assert_ne!(a.secret_access_key, b.secret_access_key);
+        assert!(!format!("{a:?}").contains(&a.secret_access_key));
+    }
 
     #[test]
     fn generated_keys_verify_and_others_do_not() {

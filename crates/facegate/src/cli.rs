@@ -252,6 +252,14 @@ pub enum KeysCommand {
         store: StoreArgs,
         key_id: String,
     },
+    /// Issue an AWS access key pair for a key (for the Rekognition-compatible API); the secret is shown once.
+    AwsCredentials {
+        #[command(flatten)]
+        store: StoreArgs,
+        key_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

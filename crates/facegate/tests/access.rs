@@ -77,6 +77,7 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/v1/liveness/sessions/{sessionId}", Scope("liveness")),
     ("DELETE", "/v1/liveness/sessions/{sessionId}", Scope("liveness")),
     ("POST", "/v1/liveness/sessions/{sessionId}/frames", Scope("liveness")),
+    ("POST", "/v1/liveness/sessions/{sessionId}/token", Scope("liveness")),
     ("GET", "/v1/liveness/sessions/{sessionId}/images/{name}", Scope("liveness")),
     ("POST", "/v1/users", Scope("users")),
     ("GET", "/v1/users", Scope("users")),
@@ -93,6 +94,7 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/v1/keys", Scope("admin")),
     ("GET", "/v1/keys/{keyId}", Scope("admin")),
     ("DELETE", "/v1/keys/{keyId}", Scope("admin")),
+    ("POST", "/v1/keys/{keyId}/aws-credentials", Scope("admin")),
     ("GET", "/v1/usage", AnyKey),
     ("GET", "/health", Public),
     ("GET", "/ready", Public),
@@ -611,9 +613,18 @@ fn cli_keys_then_serve(dir: &Path) -> Result<(), Failed> {
     assert_eq!(c.get(s.url("/v1/collections")).bearer_auth(&key).send()?.status().as_u16(), 200);
     let r = c.post(s.url("/v1/collections")).bearer_auth(&key).json(&json!({"collectionId": "x"})).send()?;
     assert_eq!(error_code(r), (403, "insufficient_scope".into()));
+    // An AWS pair for the Rekognition API, from the command line too (its use is checked by the boto3 suite).
+    let out = facegate(dir, &["keys", "aws-credentials", &key_id, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pair: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(pair["keyId"], json!(key_id));
+    assert!(pair["accessKeyId"].as_str().is_some_and(|id| id.starts_with("FGAK") && id.len() == 20), "{pair}");
+    assert_eq!(pair["secretAccessKey"].as_str().map(str::len), Some(40), "{pair}");
     // Revoked from the command line while the server runs: refused at once.
     let out = facegate(dir, &["keys", "revoke", &key_id]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = facegate(dir, &["keys", "aws-credentials", &key_id]);
+    assert!(!out.status.success(), "no AWS pair for a revoked key");
     let r = c.get(s.url("/v1/collections")).bearer_auth(&key).send()?;
     assert_eq!(error_code(r), (401, "key_revoked".into()));
     assert!(!facegate(dir, &["keys", "revoke", "zzzzzzzzzzzz"]).status.success());

@@ -14,16 +14,20 @@ use support::*;
 
 const KEY_ID: &str = "AKIDFACEGATETEST";
 const SECRET: &str = "test-secret-0123456789abcdefghijklmnop";
+const ADMIN_KEY: &str = "rekognition-admin-key-0123456789";
 
 #[test]
 fn rekognition_api_through_boto3() {
     let tmp = tempfile::tempdir().expect("temp dir");
+    // Sessions created through CreateFaceLivenessSession ask for a blink (Yale's sleepy photos close the eyes).
+    std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
+    std::fs::write(tmp.path().join("data/facegate.toml"), "aws_liveness_challenges = [\"blink\"]\n").expect("config");
     let s = Served::start_env(
         &tmp.path().join("data"),
         None,
         &[],
         &[
-            ("FACEGATE_ADMIN_KEY", "rekognition-admin-key-0123456789"),
+            ("FACEGATE_ADMIN_KEY", ADMIN_KEY),
             ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
             ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
         ],
@@ -56,8 +60,11 @@ fn rekognition_api_through_boto3() {
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rekognition_boto3.py");
-    let out =
-        Command::new(python).arg(script).args([s.url(""), KEY_ID.into(), SECRET.into()]).output().expect("python runs");
+    let out = Command::new(python)
+        .arg(script)
+        .args([s.url(""), KEY_ID.into(), SECRET.into(), ADMIN_KEY.into()])
+        .output()
+        .expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.trim() == "ok",

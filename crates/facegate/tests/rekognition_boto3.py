@@ -1,15 +1,36 @@
 """The Rekognition-compatible API through boto3, exactly as an application would call AWS.
 
-Usage: rekognition_boto3.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY. Prints "ok" and exits 0 when every check
-holds; an assertion or a botocore error otherwise.
+Usage: rekognition_boto3.py ENDPOINT ACCESS_KEY_ID SECRET_ACCESS_KEY ADMIN_KEY. Prints "ok" and exits 0 when
+every check holds; an assertion or a botocore error otherwise. The admin key (for `/v1`) creates API keys and
+their AWS pairs, and sends liveness frames, as an application's backend would.
 """
+import base64
+import json
 import os
 import sys
+import urllib.error
+import urllib.request
+import uuid
 
 import boto3
 import botocore.exceptions
 
-endpoint, key_id, secret = sys.argv[1:4]
+endpoint, key_id, secret, admin_key = sys.argv[1:5]
+
+
+def v1(method, path, body=None, token=admin_key):
+    """A `/v1` call; returns (status, JSON answer)."""
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
 
 
 def client(key=key_id, secret_key=secret):
@@ -79,6 +100,8 @@ rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("biden.jpg")}, E
 assert rk.describe_collection(CollectionId="boto-staff")["FaceCount"] == 2
 found = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("obama2.jpg")}, MaxFaces=5)
 assert found["FaceMatches"] and found["FaceMatches"][0]["Face"]["FaceId"] == obama_face, found
+searched = found["SearchedFaceBoundingBox"]
+assert 0 < searched["Width"] < 1 and 0 < searched["Height"] < 1 and 0 <= searched["Left"] < 1, found
 assert found["FaceMatches"][0]["Similarity"] > 90 and found["SearchedFaceConfidence"] > 90, found
 assert all(m["Face"]["ExternalImageId"] == "obama" for m in found["FaceMatches"]), found
 stranger = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("lin-manuel-miranda.png")})
@@ -114,4 +137,81 @@ assert error_of(client(key="AKIDUNKNOWN").list_collections) == "UnrecognizedClie
 assert error_of(client(secret_key="not-the-secret").list_collections) == "InvalidSignatureException"
 # Operations not (yet) offered answer a clear error rather than a wrong result.
 assert error_of(rk.list_users, CollectionId="boto-staff") == "UnknownOperationException"
+
+
+def key_with_pair(**fields):
+    """An API key (created through /v1) and an AWS pair issued for it; returns (key id, boto3 client)."""
+    status, created = v1("POST", "/v1/keys", {"name": "boto", **fields})
+    assert status == 201, created
+    kid = created["keyId"]
+    status, pair = v1("POST", f"/v1/keys/{kid}/aws-credentials")
+    assert status == 201 and pair["accessKeyId"].startswith("FGAK") and len(pair["secretAccessKey"]) == 40, pair
+    return kid, client(key=pair["accessKeyId"], secret_key=pair["secretAccessKey"])
+
+
+# A key's pair acts as the key: its scopes and collections hold on every operation.
+reader_id, reader = key_with_pair(scopes=["collections:read"], collections=["boto-staff"])
+found = reader.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("obama2.jpg")})
+assert found["FaceMatches"][0]["Face"]["ExternalImageId"] == "obama", found
+assert reader.list_collections()["CollectionIds"] == ["boto-staff"], "only its own collections are listed"
+assert reader.list_faces(CollectionId="boto-staff")["Faces"], "reads its collection"
+assert error_of(reader.describe_collection, CollectionId="boto-page-1") == "AccessDeniedException"
+assert error_of(reader.search_faces_by_image, CollectionId="boto-page-1", Image={"Bytes": image("obama.jpg")}) == (
+    "AccessDeniedException"
+)
+assert error_of(reader.index_faces, CollectionId="boto-staff", Image={"Bytes": image("obama.jpg")}) == (
+    "AccessDeniedException"
+), "collections:read cannot write"
+assert error_of(reader.delete_collection, CollectionId="boto-staff") == "AccessDeniedException"
+assert error_of(reader.detect_faces, Image={"Bytes": image("obama.jpg")}) == "AccessDeniedException"
+assert error_of(reader.create_face_liveness_session) == "AccessDeniedException"
+assert rk.describe_collection(CollectionId="boto-staff")["FaceCount"] == 2, "nothing was written or deleted"
+# The internal users collection is nobody's through this API.
+assert error_of(rk.describe_collection, CollectionId="@users") in ("ResourceNotFoundException", "InvalidParameterException")
+# A wrong secret for a real access key id; then the key revoked: its pair stops at once.
+status, pairs = v1("POST", f"/v1/keys/{reader_id}/aws-credentials")
+assert error_of(client(key=pairs["accessKeyId"], secret_key="x" * 40).list_collections) == "InvalidSignatureException"
+assert v1("DELETE", f"/v1/keys/{reader_id}")[0] == 200
+assert error_of(reader.list_collections) == "UnrecognizedClientException"
+# Rate limits and monthly quotas, as on /v1: ThrottlingException and ProvisionedThroughputExceededException.
+_, limited = key_with_pair(scopes=["faces:detect"], ratePerSecond=0.01, burst=1)
+assert len(limited.detect_faces(Image={"Bytes": image("obama.jpg")})["FaceDetails"]) == 1
+assert error_of(limited.detect_faces, Image={"Bytes": image("obama.jpg")}) == "ThrottlingException"
+_, counted = key_with_pair(scopes=["faces:compare"], monthlyQuota=1)
+counted.compare_faces(SourceImage={"Bytes": image("obama.jpg")}, TargetImage={"Bytes": image("obama2.jpg")})
+assert error_of(
+    counted.compare_faces, SourceImage={"Bytes": image("obama.jpg")}, TargetImage={"Bytes": image("obama2.jpg")}
+) == "ProvisionedThroughputExceededException"
+
+# Face liveness: a session created through boto3, its frames sent through /v1 by the browser (with a session
+# token the backend asks for), its result read through boto3 with the reference and audit images as bytes.
+assert error_of(rk.create_face_liveness_session, Settings={"OutputConfig": {"S3Bucket": "audit"}}) == (
+    "InvalidParameterException"
+)
+session_id = rk.create_face_liveness_session(Settings={"AuditImagesLimit": 2})["SessionId"]
+assert uuid.UUID(session_id), session_id
+assert rk.get_face_liveness_session_results(SessionId=session_id)["Status"] == "CREATED"
+status, token = v1("POST", f"/v1/liveness/sessions/{session_id}/token")
+assert status == 200 and token["sessionToken"].startswith("fls_"), token
+status, view = v1("GET", f"/v1/liveness/sessions/{session_id}", token=token["sessionToken"])
+assert [c["kind"] for c in view["challenges"]] == ["blink"], view
+yale = os.path.join(data, "..", "..", "yale", "images", "subject01")
+sent = [open(os.path.join(yale, f"subject01_{c}.png"), "rb").read() for c in ["normal", "sleepy", "surprised"]]
+for i, frame in enumerate(sent):
+    status, answer = v1(
+        "POST",
+        f"/v1/liveness/sessions/{session_id}/frames",
+        {"image": base64.b64encode(frame).decode(), "sequence": i, "timestamp": 100 * (i + 1)},
+        token=token["sessionToken"],
+    )
+    assert status == 200, answer
+result = rk.get_face_liveness_session_results(SessionId=session_id)
+assert result["Status"] == "SUCCEEDED" and result["Confidence"] > 50, {k: v for k, v in result.items() if "Image" not in k}
+# The images are frames the browser sent, as it sent them (AWS re-encodes them as JPEG).
+assert result["ReferenceImage"]["Bytes"] in sent, "the reference image is one of the frames"
+assert 1 <= len(result["AuditImages"]) <= 2 and all(a["Bytes"] in sent for a in result["AuditImages"]), result["AuditImages"]
+assert error_of(rk.get_face_liveness_session_results, SessionId=str(uuid.uuid4())) == "ResourceNotFoundException"
+# Another key cannot read this session's result.
+_, stranger_rk = key_with_pair(scopes=["liveness"])
+assert error_of(stranger_rk.get_face_liveness_session_results, SessionId=session_id) == "ResourceNotFoundException"
 print("ok")

@@ -36,6 +36,9 @@ pub enum Requirement {
     SessionTokenOr(Scope),
     /// A key with this scope (`admin` has them all).
     Scope(Scope),
+    /// An AWS Signature V4 (the admin pair or a key's pair); the operation in the request names the scope and
+    /// collection, as its `/v1` twin's route does (see [`crate::rekognition::operation_requirement`]).
+    AwsSignature,
 }
 
 /// The requirement of every route, in one table. A route missing here needs `admin`: new routes are closed
@@ -46,8 +49,8 @@ pub fn requirement(method: &Method, route: &str) -> Requirement {
     match (method, route) {
         (_, "/health" | "/ready" | "/openapi.json" | "/docs" | "/docs/{file}" | "/.well-known/jwks.json") => Public,
         ("GET", "/" | "/liveness" | "/sdk/{file}" | "/web/{file}") => Public,
-        // The Rekognition-compatible API authenticates with AWS Signature V4 itself.
-        ("POST", "/") => Public,
+        // The Rekognition-compatible API: Signature V4, then the scope of the operation named in the request.
+        ("POST", "/") => AwsSignature,
         ("POST", "/v1/auth/face-login") => Login,
         ("GET", "/v1/users/me") | ("POST", "/v1/auth/logout") => UserToken,
         ("GET", "/v1/usage") => AnyKey,
@@ -89,6 +92,7 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
     };
     let outcome = match need {
         Requirement::Public => Ok(None),
+        Requirement::AwsSignature => return admit_signed(&app, ip, request, next).await,
         _ if handler_checks_token => {
             // Valid tokens are not limited (a backend may check many from one address); refused ones are.
             let limits = (app.config.ip_rate_per_second, app.config.ip_burst);
@@ -204,6 +208,18 @@ async fn admit_key(
         }
         Err(e) => return Err(e),
     };
+    admit(app, access, limits, scope, collection, count).await
+}
+
+/// An authenticated caller's rate limit, scope, collection and quota, in that order.
+async fn admit(
+    app: &AppState,
+    access: Access,
+    limits: Limits,
+    scope: Option<Scope>,
+    collection: Option<&str>,
+    count: Count,
+) -> Result<Access, ApiError> {
     if let Some((rate, burst)) = limits.rate {
         app.key_limiter
             .acquire(&access.key_id, rate, burst, Instant::now())
@@ -270,6 +286,11 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Li
     if !key.is_active(now) {
         return Err(unauthorized("key_expired", "the API key has expired"));
     }
+    Ok(access_of(key))
+}
+
+/// What a stored (active) key may do, and its limits.
+fn access_of(key: store::ApiKey) -> (Access, Limits) {
     let scopes = key
         .scopes
         .iter()
@@ -285,7 +306,101 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Li
         rate: key.rate_per_second.map(|r| (r, key.burst.unwrap_or_else(|| r.ceil().max(1.0) as u32))),
         monthly_quota: key.monthly_quota,
     };
-    Ok((Access { key_id: key.key_id, scopes, collections: key.collections, stored: true }, limits))
+    (Access { key_id: key.key_id, scopes, collections: key.collections, stored: true }, limits)
+}
+
+/// Requests signed with AWS Signature V4 (the Rekognition-compatible API). The body is read first (within the
+/// configured limit: it is signed), the signature checked against the admin pair or an API key's pair (failures
+/// spend the client address's tokens, as wrong keys do), then the operation's scope and collection, the key's
+/// rate limit and quota apply exactly as on the operation's `/v1` route. Errors come in AWS's shape.
+async fn admit_signed(app: &AppState, ip: IpAddr, request: Request, next: Next) -> Response {
+    use crate::rekognition::{operation_requirement, AwsError};
+    let (parts, body) = request.into_parts();
+    let bytes = match crate::input::read_body(body, app.body_limit()).await {
+        Ok(bytes) => bytes,
+        Err(e) => return AwsError::from(e).into_response(),
+    };
+    let admitted = async {
+        let (access, limits) = match authenticate_signed(app, &parts, &bytes).await {
+            Ok(found) => found,
+            Err(e) => {
+                limit_address(app, ip)?;
+                return Err(e);
+            }
+        };
+        let (scope, collection) = operation_requirement(&parts.headers, &bytes)?;
+        Ok(admit(app, access, limits, Some(scope), collection.as_deref(), Count::Yes).await?)
+    }
+    .await;
+    match admitted {
+        Ok(access) => {
+            let mut request = Request::from_parts(parts, axum::body::Body::from(bytes));
+            request.extensions_mut().insert(access);
+            next.run(request).await
+        }
+        Err(e) => AwsError::into_response(e),
+    }
+}
+
+/// Who signed the request: the configured admin pair (unrestricted) or a key's pair (that key, if active).
+async fn authenticate_signed(
+    app: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<(Access, Limits), crate::rekognition::AwsError> {
+    use crate::rekognition::AwsError;
+    let denied = |kind, message: &str| AwsError::new(StatusCode::FORBIDDEN, kind, message);
+    let unrecognized =
+        || denied("UnrecognizedClientException", "the security token included in the request is invalid");
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| denied("MissingAuthenticationTokenException", "the request is not signed"))?;
+    let authorization =
+        auth::sigv4::parse_authorization(value).map_err(|e| denied("IncompleteSignatureException", &e.to_string()))?;
+    let presented = authorization.access_key_id.as_str();
+    let admin = match (&app.config.aws_access_key_id, &app.config.aws_secret_access_key) {
+        (Some(id), Some(secret)) if auth::secret::secrets_equal(presented.as_bytes(), id.as_bytes()) => {
+            Some(secret.expose().to_string())
+        }
+        _ => None,
+    };
+    let (identity, secret) = match admin {
+        Some(secret) => (None, secret),
+        None if presented.starts_with(auth::api_key::AWS_ACCESS_KEY_PREFIX) && presented.len() <= 64 => {
+            let (key, secret) =
+                app.store.aws_credentials(presented).await.map_err(ApiError::from)?.ok_or_else(unrecognized)?;
+            (Some(key), secret)
+        }
+        None => return Err(unrecognized()),
+    };
+    let pairs: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .collect();
+    let request = auth::sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    auth::sigv4::verify(&request, &authorization, &secret, store::now_millis() / 1000).map_err(|e| match e {
+        auth::sigv4::SigV4Error::Skew(_) => {
+            denied("InvalidSignatureException", "Signature expired: the request time is too far from the server's")
+        }
+        other => denied("InvalidSignatureException", &other.to_string()),
+    })?;
+    let Some(key) = identity else { return Ok((Access::unrestricted("aws-admin"), Limits::default())) };
+    if key.revoked_at.is_some() {
+        return Err(denied("UnrecognizedClientException", "the API key of this access key pair has been revoked"));
+    }
+    if !key.is_active(store::now_millis()) {
+        return Err(denied("UnrecognizedClientException", "the API key of this access key pair has expired"));
+    }
+    Ok(access_of(key))
 }
 
 /// The client's address: from the configured proxy header (its last entry), else the connection's peer.

@@ -150,3 +150,33 @@ pub async fn create_key(store: &Store, req: CreateKeyRequest) -> Result<CreatedK
     tracing::info!(key_id = %key.key_id, name = %key.name, "API key created");
     Ok(CreatedKey { key: generated.token, info: key.into() })
 }
+
+/// An AWS access key pair for an API key, for the Rekognition-compatible API (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsCredentials {
+    /// The API key the pair acts as: its scopes, collections, rate limit and quota apply.
+    pub key_id: String,
+    pub access_key_id: String,
+    /// Shown once. Signature V4 is an HMAC with it, so the server keeps it (in its store, as AWS does).
+    pub secret_access_key: String,
+}
+
+/// Issues an AWS access key pair for the active key `key_id`.
+pub async fn issue_aws_credentials(store: &Store, key_id: &str) -> Result<AwsCredentials, ApiError> {
+    let not_found = || ApiError::not_found("key_not_found", format!("no API key {key_id:?}"));
+    let key = store.get_api_key(key_id).await?.ok_or_else(not_found)?;
+    if !key.is_active(store::now_millis()) {
+        return Err(ApiError::invalid_parameter("the key is revoked or expired: no AWS pair is issued for it"));
+    }
+    let pair = auth::api_key::generate_aws_pair();
+    if !store.create_aws_credentials(key_id, &pair.access_key_id, &pair.secret_access_key).await? {
+        return Err(not_found());
+    }
+    tracing::info!(key_id = %key_id, access_key_id = %pair.access_key_id, "AWS access key pair issued");
+    Ok(AwsCredentials {
+        key_id: key_id.to_string(),
+        access_key_id: pair.access_key_id,
+        secret_access_key: pair.secret_access_key,
+    })
+}

@@ -64,6 +64,10 @@ pub struct ServerConfig {
     /// secret (best from `FACEGATE_AWS_SECRET_ACCESS_KEY`). Without both, `POST /` refuses every request.
     pub aws_access_key_id: Option<String>,
     pub aws_secret_access_key: Option<Secret>,
+    /// The challenges of liveness sessions created through the Rekognition API (`CreateFaceLivenessSession`
+    /// has no parameter for them), e.g. `["blink", "turn_left"]`. Empty (the default): two at random, one a
+    /// head turn.
+    pub aws_liveness_challenges: Vec<liveness::Kind>,
     /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
     pub login_requires_liveness: bool,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
@@ -156,6 +160,7 @@ impl Default for ServerConfig {
             liveness_privacy: false,
             aws_access_key_id: None,
             aws_secret_access_key: None,
+            aws_liveness_challenges: Vec::new(),
             login_requires_liveness: false,
             liveness_max_bad_frames: 15,
             liveness_min_face_px: 64.0,
@@ -283,6 +288,14 @@ impl ServerConfig {
                 }
             }
             _ => return invalid("token_algorithm", "must be EdDSA or HS256"),
+        }
+        if self.aws_liveness_challenges.len() > 6
+            || self.aws_liveness_challenges.iter().any(|k| !crate::sessions::RANDOM_KINDS.contains(k))
+        {
+            return invalid(
+                "aws_liveness_challenges",
+                "at most 6 of turn_left, turn_right, blink, smile, nose_target, look_up, look_down",
+            );
         }
         for origin in &self.cors_origins {
             if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {

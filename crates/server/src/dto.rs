@@ -434,6 +434,8 @@ pub struct SearchResult {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResponse {
+    /// The probe image (boxes are in its pixels).
+    pub image: ImageInfo,
     /// One entry per searched face (one with `faces: largest`).
     pub results: Vec<SearchResult>,
     pub threshold: f32,

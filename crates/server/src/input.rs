@@ -191,7 +191,7 @@ fn percent_decode(s: &str) -> String {
 const DRAIN_AFTER_LIMIT: usize = 32 << 20;
 
 /// The whole body, or 413 when it is over `limit` bytes.
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let mut body = body;
     let mut buf = bytes::BytesMut::new();

@@ -3,17 +3,23 @@
 //! (`endpoint_url=...`) work unchanged.
 //!
 //! Each operation is a translation onto the `/v1` handler that does the same work, and every `ApiError` code is
-//! mapped once to the AWS error type (`{"__type", "message"}`). Operations so far: DetectFaces, CompareFaces,
+//! mapped once to the AWS error type (`{"__type", "message"}`). Operations: DetectFaces, CompareFaces,
 //! IndexFaces, ListFaces, DeleteFaces, SearchFaces, SearchFacesByImage, CreateCollection, DescribeCollection,
-//! ListCollections, DeleteCollection; credentials: the admin pair from the configuration.
+//! ListCollections, DeleteCollection, CreateFaceLivenessSession, GetFaceLivenessSessionResults.
+//!
+//! Credentials: the admin pair from the configuration, or a pair issued for an API key
+//! (`POST /v1/keys/{keyId}/aws-credentials`). The access layer checks the signature and then applies the
+//! operation's scope and collection ([`operation_requirement`]), the key's rate limit and quota, exactly as on
+//! the `/v1` route that does the same work.
 //!
 //! Shapes: boxes and landmarks as ratios of the image's width and height; `Confidence` = detection score × 100;
 //! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
 //! face / 10, capped at 100; `Similarity` = the calibrated similarity (FMR on LFW), capped at 100.
 
+use auth::Scope;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
@@ -24,6 +30,7 @@ use crate::dto::{CreateCollectionRequest, DeleteFacesRequest, FaceDto, ImageInfo
 use crate::error::ApiError;
 use crate::input::{JsonBody, Payload, QueryOptions};
 use crate::routes::collections::{self, PageQuery};
+use crate::routes::sessions;
 use crate::state::AppState;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -38,7 +45,7 @@ pub struct AwsError {
 }
 
 impl AwsError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         AwsError { status, kind, message: message.into() }
     }
 
@@ -81,44 +88,59 @@ impl From<ApiError> for AwsError {
     }
 }
 
-/// Checks the request's Signature V4 against the configured admin pair.
-fn authenticate(
-    app: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<auth::Access, AwsError> {
-    let denied = |kind, message: &str| AwsError::new(StatusCode::FORBIDDEN, kind, message);
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| denied("MissingAuthenticationTokenException", "the request is not signed"))?;
-    let authorization =
-        auth::sigv4::parse_authorization(value).map_err(|e| denied("IncompleteSignatureException", &e.to_string()))?;
-    let (Some(id), Some(secret)) = (&app.config.aws_access_key_id, &app.config.aws_secret_access_key) else {
-        return Err(denied("UnrecognizedClientException", "no AWS credentials are configured on this server"));
+/// The operation a request names (`X-Amz-Target: RekognitionService.<Operation>`).
+fn operation(headers: &HeaderMap) -> Result<&str, AwsError> {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    target.strip_prefix(TARGET_PREFIX).ok_or_else(|| {
+        AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            "X-Amz-Target must name a RekognitionService operation",
+        )
+    })
+}
+
+fn unknown_operation(name: &str) -> AwsError {
+    AwsError::new(
+        StatusCode::BAD_REQUEST,
+        "UnknownOperationException",
+        format!("{name} is not supported by this server"),
+    )
+}
+
+/// The request body: a JSON object (an empty body is `{}`).
+fn request_object(body: &[u8]) -> Result<Value, AwsError> {
+    let request: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", e.to_string()))?
     };
-    if !auth::secret::secrets_equal(authorization.access_key_id.as_bytes(), id.as_bytes()) {
-        return Err(denied("UnrecognizedClientException", "the security token included in the request is invalid"));
+    if !request.is_object() {
+        return Err(AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "the body must be a JSON object"));
     }
-    let pairs: Vec<(String, String)> =
-        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
-    let request = auth::sigv4::Request {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: &pairs,
-        body,
-    };
-    let now = store::now_millis() / 1000;
-    auth::sigv4::verify(&request, &authorization, secret.expose(), now).map_err(|e| match e {
-        auth::sigv4::SigV4Error::Skew(_) => {
-            denied("InvalidSignatureException", "Signature expired: the request time is too far from the server's")
+    Ok(request)
+}
+
+/// What an operation asks of its caller: the scope of its `/v1` twin, and the collection it touches (checked
+/// against the key's collections). One table, like [`crate::access::requirement`] for the `/v1` routes.
+pub fn operation_requirement(headers: &HeaderMap, body: &[u8]) -> Result<(Scope, Option<String>), AwsError> {
+    let operation = operation(headers)?;
+    let request = request_object(body)?;
+    let collection = || request.get("CollectionId").and_then(Value::as_str).map(String::from);
+    Ok(match operation {
+        "DetectFaces" => (Scope::FacesDetect, None),
+        "CompareFaces" => (Scope::FacesCompare, None),
+        "ListCollections" => (Scope::CollectionsRead, None),
+        "DescribeCollection" | "ListFaces" | "SearchFaces" | "SearchFacesByImage" => {
+            (Scope::CollectionsRead, collection())
         }
-        other => denied("InvalidSignatureException", &other.to_string()),
-    })?;
-    Ok(auth::Access::unrestricted("aws-admin"))
+        "CreateCollection" | "DeleteCollection" | "IndexFaces" | "DeleteFaces" => {
+            (Scope::CollectionsWrite, collection())
+        }
+        "CreateFaceLivenessSession" | "GetFaceLivenessSessionResults" => (Scope::Liveness, None),
+        other => return Err(unknown_operation(other)),
+    })
 }
 
 /// The bytes of an `Image` parameter (`{"Bytes": base64}`; `S3Object` needs an S3-compatible store).
@@ -183,39 +205,22 @@ fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
     body.get(name).and_then(Value::as_str).ok_or_else(|| AwsError::invalid(format!("{name} is required")))
 }
 
-/// `POST /`: the Rekognition operations.
+/// `POST /`: the Rekognition operations (the access layer has checked the signature and the caller's rights).
 pub async fn dispatch(
     State(app): State<AppState>,
-    method: Method,
-    uri: Uri,
+    Extension(caller): Extension<auth::Access>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match handle(app, method, uri, headers, body).await {
+    match handle(app, caller, headers, body).await {
         Ok(v) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Value, AwsError> {
-    let caller = authenticate(&app, &method, &uri, &headers, &body)?;
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let operation = target.strip_prefix(TARGET_PREFIX).ok_or_else(|| {
-        AwsError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            "X-Amz-Target must name a RekognitionService operation",
-        )
-    })?;
-    let request: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", e.to_string()))?
-    };
-    if !request.is_object() {
-        return Err(AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "the body must be a JSON object"));
-    }
+async fn handle(app: AppState, caller: auth::Access, headers: HeaderMap, body: Bytes) -> Result<Value, AwsError> {
+    let operation = operation(&headers)?;
+    let request = request_object(&body)?;
     let region = auth::sigv4::parse_authorization(
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default(),
     )
@@ -330,6 +335,7 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
                 return Err(AwsError::invalid("There are no faces in the image"));
             };
             Ok(json!({
+                "SearchedFaceBoundingBox": ratio_box(&result.searched_face, &r.image),
                 "SearchedFaceConfidence": result.searched_face.confidence * 100.0,
                 "FaceMatches": result.matches.iter().map(|m| json!({
                     "Similarity": m.similarity.clamp(0.0, 100.0),
@@ -462,10 +468,77 @@ async fn handle(app: AppState, method: Method, uri: Uri, headers: HeaderMap, bod
             let _deleted = collections::delete_collection(State(app.clone()), Path(id)).await?;
             Ok(json!({"StatusCode": 200}))
         }
-        other => Err(AwsError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            format!("{other} is not supported by this server"),
-        )),
+        "CreateFaceLivenessSession" => create_liveness_session(&app, &caller, &request).await,
+        "GetFaceLivenessSessionResults" => liveness_session_results(&app, &caller, &request).await,
+        other => Err(unknown_operation(other)),
     }
+}
+
+/// `CreateFaceLivenessSession`: a `/v1` liveness session with the configured challenges
+/// (`aws_liveness_challenges`, else two at random). Frames go to `/v1/liveness/sessions/{SessionId}/frames`
+/// (with the creating key, or a session token from `POST /v1/liveness/sessions/{SessionId}/token`).
+async fn create_liveness_session(app: &AppState, caller: &auth::Access, request: &Value) -> Result<Value, AwsError> {
+    let settings = request.get("Settings").cloned().unwrap_or(json!({}));
+    if settings.get("OutputConfig").is_some() {
+        return Err(AwsError::invalid(
+            "Settings.OutputConfig needs an S3-compatible store, and none is configured: read the images with \
+             GetFaceLivenessSessionResults",
+        ));
+    }
+    let audit = match settings.get("AuditImagesLimit") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= u64::from(crate::sessions::MAX_AUDIT_IMAGES))
+            .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must lie in 0..4"))? as u32,
+    };
+    let configured = &app.config.aws_liveness_challenges;
+    let req = sessions::CreateSessionRequest {
+        challenges: (!configured.is_empty()).then(|| configured.clone()),
+        audit_images_limit: Some(audit),
+        client_request_token: request.get("ClientRequestToken").and_then(Value::as_str).map(String::from),
+        ..Default::default()
+    };
+    let (_, created) = sessions::new_session(app, caller, req).await?;
+    Ok(json!({"SessionId": created.session_id}))
+}
+
+/// A session's image as AWS's `{"Bytes": ...}`.
+async fn session_image(app: &AppState, id: &str, name: &str) -> Result<Option<Value>, AwsError> {
+    let found = app.store.session_image(id, name).await.map_err(ApiError::from)?;
+    Ok(found.map(|i| json!({"Bytes": base64::engine::general_purpose::STANDARD.encode(&i.bytes)})))
+}
+
+/// `GetFaceLivenessSessionResults`: status, confidence (once finished), and the reference and audit images as
+/// bytes (none in privacy mode).
+async fn liveness_session_results(app: &AppState, caller: &auth::Access, request: &Value) -> Result<Value, AwsError> {
+    let id = string_field(request, "SessionId")?.to_string();
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(AwsError::invalid("SessionId must be a UUID"));
+    }
+    let Json(view) =
+        sessions::get_session(State(app.clone()), Path(id.clone()), Some(Extension(caller.clone())), HeaderMap::new())
+            .await?;
+    let names: Vec<String> = view.images.iter().filter_map(|path| path.rsplit('/').next().map(String::from)).collect();
+    let mut out = json!({
+        "SessionId": view.session_id,
+        "Status": view.status,
+        "Challenge": {"Type": "FaceMovementChallenge", "Version": "1.0.0"},
+    });
+    if matches!(view.status.as_str(), "SUCCEEDED" | "FAILED" | "EXPIRED") {
+        out["Confidence"] = json!(view.result.confidence);
+    }
+    if names.iter().any(|n| n == "reference") {
+        if let Some(reference) = session_image(app, &id, "reference").await? {
+            out["ReferenceImage"] = reference;
+        }
+    }
+    let mut audit = Vec::new();
+    for name in names.into_iter().filter(|n| n.starts_with("audit-")) {
+        if let Some(i) = session_image(app, &id, &name).await? {
+            audit.push(i);
+        }
+    }
+    out["AuditImages"] = json!(audit);
+    Ok(out)
 }

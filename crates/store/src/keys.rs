@@ -164,6 +164,46 @@ impl Store {
         u64::try_from(n).map(Some).map_err(|_| StoreError::Corrupt(format!("negative usage count {n}")))
     }
 
+    /// Records an AWS access key pair for `key_id` (Signature V4 needs the secret itself on the server, as AWS
+    /// keeps it: the pair is only as safe as the database). `false` when there is no such key.
+    pub async fn create_aws_credentials(&self, key_id: &str, access_key_id: &str, secret: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO aws_credentials (access_key_id, key_id, secret, created_at) \
+             SELECT $1, key_id, $3, $4 FROM api_keys WHERE key_id = $2",
+        )
+        .bind(access_key_id)
+        .bind(key_id)
+        .bind(secret)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The API key an AWS access key id belongs to, with the pair's secret.
+    pub async fn aws_credentials(&self, access_key_id: &str) -> StoreResult<Option<(ApiKey, String)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {}, c.secret AS aws_secret FROM aws_credentials c JOIN api_keys k ON k.key_id = c.key_id \
+             WHERE c.access_key_id = $1",
+            KEY_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(access_key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((key_from_row(&r)?, r.try_get("aws_secret")?))).transpose()
+    }
+
+    /// The AWS access key ids issued for `key_id`, oldest first.
+    pub async fn aws_access_key_ids(&self, key_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT access_key_id FROM aws_credentials WHERE key_id = $1 ORDER BY created_at, access_key_id",
+        )
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("access_key_id")?)).collect()
+    }
+
     /// The month's count without counting.
     pub async fn usage(&self, key_id: &str, month: &str) -> StoreResult<u64> {
         let row = sqlx::query("SELECT requests FROM key_usage WHERE key_id = $1 AND month = $2")

@@ -133,6 +133,18 @@ const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (session_id, name))",
         ],
     },
+    Migration {
+        version: 6,
+        name: "AWS access key pairs of API keys (Signature V4)",
+        statements: &[
+            "CREATE TABLE aws_credentials (
+            access_key_id TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL REFERENCES api_keys(key_id) ON DELETE CASCADE,
+            secret TEXT NOT NULL,
+            created_at BIGINT NOT NULL)",
+            "CREATE INDEX aws_credentials_by_key ON aws_credentials (key_id)",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

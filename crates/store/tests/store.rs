@@ -142,8 +142,21 @@ async fn api_keys_and_usage(store: Store) -> Result<(), Failed> {
     assert_eq!((k2.collections, k2.monthly_quota), (None, None));
     assert_eq!(store.list_api_keys().await?.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), ["k1", "k2"]);
 
+    // AWS pairs belong to a key, and a lookup by access key id brings the key (its state and limits) along.
+    assert!(store.create_aws_credentials("k1", "FGAKONE", "secret-one").await?);
+    assert!(store.create_aws_credentials("k1", "FGAKTWO", "secret-two").await?);
+    assert!(!store.create_aws_credentials("missing", "FGAKTHREE", "s").await?, "no pair for a missing key");
+    assert!(store.create_aws_credentials("k2", "FGAKONE", "other").await.is_err(), "access key ids are unique");
+    let (owner, secret) = store.aws_credentials("FGAKTWO").await?.ok_or("FGAKTWO")?;
+    assert_eq!((owner, secret.as_str()), (created.clone(), "secret-two"));
+    assert!(store.aws_credentials("FGAKTHREE").await?.is_none());
+    assert_eq!(store.aws_access_key_ids("k1").await?, ["FGAKONE", "FGAKTWO"]);
+    assert!(store.aws_access_key_ids("k2").await?.is_empty());
+
     assert!(found.is_active(found.created_at));
     assert!(store.revoke_api_key("k1").await?);
+    let (owner, _) = store.aws_credentials("FGAKONE").await?.ok_or("FGAKONE")?;
+    assert!(owner.revoked_at.is_some(), "a pair follows its key's revocation");
     assert!(!store.revoke_api_key("missing").await?);
     let revoked = store.get_api_key("k1").await?.ok_or("k1")?;
     assert!(revoked.revoked_at.is_some() && !revoked.is_active(revoked.created_at));

@@ -2,7 +2,7 @@
 //! first key of a deployment and for scripts.
 
 use anyhow::{bail, Context, Result};
-use server::api_keys::{create_key, ApiKeyDto, CreateKeyRequest};
+use server::api_keys::{create_key, issue_aws_credentials, ApiKeyDto, CreateKeyRequest};
 use store::Store;
 
 use crate::cli::{CommonArgs, KeysCommand, StoreArgs};
@@ -71,6 +71,19 @@ pub fn run(common: &CommonArgs, command: &KeysCommand) -> Result<()> {
                 bail!("no API key {key_id:?}");
             }
             eprintln!("revoked {key_id}");
+            Ok(())
+        }
+        KeysCommand::AwsCredentials { store, key_id, json } => {
+            let (runtime, store) = open(common, store)?;
+            let pair = runtime.block_on(issue_aws_credentials(&store, key_id)).map_err(|e| anyhow::anyhow!(e.message));
+            runtime.block_on(store.close());
+            let pair = pair?;
+            if *json {
+                return print_json(&pair);
+            }
+            println!("aws_access_key_id = {}", pair.access_key_id);
+            println!("aws_secret_access_key = {}", pair.secret_access_key);
+            eprintln!("for key {key_id}: store the secret now, it is not shown again");
             Ok(())
         }
     }

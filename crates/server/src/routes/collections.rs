@@ -472,7 +472,7 @@ pub async fn search(
         let matches = find(&app, &id, query, k, threshold, None).await?;
         results.push(SearchResult { searched_face: FaceDto::from(&analyzed.faces[i]), matches });
     }
-    Ok(Json(SearchResponse { results, threshold, face_model: app.face_model() }))
+    Ok(Json(SearchResponse { image: analyzed.image.clone(), results, threshold, face_model: app.face_model() }))
 }
 
 /// Search a collection with a face already in it (the face itself is not among the matches).

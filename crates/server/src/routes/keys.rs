@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api_keys::{create_key, ApiKeyDto, CreateKeyRequest, CreatedKey};
+use crate::api_keys::{create_key, issue_aws_credentials, ApiKeyDto, AwsCredentials, CreateKeyRequest, CreatedKey};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{lenient_string, JsonBody, QueryOptions};
 use crate::state::AppState;
@@ -81,6 +81,18 @@ pub async fn revoke(State(app): State<AppState>, Path(key_id): Path<String>) -> 
     tracing::info!(key_id = %key_id, "API key revoked");
     let key = app.store.get_api_key(&key_id).await?.ok_or_else(|| key_not_found(&key_id))?;
     Ok(Json(key.into()))
+}
+
+/// Issue an AWS access key pair for a key, for the Rekognition-compatible API (`POST /` signed with Signature
+/// V4): requests signed with it act as the key, with its scopes, collections, rate limit and quota. The secret
+/// is shown once. Revoking the key revokes its pairs.
+#[utoipa::path(post, path = "/v1/keys/{keyId}/aws-credentials", tag = "keys", params(("keyId" = String, Path)),
+    responses((status = 201, body = AwsCredentials), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn aws_credentials(
+    State(app): State<AppState>,
+    Path(key_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<AwsCredentials>)> {
+    Ok((StatusCode::CREATED, Json(issue_aws_credentials(&app.store, &key_id).await?)))
 }
 
 /// This month's request count of the calling key, its quota and when it resets.

@@ -176,6 +176,17 @@ pub async fn create_session(
     Extension(caller): Extension<auth::Access>,
     JsonBody(req): JsonBody<CreateSessionRequest>,
 ) -> ApiResult<Response> {
+    let (status, body) = new_session(&app, &caller, req).await?;
+    Ok((status, Json(body)).into_response())
+}
+
+/// Creates a session for `caller` (201), or finds the one created before with the same client request token
+/// (200, with a fresh session token).
+pub async fn new_session(
+    app: &AppState,
+    caller: &auth::Access,
+    req: CreateSessionRequest,
+) -> ApiResult<(StatusCode, CreatedSession)> {
     let audit = req.audit_images_limit.unwrap_or(0);
     if audit > MAX_AUDIT_IMAGES {
         return Err(ApiError::invalid_parameter(format!("auditImagesLimit must lie in 0..={MAX_AUDIT_IMAGES}")));
@@ -271,7 +282,7 @@ pub async fn create_session(
         min_face_px: record.session.options.min_face_px,
         audit_images_limit: record.session.options.audit_images,
     };
-    Ok((status, Json(body)).into_response())
+    Ok((status, body))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -698,6 +709,32 @@ pub async fn get_session_image(
         Body::from(image.bytes),
     )
         .into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionTokenDto {
+    pub session_id: String,
+    /// Send it as `Authorization: Bearer TOKEN`; the session's previous token stops working.
+    pub session_token: String,
+}
+
+/// A new session token for a session (API key of its owner), e.g. for a session created through the
+/// Rekognition API, whose answer carries no token: the browser that runs the challenges gets this one.
+#[utoipa::path(post, path = "/v1/liveness/sessions/{sessionId}/token", tag = "liveness",
+    params(("sessionId" = String, Path, description = "session id")),
+    responses((status = 200, body = SessionTokenDto), (status = 404, body = ErrorBody)))]
+pub async fn new_session_token(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    access: Option<Extension<auth::Access>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SessionTokenDto>> {
+    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
+    authorize(&row, access.as_ref().map(|a| &a.0), &headers, false)?;
+    let (token, hash) = sessions::new_token(&id);
+    app.store.set_session_token(&id, &hash).await?;
+    Ok(Json(SessionTokenDto { session_id: id, session_token: token }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
