@@ -309,6 +309,11 @@ impl Server {
         Ok(Server { state, listener, follower, key_follower })
     }
 
+    /// The routes over this server's state, for calling in process (the fuzzer drives requests through it).
+    pub fn app(&self) -> Router {
+        router(self.state.clone())
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
