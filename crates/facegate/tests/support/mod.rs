@@ -115,6 +115,12 @@ impl Served {
         None
     }
 
+    /// SIGKILL: the process dies mid-flight, as on a power cut or the OOM killer.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
