@@ -52,38 +52,6 @@ fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-    out
-}
-
-/// A PNG whose header claims `width` x `height` pixels, with a few bytes of image data.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit greyscale
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    out.extend(png_chunk(b"IHDR", &ihdr));
-    out.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
-    out.extend(png_chunk(b"IEND", &[]));
-    out
-}
-
 /// A real JPEG with its frame header rewritten to claim `width` x `height`.
 fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
     let mut bytes = face();
@@ -146,9 +114,17 @@ fn cases() -> Vec<Case> {
             (400, "image_too_small"),
             detect(encode(&DynamicImage::new_rgb8(1, 1), ImageFormat::Png)),
         ),
-        case("png_header_claims_60000x60000", (413, "image_too_many_pixels"), detect(png_claiming(60_000, 60_000))),
-        case("png_header_claims_2_billion_wide", (400, "invalid_image"), detect(png_claiming(u32::MAX / 2, 1))),
-        case("png_header_zero_width", (400, "invalid_image"), detect(png_claiming(0, 100))),
+        case(
+            "png_header_claims_60000x60000",
+            (413, "image_too_many_pixels"),
+            detect(testkit::png_claiming(60_000, 60_000)),
+        ),
+        case(
+            "png_header_claims_2_billion_wide",
+            (400, "invalid_image"),
+            detect(testkit::png_claiming(u32::MAX / 2, 1)),
+        ),
+        case("png_header_zero_width", (400, "invalid_image"), detect(testkit::png_claiming(0, 100))),
         case("jpeg_header_claims_65000x65000", (413, "image_too_many_pixels"), detect(jpeg_claiming(65_000, 65_000))),
         case(
             "gif_screen_65535x65535",

@@ -11,26 +11,6 @@ fn limits() -> DecodeLimits {
     DecodeLimits::default()
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as u32).to_be_bytes().to_vec();
-    let mut typed = kind.to_vec();
-    typed.extend_from_slice(body);
-    out.extend_from_slice(&typed);
-    out.extend_from_slice(&crc32(&typed).to_be_bytes());
-    out
-}
-
 fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, format).expect("encode");
@@ -70,14 +50,7 @@ fn truncated_jpeg_is_corrupt() {
 
 #[test]
 fn png_header_claiming_ten_gigapixels_is_refused_before_decoding() {
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend(png_chunk(b"IHDR", &ihdr));
-    png.extend(png_chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
-    png.extend(png_chunk(b"IEND", &[]));
+    let png = testkit::png_claiming(100_000, 100_000);
     match decode(&png, &limits()) {
         Err(VisionError::TooManyPixels { width, height, .. }) => assert_eq!((width, height), (100_000, 100_000)),
         other => panic!("expected TooManyPixels, got {other:?}"),
