@@ -314,7 +314,7 @@ fn access_of(key: store::ApiKey) -> (Access, Limits) {
 /// spend the client address's tokens, as wrong keys do), then the operation's scope and collection, the key's
 /// rate limit and quota apply exactly as on the operation's `/v1` route. Errors come in AWS's shape.
 async fn admit_signed(app: &AppState, ip: IpAddr, request: Request, next: Next) -> Response {
-    use crate::rekognition::{operation_requirement, AwsError};
+    use crate::rekognition::{operation_requirement, AwsError, SignedRequest};
     let (parts, body) = request.into_parts();
     let bytes = match crate::input::read_body(body, app.body_limit()).await {
         Ok(bytes) => bytes,
@@ -328,14 +328,18 @@ async fn admit_signed(app: &AppState, ip: IpAddr, request: Request, next: Next) 
                 return Err(e);
             }
         };
-        let (scope, collection) = operation_requirement(&parts.headers, &bytes)?;
-        Ok(admit(app, access, limits, Some(scope), collection.as_deref(), Count::Yes).await?)
+        let signed = SignedRequest::parse(&parts.headers, &bytes)?;
+        let (scope, collection) = operation_requirement(&signed)?;
+        let access = admit(app, access, limits, Some(scope), collection.as_deref(), Count::Yes).await?;
+        Ok((access, signed))
     }
     .await;
     match admitted {
-        Ok(access) => {
-            let mut request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        Ok((access, signed)) => {
+            // The handler takes the parsed request; the body has been read and is not needed again.
+            let mut request = Request::from_parts(parts, axum::body::Body::empty());
             request.extensions_mut().insert(access);
+            request.extensions_mut().insert(signed);
             next.run(request).await
         }
         Err(e) => AwsError::into_response(e),

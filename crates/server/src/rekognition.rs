@@ -122,13 +122,26 @@ fn request_object(body: &[u8]) -> Result<Value, AwsError> {
     Ok(request)
 }
 
+/// A signed request, parsed once by the access layer (its body may carry megabytes of base64 images) and handed
+/// to [`dispatch`].
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    pub operation: String,
+    pub request: Value,
+}
+
+impl SignedRequest {
+    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, AwsError> {
+        Ok(SignedRequest { operation: operation(headers)?.to_string(), request: request_object(body)? })
+    }
+}
+
 /// What an operation asks of its caller: the scope of its `/v1` twin, and the collection it touches (checked
 /// against the key's collections). One table, like [`crate::access::requirement`] for the `/v1` routes.
-pub fn operation_requirement(headers: &HeaderMap, body: &[u8]) -> Result<(Scope, Option<String>), AwsError> {
-    let operation = operation(headers)?;
-    let request = request_object(body)?;
+pub fn operation_requirement(signed: &SignedRequest) -> Result<(Scope, Option<String>), AwsError> {
+    let request = &signed.request;
     let collection = || request.get("CollectionId").and_then(Value::as_str).map(String::from);
-    Ok(match operation {
+    Ok(match signed.operation.as_str() {
         "DetectFaces" => (Scope::FacesDetect, None),
         "CompareFaces" => (Scope::FacesCompare, None),
         "ListCollections" => (Scope::CollectionsRead, None),
@@ -209,24 +222,27 @@ fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
 pub async fn dispatch(
     State(app): State<AppState>,
     Extension(caller): Extension<auth::Access>,
+    Extension(signed): Extension<SignedRequest>,
     headers: HeaderMap,
-    body: Bytes,
 ) -> Response {
-    match handle(app, caller, headers, body).await {
+    match handle(app, caller, headers, signed).await {
         Ok(v) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn handle(app: AppState, caller: auth::Access, headers: HeaderMap, body: Bytes) -> Result<Value, AwsError> {
-    let operation = operation(&headers)?;
-    let request = request_object(&body)?;
+async fn handle(
+    app: AppState,
+    caller: auth::Access,
+    headers: HeaderMap,
+    SignedRequest { operation, request }: SignedRequest,
+) -> Result<Value, AwsError> {
     let region = auth::sigv4::parse_authorization(
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default(),
     )
     .map(|a| a.region)
     .unwrap_or_default();
-    match operation {
+    match operation.as_str() {
         "DetectFaces" => {
             let image = image_bytes(&request, "Image")?;
             let Json(found) = crate::routes::faces::detect(
