@@ -30,6 +30,11 @@ pub struct SpoofModelFile {
     pub url: &'static str,
 }
 
+/// Where the official checkpoints are published: GitHub `minivision-ai/Silent-Face-Anti-Spoofing`, folder
+/// `resources/anti_spoof_models/`. Each file's [`SpoofModelFile::url`] is this base followed by its name.
+pub const OFFICIAL_SOURCE: &str =
+    "https://github.com/minivision-ai/Silent-Face-Anti-Spoofing/raw/master/resources/anti_spoof_models/";
+
 pub const SPOOF_MODELS: [SpoofModelFile; 2] = [
     SpoofModelFile {
         file: "2.7_80x80_MiniFASNetV2.pth",

@@ -142,11 +142,32 @@ pub enum Command {
     /// Manage API keys in the service's store (create shows the secret once; list; revoke).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// The models, their SHA-256 and where they load from.
+    /// The models, their SHA-256 and where they load from (`models fetch` downloads the anti-spoofing weights).
     Models {
-        #[arg(long)]
+        #[command(subcommand)]
+        command: Option<ModelsCommand>,
+        #[arg(long, global = true)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the passive anti-spoofing weights (MiniFASNet .pth, never embedded) into the models directory,
+    /// each checked against its published SHA-256 before it is written. Files already there with the right hash
+    /// are kept.
+    Fetch(FetchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FetchArgs {
+    /// Base URL the files are downloaded from (each file's name is appended) [default: the official
+    /// repository, github.com/minivision-ai/Silent-Face-Anti-Spoofing, resources/anti_spoof_models/].
+    #[arg(long, value_name = "BASE_URL")]
+    pub from: Option<String>,
+    /// Replace a file that is present with the wrong SHA-256 (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where the service keeps its data; shared by `serve`, `enroll` and `search`.
@@ -200,6 +221,10 @@ pub struct ServeArgs {
     /// Lifetime of face-login tokens, seconds [default: 1800].
     #[arg(long, env = "FACEGATE_TOKEN_TTL_SECONDS", value_name = "SECONDS")]
     pub token_ttl_seconds: Option<u64>,
+    /// Let liveness sessions succeed on their challenges alone when passive anti-spoofing (the MiniFASNet
+    /// weights) is not installed. Photos pass challenges: leave this off outside development [default: false].
+    #[arg(long, env = "FACEGATE_LIVENESS_ALLOW_CHALLENGE_ONLY", value_name = "BOOL")]
+    pub liveness_allow_challenge_only: Option<bool>,
     /// Print the effective configuration (TOML, secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -415,6 +440,24 @@ pub enum EvalCommand {
         /// GENKI labels (`file,smile,yaw_rad,pitch_rad,roll_rad`) for the yaw error.
         #[arg(long)]
         genki: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Presentation attacks per type (printed photos, screen replays, stills, slideshows, slid and turned
+    /// photos, replayed and reordered sessions, switches, splices) and genuine sessions from the shared data,
+    /// through the service's session engine: APCER per type, BPCER, non-response, confidence — with the
+    /// passive model (from --models-dir) and without it. Reads the videos with `ffmpeg`.
+    Attacks {
+        /// The shared data folder (`replay/`, `nuaa/`, `yale/`, `lfw/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Include every session's outcome in the JSON.
+        #[arg(long)]
+        sessions: bool,
+        /// Exit non-zero when a figure is worse than the project's ceilings (what CI runs): APCER per attack
+        /// type and BPCER with the passive model, no success without it, no confidence overlap.
+        #[arg(long)]
+        check: bool,
         #[arg(long)]
         json: bool,
     },

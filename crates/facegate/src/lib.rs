@@ -32,6 +32,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(e) => commands::eval::run(common, e),
         Command::Bench { images, runs, json } => commands::bench::run(common, images, *runs, *json),
         Command::Keys(k) => commands::keys::run(common, k),
-        Command::Models { json } => commands::models::run(common, *json),
+        Command::Models { command: None, json } => commands::models::run(common, *json),
+        Command::Models { command: Some(cli::ModelsCommand::Fetch(args)), json } => {
+            commands::models::fetch(common, args, *json)
+        }
     }
 }

@@ -72,6 +72,7 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
         set(&mut c.cors_origins, &s.cors_origins);
         set(&mut c.login_threshold, &s.login_threshold);
         set(&mut c.token_ttl_seconds, &s.token_ttl_seconds);
+        set(&mut c.liveness_allow_challenge_only, &s.liveness_allow_challenge_only);
     }
     c.validate()?;
     Ok(c)

@@ -113,7 +113,8 @@ fn the_page_verifies_a_live_sequence_and_refuses_a_spliced_one() {
     let shots = repo().join("target/e2e");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
     let tmp = tempfile::tempdir().expect("temp dir");
-    let s = Served::start(&tmp.path().join("data"), None, &[]);
+    // The fake camera plays stills: they pass a blink on the challenge alone, which this server allows.
+    let s = Served::start(&tmp.path().join("data"), None, &["--liveness-allow-challenge-only", "true"]);
 
     // Eyes open, closed, open again — one person.
     let live = tmp.path().join("live.y4m");

@@ -1,9 +1,17 @@
 //! The `facegate` binary end to end, on real images from ../shared/data.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use antispoof::passive::OFFICIAL_SOURCE;
+use antispoof::SPOOF_MODELS;
 use serde_json::Value;
+use vision::models::sha256_hex;
 
 fn shared() -> PathBuf {
     std::env::var("FACEGATE_SHARED_DIR")
@@ -32,7 +40,14 @@ fn json_of(out: &Output) -> Value {
 #[test]
 fn models_are_embedded_and_checked() {
     let v = json_of(&facegate(&["models", "--json"]));
-    let models = v.as_array().expect("a list");
+    // The anti-spoofing weights are listed too, but never embedded: without a models directory they do not load.
+    let (passive, models): (Vec<&Value>, Vec<&Value>) =
+        v.as_array().expect("a list").iter().partition(|m| m["role"] == "passive_anti_spoofing");
+    assert_eq!(passive.len(), 2, "{v}");
+    for m in passive {
+        assert_eq!((m["embedded_in_binary"].as_bool(), m["loads_from"].is_null()), (Some(false), true), "{m}");
+        assert!(m["error"].as_str().is_some_and(|e| e.contains("models fetch")), "{m}");
+    }
     let mut files: Vec<&str> = models.iter().map(|m| m["file"].as_str().expect("file")).collect();
     files.sort_unstable();
     // Every model committed under `models/` is listed, and nothing else.
@@ -267,4 +282,229 @@ fn eval_pad_without_the_weights_says_where_they_belong() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2.7_80x80_MiniFASNetV2.pth"), "{err}");
+}
+
+// `facegate models fetch`, against a small HTTP server run by the test: nothing here reaches the internet.
+
+/// A tiny HTTP/1.1 server on loopback: `GET /files/NAME` serves `root/NAME`, `GET /moved/NAME` redirects there
+/// (as GitHub's raw URLs redirect), anything else is a 404. Counts the requests it answers.
+struct FileServer {
+    base: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl FileServer {
+    fn start(root: PathBuf) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = answer(stream, &root);
+            }
+        });
+        FileServer { base, requests }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn answer(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let file = |prefix: &str| target.strip_prefix(prefix).filter(|n| !n.is_empty() && !n.contains(['/', '\\']));
+    let (status, extra, body) = if let Some(name) = file("/moved/") {
+        ("302 Found", format!("Location: /files/{name}\r\n"), Vec::new())
+    } else if let Some(body) = file("/files/").and_then(|name| std::fs::read(root.join(name)).ok()) {
+        ("200 OK", "Content-Type: application/octet-stream\r\n".to_string(), body)
+    } else {
+        ("404 Not Found", "Content-Type: text/plain\r\n".to_string(), b"not found\n".to_vec())
+    };
+    write!(stream, "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    stream.write_all(&body)?;
+    stream.flush()
+}
+
+/// The published weights from ../shared, as (file name, bytes).
+fn official_weights() -> Vec<(&'static str, Vec<u8>)> {
+    let dir = testkit::shared_dir().join("models/shared-only");
+    SPOOF_MODELS.iter().map(|m| (m.file, std::fs::read(dir.join(m.file)).expect("shared weights"))).collect()
+}
+
+/// A folder holding `files`, to serve.
+fn folder_with(files: &[(&str, Vec<u8>)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).expect("write");
+    }
+    dir
+}
+
+/// The binary with no models directory from the environment and no proxy (the server is on loopback).
+fn facegate_fetch(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegate"));
+    cmd.args(args).env_remove("FACEGATE_MODELS_DIR");
+    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    names
+}
+
+#[test]
+fn models_fetch_downloads_the_passive_weights_once_and_they_load() {
+    for m in SPOOF_MODELS {
+        assert_eq!(format!("{OFFICIAL_SOURCE}{}", m.file), m.url, "the default source is where each file is published");
+    }
+    let weights = official_weights();
+    let served = folder_with(&weights);
+    let server = FileServer::start(served.path().to_path_buf());
+    let home = tempfile::tempdir().expect("temp dir");
+    let models = home.path().join("not/yet/there");
+    let dir = models.to_str().expect("utf-8 path");
+
+    let out = facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", &format!("{}/moved/", server.base)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.requests(), 4, "one redirect and one download per file");
+    for (name, bytes) in &weights {
+        assert!(stdout.lines().any(|l| l.contains("fetched") && l.contains(name)), "{stdout}");
+        let written = std::fs::read(models.join(name)).expect("written");
+        assert_eq!(&written, bytes);
+        let spec = SPOOF_MODELS.iter().find(|m| m.file == *name).expect("spec");
+        assert_eq!(sha256_hex(&written), spec.sha256);
+    }
+    let mut expected: Vec<String> = SPOOF_MODELS.iter().map(|m| m.file.to_string()).collect();
+    expected.sort_unstable();
+    assert_eq!(names_in(&models), expected, "the two files and nothing else (no temporary file)");
+
+    // `facegate models` builds both networks from them.
+    let listing = json_of(&facegate(&["--models-dir", dir, "models", "--json"]));
+    let passive: Vec<&Value> =
+        listing.as_array().expect("a list").iter().filter(|m| m["role"] == "passive_anti_spoofing").collect();
+    assert_eq!(passive.len(), 2, "{listing}");
+    for m in passive {
+        let file = m["file"].as_str().expect("file");
+        assert_eq!(m["loads_from"], models.join(file).display().to_string(), "{m}");
+        assert!(m["error"].is_null(), "{m}");
+    }
+
+    // A second run finds them and downloads nothing.
+    let again = json_of(&facegate_fetch(&[
+        "--models-dir",
+        dir,
+        "models",
+        "fetch",
+        "--json",
+        "--from",
+        &format!("{}/files", server.base),
+    ]));
+    let statuses: Vec<&str> =
+        again["files"].as_array().expect("files").iter().filter_map(|f| f["status"].as_str()).collect();
+    assert_eq!(statuses, ["already_present", "already_present"], "{again}");
+    assert_eq!(server.requests(), 4, "nothing downloaded the second time");
+    let text = facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", &server.base]);
+    assert!(text.status.success());
+    assert_eq!(String::from_utf8_lossy(&text.stdout).matches("already present").count(), 2);
+    assert_eq!(server.requests(), 4);
+}
+
+#[test]
+fn models_fetch_refuses_a_tampered_download_and_leaves_nothing() {
+    let tampered: Vec<(&str, Vec<u8>)> = official_weights()
+        .into_iter()
+        .map(|(name, mut bytes)| {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x01;
+            (name, bytes)
+        })
+        .collect();
+    let served = folder_with(&tampered);
+    let server = FileServer::start(served.path().to_path_buf());
+    let models = tempfile::tempdir().expect("temp dir");
+    let dir = models.path().to_str().expect("utf-8 path");
+    let out = facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", &format!("{}/files/", server.base)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (name, bytes) in &tampered {
+        let spec = SPOOF_MODELS.iter().find(|m| m.file == *name).expect("spec");
+        assert!(err.contains(name), "{err}");
+        assert!(err.contains(spec.sha256), "the expected hash: {err}");
+        assert!(err.contains(&sha256_hex(bytes)), "the actual hash: {err}");
+    }
+    assert!(err.contains("SHA-256 mismatch"), "{err}");
+    assert_eq!(names_in(models.path()), Vec::<String>::new(), "nothing written, no temporary file left");
+}
+
+#[test]
+fn models_fetch_reports_a_missing_file_clearly() {
+    let served = tempfile::tempdir().expect("temp dir");
+    let server = FileServer::start(served.path().to_path_buf());
+    let models = tempfile::tempdir().expect("temp dir");
+    let dir = models.path().to_str().expect("utf-8 path");
+    let out = facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", &format!("{}/files/", server.base)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for m in SPOOF_MODELS {
+        assert!(err.contains(&format!("downloading {} from {}/files/{}", m.file, server.base, m.file)), "{err}");
+    }
+    assert!(err.contains("404 Not Found"), "{err}");
+    assert_eq!(names_in(models.path()), Vec::<String>::new());
+}
+
+#[test]
+fn models_fetch_without_a_models_directory_is_a_clear_error() {
+    let out = facegate_fetch(&["models", "fetch", "--from", "http://127.0.0.1:9/"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs a models directory") && err.contains("--models-dir"), "{err}");
+    assert!(err.contains("FACEGATE_MODELS_DIR"), "{err}");
+}
+
+#[test]
+fn models_fetch_replaces_a_wrong_file_only_with_force() {
+    let weights = official_weights();
+    let served = folder_with(&weights);
+    let server = FileServer::start(served.path().to_path_buf());
+    let models = folder_with(&[(weights[0].0, b"not the weights".to_vec()), (weights[1].0, weights[1].1.clone())]);
+    let dir = models.path().to_str().expect("utf-8 path");
+    let from = format!("{}/files/", server.base);
+
+    let out = facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", &from]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.lines().any(|l| l.contains("refused") && l.contains(weights[0].0)), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("already present") && l.contains(weights[1].0)), "{stdout}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--force") && err.contains(&sha256_hex(b"not the weights")), "{err}");
+    assert_eq!(std::fs::read(models.path().join(weights[0].0)).expect("kept"), b"not the weights");
+    assert_eq!(server.requests(), 0, "a refused file is not downloaded");
+
+    let forced =
+        json_of(&facegate_fetch(&["--models-dir", dir, "models", "fetch", "--force", "--from", &from, "--json"]));
+    let statuses: Vec<&str> =
+        forced["files"].as_array().expect("files").iter().filter_map(|f| f["status"].as_str()).collect();
+    assert_eq!(statuses, ["replaced", "already_present"], "{forced}");
+    assert_eq!(std::fs::read(models.path().join(weights[0].0)).expect("replaced"), weights[0].1);
+    assert_eq!(server.requests(), 1);
 }

@@ -7,12 +7,15 @@
 //! person does not pass "smile" against a baseline of the same photo.
 
 pub mod check;
+pub mod geometry;
+pub mod measure;
 pub mod session;
 pub mod signals;
 
 pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target};
+pub use measure::{measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace};
 pub use session::{
-    ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance, Observation,
-    ObservedFace, Session, SessionOptions, SessionResult, Status,
+    confidence, ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance,
+    Observation, ObservedFace, Session, SessionOptions, SessionResult, Status,
 };
 pub use signals::Signals;

@@ -40,8 +40,18 @@ pub struct SessionOptions {
     pub min_face_px: f32,
     /// Identity: every frame's face must reach this calibrated similarity (0-100) to the baseline's.
     pub min_similarity: f32,
-    /// Passive anti-spoofing: the mean score over the frames must reach this (`None`: not available).
+    /// Passive anti-spoofing: the mean score of every [`PASSIVE_WINDOW`] consecutive frames must reach this
+    /// (`None`: the model is not available).
     pub passive_threshold: Option<f32>,
+    /// Whether the operator allows a session to succeed on its challenges alone, without passive
+    /// anti-spoofing. Off by default: without the passive model no session succeeds.
+    #[serde(default)]
+    pub challenge_only: bool,
+    /// Head turns, looking up or down and the nose target must show depth: the landmarks' motion from the
+    /// baseline must leave at least this much unexplained by a flat picture moved or turned (see
+    /// [`crate::geometry::planar_residual`]). `None`: not checked.
+    #[serde(default)]
+    pub min_depth: Option<f32>,
     /// Audit images to keep (0..=4).
     pub audit_images: u32,
 }
@@ -86,6 +96,13 @@ pub enum FailReason {
     ChallengeTimeout,
     /// The session took its maximum of frames without finishing.
     TooManyFrames,
+    /// Head movements that a flat picture moved or turned in front of the camera explains (no depth), or a
+    /// nose target reached without turning the head.
+    FlatMotion,
+    /// Frames that did not move at all: the same picture sent again.
+    StillPicture,
+    /// No passive anti-spoofing ran, and the operator did not allow challenge-only liveness.
+    PassiveCheckUnavailable,
 }
 
 impl FailReason {
@@ -96,6 +113,9 @@ impl FailReason {
             FailReason::TooManyBadFrames => "too_many_bad_frames",
             FailReason::ChallengeTimeout => "challenge_timeout",
             FailReason::TooManyFrames => "too_many_frames",
+            FailReason::FlatMotion => "flat_motion",
+            FailReason::StillPicture => "still_picture",
+            FailReason::PassiveCheckUnavailable => "passive_check_unavailable",
         }
     }
 }
@@ -144,6 +164,8 @@ pub struct ObservedFace {
     pub similarity: Option<f32>,
     /// Passive anti-spoofing score 0..1, when the model is available.
     pub passive: Option<f32>,
+    /// The rigid landmarks ([`crate::measure::RIGID_POINTS`]) in normalised frame coordinates.
+    pub points: Vec<[f32; 2]>,
 }
 
 /// One frame, as measured by the server.
@@ -156,6 +178,8 @@ pub struct Observation {
     pub now_ms: i64,
     /// SHA-256 of the frame's bytes, hex.
     pub hash: String,
+    /// SHA-256 of the frame's decoded pixels, hex: the same picture re-sent with other bytes.
+    pub content_hash: String,
     /// Faces found.
     pub faces: usize,
     /// The face, when there is exactly one.
@@ -244,6 +268,10 @@ pub struct ChallengeEvidence {
     pub threshold: f32,
     /// The frames that satisfied it.
     pub frames: Vec<u64>,
+    /// Head movements: the landmarks' motion from the baseline left unexplained by a flat picture, at the
+    /// frame that completed it (see [`crate::geometry::planar_residual`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<f32>,
     /// Server time (ms since the epoch) it started and finished.
     pub started_ms: Option<i64>,
     pub completed_ms: Option<i64>,
@@ -271,6 +299,8 @@ impl FrameCounts {
 pub struct Baseline {
     pub sequence: u64,
     pub signals: Signals,
+    #[serde(default)]
+    pub points: Vec<[f32; 2]>,
 }
 
 /// The whole state of a session.
@@ -283,8 +313,10 @@ pub struct Session {
     pub finished_ms: Option<i64>,
     pub next_sequence: u64,
     pub last_timestamp_ms: Option<i64>,
-    /// Hashes of every frame received.
+    /// Hashes of every frame received: of the bytes, and of the decoded pixels.
     pub seen: Vec<String>,
+    #[serde(default)]
+    pub seen_content: Vec<String>,
     pub baseline: Option<Baseline>,
     /// Index of the current challenge.
     pub current: usize,
@@ -293,8 +325,24 @@ pub struct Session {
     pub evidence: Vec<ChallengeEvidence>,
     pub counts: FrameCounts,
     pub passive_scores: Vec<f32>,
+    /// The lowest mean passive score over [`PASSIVE_WINDOW`] consecutive scored frames so far.
+    #[serde(default)]
+    pub passive_floor: Option<f32>,
     pub similarities: Vec<f32>,
     pub reasons: Vec<FailReason>,
+    /// The rigid landmarks of the last judged frame, frames that did not move from the one before, the least
+    /// motion seen, and accepted frames since the current challenge started.
+    #[serde(default)]
+    pub last_points: Option<Vec<[f32; 2]>>,
+    #[serde(default)]
+    pub frozen_frames: u32,
+    #[serde(default)]
+    pub min_motion: Option<f32>,
+    #[serde(default)]
+    pub frames_in_challenge: u32,
+    /// Frames that met a head-movement challenge's pose without depth or rotation (see [`MAX_FLAT_FRAMES`]).
+    #[serde(default)]
+    pub flat_frames: u32,
     /// The most frontal accepted frame: (sequence, |yaw| + |pitch|).
     pub best_frontal: Option<(u64, f32)>,
 }
@@ -304,13 +352,18 @@ pub struct Session {
 #[serde(rename_all = "camelCase")]
 pub struct SessionResult {
     pub status: Status,
-    /// 0-100: how strongly the evidence says a live, present person did the challenges.
+    /// 0-100: how strongly the evidence says a live, present person did the challenges. 50 and above if and
+    /// only if the session succeeded (see [`Session::result`]).
     pub confidence: f32,
     pub reasons: Vec<&'static str>,
     pub challenges: Vec<ChallengeEvidence>,
     pub frames: FrameCounts,
-    /// Mean passive score over the frames (when the model ran).
+    /// The lowest mean passive score over [`PASSIVE_WINDOW`] consecutive frames (over all of them when
+    /// fewer were scored), when the model ran.
     pub passive_score: Option<f32>,
+    /// Whether passive anti-spoofing judged the frames (when not, a success rests on the challenges alone, which
+    /// the operator allowed).
+    pub passive_checked: bool,
     /// Lowest similarity to the baseline over the frames.
     pub min_similarity: Option<f32>,
     pub reference_frame: Option<u64>,
@@ -319,11 +372,71 @@ pub struct SessionResult {
 /// The nose must travel at least this far (in frame units) from the baseline to its target.
 pub const NOSE_TARGET_MIN_TRAVEL: f32 = 0.15;
 
-/// Frames with a passive score after which a low mean fails the session before its challenges are done.
-pub const PASSIVE_EARLY_FRAMES: usize = 3;
+/// Reaching the nose target, the head must have rotated at least this many degrees toward it (a face slid
+/// across the view does not rotate).
+pub const NOSE_TARGET_MIN_ROTATION: f32 = 8.0;
+
+/// Frames whose pose met a head-movement challenge but whose landmarks moved as a flat picture does (or whose
+/// head did not rotate toward the nose target) after which the session fails.
+pub const MAX_FLAT_FRAMES: u32 = 3;
+
+/// Consecutive frames whose rigid landmarks moved less than this (relative to the eye distance; see
+/// [`crate::geometry::motion`]) show the same picture again.
+pub const FROZEN_MOTION: f32 = 0.004;
+
+/// Frozen frames after which the session fails as a still picture.
+pub const MAX_FROZEN_FRAMES: u32 = 2;
+
+/// A challenge completes on its third accepted frame at the earliest (0.4 s after it starts at 5 frames a
+/// second): the movement must be seen on its way.
+pub const MIN_CHALLENGE_FRAMES: u32 = 3;
+
+/// Challenges done by moving the head.
+pub fn is_head_movement(kind: Kind) -> bool {
+    matches!(kind, Kind::TurnLeft | Kind::TurnRight | Kind::LookUp | Kind::LookDown | Kind::NoseTarget)
+}
+
+/// How many degrees the head rotated from `from` to `to` in the direction of `target` (normalised frame
+/// coordinates) as seen from the baseline's nose: yaw moves the nose across the image, pitch up and down.
+/// `None` when the nose starts on the target.
+pub fn rotation_toward(from: &Signals, to: &Signals, target: [f32; 2]) -> Option<f32> {
+    let (dx, dy) = (target[0] - from.nose[0], target[1] - from.nose[1]);
+    let len = dx.hypot(dy);
+    if len < 1e-6 {
+        return None;
+    }
+    // Yaw > 0 turns the face toward the image's right; pitch > 0 raises it (the nose moves up the image).
+    let (ry, rp) = (to.yaw - from.yaw, -(to.pitch - from.pitch));
+    Some((ry * dx + rp * dy) / len)
+}
+
+/// Passive scores are judged as means over this many consecutive frames: one noisy frame does not fail a live
+/// person, and live frames cannot dilute a photo or screen shown for this many frames, wherever in the session.
+pub const PASSIVE_WINDOW: usize = 3;
 
 fn mean(v: &[f32]) -> Option<f32> {
     (!v.is_empty()).then(|| v.iter().sum::<f32>() / v.len() as f32)
+}
+
+/// The confidence scale of every liveness decision: evidence of strength `q` (0..1) scores 50 + 50 q when it
+/// passed and 49.9 q when it did not, rounded to a tenth — so every pass scores at least 50 and every failure
+/// under 50.
+pub fn confidence(passed: bool, q: f32) -> f32 {
+    let q = if q.is_finite() { q.clamp(0.0, 1.0) } else { 0.0 };
+    if passed {
+        ((500.0 + 500.0 * q).round() / 10.0).min(100.0)
+    } else {
+        (499.0 * q).floor() / 10.0
+    }
+}
+
+/// The passive evidence of a session's scores: the lowest mean over [`PASSIVE_WINDOW`] consecutive scores, or
+/// the mean of all when there are fewer.
+pub fn passive_floor(scores: &[f32]) -> Option<f32> {
+    if scores.len() < PASSIVE_WINDOW {
+        return mean(scores);
+    }
+    scores.windows(PASSIVE_WINDOW).filter_map(mean).reduce(f32::min)
 }
 
 impl Session {
@@ -339,6 +452,7 @@ impl Session {
                 value: None,
                 threshold: 0.0,
                 frames: Vec::new(),
+                depth: None,
                 started_ms: None,
                 completed_ms: None,
             })
@@ -351,12 +465,19 @@ impl Session {
             next_sequence: 0,
             last_timestamp_ms: None,
             seen: Vec::new(),
+            seen_content: Vec::new(),
             baseline: None,
             current: 0,
             eyes_closed_seen: false,
             evidence,
             counts: FrameCounts::default(),
             passive_scores: Vec::new(),
+            passive_floor: None,
+            flat_frames: 0,
+            last_points: None,
+            frozen_frames: 0,
+            min_motion: None,
+            frames_in_challenge: 0,
             similarities: Vec::new(),
             reasons: Vec::new(),
             best_frontal: None,
@@ -411,7 +532,7 @@ impl Session {
                 return Err(FrameError::TimestampNotIncreasing { last, got: obs.timestamp_ms });
             }
         }
-        if self.seen.iter().any(|h| h == &obs.hash) {
+        if self.seen.iter().any(|h| h == &obs.hash) || self.seen_content.iter().any(|h| h == &obs.content_hash) {
             return Err(FrameError::Replayed);
         }
         Ok(())
@@ -422,7 +543,15 @@ impl Session {
     pub fn check_frames(&self, frames: &[(u64, i64, &str)], now_ms: i64) -> Result<(), FrameError> {
         let mut probe = self.clone();
         for &(sequence, timestamp_ms, hash) in frames {
-            let obs = Observation { sequence, timestamp_ms, now_ms, hash: hash.to_string(), faces: 0, face: None };
+            let obs = Observation {
+                sequence,
+                timestamp_ms,
+                now_ms,
+                hash: hash.to_string(),
+                content_hash: String::new(),
+                faces: 0,
+                face: None,
+            };
             probe.admit(&obs)?;
             probe.next_sequence += 1;
             probe.last_timestamp_ms = Some(timestamp_ms);
@@ -441,6 +570,7 @@ impl Session {
         self.next_sequence += 1;
         self.last_timestamp_ms = Some(obs.timestamp_ms);
         self.seen.push(obs.hash.clone());
+        self.seen_content.push(obs.content_hash.clone());
         self.counts.received += 1;
         if self.status == Status::Created {
             self.status = Status::InProgress;
@@ -478,6 +608,26 @@ impl Session {
             self.counts.low_quality += 1;
             return FrameVerdict::LowQuality;
         }
+        // A camera watching a person never sees the face exactly where it was: a picture sent again (re-encoded
+        // so that its pixels differ) does not move at all.
+        if let (Some(prev), false) = (&self.last_points, face.points.is_empty()) {
+            if let Some(m) = crate::geometry::motion(prev, &face.points) {
+                self.min_motion = Some(self.min_motion.map_or(m, |x| x.min(m)));
+                if m < FROZEN_MOTION {
+                    self.frozen_frames += 1;
+                    if self.frozen_frames >= MAX_FROZEN_FRAMES {
+                        self.fail(FailReason::StillPicture, obs.now_ms);
+                        return FrameVerdict::Accepted;
+                    }
+                }
+            }
+        }
+        if !face.points.is_empty() {
+            self.last_points = Some(face.points.clone());
+        }
+        if self.baseline.is_some() {
+            self.frames_in_challenge += 1;
+        }
         // Identity against the baseline, on every frame after it.
         if let (Some(_), Some(s)) = (&self.baseline, face.similarity) {
             self.similarities.push(s);
@@ -488,9 +638,11 @@ impl Session {
         }
         if let Some(p) = face.passive {
             self.passive_scores.push(p);
-            // A photo or screen shows itself within a few frames: fail early rather than at the end.
-            if let (Some(t), Some(m)) = (self.options.passive_threshold, mean(&self.passive_scores)) {
-                if self.passive_scores.len() >= PASSIVE_EARLY_FRAMES && m < t {
+            self.passive_floor = passive_floor(&self.passive_scores);
+            // A photo or screen shows itself within a few frames: fail as soon as a window of them is judged.
+            let n = self.passive_scores.len();
+            if let (Some(t), true) = (self.options.passive_threshold, n >= PASSIVE_WINDOW) {
+                if mean(&self.passive_scores[n - PASSIVE_WINDOW..]).is_some_and(|m| m < t) {
                     self.fail(FailReason::SpoofDetected, obs.now_ms);
                     return FrameVerdict::Accepted;
                 }
@@ -510,7 +662,7 @@ impl Session {
             if !(frontal && eyes_open) {
                 return FrameVerdict::NotBaseline;
             }
-            self.baseline = Some(Baseline { sequence: obs.sequence, signals });
+            self.baseline = Some(Baseline { sequence: obs.sequence, signals, points: face.points.clone() });
             self.counts.accepted += 1;
             self.start_challenge(obs.now_ms);
             return FrameVerdict::Accepted;
@@ -550,13 +702,37 @@ impl Session {
                     ev.score = outcome.score;
                     ev.value = outcome.value.is_finite().then_some(outcome.value);
                 }
-                if outcome.passed {
+                let mut passed = outcome.passed;
+                if passed && is_head_movement(spec.kind) {
+                    // The pose says the head moved; the landmarks must show that a head, not a picture, did.
+                    let depth = crate::geometry::planar_residual(&baseline.points, &face.points);
+                    ev.depth = depth.or(ev.depth);
+                    let deep = self.options.min_depth.is_none_or(|d| depth.is_some_and(|r| r >= d));
+                    let rotated = match (spec.kind, spec.target) {
+                        (Kind::NoseTarget, Some(t)) => rotation_toward(&baseline.signals, &signals, t.centre())
+                            .is_some_and(|deg| deg >= NOSE_TARGET_MIN_ROTATION),
+                        _ => true,
+                    };
+                    if !(deep && rotated) {
+                        passed = false;
+                        self.flat_frames += 1;
+                    }
+                }
+                if passed {
                     ev.frames.push(obs.sequence);
                 }
-                outcome.passed
+                passed
             }
         };
+        if self.flat_frames >= MAX_FLAT_FRAMES {
+            self.fail(FailReason::FlatMotion, obs.now_ms);
+            return FrameVerdict::Accepted;
+        }
+        // A challenge shown on the first frames after it starts is a picture swapped in, not a movement: it
+        // counts from the MIN_CHALLENGE_FRAMES-th frame on.
+        let done = done && self.frames_in_challenge >= MIN_CHALLENGE_FRAMES;
         if done {
+            self.frames_in_challenge = 0;
             let ev = &mut self.evidence[i];
             ev.passed = true;
             ev.completed_ms = Some(obs.now_ms);
@@ -592,13 +768,19 @@ impl Session {
         }
     }
 
-    /// Every challenge done: the passive evidence decides.
+    /// Every challenge done: the passive evidence decides — and without it, whether the operator allowed
+    /// challenge-only liveness.
     fn conclude(&mut self, now_ms: i64) {
-        if let (Some(t), Some(m)) = (self.options.passive_threshold, mean(&self.passive_scores)) {
-            if m < t {
+        match self.options.passive_threshold {
+            None if !self.options.challenge_only => {
+                self.fail(FailReason::PassiveCheckUnavailable, now_ms);
+                return;
+            }
+            Some(t) if self.passive_floor.is_none_or(|m| m < t) => {
                 self.fail(FailReason::SpoofDetected, now_ms);
                 return;
             }
+            _ => {}
         }
         self.finish(Status::Succeeded, now_ms);
     }
@@ -673,8 +855,13 @@ impl Session {
     }
 
     /// The result so far (final once the status is).
+    ///
+    /// Confidence is one scale for every outcome: the strength of the evidence `q` (0..1, the product of the
+    /// challenges' scores, the identity margin, the share of usable frames and the passive score) maps to
+    /// 50 + 50 q for a succeeded session and to 49.9 q for any other, so every succeeded session scores at
+    /// least 50 and every other one under 50.
     pub fn result(&self) -> SessionResult {
-        let passive = mean(&self.passive_scores);
+        let passive = self.passive_floor;
         let min_similarity = self.similarities.iter().copied().reduce(f32::min);
         let n = self.evidence.len().max(1) as f32;
         let challenge_part =
@@ -684,20 +871,19 @@ impl Session {
             min_similarity.map_or(1.0, |s| (s / (2.0 * self.options.min_similarity.max(1.0))).clamp(0.0, 1.0));
         let frames_part =
             if self.counts.received == 0 { 0.0 } else { 1.0 - self.counts.bad() as f32 / self.counts.received as f32 };
-        let mut confidence = 100.0 * challenge_part * (0.5 + 0.5 * identity_part) * (0.75 + 0.25 * frames_part);
+        let mut q = challenge_part * (0.5 + 0.5 * identity_part) * (0.75 + 0.25 * frames_part);
         if let Some(p) = passive {
-            confidence *= 0.5 + 0.5 * p;
+            q *= 0.5 + 0.5 * p;
         }
-        if self.status != Status::Succeeded {
-            confidence = confidence.min(49.0);
-        }
+        let confidence = confidence(self.status == Status::Succeeded, q);
         SessionResult {
             status: self.status,
-            confidence: (confidence * 10.0).round() / 10.0,
+            confidence,
             reasons: self.reasons.iter().map(|r| r.code()).collect(),
             challenges: self.evidence.clone(),
             frames: self.counts.clone(),
             passive_score: passive,
+            passive_checked: self.options.passive_threshold.is_some(),
             min_similarity,
             reference_frame: self.best_frontal.map(|b| b.0),
         }

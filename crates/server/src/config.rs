@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use vision::runtime::BackendKind;
 use vision::{DecodeLimits, EmbeddingModel, PipelineConfig};
 
+/// The default of `liveness_min_depth`, calibrated with `facegate eval attacks` (see the README).
+pub const DEFAULT_MIN_DEPTH: f32 = 0.06;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct ServerConfig {
@@ -60,6 +63,13 @@ pub struct ServerConfig {
     /// Store no biometrics: no reference or audit images are kept, and a session's face template is dropped
     /// when it finishes; only decisions and scores remain.
     pub liveness_privacy: bool,
+    /// Let liveness sessions (and `/v1/liveness/validate`) pass on their challenges alone when passive
+    /// anti-spoofing is not installed. Off by default: without the MiniFASNet weights no session succeeds and
+    /// nothing is reported live, since challenges alone are passed by photos.
+    pub liveness_allow_challenge_only: bool,
+    /// Head movements in a session must show depth: the landmarks' motion from the baseline left unexplained
+    /// by a flat picture moved or turned, relative to the eye distance (0 turns the check off).
+    pub liveness_min_depth: f32,
     /// The Rekognition-compatible API's admin credentials (AWS SDKs sign with them): the access key id, and the
     /// secret (best from `FACEGATE_AWS_SECRET_ACCESS_KEY`). Without both, `POST /` refuses every request.
     pub aws_access_key_id: Option<String>,
@@ -158,6 +168,8 @@ impl Default for ServerConfig {
             liveness_challenge_seconds: 30,
             liveness_retention_seconds: 86_400,
             liveness_privacy: false,
+            liveness_allow_challenge_only: false,
+            liveness_min_depth: DEFAULT_MIN_DEPTH,
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_liveness_challenges: Vec::new(),
@@ -255,6 +267,9 @@ impl ServerConfig {
                     self.listen
                 ),
             });
+        }
+        if !(0.0..=0.5).contains(&self.liveness_min_depth) {
+            return invalid("liveness_min_depth", "must lie in 0..0.5");
         }
         if !(0.0..=1.0).contains(&self.passive_threshold) {
             return invalid("passive_threshold", "must lie in 0..1");

@@ -463,6 +463,9 @@ pub struct Health {
 pub struct Readiness {
     pub ready: bool,
     pub store: String,
+    /// `on`; or `off`, with why and what follows: without passive anti-spoofing no liveness session succeeds
+    /// unless `liveness_allow_challenge_only` is set.
+    pub passive_liveness: String,
     pub models: Vec<String>,
     pub backend: String,
     pub face_model: String,

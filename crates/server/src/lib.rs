@@ -227,7 +227,6 @@ async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::Pas
         }
         Err(antispoof::AntispoofError::ModelUnavailable { .. }) => {
             let why = loaded.err().map(|e| e.to_string()).unwrap_or_default();
-            tracing::warn!("{why}");
             Ok(Err(why))
         }
         Err(e) => Err(ServerError::Passive(e.to_string())),
@@ -276,6 +275,10 @@ impl Server {
         }
         let keyring = Arc::new(tokens::Keyring::load(store.clone(), &config).await?);
         let passive = load_passive(&config).await?;
+        if passive.is_err() {
+            let status = state::passive_liveness_status(&passive, config.liveness_allow_challenge_only);
+            tracing::warn!("PASSIVE ANTI-SPOOFING IS OFF: {status}");
+        }
         let key_follower = keyring.follow();
         if config.admin_key.is_none() {
             tracing::warn!(listen = %config.listen, "no admin key: every caller is admin (loopback only); set FACEGATE_ADMIN_KEY to require keys");

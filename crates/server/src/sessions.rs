@@ -3,10 +3,9 @@
 //! frame on an inference worker.
 
 use axum::body::Bytes;
-use liveness::{ChallengeSpec, Kind, ObservedFace, Session, Signals, Target};
+use liveness::{ChallengeSpec, Criteria, FrameMeasurement, Kind, Session, SessionOptions, Target};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use vision::QualityIssue;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -148,80 +147,50 @@ pub fn specs(kinds: &[Kind], timeout_ms: i64) -> Vec<ChallengeSpec> {
         .collect()
 }
 
-/// One frame as measured on a worker: how many faces, and the one face (when there is exactly one).
-pub struct MeasuredFrame {
-    pub faces: usize,
-    pub face: Option<ObservedFace>,
-    pub template: Option<Vec<f32>>,
-}
+/// Frames a session takes at most.
+pub const MAX_FRAMES_PER_SESSION: u32 = 600;
 
-/// Whether a face's quality allows judging it: lit well enough (size and pose are the session's own rules;
-/// motion blur is common in webcam frames of a moving head and does not stop the mesh or the identity check).
-fn quality_ok(issues: &[QualityIssue]) -> bool {
-    !issues.iter().any(|i| matches!(i, QualityIssue::TooDark | QualityIssue::TooBright))
+/// The rules of a new session under `config`: its challenges, the criteria, limits and thresholds, passive
+/// anti-spoofing when the model is loaded (`passive_available`), and the audit images to keep. The frame
+/// route and `facegate eval attacks` build sessions with this one function.
+pub fn session_options(
+    config: &crate::config::ServerConfig,
+    challenges: Vec<ChallengeSpec>,
+    passive_available: bool,
+    audit_images: u32,
+) -> SessionOptions {
+    SessionOptions {
+        challenges,
+        criteria: Criteria {
+            smile_threshold: config.smile_threshold,
+            eyes_closed_threshold: config.eye_closed_threshold,
+            ..Criteria::default()
+        },
+        lifetime_ms: config.liveness_session_seconds as i64 * 1000,
+        max_bad_frames: config.liveness_max_bad_frames,
+        max_frames: MAX_FRAMES_PER_SESSION,
+        min_face_px: config.liveness_min_face_px,
+        min_similarity: config.match_threshold,
+        passive_threshold: passive_available.then_some(config.passive_threshold),
+        challenge_only: config.liveness_allow_challenge_only,
+        min_depth: (config.liveness_min_depth > 0.0).then_some(config.liveness_min_depth),
+        audit_images,
+    }
 }
 
 /// Detects, analyses, embeds and (when the model is there) scores the frame's face on an inference worker,
-/// and its similarity to `baseline` when given.
-pub async fn measure_frame(app: &AppState, bytes: Bytes, baseline: Option<Vec<f32>>) -> ApiResult<MeasuredFrame> {
+/// as [`liveness::measure_faces`] does for every caller.
+pub async fn measure_frame(app: &AppState, bytes: Bytes) -> ApiResult<FrameMeasurement> {
     let pipeline = app.pipeline.clone();
     let passive = app.passive.clone().ok();
-    let model = app.model;
     let min_px = app.config.liveness_min_face_px;
-    let (info, _, (faces, measured)) = app
+    let (_, _, measured) = app
         .inspect(bytes, app.config.detect_max_side, move |img, faces| {
-            // Faces too small to be judged (background people, spurious detections) do not count as another
-            // face; when every face is that small, the largest is measured (and refused as too small).
-            let big: Vec<usize> = (0..faces.len())
-                .filter(|&i| faces[i].detection.bbox.width.min(faces[i].detection.bbox.height) >= min_px)
-                .collect();
-            let chosen = match big.len() {
-                0 => crate::state::largest(faces),
-                1 => Some(big[0]),
-                _ => None,
-            };
-            let counted = if big.is_empty() { usize::from(!faces.is_empty()) } else { big.len() };
-            let Some(i) = chosen else { return Ok((counted, None)) };
-            let face = &faces[i];
-            let bbox = face.detection.bbox;
-            let analysis =
-                pipeline.analyzer().analyze(img, &bbox).map_err(|e| ApiError::internal("face analysis", e))?;
-            let template = pipeline
-                .embed(&[face])
-                .map_err(|e| ApiError::internal("embedding", e))?
-                .pop()
-                .ok_or_else(|| ApiError::internal("embedding", "no template"))?;
-            let passive = match &passive {
-                Some(model) => {
-                    Some(model.score(img, &bbox).map_err(|e| ApiError::internal("passive liveness", e))?.real)
-                }
-                None => None,
-            };
-            let similarity = baseline
-                .as_deref()
-                .map(|b| vision::similarity::similarity(model, vision::embed::cosine(b, &template.vector)));
-            Ok((
-                counted,
-                Some((analysis, template.vector, passive, similarity, quality_ok(&face.quality.issues), bbox)),
-            ))
+            liveness::measure_faces(&pipeline, passive.as_deref(), img, faces, min_px)
+                .map_err(|e| ApiError::internal("measuring a frame", e))
         })
         .await?;
-    let Some((analysis, template, passive, similarity, quality_ok, bbox)) = measured else {
-        return Ok(MeasuredFrame { faces, face: None, template: None });
-    };
-    let (w, h) = (info.width.max(1) as f32, info.height.max(1) as f32);
-    Ok(MeasuredFrame {
-        faces,
-        face: Some(ObservedFace {
-            signals: Signals::new(&analysis, info.width, info.height),
-            bbox: Target { x: bbox.x / w, y: bbox.y / h, width: bbox.width / w, height: bbox.height / h },
-            size_px: bbox.width.min(bbox.height),
-            quality_ok,
-            similarity,
-            passive,
-        }),
-        template: Some(template),
-    })
+    Ok(measured)
 }
 
 /// Whether a frame should replace one of the audit images (reservoir sampling over accepted frames): the slot

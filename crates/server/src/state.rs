@@ -78,6 +78,12 @@ impl AppState {
         self.model.id().to_string()
     }
 
+    /// Whether passive anti-spoofing runs, and what follows when it does not (for `/ready` and the start-up
+    /// log).
+    pub fn passive_liveness_status(&self) -> String {
+        passive_liveness_status(&self.passive, self.config.liveness_allow_challenge_only)
+    }
+
     /// Decodes the image and finds its faces on an inference worker (detecting at `max_side`), then embeds the
     /// faces that `select` picks.
     pub async fn analyze(
@@ -193,4 +199,22 @@ fn analyze_on_worker(
     let templates = if chosen.is_empty() { Vec::new() } else { pipeline.embed(&chosen)? };
     times.embed_ms = t.elapsed().as_secs_f64() * 1000.0;
     Ok(Analyzed { image, faces, embedded, templates })
+}
+
+/// `on`, or `off` with why and what follows for liveness sessions.
+pub fn passive_liveness_status(
+    passive: &Result<Arc<antispoof::PassiveLiveness>, String>,
+    challenge_only: bool,
+) -> String {
+    match (passive, challenge_only) {
+        (Ok(_), _) => "on".into(),
+        (Err(why), true) => format!(
+            "off ({why}); challenge-only liveness is allowed (liveness_allow_challenge_only): sessions can succeed \
+             on their challenges alone, which photos and screens can pass"
+        ),
+        (Err(why), false) => format!(
+            "off ({why}); no liveness session can succeed and nothing is reported live until the weights are \
+             installed (facegate models fetch) or liveness_allow_challenge_only is set"
+        ),
+    }
 }

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod attack_frames;
 pub mod bench;
 pub mod compare;
 pub mod detect;
 pub mod enroll;
 pub mod eval;
+pub mod eval_attacks;
 pub mod eval_liveness;
 pub mod keys;
 pub mod models;

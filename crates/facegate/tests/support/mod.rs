@@ -74,6 +74,7 @@ impl Served {
             .env_remove("FACEGATE_CONFIG")
             .env_remove("FACEGATE_ADMIN_KEY")
             .env_remove("FACEGATE_TOKEN_SECRET")
+            .env_remove("FACEGATE_LIVENESS_ALLOW_CHALLENGE_ONLY")
             .envs(env.iter().copied())
             .env("FACEGATE_LOG", "info,sqlx=warn")
             .current_dir(data_dir)

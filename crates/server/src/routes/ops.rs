@@ -30,6 +30,7 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
     let body = Readiness {
         ready,
         store,
+        passive_liveness: app.passive_liveness_status(),
         models: app.pipeline.models().iter().map(|m| m.id.to_string()).collect(),
         backend: app.pipeline.backend().to_string(),
         face_model: app.face_model(),

@@ -8,10 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use liveness::{
-    ChallengeEvidence, Criteria, Feedback, FrameError, Kind, Observation, Session, SessionOptions, SessionResult,
-    Status, Target,
-};
+use liveness::{ChallengeEvidence, Feedback, FrameError, FrameStamp, Kind, Session, SessionResult, Status, Target};
 use serde::{Deserialize, Serialize};
 use store::{NewSession, SessionCreated, SessionImage, StoredSession};
 use utoipa::ToSchema;
@@ -25,8 +22,7 @@ use crate::time::rfc3339;
 
 /// Frames one request may carry.
 pub const MAX_FRAMES_PER_REQUEST: usize = 10;
-/// Frames one session takes at most.
-pub const MAX_FRAMES_PER_SESSION: u32 = 600;
+pub use crate::sessions::MAX_FRAMES_PER_SESSION;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -222,21 +218,8 @@ pub async fn new_session(
     let now = store::now_millis();
     let config = &app.config;
     let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
-    let options = SessionOptions {
-        challenges: sessions::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000),
-        criteria: Criteria {
-            smile_threshold: config.smile_threshold,
-            eyes_closed_threshold: config.eye_closed_threshold,
-            ..Criteria::default()
-        },
-        lifetime_ms,
-        max_bad_frames: config.liveness_max_bad_frames,
-        max_frames: MAX_FRAMES_PER_SESSION,
-        min_face_px: config.liveness_min_face_px,
-        min_similarity: config.match_threshold,
-        passive_threshold: app.passive.is_ok().then_some(config.passive_threshold),
-        audit_images: audit,
-    };
+    let challenges = sessions::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000);
+    let options = sessions::session_options(config, challenges, app.passive.is_ok(), audit);
     let record = SessionRecord {
         session: Session::new(options, now),
         template: None,
@@ -439,21 +422,20 @@ async fn take_frames(app: &AppState, id: &str, mut frames: Vec<FrameBytes>) -> A
     let mut feedback = Vec::new();
     for frame in frames {
         let started = std::time::Instant::now();
-        let measured = sessions::measure_frame(app, frame.bytes.clone(), record.template.clone()).await?;
+        let measured = sessions::measure_frame(app, frame.bytes.clone()).await?;
         let had_baseline = record.session.baseline.is_some();
+        let stamp = FrameStamp {
+            sequence: frame.sequence,
+            timestamp_ms: frame.timestamp,
+            now_ms: store::now_millis(),
+            byte_hash: frame.hash.clone(),
+        };
         let fb = record
             .session
-            .observe(Observation {
-                sequence: frame.sequence,
-                timestamp_ms: frame.timestamp,
-                now_ms: store::now_millis(),
-                hash: frame.hash.clone(),
-                faces: measured.faces,
-                face: measured.face,
-            })
+            .observe(measured.observation(app.model, record.template.as_deref(), stamp))
             .map_err(|e| frame_error(&e))?;
         if !had_baseline && record.session.baseline.is_some() {
-            record.template = measured.template;
+            record.template = measured.face.map(|f| f.template);
         }
         let mut images = Vec::new();
         if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
@@ -607,15 +589,20 @@ async fn save(
 pub struct SessionResultDto {
     /// `SUCCEEDED`, `FAILED` or `EXPIRED` (or `CREATED` / `IN_PROGRESS` while running).
     pub status: String,
-    /// 0-100.
+    /// 0-100: 50 and above if and only if the session succeeded.
     pub confidence: f32,
-    /// `identity_changed`, `spoof_detected`, `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`.
+    /// `identity_changed`, `spoof_detected`, `flat_motion`, `too_many_bad_frames`, `challenge_timeout`,
+    /// `too_many_frames`, `passive_check_unavailable`.
     pub reasons: Vec<String>,
     #[schema(value_type = Vec<Object>)]
     pub challenges: Vec<ChallengeEvidence>,
     #[schema(value_type = Object)]
     pub frames: liveness::session::FrameCounts,
+    /// The lowest mean passive score over 3 consecutive frames.
     pub passive_score: Option<f32>,
+    /// Whether passive anti-spoofing judged the frames; a success without it rests on the challenges alone
+    /// (`liveness_allow_challenge_only`).
+    pub passive_checked: bool,
     pub min_similarity: Option<f32>,
     /// The best frontal frame's sequence number; its image is at `referenceImage` (unless privacy mode).
     pub reference_frame: Option<u64>,
@@ -630,6 +617,7 @@ fn result_dto(id: &str, r: &SessionResult) -> SessionResultDto {
         challenges: r.challenges.clone(),
         frames: r.frames.clone(),
         passive_score: r.passive_score,
+        passive_checked: r.passive_checked,
         min_similarity: r.min_similarity,
         reference_frame: r.reference_frame,
         reference_image: r.reference_frame.map(|_| format!("/v1/liveness/sessions/{id}/images/reference")),

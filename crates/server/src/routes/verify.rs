@@ -13,8 +13,9 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
 use crate::routes::analysis::OutcomeDto;
-use crate::sessions::{self, MeasuredFrame, SessionRecord};
+use crate::sessions::{self, SessionRecord};
 use crate::state::AppState;
+use liveness::FrameMeasurement;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -51,11 +52,13 @@ pub struct ChallengeVerdict {
 #[serde(rename_all = "camelCase")]
 pub struct ValidateResponse {
     pub passed: bool,
-    /// 0-100.
+    /// 0-100: 50 and above if and only if `passed`.
     pub confidence: f32,
-    /// `identity_changed`, `spoof_detected`, `no_face`, `multiple_faces`, `challenge_failed`.
+    /// `identity_changed`, `spoof_detected`, `no_face`, `multiple_faces`, `challenge_failed`,
+    /// `passive_check_unavailable` (no passive anti-spoofing, and challenge-only liveness not allowed).
     pub reasons: Vec<String>,
     pub challenges: Vec<ChallengeVerdict>,
+    /// The lowest passive score over the images (every image must look real on its own).
     pub passive_score: Option<f32>,
     pub min_similarity: Option<f32>,
 }
@@ -66,7 +69,7 @@ fn push(reasons: &mut Vec<String>, r: &str) {
     }
 }
 
-fn face_reason(m: &MeasuredFrame) -> Option<&'static str> {
+fn face_reason(m: &FrameMeasurement) -> Option<&'static str> {
     match m.faces {
         1 => None,
         0 => Some("no_face"),
@@ -99,11 +102,11 @@ pub async fn validate(
         .map(|(i, c)| decode_base64(&format!("challenges[{i}].image"), &c.image))
         .collect::<ApiResult<Vec<_>>>()?;
     let _admission = app.pool.admit()?;
-    let base = sessions::measure_frame(&app, baseline_bytes, None).await?;
+    let base = sessions::measure_frame(&app, baseline_bytes).await?;
     if let Some(r) = face_reason(&base) {
         return Err(ApiError::unprocessable(r, "the baseline must show exactly one face"));
     }
-    let (Some(base_face), Some(template)) = (&base.face, &base.template) else {
+    let Some(base_face) = &base.face else {
         return Err(ApiError::unprocessable("no_face", "no face was found in the baseline"));
     };
     let criteria = Criteria {
@@ -116,7 +119,7 @@ pub async fn validate(
     let mut passive: Vec<f32> = base_face.passive.into_iter().collect();
     let mut similarities = Vec::new();
     for (c, bytes) in req.challenges.iter().zip(images) {
-        let m = sessions::measure_frame(&app, bytes, Some(template.clone())).await?;
+        let m = sessions::measure_frame(&app, bytes).await?;
         let Some(face) = m.face.as_ref().filter(|_| m.faces == 1) else {
             let r = face_reason(&m).unwrap_or("no_face");
             push(&mut reasons, r);
@@ -142,32 +145,31 @@ pub async fn validate(
             push(&mut reasons, "challenge_failed");
         }
         let mut outcome = OutcomeDto::new(&checked);
-        if let Some(s) = face.similarity {
-            similarities.push(s);
-            if s < app.config.match_threshold {
-                outcome.refuse("identity_changed");
-                push(&mut reasons, "identity_changed");
-            }
+        let s = face.similarity_to(app.model, &base_face.template);
+        similarities.push(s);
+        if s < app.config.match_threshold {
+            outcome.refuse("identity_changed");
+            push(&mut reasons, "identity_changed");
         }
-        verdicts.push(ChallengeVerdict { outcome, similarity: face.similarity });
+        verdicts.push(ChallengeVerdict { outcome, similarity: Some(s) });
     }
-    let passive_score = (!passive.is_empty()).then(|| passive.iter().sum::<f32>() / passive.len() as f32);
+    // Every image must look real on its own: one live image cannot carry a photo.
+    let passive_score = passive.iter().copied().reduce(f32::min);
     if app.passive.is_ok() && passive_score.is_some_and(|p| p < app.config.passive_threshold) {
         push(&mut reasons, "spoof_detected");
     }
+    if app.passive.is_err() && !app.config.liveness_allow_challenge_only {
+        push(&mut reasons, "passive_check_unavailable");
+    }
     let passed = reasons.is_empty();
     let n = verdicts.len().max(1) as f32;
-    let mut confidence =
-        100.0 * verdicts.iter().map(|v| if v.outcome.passed { v.outcome.score.max(0.5) } else { 0.0 }).sum::<f32>() / n;
+    let mut q = verdicts.iter().map(|v| if v.outcome.passed { v.outcome.score.max(0.5) } else { 0.0 }).sum::<f32>() / n;
     if let Some(p) = passive_score {
-        confidence *= 0.5 + 0.5 * p;
-    }
-    if !passed {
-        confidence = confidence.min(49.0);
+        q *= 0.5 + 0.5 * p;
     }
     Ok(Json(ValidateResponse {
         passed,
-        confidence: (confidence * 10.0).round() / 10.0,
+        confidence: liveness::confidence(passed, q),
         reasons,
         challenges: verdicts,
         passive_score,
@@ -300,13 +302,14 @@ pub async fn verify(
             (template, Some(live), Some(result.confidence))
         }
         (None, Some(bytes)) => {
-            let m = sessions::measure_frame(&app, bytes, None).await?;
+            let m = sessions::measure_frame(&app, bytes).await?;
             if let Some(r) = face_reason(&m) {
                 return Err(ApiError::unprocessable(r, "the selfie must show exactly one face"));
             }
-            let (Some(face), Some(template)) = (m.face, m.template) else {
+            let Some(face) = m.face else {
                 return Err(ApiError::unprocessable("no_face", "no face was found in the selfie"));
             };
+            let template = face.template;
             match face.passive {
                 Some(p) => {
                     let live = p >= app.config.passive_threshold;

@@ -1,0 +1,849 @@
+//! `facegate eval attacks`: presentation attacks and genuine sessions from the shared data, run through the
+//! service's own session engine, reported in ISO/IEC 30107-3 terms.
+//!
+//! Every frame is measured once with the service's code ([`liveness::measure_faces`] on the faces the
+//! pipeline finds, as the frame route does); every session is a [`liveness::Session`] built with the server's
+//! own [`server::sessions::session_options`] and fed [`liveness::FrameMeasurement::observation`]s, frame by
+//! frame, at the browser client's frame rate. Each configuration (with the passive model, without it, without
+//! it but with challenge-only liveness allowed) runs the same sessions on the same measurements.
+//!
+//! APCER of an attack type: the share of its sessions that succeeded. BPCER: the share of genuine sessions
+//! that did not. Non-response: sessions that ended without a decision (the frames ran out: the session would
+//! expire). A session succeeds only with a decision, so a non-response never counts as an accepted attack; it
+//! counts as a rejected genuine session.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use antispoof::PassiveLiveness;
+use anyhow::{bail, Context, Result};
+use image::RgbImage;
+use liveness::{ChallengeSpec, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status, Target};
+use rayon::prelude::*;
+use serde::Serialize;
+use server::ServerConfig;
+use vision::FacePipeline;
+
+use super::attack_frames::{self as frames, encode, place, turn, H, W};
+use super::print_json;
+use crate::cli::CommonArgs;
+
+/// Milliseconds between frames: the browser client's 5 frames per second.
+const FRAME_MS: i64 = 200;
+const FPS: u32 = 5;
+
+/// What a session case is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Truth {
+    /// A live person (the shared real video).
+    Genuine,
+    /// Printed photos held to the camera (NUAA imposter frames).
+    PrintedPhoto,
+    /// A phone replaying a video of the person, with the screen's surroundings (`fake2.webm`).
+    ScreenReplay,
+    /// Face crops of replayed screens, without context (the replay set's spoof crops).
+    ScreenReplayCrops,
+    /// One still photo (re-encoded each frame) against each challenge kind.
+    OneStill,
+    /// Two or more stills of one person: neutral then smiling, eyes open then closed, frontal then turned.
+    Slideshow,
+    /// One still slid across the view (toward the nose target, or sideways for a turn).
+    SlidStill,
+    /// One still turned and tilted in front of the camera (perspective warps), and moved.
+    TurnedStill,
+    /// A genuine session's frames sent again, as they were, into a new session of the same challenges.
+    ReplayedSession,
+    /// The same, each frame re-encoded.
+    ReplayedSessionReencoded,
+    /// Live frames, then a printed photo or a replaying screen.
+    Switch,
+    /// Another person's face partway through.
+    IdentitySplice,
+    /// A genuine session's frames in another order.
+    OutOfOrder,
+}
+
+impl Truth {
+    fn is_attack(self) -> bool {
+        self != Truth::Genuine
+    }
+}
+
+/// One session to run: its challenges and the frames (indices into the measured frames), in order.
+struct Case {
+    truth: Truth,
+    name: String,
+    challenges: Vec<ChallengeSpec>,
+    frames: Vec<usize>,
+}
+
+/// Every distinct frame of the suite, encoded as a client would send it.
+#[derive(Default)]
+struct FrameSet {
+    bytes: Vec<Vec<u8>>,
+}
+
+impl FrameSet {
+    fn add(&mut self, img: &RgbImage, quality: Option<u8>) -> usize {
+        self.bytes.push(encode(img, quality));
+        self.bytes.len() - 1
+    }
+
+    fn add_bytes(&mut self, bytes: Vec<u8>) -> usize {
+        self.bytes.push(bytes);
+        self.bytes.len() - 1
+    }
+}
+
+fn spec(kind: Kind, target: Option<Target>) -> ChallengeSpec {
+    ChallengeSpec { kind, target, timeout_ms: ServerConfig::default().liveness_challenge_seconds as i64 * 1000 }
+}
+
+/// A nose target of the server's size (0.16 of the frame) centred at `c`.
+fn target_at(c: [f32; 2]) -> Target {
+    Target { x: c[0] - 0.08, y: c[1] - 0.08, width: 0.16, height: 0.16 }
+}
+
+/// Nose targets in four directions, as far out as the server places them (0.18-0.28 from the middle).
+const TARGETS: [[f32; 2]; 4] = [[0.73, 0.5], [0.27, 0.5], [0.5, 0.28], [0.5, 0.72]];
+
+const ALL_KINDS: [Kind; 7] =
+    [Kind::Blink, Kind::Smile, Kind::TurnLeft, Kind::TurnRight, Kind::LookUp, Kind::LookDown, Kind::NoseTarget];
+
+/// The challenge of `kind` (a nose target takes the `i`th of [`TARGETS`]).
+fn challenge(kind: Kind, i: usize) -> ChallengeSpec {
+    spec(kind, (kind == Kind::NoseTarget).then(|| target_at(TARGETS[i % TARGETS.len()])))
+}
+
+struct Data {
+    root: PathBuf,
+}
+
+impl Data {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn yale(&self, subject: u32, condition: &str) -> Result<RgbImage> {
+        frames::load(&self.path(&format!("yale/images/subject{subject:02}/subject{subject:02}_{condition}.png")))
+    }
+
+    fn lfw(&self, name: &str, n: u32) -> Result<RgbImage> {
+        frames::load(&self.path(&format!("lfw/images/{name}/{name}_{n:04}.jpg")))
+    }
+
+    /// The NUAA frames of `subject` in `dir` (`ClientRaw` or `ImposterRaw`), in capture order.
+    fn nuaa(&self, dir: &str, subject: u32) -> Result<Vec<PathBuf>> {
+        let folder = self.path(&format!("nuaa/{dir}/{subject:04}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .with_context(|| format!("reading {}", folder.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        // Names end in `_<frame number>.jpg`.
+        let key = |p: &PathBuf| -> (String, u32) {
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            let (head, n) = stem.rsplit_once('_').unwrap_or((&stem, "0"));
+            (head.to_string(), n.parse().unwrap_or(0))
+        };
+        files.sort_by_key(key);
+        Ok(files)
+    }
+}
+
+/// A still scaled so that its face is a webcam face (about 200 px), placed in the middle of the frame.
+fn webcam_scale(img: &RgbImage) -> f32 {
+    (300.0 / img.height() as f32).clamp(0.5, 3.0)
+}
+
+/// `n` frames of `img` placed in the middle, each re-encoded at another JPEG quality (so that no two are the
+/// same picture).
+fn still_frames(set: &mut FrameSet, img: &RgbImage, n: usize) -> Vec<usize> {
+    let framed = place(img, webcam_scale(img), [W as f32 / 2.0, H as f32 / 2.0]);
+    (0..n).map(|i| set.add(&framed, Some(90 - (i % 30) as u8))).collect()
+}
+
+/// The genuine turns of the live video: (first frame, kind), from the frontal frame before each head turn.
+struct GenuineClip {
+    frames: Vec<usize>,
+}
+
+fn build_suite(data: &Data, set: &mut FrameSet, pipeline: &FacePipeline) -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+
+    // Genuine: the live video, a session starting at every second frame, for each challenge kind the person
+    // performs in the rest of the clip (judged below, after measuring: see `genuine_cases`).
+    let real = frames::video_frames(&data.path("replay/videos/real2.webm"), FPS)?;
+    let clip = GenuineClip { frames: real.iter().map(|f| set.add(f, Some(85))).collect() };
+    let genuine = genuine_cases(&clip, set, pipeline)?;
+
+    // Replays of genuine sessions: every genuine case sent again as it was; half of them re-encoded too.
+    for (n, (g, _)) in genuine.iter().enumerate() {
+        cases.push(Case {
+            truth: Truth::ReplayedSession,
+            name: format!("replay of {}", g.name),
+            challenges: g.challenges.clone(),
+            frames: g.frames.clone(),
+        });
+        if n % 2 == 1 {
+            continue;
+        }
+        let reencoded: Vec<usize> = g
+            .frames
+            .iter()
+            .map(|&f| {
+                let img = image::load_from_memory(&set.bytes[f]).map(|i| i.to_rgb8());
+                img.map(|i| set.add(&i, Some(70)))
+            })
+            .collect::<Result<_, _>>()?;
+        cases.push(Case {
+            truth: Truth::ReplayedSessionReencoded,
+            name: format!("re-encoded replay of {}", g.name),
+            challenges: g.challenges.clone(),
+            frames: reencoded,
+        });
+        // Out of order: the same frames reversed (a turn played backwards starts turned).
+        let mut reversed = g.frames.clone();
+        reversed.reverse();
+        cases.push(Case {
+            truth: Truth::OutOfOrder,
+            name: format!("reversed {}", g.name),
+            challenges: g.challenges.clone(),
+            frames: reversed,
+        });
+    }
+
+    // Screen replay with its surroundings: the replay video, a session from every third frame, for each kind.
+    let fake = frames::video_frames(&data.path("replay/videos/fake2.webm"), FPS)?;
+    let fake_ids: Vec<usize> = fake.iter().map(|f| set.add(f, Some(85))).collect();
+    for start in (0..fake_ids.len().saturating_sub(10)).step_by(9) {
+        for (i, kind) in ALL_KINDS.iter().enumerate() {
+            cases.push(Case {
+                truth: Truth::ScreenReplay,
+                name: format!("fake2.webm from frame {start}, {}", kind.as_str()),
+                challenges: vec![challenge(*kind, i + start)],
+                frames: fake_ids[start..].to_vec(),
+            });
+        }
+    }
+
+    // Switch: the live person until their head starts to move, then the replaying screen of the same person
+    // (which does the movement).
+    for (g, lead) in &genuine {
+        let live: Vec<usize> = g.frames.iter().take((*lead).max(2)).copied().collect();
+        let frames: Vec<usize> = live.iter().copied().chain(fake_ids.iter().copied()).collect();
+        cases.push(Case {
+            truth: Truth::Switch,
+            name: format!("{} ({} frames), then fake2.webm", g.name, live.len()),
+            challenges: g.challenges.clone(),
+            frames,
+        });
+    }
+
+    // Printed photos: each NUAA subject's imposter frames, 12 at a time, against each kind.
+    for subject in 1..=9 {
+        let files = data.nuaa("ImposterRaw", subject)?;
+        let live = data.nuaa("ClientRaw", subject)?;
+        for (chunk_no, chunk) in files.chunks(8).take(1).enumerate() {
+            let ids: Vec<usize> =
+                chunk.iter().map(|p| Ok(set.add_bytes(super::read_file(p)?))).collect::<Result<_>>()?;
+            let kind = ALL_KINDS[(subject as usize + chunk_no) % ALL_KINDS.len()];
+            cases.push(Case {
+                truth: Truth::PrintedPhoto,
+                name: format!("NUAA {subject:04} prints {}-{}, {}", chunk_no * 8, chunk_no * 8 + 7, kind.as_str()),
+                challenges: vec![challenge(kind, subject as usize)],
+                frames: ids.clone(),
+            });
+            // Switch: ten live frames of the subject, then the prints.
+            if chunk_no == 0 {
+                let live_ids: Vec<usize> =
+                    live.iter().take(6).map(|p| Ok(set.add_bytes(super::read_file(p)?))).collect::<Result<_>>()?;
+                cases.push(Case {
+                    truth: Truth::Switch,
+                    name: format!("NUAA {subject:04} live (6), then prints"),
+                    challenges: vec![challenge(kind, subject as usize)],
+                    frames: live_ids.into_iter().chain(ids).collect(),
+                });
+            }
+        }
+    }
+
+    // Replay crops without context: 8 consecutive crops, scaled to a webcam face, against each kind.
+    let labels = super::eval_liveness::read_labels(&data.path("replay/labels.csv"))?;
+    let spoof: Vec<PathBuf> = labels
+        .iter()
+        .filter(|r| r.get("label").is_some_and(|l| l == "spoof"))
+        .filter_map(|r| r.get("path").map(|p| data.path(&format!("replay/{p}"))))
+        .collect();
+    for (n, chunk) in spoof.chunks(6).enumerate().filter(|(n, _)| n % 4 == 0) {
+        let ids: Vec<usize> = chunk
+            .iter()
+            .map(|p| {
+                let img = frames::load(p)?;
+                Ok(set.add(&place(&img, 2.6, [W as f32 / 2.0, H as f32 / 2.0]), Some(85)))
+            })
+            .collect::<Result<_>>()?;
+        let kind = ALL_KINDS[n % ALL_KINDS.len()];
+        cases.push(Case {
+            truth: Truth::ScreenReplayCrops,
+            name: format!("replay crops {}-{}, {}", n * 6, n * 6 + chunk.len() - 1, kind.as_str()),
+            challenges: vec![challenge(kind, n)],
+            frames: ids,
+        });
+    }
+
+    // Stills: Yale subjects (frontal, neutral). Every subject makes slideshows and splices; five of them also
+    // make the single-still, slid and turned attacks against every kind. A subject's still frames (one photo
+    // re-encoded) serve all of its sessions.
+    let yale_subjects = [1u32, 3, 4, 6, 7, 9, 10, 12, 14, 15];
+    for &subject in &yale_subjects {
+        let normal = data.yale(subject, "normal")?;
+        let still = still_frames(set, &normal, 8);
+        let happy = still_frames(set, &data.yale(subject, "happy")?, 3);
+        let sleepy = still_frames(set, &data.yale(subject, "sleepy")?, 2);
+        let other = yale_subjects[(subject as usize) % yale_subjects.len()];
+        let other_happy = still_frames(set, &data.yale(other, "happy")?, 3);
+        // Slideshows: neutral then smiling; open, closed, open; and a splice of another subject.
+        let shows = [
+            (Truth::Slideshow, "normal -> happy", Kind::Smile, [&still[..3], &happy[..]].concat()),
+            (
+                Truth::Slideshow,
+                "normal -> sleepy -> normal",
+                Kind::Blink,
+                [&still[..3], &sleepy[..], &still[3..6]].concat(),
+            ),
+            (Truth::IdentitySplice, "normal -> another's happy", Kind::Smile, [&still[..3], &other_happy[..]].concat()),
+        ];
+        for (truth, what, kind, frames) in shows {
+            cases.push(Case {
+                truth,
+                name: format!("Yale {subject:02} {what}, {}", kind.as_str()),
+                challenges: vec![challenge(kind, 0)],
+                frames,
+            });
+        }
+        if ![1, 10].contains(&subject) {
+            continue;
+        }
+        // One still against each kind.
+        for (i, kind) in ALL_KINDS.iter().enumerate() {
+            cases.push(Case {
+                truth: Truth::OneStill,
+                name: format!("Yale {subject:02} normal, {}", kind.as_str()),
+                challenges: vec![challenge(*kind, i + subject as usize)],
+                frames: still.clone(),
+            });
+        }
+        // Slid across the view: toward each nose target, and sideways (or up and down) for the head movements.
+        for (i, t) in TARGETS.iter().enumerate() {
+            cases.push(Case {
+                truth: Truth::SlidStill,
+                name: format!("Yale {subject:02} slid to target {i}, nose_target"),
+                challenges: vec![challenge(Kind::NoseTarget, i)],
+                frames: [&still[..2], &slide(set, &normal, [t[0] * W as f32, t[1] * H as f32], 7)[..]].concat(),
+            });
+        }
+        for kind in [Kind::TurnLeft, Kind::TurnRight, Kind::LookUp, Kind::LookDown] {
+            let to = match kind {
+                Kind::TurnLeft => [W as f32 * 0.75, H as f32 / 2.0],
+                Kind::TurnRight => [W as f32 * 0.25, H as f32 / 2.0],
+                Kind::LookUp => [W as f32 / 2.0, H as f32 * 0.25],
+                _ => [W as f32 / 2.0, H as f32 * 0.75],
+            };
+            cases.push(Case {
+                truth: Truth::SlidStill,
+                name: format!("Yale {subject:02} slid, {}", kind.as_str()),
+                challenges: vec![challenge(kind, 0)],
+                frames: [&still[..2], &slide(set, &normal, to, 7)[..]].concat(),
+            });
+        }
+        // Turned and tilted in perspective (and carried toward the target for the nose).
+        for (i, kind) in ALL_KINDS.iter().filter(|k| liveness::session::is_head_movement(**k)).enumerate() {
+            cases.push(Case {
+                truth: Truth::TurnedStill,
+                name: format!("Yale {subject:02} turned, {}", kind.as_str()),
+                challenges: vec![challenge(*kind, i)],
+                frames: [&still[..2], &turned(set, &normal, *kind, i)[..]].concat(),
+            });
+        }
+    }
+    // LFW: one person frontal, then turned (two photos): the slideshow of a head turn.
+    let lfw_turns = [
+        ("George_HW_Bush", 6, 8, Kind::TurnLeft),
+        ("Pervez_Musharraf", 3, 5, Kind::TurnLeft),
+        ("Jiang_Zemin", 1, 7, Kind::TurnRight),
+    ];
+    for (name, a, b, kind) in lfw_turns {
+        let mut show = still_frames(set, &data.lfw(name, a)?, 3);
+        show.extend(still_frames(set, &data.lfw(name, b)?, 3));
+        cases.push(Case {
+            truth: Truth::Slideshow,
+            name: format!("LFW {name} {a} -> {b}, {}", kind.as_str()),
+            challenges: vec![challenge(kind, 0)],
+            frames: show,
+        });
+    }
+
+    cases.extend(genuine.into_iter().map(|(g, _)| g));
+    Ok(cases)
+}
+
+/// The still moved in `n` steps from the middle until its centre is at `to` (frame pixels): its face moves
+/// with it, and the nose roughly to `to` for a nose target. (The session's first frames, the still in the
+/// middle, come from [`still_frames`].)
+fn slide(set: &mut FrameSet, img: &RgbImage, to: [f32; 2], n: usize) -> Vec<usize> {
+    let s = webcam_scale(img);
+    let from = [W as f32 / 2.0, H as f32 / 2.0];
+    let mut ids = Vec::new();
+    for k in 1..=n {
+        let f = k as f32 / n as f32;
+        let c = [from[0] + (to[0] - from[0]) * f, from[1] + (to[1] - from[1]) * f];
+        ids.push(set.add(&place(img, s, c), Some(86)));
+    }
+    ids
+}
+
+/// The still turned step by step up to 45 degrees in the challenge's direction (and moved toward the nose
+/// target), as someone tilting a photo in front of the camera would.
+fn turned(set: &mut FrameSet, img: &RgbImage, kind: Kind, target: usize) -> Vec<usize> {
+    let s = webcam_scale(img);
+    let from = [W as f32 / 2.0, H as f32 / 2.0];
+    let mut ids = Vec::new();
+    let (yaw, pitch, to) = match kind {
+        Kind::TurnLeft => (45.0, 0.0, from),
+        Kind::TurnRight => (-45.0, 0.0, from),
+        Kind::LookUp => (0.0, 40.0, from),
+        Kind::LookDown => (0.0, -40.0, from),
+        _ => {
+            let t = TARGETS[target % TARGETS.len()];
+            let (dx, dy) = (t[0] - 0.5, t[1] - 0.5);
+            // Turn the picture toward the target as a head would, and carry it there.
+            (
+                dx.signum() * 35.0 * (dx.abs() > 0.05) as i32 as f32,
+                -dy.signum() * 30.0 * (dy.abs() > 0.05) as i32 as f32,
+                [t[0] * W as f32, t[1] * H as f32],
+            )
+        }
+    };
+    for k in 1..=8 {
+        let f = k as f32 / 8.0;
+        let warped = turn(img, yaw * f, pitch * f, 3.0);
+        let c = [from[0] + (to[0] - from[0]) * f, from[1] + (to[1] - from[1]) * f];
+        ids.push(set.add(&place(&warped, s, c), Some(86)));
+    }
+    ids
+}
+
+/// Genuine sessions from the live clip: for each frame that could start a session (a frontal face) and each
+/// head-movement kind, the clip from there on — kept when the person makes that movement in the next four
+/// seconds (the head's yaw or pitch changes by the challenge's angle in its direction). Measured with the
+/// pipeline to find the movements; the session then judges them with every other rule.
+fn genuine_cases(clip: &GenuineClip, set: &FrameSet, pipeline: &FacePipeline) -> Result<Vec<(Case, usize)>> {
+    let poses: Vec<Option<(f32, f32)>> = clip
+        .frames
+        .iter()
+        .map(|&f| {
+            let decoded = pipeline.decode(&set.bytes[f])?;
+            let found = pipeline.find_faces(&decoded.rgb)?;
+            let Some(i) = vision::pipeline::largest_face(&found.faces) else { return Ok(None) };
+            let a = pipeline.analyzer().analyze(&found.image, &found.faces[i].detection.bbox)?;
+            Ok(Some((a.pose.yaw, a.pose.pitch)))
+        })
+        .collect::<Result<_>>()?;
+    let c = liveness::Criteria::default();
+    let mut cases = Vec::new();
+    let horizon = (4 * FPS) as usize;
+    for kind in [Kind::TurnLeft, Kind::TurnRight, Kind::LookUp, Kind::LookDown] {
+        let mut next_start = 0;
+        for start in 0..poses.len() {
+            if start < next_start {
+                continue;
+            }
+            let Some((y0, p0)) = poses[start] else { continue };
+            if y0.abs() > 10.0 || p0.abs() > 10.0 {
+                continue;
+            }
+            let end = (start + horizon).min(poses.len());
+            let moved = poses[start..end].iter().flatten().any(|&(y, p)| match kind {
+                Kind::TurnLeft => y - y0 >= c.turn_degrees + 5.0,
+                Kind::TurnRight => y0 - y >= c.turn_degrees + 5.0,
+                Kind::LookUp => p - p0 >= c.pitch_degrees + 5.0,
+                _ => p0 - p >= c.pitch_degrees + 5.0,
+            });
+            if moved {
+                // The frames before the head starts to move (8 degrees from where it started).
+                let lead = poses[start..end]
+                    .iter()
+                    .position(|p| p.is_none_or(|(y, p)| (y - y0).abs() > 8.0 || (p - p0).abs() > 8.0))
+                    .unwrap_or(end - start);
+                cases.push((
+                    Case {
+                        truth: Truth::Genuine,
+                        name: format!("real2.webm from frame {start}, {}", kind.as_str()),
+                        challenges: vec![challenge(kind, 0)],
+                        frames: clip.frames[start..end].to_vec(),
+                    },
+                    lead,
+                ));
+                // The next session starts after this movement's start, a second later.
+                next_start = start + FPS as usize;
+            }
+        }
+    }
+    Ok(cases)
+}
+
+/// A configuration the suite runs under.
+struct Setup {
+    name: &'static str,
+    config: ServerConfig,
+    passive: bool,
+}
+
+/// How one session went.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome {
+    truth: Truth,
+    name: String,
+    status: Status,
+    confidence: f32,
+    reasons: Vec<&'static str>,
+    /// Frames the session refused outright (e.g. the same picture sent twice).
+    refused_frames: usize,
+    depth: Option<f32>,
+    /// The least motion of the face between consecutive frames (see `liveness::geometry::motion`).
+    min_motion: Option<f32>,
+}
+
+fn run_case(
+    case: &Case,
+    measured: &[FrameMeasurement],
+    hashes: &[String],
+    setup: &Setup,
+    model: vision::EmbeddingModel,
+) -> Outcome {
+    let options = server::sessions::session_options(&setup.config, case.challenges.clone(), setup.passive, 0);
+    let mut session = Session::new(options, 0);
+    let mut template: Option<Vec<f32>> = None;
+    let mut refused = 0;
+    for (i, &f) in case.frames.iter().enumerate() {
+        let t = (i as i64 + 1) * FRAME_MS;
+        let m = strip_passive(&measured[f], setup.passive);
+        let stamp =
+            FrameStamp { sequence: session.next_sequence, timestamp_ms: t, now_ms: t, byte_hash: hashes[f].clone() };
+        let had_baseline = session.baseline.is_some();
+        if session.observe(m.observation(model, template.as_deref(), stamp)).is_err() {
+            refused += 1;
+            continue;
+        }
+        if !had_baseline && session.baseline.is_some() {
+            template = m.face.as_ref().map(|f| f.template.clone());
+        }
+        if session.status.is_final() {
+            break;
+        }
+    }
+    let r: SessionResult = session.result();
+    Outcome {
+        truth: case.truth,
+        name: case.name.clone(),
+        status: r.status,
+        confidence: r.confidence,
+        reasons: r.reasons.clone(),
+        refused_frames: refused,
+        depth: r.challenges.iter().filter_map(|c| c.depth).reduce(f32::max),
+        min_motion: session.min_motion,
+    }
+}
+
+/// The measurement as a server without the passive model makes it.
+fn strip_passive(m: &FrameMeasurement, keep: bool) -> std::borrow::Cow<'_, FrameMeasurement> {
+    if keep {
+        return std::borrow::Cow::Borrowed(m);
+    }
+    let mut m = m.clone();
+    if let Some(f) = m.face.as_mut() {
+        f.passive = None;
+    }
+    std::borrow::Cow::Owned(m)
+}
+
+/// The figures of one group of sessions (an attack type, or the genuine ones).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupReport {
+    truth: Truth,
+    sessions: usize,
+    succeeded: usize,
+    failed: usize,
+    /// Sessions that ended without a decision (frames ran out before the challenges were done).
+    no_decision: usize,
+    /// Attacks: succeeded / sessions (APCER). Genuine: not succeeded / sessions (BPCER).
+    error_rate: f64,
+    no_response_rate: f64,
+    /// Confidence: minimum, median, maximum.
+    confidence: [f32; 3],
+    /// The most frequent failure reasons, with counts.
+    reasons: BTreeMap<&'static str, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SetupReport {
+    setup: &'static str,
+    groups: Vec<GroupReport>,
+    /// The worst APCER over the attack types, and its type (the headline figure).
+    worst_apcer: f64,
+    worst_attack: Option<Truth>,
+    bpcer: f64,
+    /// Succeeded sessions' lowest confidence and other sessions' highest (succeeded must lie above).
+    lowest_succeeded_confidence: Option<f32>,
+    highest_other_confidence: Option<f32>,
+    sessions: Vec<Outcome>,
+}
+
+fn report(setup: &'static str, outcomes: Vec<Outcome>) -> SetupReport {
+    let mut by: BTreeMap<Truth, Vec<&Outcome>> = BTreeMap::new();
+    for o in &outcomes {
+        by.entry(o.truth).or_default().push(o);
+    }
+    let groups: Vec<GroupReport> = by
+        .iter()
+        .map(|(&truth, list)| {
+            let n = list.len();
+            let succeeded = list.iter().filter(|o| o.status == Status::Succeeded).count();
+            let no_decision = list.iter().filter(|o| !o.status.is_final() || o.status == Status::Expired).count();
+            let mut conf: Vec<f32> = list.iter().map(|o| o.confidence).collect();
+            conf.sort_by(f32::total_cmp);
+            let mut reasons = BTreeMap::new();
+            for r in list.iter().flat_map(|o| o.reasons.iter()) {
+                *reasons.entry(*r).or_insert(0) += 1;
+            }
+            let errors = if truth.is_attack() { succeeded } else { n - succeeded };
+            GroupReport {
+                truth,
+                sessions: n,
+                succeeded,
+                failed: n - succeeded - no_decision,
+                no_decision,
+                error_rate: errors as f64 / n.max(1) as f64,
+                no_response_rate: no_decision as f64 / n.max(1) as f64,
+                confidence: [conf[0], conf[n / 2], conf[n - 1]],
+                reasons,
+            }
+        })
+        .collect();
+    let worst = groups.iter().filter(|g| g.truth.is_attack()).max_by(|a, b| a.error_rate.total_cmp(&b.error_rate));
+    let bpcer = groups.iter().find(|g| g.truth == Truth::Genuine).map_or(0.0, |g| g.error_rate);
+    SetupReport {
+        setup,
+        worst_apcer: worst.map_or(0.0, |g| g.error_rate),
+        worst_attack: worst.map(|g| g.truth),
+        bpcer,
+        lowest_succeeded_confidence: outcomes
+            .iter()
+            .filter(|o| o.status == Status::Succeeded)
+            .map(|o| o.confidence)
+            .reduce(f32::min),
+        highest_other_confidence: outcomes
+            .iter()
+            .filter(|o| o.status != Status::Succeeded)
+            .map(|o| o.confidence)
+            .reduce(f32::max),
+        groups,
+        sessions: outcomes,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AttacksOutput {
+    data: String,
+    frames: usize,
+    sessions: usize,
+    frame_ms: i64,
+    setups: Vec<SetupReport>,
+}
+
+pub struct AttackArgs<'a> {
+    pub data: &'a Path,
+    pub sessions: bool,
+    pub check: bool,
+    pub json: bool,
+}
+
+/// What `--check` holds the default configuration with the passive model to: the worst APCER allowed per
+/// attack type (the targets where they are met; the figures in the README's table otherwise, so that
+/// nothing gets worse) and the BPCER.
+const APCER_CEILINGS: &[(Truth, f64)] = &[
+    (Truth::PrintedPhoto, 0.0),
+    (Truth::ScreenReplay, 0.05),
+    (Truth::ScreenReplayCrops, 0.05),
+    (Truth::OneStill, 0.0),
+    (Truth::Slideshow, 0.0),
+    (Truth::SlidStill, 0.0),
+    (Truth::TurnedStill, 0.0),
+    (Truth::ReplayedSession, 0.8),
+    (Truth::ReplayedSessionReencoded, 0.8),
+    (Truth::Switch, 0.11),
+    (Truth::IdentitySplice, 0.0),
+    (Truth::OutOfOrder, 0.4),
+];
+const BPCER_CEILING: f64 = 0.2;
+
+/// The failures of `--check`: what a report breaks of the ceilings and of the rules that hold in every
+/// configuration (no success without passive anti-spoofing unless allowed; every success above every failure
+/// in confidence).
+fn check(reports: &[SetupReport]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for r in reports {
+        if let (Some(lo), Some(hi)) = (r.lowest_succeeded_confidence, r.highest_other_confidence) {
+            if lo <= hi {
+                failures.push(format!("{}: a succeeded session scored {lo}, a failed one {hi}", r.setup));
+            }
+        }
+        if r.setup == SETUP_NO_PASSIVE {
+            let live: usize = r.groups.iter().map(|g| g.succeeded).sum();
+            if live > 0 {
+                failures.push(format!("{}: {live} sessions succeeded without passive anti-spoofing", r.setup));
+            }
+        }
+        if r.setup == SETUP_DEFAULT {
+            for g in &r.groups {
+                let ceiling = if g.truth.is_attack() {
+                    APCER_CEILINGS.iter().find(|(t, _)| *t == g.truth).map_or(0.0, |c| c.1)
+                } else {
+                    BPCER_CEILING
+                };
+                if g.error_rate > ceiling + 1e-9 {
+                    let what = if g.truth.is_attack() { "APCER" } else { "BPCER" };
+                    failures.push(format!(
+                        "{}: {:?} {what} {:.1} % is above {:.1} %",
+                        r.setup,
+                        g.truth,
+                        100.0 * g.error_rate,
+                        100.0 * ceiling
+                    ));
+                }
+            }
+        }
+    }
+    failures
+}
+
+const SETUP_DEFAULT: &str = "default, with the passive model";
+const SETUP_NO_PASSIVE: &str = "default, without the passive model";
+
+pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
+    if !args.data.join("replay/videos/real2.webm").exists() {
+        bail!("{} does not hold the shared data (replay/videos/real2.webm)", args.data.display());
+    }
+    let pipeline: Arc<FacePipeline> = super::load_pipeline(common)?;
+    let passive: Option<PassiveLiveness> = match super::eval_liveness::load_passive(common) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("passive anti-spoofing unavailable ({e:#}): only the configurations without it run");
+            None
+        }
+    };
+    let data = Data { root: args.data.to_path_buf() };
+    let mut set = FrameSet::default();
+    let started = std::time::Instant::now();
+    let cases = build_suite(&data, &mut set, &pipeline)?;
+    eprintln!("{} sessions over {} frames; measuring the frames", cases.len(), set.bytes.len());
+    let config = ServerConfig::default();
+    let min_px = config.liveness_min_face_px;
+    let measured: Vec<FrameMeasurement> = set
+        .bytes
+        .par_iter()
+        .map(|bytes| {
+            let decoded = pipeline.decode(bytes)?;
+            let found = pipeline.find_faces_timed(&decoded.rgb, config.detect_max_side, &mut Default::default())?;
+            Ok(liveness::measure_faces(&pipeline, passive.as_ref(), &found.image, &found.faces, min_px)?)
+        })
+        .collect::<Result<_>>()?;
+    let hashes: Vec<String> = set.bytes.iter().map(|b| server::sessions::sha256_hex(b)).collect();
+    eprintln!("measured in {:.0} s", started.elapsed().as_secs_f64());
+
+    let mut setups = Vec::new();
+    if passive.is_some() {
+        setups.push(Setup { name: SETUP_DEFAULT, config: config.clone(), passive: true });
+    } else if args.check {
+        bail!("--check needs the passive model: pass --models-dir with the MiniFASNet weights");
+    }
+    setups.push(Setup { name: SETUP_NO_PASSIVE, config: config.clone(), passive: false });
+    setups.push(Setup {
+        name: "without the passive model, challenge-only allowed",
+        config: ServerConfig { liveness_allow_challenge_only: true, ..config.clone() },
+        passive: false,
+    });
+    let model = pipeline.embedding_model();
+    let reports: Vec<SetupReport> = setups
+        .iter()
+        .map(|s| report(s.name, cases.iter().map(|c| run_case(c, &measured, &hashes, s, model)).collect()))
+        .collect();
+    let mut reports = reports;
+    let failures = if args.check { check(&reports) } else { Vec::new() };
+    if !args.sessions {
+        for r in &mut reports {
+            r.sessions.clear();
+        }
+    }
+    let out = AttacksOutput {
+        data: args.data.display().to_string(),
+        frames: set.bytes.len(),
+        sessions: cases.len(),
+        frame_ms: FRAME_MS,
+        setups: reports,
+    };
+    if args.json {
+        print_json(&out)?;
+    } else {
+        print_table(&out);
+    }
+    if !failures.is_empty() {
+        bail!("the attack evaluation is worse than it may be:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+fn print_table(out: &AttacksOutput) {
+    println!("{} sessions over {} frames ({} ms apart), from {}", out.sessions, out.frames, out.frame_ms, out.data);
+    for s in &out.setups {
+        println!();
+        println!("## {}", s.setup);
+        println!(
+            "| type | sessions | succeeded | APCER / BPCER | no decision | confidence min / median / max | reasons |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for g in &s.groups {
+            let rate = if g.truth.is_attack() { "APCER" } else { "BPCER" };
+            let reasons: Vec<String> = g.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            println!(
+                "| {} | {} | {} | {rate} {:.1} % | {:.1} % | {:.1} / {:.1} / {:.1} | {} |",
+                serde_json::to_value(g.truth).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                g.sessions,
+                g.succeeded,
+                100.0 * g.error_rate,
+                100.0 * g.no_response_rate,
+                g.confidence[0],
+                g.confidence[1],
+                g.confidence[2],
+                reasons.join(", ")
+            );
+        }
+        println!(
+            "worst APCER {:.1} % ({}), BPCER {:.1} %; confidence: succeeded >= {}, others <= {}",
+            100.0 * s.worst_apcer,
+            s.worst_attack
+                .and_then(|t| serde_json::to_value(t).ok())
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_else(|| "-".into()),
+            100.0 * s.bpcer,
+            s.lowest_succeeded_confidence.map_or("-".into(), |c| format!("{c:.1}")),
+            s.highest_other_confidence.map_or("-".into(), |c| format!("{c:.1}")),
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The session engine's rules on synthetic observations: passive evidence that a switch cannot dilute, no
+//! success without passive anti-spoofing unless allowed, the same picture refused whatever its bytes, head
+//! movements that must show depth, the nose target reached by turning, and one confidence scale.
+
+use liveness::session::{FailReason, MAX_FLAT_FRAMES};
+use liveness::{
+    ChallengeSpec, Criteria, FrameError, Kind, Observation, ObservedFace, Session, SessionOptions, Signals, Status,
+    Target,
+};
+
+/// A face-like set of 20 points in 3-D (x right, y down, z toward the camera), in eye-distance units, in the
+/// order of `measure::RIGID_POINTS` (outer eye corners at indices 6 and 8).
+fn head() -> Vec<[f32; 3]> {
+    vec![
+        [0.0, 0.3, 0.5],
+        [0.0, 0.2, 0.45],
+        [0.0, -0.1, 0.3],
+        [0.0, -0.2, 0.25],
+        [0.0, -0.8, 0.2],
+        [0.0, 1.0, 0.1],
+        [-0.5, 0.0, 0.0],
+        [-0.15, 0.0, 0.1],
+        [0.5, 0.0, 0.0],
+        [0.15, 0.0, 0.1],
+        [-0.9, 0.2, -0.5],
+        [0.9, 0.2, -0.5],
+        [-0.85, -0.3, -0.4],
+        [0.85, -0.3, -0.4],
+        [-0.6, 0.8, -0.3],
+        [0.6, 0.8, -0.3],
+        [-0.7, 0.6, -0.35],
+        [0.7, 0.6, -0.35],
+        [-0.4, -0.35, 0.1],
+        [0.4, -0.35, 0.1],
+    ]
+}
+
+/// The points seen by a camera at distance 6 after turning by `yaw` degrees, centred at `at` (frame units).
+fn view(points: &[[f32; 3]], yaw: f32, at: [f32; 2]) -> Vec<[f32; 2]> {
+    let (s, c) = yaw.to_radians().sin_cos();
+    points
+        .iter()
+        .map(|p| {
+            let x = c * p[0] + s * p[2];
+            let z = -s * p[0] + c * p[2];
+            let k = 6.0 / (6.0 - z);
+            [x * k * 0.1 + at[0], p[1] * k * 0.1 + at[1]]
+        })
+        .collect()
+}
+
+fn flat(points: &[[f32; 3]]) -> Vec<[f32; 3]> {
+    points.iter().map(|p| [p[0], p[1], 0.0]).collect()
+}
+
+fn signals(yaw: f32, nose: [f32; 2]) -> Signals {
+    Signals { yaw, pitch: 0.0, roll: 0.0, left_eye: 0.3, right_eye: 0.3, smile: 0.05, mouth_open: 0.0, nose }
+}
+
+struct Driver {
+    session: Session,
+    next: u64,
+}
+
+impl Driver {
+    fn new(options: SessionOptions) -> Self {
+        Driver { session: Session::new(options, 0), next: 0 }
+    }
+
+    /// Sends a frame; the face sways a little from frame to frame, as a live one does in front of a camera.
+    fn send(&mut self, signals: Signals, points: Vec<[f32; 2]>, passive: Option<f32>) -> Result<(), FrameError> {
+        let sway = 0.003 * (self.next % 2) as f32;
+        self.send_exact(signals, points.iter().map(|p| [p[0] + sway, p[1]]).collect(), passive)
+    }
+
+    fn send_exact(&mut self, signals: Signals, points: Vec<[f32; 2]>, passive: Option<f32>) -> Result<(), FrameError> {
+        let n = self.next;
+        let obs = Observation {
+            sequence: self.session.next_sequence,
+            timestamp_ms: 200 * (n as i64 + 1),
+            now_ms: 200 * (n as i64 + 1),
+            hash: format!("bytes-{n}"),
+            content_hash: format!("pixels-{n}"),
+            faces: 1,
+            face: Some(ObservedFace {
+                signals,
+                bbox: Target { x: 0.4, y: 0.3, width: 0.2, height: 0.3 },
+                size_px: 150.0,
+                quality_ok: true,
+                similarity: self.session.baseline.as_ref().map(|_| 90.0),
+                passive,
+                points,
+            }),
+        };
+        self.next += 1;
+        self.session.observe(obs).map(|_| ())
+    }
+}
+
+fn options(kinds: &[ChallengeSpec], passive: Option<f32>, challenge_only: bool) -> SessionOptions {
+    SessionOptions {
+        challenges: kinds.to_vec(),
+        criteria: Criteria::default(),
+        lifetime_ms: 180_000,
+        max_bad_frames: 15,
+        max_frames: 600,
+        min_face_px: 64.0,
+        min_similarity: 60.0,
+        passive_threshold: passive,
+        challenge_only,
+        min_depth: Some(0.02),
+        audit_images: 0,
+    }
+}
+
+fn turn_left() -> ChallengeSpec {
+    ChallengeSpec { kind: Kind::TurnLeft, target: None, timeout_ms: 30_000 }
+}
+
+/// A head turning left in `steps` frames from frontal to 30 degrees.
+fn turning(d: &mut Driver, steps: usize, passive: impl Fn(usize) -> Option<f32>, model: &[[f32; 3]]) {
+    for i in 0..steps {
+        let yaw = 30.0 * i as f32 / (steps - 1) as f32;
+        if d.session.status.is_final() {
+            return;
+        }
+        d.send(signals(yaw, [0.5, 0.5]), view(model, yaw, [0.5, 0.5]), passive(i)).expect("frame taken");
+    }
+}
+
+#[test]
+fn a_live_head_turn_succeeds_with_a_confidence_of_fifty_or_more() {
+    let mut d = Driver::new(options(&[turn_left()], Some(0.05), false));
+    turning(&mut d, 6, |_| Some(0.9), &head());
+    let r = d.session.result();
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    assert!(r.confidence >= 50.0 && r.passive_checked, "{r:?}");
+    assert!(r.challenges[0].depth.is_some_and(|x| x > 0.02), "{r:?}");
+}
+
+#[test]
+fn live_frames_do_not_dilute_a_photo_shown_for_three_frames() {
+    // Ten live frames, then three spoof frames, then the turn: the session mean would be 0.7, but the
+    // photo's window fails it at once.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.05), false));
+    for _ in 0..10 {
+        d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), Some(0.95)).expect("live frame");
+    }
+    for _ in 0..3 {
+        d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), Some(0.01)).expect("spoof frame");
+    }
+    let r = d.session.result();
+    assert_eq!((r.status, r.reasons.clone()), (Status::Failed, vec!["spoof_detected"]), "{r:?}");
+    assert!(r.passive_score.is_some_and(|p| p < 0.05), "{r:?}");
+    assert!(r.confidence < 50.0);
+    // Live frames around a single low frame pass.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.05), false));
+    turning(&mut d, 7, |i| Some(if i == 3 { 0.01 } else { 0.9 }), &head());
+    assert_eq!(d.session.result().status, Status::Succeeded);
+}
+
+#[test]
+fn without_passive_anti_spoofing_no_session_succeeds_unless_allowed() {
+    let mut d = Driver::new(options(&[turn_left()], None, false));
+    turning(&mut d, 6, |_| None, &head());
+    let r = d.session.result();
+    assert_eq!((r.status, r.reasons.clone()), (Status::Failed, vec![FailReason::PassiveCheckUnavailable.code()]));
+    assert!(r.confidence < 50.0 && !r.passive_checked);
+    let mut d = Driver::new(options(&[turn_left()], None, true));
+    turning(&mut d, 6, |_| None, &head());
+    let r = d.session.result();
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    assert!(!r.passive_checked && r.passive_score.is_none());
+}
+
+#[test]
+fn the_same_picture_is_refused_whatever_its_bytes() {
+    let mut d = Driver::new(options(&[turn_left()], None, true));
+    d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), None).expect("first");
+    let obs = Observation {
+        sequence: 1,
+        timestamp_ms: 400,
+        now_ms: 400,
+        hash: "other bytes".into(),
+        content_hash: "pixels-0".into(),
+        faces: 1,
+        face: None,
+    };
+    assert_eq!(d.session.observe(obs), Err(FrameError::Replayed));
+    assert_eq!(d.session.counts.received, 1);
+}
+
+#[test]
+fn a_picture_sent_again_fails_as_a_still_and_a_challenge_needs_frames_to_be_seen() {
+    // A slideshow: neutral (three times, re-encoded: other pixels, the same landmarks), then smiling.
+    let smile = ChallengeSpec { kind: Kind::Smile, target: None, timeout_ms: 30_000 };
+    let mut d = Driver::new(options(&[smile], None, true));
+    let still = view(&head(), 0.0, [0.5, 0.5]);
+    for _ in 0..3 {
+        if d.session.status.is_final() {
+            break;
+        }
+        d.send_exact(signals(0.0, [0.5, 0.5]), still.clone(), None).expect("frame");
+    }
+    let r = d.session.result();
+    assert_eq!((r.status, r.reasons.clone()), (Status::Failed, vec!["still_picture"]), "{r:?}");
+    // Two pictures, each sent once: the smile on the first frame after the baseline does not count yet.
+    let mut d = Driver::new(options(&[smile], None, true));
+    d.send(signals(0.0, [0.5, 0.5]), still.clone(), None).expect("neutral");
+    let smiling = Signals { smile: 0.95, ..signals(0.0, [0.5, 0.5]) };
+    d.send(smiling, still.clone(), None).expect("smiling");
+    assert_eq!(d.session.status, Status::InProgress);
+    d.send(smiling, still.clone(), None).expect("smiling, again");
+    d.send(smiling, still.clone(), None).expect("smiling, a third time");
+    assert_eq!(d.session.result().status, Status::Succeeded, "a live smile held for three frames passes");
+}
+
+#[test]
+fn a_photo_turned_in_front_of_the_camera_fails_a_head_turn() {
+    // The pose network says 30 degrees, but the landmarks move as a flat picture turned does.
+    let mut d = Driver::new(options(&[turn_left()], None, true));
+    turning(&mut d, 6 + MAX_FLAT_FRAMES as usize, |_| None, &flat(&head()));
+    let r = d.session.result();
+    assert_eq!((r.status, r.reasons.clone()), (Status::Failed, vec!["flat_motion"]), "{r:?}");
+    assert!(r.confidence < 50.0);
+}
+
+#[test]
+fn the_nose_target_needs_the_head_to_turn_toward_it() {
+    let target = Target { x: 0.65, y: 0.42, width: 0.16, height: 0.16 };
+    let spec = ChallengeSpec { kind: Kind::NoseTarget, target: Some(target), timeout_ms: 30_000 };
+    // Slid: the face moves to the target without turning.
+    let mut d = Driver::new(options(&[spec], None, true));
+    for i in 0..8 {
+        let x = 0.5 + 0.23 * (i as f32 / 4.0).min(1.0);
+        if d.session.status.is_final() {
+            break;
+        }
+        d.send(signals(0.0, [x, 0.5]), view(&head(), 0.0, [x, 0.5]), None).expect("slid frame");
+    }
+    let r = d.session.result();
+    assert_eq!((r.status, r.reasons.clone()), (Status::Failed, vec!["flat_motion"]), "{r:?}");
+    // Turned: the head rotates toward the target as the nose moves there.
+    let mut d = Driver::new(options(&[spec], None, true));
+    for i in 0..6 {
+        let f = (i as f32 / 4.0).min(1.0);
+        let x = 0.5 + 0.23 * f;
+        if d.session.status.is_final() {
+            break;
+        }
+        d.send(signals(25.0 * f, [x, 0.5]), view(&head(), 25.0 * f, [0.5 + 0.18 * f, 0.5]), None).expect("frame");
+    }
+    assert_eq!(d.session.result().status, Status::Succeeded, "{:?}", d.session.result());
+}
+
+#[test]
+fn every_pass_scores_above_every_failure() {
+    for q in 0..=100 {
+        let q = q as f32 / 100.0;
+        assert!(liveness::confidence(true, q) >= 50.0);
+        assert!(liveness::confidence(false, q) < 50.0);
+    }
+    assert!(liveness::confidence(false, f32::NAN) < 50.0 && liveness::confidence(true, 2.0) <= 100.0);
+}
