@@ -113,7 +113,10 @@ fn the_page_verifies_a_live_sequence_and_refuses_a_spliced_one() {
     let shots = repo().join("target/e2e");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
     let tmp = tempfile::tempdir().expect("temp dir");
-    // The fake camera plays stills: they pass a blink on the challenge alone, which this server allows.
+    // The fake camera plays stills: they pass a blink on the challenge alone and on its first frame, which this
+    // server allows (the flag, and the file the server reads from its working directory).
+    std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
+    std::fs::write(tmp.path().join("data/facegate.toml"), "liveness_min_challenge_frames = 1\n").expect("config");
     let s = Served::start(&tmp.path().join("data"), None, &["--liveness-allow-challenge-only", "true"]);
 
     // Eyes open, closed, open again — one person.

@@ -20,7 +20,8 @@ const ADMIN: &str = "liveness-admin-key-0123456789";
 
 /// The servers that test the challenges' logic on stills run without the passive model: they must allow
 /// challenge-only liveness explicitly (`never_live_without_passive_anti_spoofing` shows the default).
-const CHALLENGE_ONLY: &str = "liveness_allow_challenge_only = true\n";
+/// They also let a challenge complete on its first frame (a still cannot show a movement on its way).
+const CHALLENGE_ONLY: &str = "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n";
 
 fn serve(dir: &Path, database: Option<&str>, config: &str, extra: &[&str]) -> Served {
     std::fs::create_dir_all(dir).expect("data dir");
@@ -400,7 +401,8 @@ fn never_live_without_passive_anti_spoofing(env: &Env) -> Result<(), Failed> {
     assert!(said.starts_with("off") && said.contains("no liveness session can succeed"), "{ready}");
     assert!(std::fs::read_to_string(&s.log)?.contains("PASSIVE ANTI-SPOOFING IS OFF"), "the start-up log says so");
     let session = create(s, json!({"challenges": ["blink"]}));
-    let v = run_until_final(s, &session, &[yale(10, "normal"), yale(10, "sleepy"), yale(10, "surprised")]);
+    let blink = [yale(10, "normal"), yale(10, "sleepy"), yale(10, "surprised"), yale(10, "noglasses")];
+    let v = run_until_final(s, &session, &blink);
     assert_eq!(
         (v["status"].as_str(), v["result"]["reasons"].clone(), v["result"]["passiveChecked"].as_bool()),
         (Some("FAILED"), json!(["passive_check_unavailable"]), Some(false)),
@@ -588,12 +590,15 @@ fn session_rules(env: &Env) -> Result<(), Failed> {
     }
     // Too many frames without a usable face fail the session (this server allows 3).
     let c = session(s, &["smile"]);
-    let no_face = read("samples/insightface/crop/no_face.png");
+    // Four different pictures without a face (bytes appended to one file would be the same picture, refused).
+    let no_face = image::load_from_memory(&read("samples/insightface/crop/no_face.png"))?.to_rgb8();
     let shifted: Vec<Vec<u8>> = (0..4u8)
         .map(|k| {
-            let mut b = no_face.clone();
-            b.push(k);
-            b
+            let mut img = no_face.clone();
+            img.put_pixel(u32::from(k), 0, image::Rgb([k, 255 - k, 7]));
+            let mut out = std::io::Cursor::new(Vec::new());
+            DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png).expect("png");
+            out.into_inner()
         })
         .collect();
     let v = run(s, &c, &shifted);
@@ -658,8 +663,8 @@ fn sessions_expire(dir: &Path) -> Result<(), Failed> {
 fn replicas_share_sessions(dir: &Path) -> Result<(), Failed> {
     let pg = testkit::Postgres::for_tests()?;
     let url = pg.create_database("liveness")?;
-    let a = serve(&dir.join("a"), Some(&url), "", &[]);
-    let b = serve(&dir.join("b"), Some(&url), "", &[]);
+    let a = serve(&dir.join("a"), Some(&url), CHALLENGE_ONLY, &[]);
+    let b = serve(&dir.join("b"), Some(&url), CHALLENGE_ONLY, &[]);
     let session = session(&a, &["blink"]);
     assert_eq!(send(&a, &session, 0, &yale(5, "normal")).0, 200);
     assert_eq!(send(&b, &session, 1, &yale(5, "sleepy")).0, 200);

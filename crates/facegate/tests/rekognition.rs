@@ -20,11 +20,11 @@ const ADMIN_KEY: &str = "rekognition-admin-key-0123456789";
 fn rekognition_api_through_boto3() {
     let tmp = tempfile::tempdir().expect("temp dir");
     // Sessions created through CreateFaceLivenessSession ask for a blink (Yale's sleepy photos close the eyes);
-    // stills pass a blink only on challenges alone, which this server allows (no passive model here).
+    // stills pass a blink only on challenges alone and on its first frame, which this server allows.
     std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
     std::fs::write(
         tmp.path().join("data/facegate.toml"),
-        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\n",
+        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n",
     )
     .expect("config");
     let s = Served::start_env(

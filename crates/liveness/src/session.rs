@@ -52,6 +52,9 @@ pub struct SessionOptions {
     /// [`crate::geometry::planar_residual`]). `None`: not checked.
     #[serde(default)]
     pub min_depth: Option<f32>,
+    /// The accepted frame of a challenge, counted from its start, on which it may complete at the earliest.
+    #[serde(default = "default_min_challenge_frames")]
+    pub min_challenge_frames: u32,
     /// Audit images to keep (0..=4).
     pub audit_images: u32,
 }
@@ -387,9 +390,13 @@ pub const FROZEN_MOTION: f32 = 0.004;
 /// Frozen frames after which the session fails as a still picture.
 pub const MAX_FROZEN_FRAMES: u32 = 2;
 
-/// A challenge completes on its third accepted frame at the earliest (0.4 s after it starts at 5 frames a
-/// second): the movement must be seen on its way.
+/// By default a challenge completes on its third accepted frame at the earliest (0.4 s after it starts at 5
+/// frames a second): the movement must be seen on its way.
 pub const MIN_CHALLENGE_FRAMES: u32 = 3;
+
+fn default_min_challenge_frames() -> u32 {
+    MIN_CHALLENGE_FRAMES
+}
 
 /// Challenges done by moving the head.
 pub fn is_head_movement(kind: Kind) -> bool {
@@ -730,7 +737,7 @@ impl Session {
         }
         // A challenge shown on the first frames after it starts is a picture swapped in, not a movement: it
         // counts from the MIN_CHALLENGE_FRAMES-th frame on.
-        let done = done && self.frames_in_challenge >= MIN_CHALLENGE_FRAMES;
+        let done = done && self.frames_in_challenge >= self.options.min_challenge_frames;
         if done {
             self.frames_in_challenge = 0;
             let ev = &mut self.evidence[i];

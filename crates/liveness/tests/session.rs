@@ -109,6 +109,7 @@ fn options(kinds: &[ChallengeSpec], passive: Option<f32>, challenge_only: bool) 
         passive_threshold: passive,
         challenge_only,
         min_depth: Some(0.02),
+        min_challenge_frames: liveness::session::MIN_CHALLENGE_FRAMES,
         audit_images: 0,
     }
 }

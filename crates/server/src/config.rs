@@ -70,6 +70,9 @@ pub struct ServerConfig {
     /// Head movements in a session must show depth: the landmarks' motion from the baseline left unexplained
     /// by a flat picture moved or turned, relative to the eye distance (0 turns the check off).
     pub liveness_min_depth: f32,
+    /// A challenge completes on this accepted frame after its start at the earliest (3: 0.4 s at 5 frames a
+    /// second), so that the movement is seen on its way and two photos cannot pass it.
+    pub liveness_min_challenge_frames: u32,
     /// The Rekognition-compatible API's admin credentials (AWS SDKs sign with them): the access key id, and the
     /// secret (best from `FACEGATE_AWS_SECRET_ACCESS_KEY`). Without both, `POST /` refuses every request.
     pub aws_access_key_id: Option<String>,
@@ -170,6 +173,7 @@ impl Default for ServerConfig {
             liveness_privacy: false,
             liveness_allow_challenge_only: false,
             liveness_min_depth: DEFAULT_MIN_DEPTH,
+            liveness_min_challenge_frames: liveness::session::MIN_CHALLENGE_FRAMES,
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_liveness_challenges: Vec::new(),
@@ -267,6 +271,9 @@ impl ServerConfig {
                     self.listen
                 ),
             });
+        }
+        if !(1..=50).contains(&self.liveness_min_challenge_frames) {
+            return invalid("liveness_min_challenge_frames", "must lie in 1..=50");
         }
         if !(0.0..=0.5).contains(&self.liveness_min_depth) {
             return invalid("liveness_min_depth", "must lie in 0..0.5");

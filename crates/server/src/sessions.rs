@@ -174,6 +174,7 @@ pub fn session_options(
         passive_threshold: passive_available.then_some(config.passive_threshold),
         challenge_only: config.liveness_allow_challenge_only,
         min_depth: (config.liveness_min_depth > 0.0).then_some(config.liveness_min_depth),
+        min_challenge_frames: config.liveness_min_challenge_frames,
         audit_images,
     }
 }
