@@ -458,6 +458,10 @@ pub enum EvalCommand {
         /// type and BPCER with the passive model, no success without it, no confidence overlap.
         #[arg(long)]
         check: bool,
+        /// Keep the frames' measurements in FILE and reuse them while the frames are the same (for iterating
+        /// on the session rules; delete the file after changing how frames are measured).
+        #[arg(long, value_name = "FILE")]
+        measurements: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },

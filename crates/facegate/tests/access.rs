@@ -412,7 +412,7 @@ fn now_secs() -> i64 {
 /// PyJWT, when `FACEGATE_TEST_PYTHON` names a Python that has it (CI sets this up; see `.ci/run`).
 fn pyjwt_verifies(jwks: &Value, token: &str) -> Option<Result<String, String>> {
     let python = std::env::var("FACEGATE_TEST_PYTHON").ok()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verify_jwt.py");
+    let script = testkit::repo_root().join("crates/facegate/tests/verify_jwt.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .env("JWKS", jwks.to_string())

@@ -21,7 +21,7 @@ const H: u32 = 480;
 const FPS: u32 = 5;
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    testkit::repo_root()
 }
 
 /// A 640x480 frame: the still centred on grey.
@@ -114,9 +114,14 @@ fn the_page_verifies_a_live_sequence_and_refuses_a_spliced_one() {
     std::fs::create_dir_all(&shots).expect("screenshot dir");
     let tmp = tempfile::tempdir().expect("temp dir");
     // The fake camera plays stills: they pass a blink on the challenge alone and on its first frame, which this
-    // server allows (the flag, and the file the server reads from its working directory).
+    // server allows (the flag, and the file the server reads from its working directory); both sessions play
+    // the same photo, which the replay memory (off here) would take for a recording sent again.
     std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
-    std::fs::write(tmp.path().join("data/facegate.toml"), "liveness_min_challenge_frames = 1\n").expect("config");
+    std::fs::write(
+        tmp.path().join("data/facegate.toml"),
+        "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n",
+    )
+    .expect("config");
     let s = Served::start(&tmp.path().join("data"), None, &["--liveness-allow-challenge-only", "true"]);
 
     // Eyes open, closed, open again — one person.
@@ -129,9 +134,10 @@ fn the_page_verifies_a_live_sequence_and_refuses_a_spliced_one() {
     assert!(said.iter().any(|t| t.starts_with("Blink")), "the page asked for a blink: {said:?}");
     assert!(report["console"].as_array().is_some_and(Vec::is_empty), "no script errors: {report}");
 
-    // The closed eyes are another person's.
+    // The closed eyes are another person's, who stays (one frame of someone else would not count, and the
+    // camera repeats each still: the server refuses the repeats as pictures sent again).
     let spliced = tmp.path().join("spliced.y4m");
-    write_y4m(&spliced, &[yale(1, "normal"), yale(2, "sleepy"), yale(1, "noglasses")], 3);
+    write_y4m(&spliced, &[yale(1, "normal"), yale(2, "sleepy"), yale(2, "noglasses")], 3);
     let report = run_page(&s, &spliced, &shots.join("spliced"));
     assert_eq!(
         (report["status"].as_str(), report["reasons"].clone()),

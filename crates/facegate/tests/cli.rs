@@ -14,9 +14,7 @@ use serde_json::Value;
 use vision::models::sha256_hex;
 
 fn shared() -> PathBuf {
-    std::env::var("FACEGATE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+    testkit::shared_dir()
 }
 
 fn sample(rel: &str) -> String {
@@ -51,7 +49,7 @@ fn models_are_embedded_and_checked() {
     let mut files: Vec<&str> = models.iter().map(|m| m["file"].as_str().expect("file")).collect();
     files.sort_unstable();
     // Every model committed under `models/` is listed, and nothing else.
-    let mut committed: Vec<String> = std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+    let mut committed: Vec<String> = std::fs::read_dir(testkit::repo_root().join("models"))
         .expect("models/")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|f| f.ends_with(".onnx"))
@@ -68,8 +66,7 @@ fn models_are_embedded_and_checked() {
 fn a_models_directory_overrides_the_embedded_copy_and_a_tampered_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let original =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/face_detection_yunet_2023mar.onnx"))
-            .expect("committed model");
+        std::fs::read(testkit::repo_root().join("models/face_detection_yunet_2023mar.onnx")).expect("committed model");
     let path = dir.path().join("face_detection_yunet_2023mar.onnx");
     std::fs::write(&path, &original).expect("write");
     let d = dir.path().to_str().expect("utf-8 path");

@@ -20,8 +20,12 @@ const ADMIN: &str = "liveness-admin-key-0123456789";
 
 /// The servers that test the challenges' logic on stills run without the passive model: they must allow
 /// challenge-only liveness explicitly (`never_live_without_passive_anti_spoofing` shows the default).
-/// They also let a challenge complete on its first frame (a still cannot show a movement on its way).
-const CHALLENGE_ONLY: &str = "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n";
+/// They also let a challenge complete on its first frame (a still cannot show a movement on its way), and
+/// keep no replay memory, since their sessions send the same photos again
+/// (`recorded_sessions_do_not_replay` shows the memory).
+const STILLS: &str = "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n";
+const CHALLENGE_ONLY: &str =
+    "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n";
 
 fn serve(dir: &Path, database: Option<&str>, config: &str, extra: &[&str]) -> Served {
     std::fs::create_dir_all(dir).expect("data dir");
@@ -372,12 +376,81 @@ fn nose_target_needs_a_turn_not_a_slide(env: &Env) -> Result<(), Failed> {
     Ok(())
 }
 
+fn as_jpeg(image: &[u8]) -> Vec<u8> {
+    let img = image::load_from_memory(image).expect("image").to_rgb8();
+    let mut out = std::io::Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("jpeg");
+    out.into_inner()
+}
+
+/// A blink of Yale subject `subject` whose face moves 20 pixels to the right each frame, `dy` pixels below the
+/// middle of a 640x480 frame.
+fn moving_blink(subject: u32, dy: f64) -> Vec<Vec<u8>> {
+    ["normal", "sleepy", "noglasses"]
+        .iter()
+        .enumerate()
+        .map(|(k, condition)| {
+            let face = image::load_from_memory(&yale(subject, condition)).expect("yale");
+            let (w, h) = face.dimensions();
+            place(&face, (w as f64 / 2.0, h as f64 / 2.0), (300.0 + 20.0 * k as f64, 240.0 + dy))
+        })
+        .collect()
+}
+
+/// With the replay memory on (the default): a session's frames sent again in a new session — as they were,
+/// re-encoded, or in another order — fail it (`replayed_frames`), on this replica and on another one sharing
+/// the database; the same photos a few pixels elsewhere (another capture) and other people's do not.
+fn recorded_sessions_do_not_replay(dir: &Path) -> Result<(), Failed> {
+    let pg = testkit::Postgres::for_tests()?;
+    let db = pg.create_database("replay")?;
+    let s = serve(&dir.join("a"), Some(&db), STILLS, &[]);
+    let recorded = moving_blink(7, 0.0);
+    let first = run(&s, &session(&s, &["blink"]), &recorded);
+    assert_eq!(first["status"], "SUCCEEDED", "{first}");
+    let reencoded: Vec<Vec<u8>> = recorded.iter().map(|f| as_jpeg(f)).collect();
+    let reordered = vec![recorded[2].clone(), recorded[1].clone(), recorded[0].clone()];
+    let other = serve(&dir.join("b"), Some(&db), STILLS, &[]);
+    for (what, server, frames) in
+        [("as recorded", &s, recorded.to_vec()), ("re-encoded", &s, reencoded), ("reordered", &other, reordered)]
+    {
+        let v = run_until_final(server, &session(server, &["blink"]), &frames);
+        assert_eq!(
+            (v["status"].as_str(), v["result"]["reasons"].clone()),
+            (Some("FAILED"), json!(["replayed_frames"])),
+            "{what}: {v}"
+        );
+        assert!(v["result"]["confidence"].as_f64().is_some_and(|c| c < 50.0), "{what}: {v}");
+    }
+    let v = run(&s, &session(&s, &["blink"]), &moving_blink(7, 6.0));
+    assert_eq!(v["status"], "SUCCEEDED", "the same photos 6 pixels lower: {v}");
+    let v = run(&s, &session(&s, &["blink"]), &moving_blink(9, 0.0));
+    assert_eq!(v["status"], "SUCCEEDED", "another person: {v}");
+    Ok(())
+}
+
+/// Another person's face never counts toward a challenge, and two of their frames within three fail the
+/// session (`identity_changed`).
 fn spliced_sequences_fail(env: &Env) -> Result<(), Failed> {
     let s = &env.plain;
+    // One frame of someone else: not counted (the blink is still awaited), the session goes on.
+    let one = session(s, &["blink"]);
+    run(s, &one, &[yale(1, "normal")]);
+    let other = send(s, &one, 1, &yale(2, "sleepy")).1;
+    assert_eq!(
+        (other["status"].as_str(), other["feedback"][0]["verdict"].as_str()),
+        (Some("IN_PROGRESS"), Some("identity_changed")),
+        "{other}"
+    );
+    let v = send(s, &one, 2, &yale(1, "noglasses")).1;
+    assert_eq!(
+        (v["status"].as_str(), v["feedback"][0]["guidance"].clone()),
+        (Some("IN_PROGRESS"), json!(["blink"])),
+        "{v}"
+    );
     let cases: [(&str, Vec<Vec<u8>>); 3] = [
-        ("blink", vec![yale(1, "normal"), yale(2, "sleepy"), yale(1, "noglasses")]),
-        ("smile", vec![yale(4, "normal"), yale(5, "happy")]),
-        ("turn_left", vec![lfw("Jiang_Zemin", 1), lfw("George_HW_Bush", 8)]),
+        ("blink", vec![yale(1, "normal"), yale(2, "sleepy"), yale(2, "noglasses")]),
+        ("smile", vec![yale(4, "normal"), yale(5, "happy"), yale(5, "glasses")]),
+        ("turn_left", vec![lfw("Jiang_Zemin", 1), lfw("George_HW_Bush", 8), lfw("George_HW_Bush", 6)]),
     ];
     for (kind, frames) in cases {
         let session = session(s, &[kind]);
@@ -726,6 +799,10 @@ fn main() {
             case(env)
         }));
     }
+    let t = tmp.clone();
+    trials.push(Trial::test("recorded_sessions_do_not_replay", move || {
+        recorded_sessions_do_not_replay(&t.path().join("replay"))
+    }));
     let t = tmp.clone();
     trials.push(Trial::test("sessions_expire", move || sessions_expire(&t.path().join("expiry"))));
     let t = tmp.clone();

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -20,11 +19,13 @@ const ADMIN_KEY: &str = "rekognition-admin-key-0123456789";
 fn rekognition_api_through_boto3() {
     let tmp = tempfile::tempdir().expect("temp dir");
     // Sessions created through CreateFaceLivenessSession ask for a blink (Yale's sleepy photos close the eyes);
-    // stills pass a blink only on challenges alone and on its first frame, which this server allows.
+    // stills pass a blink only on challenges alone and on its first frame, which this server allows; its
+    // sessions play the same photos, which the replay memory (off here) would take for a recording sent again.
     std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
     std::fs::write(
         tmp.path().join("data/facegate.toml"),
-        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n",
+        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
+         liveness_replay_window_seconds = 0\n",
     )
     .expect("config");
     let s = Served::start_env(
@@ -64,7 +65,7 @@ fn rekognition_api_through_boto3() {
         eprintln!("skipped the boto3 suite: FACEGATE_TEST_PYTHON is not set");
         return;
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rekognition_boto3.py");
+    let script = testkit::repo_root().join("crates/facegate/tests/rekognition_boto3.py");
     let out = Command::new(python)
         .arg(script)
         .args([s.url(""), KEY_ID.into(), SECRET.into(), ADMIN_KEY.into()])

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod geometry;
 pub mod measure;
+pub mod replay;
 pub mod session;
 pub mod signals;
 

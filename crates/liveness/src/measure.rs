@@ -31,7 +31,7 @@ pub enum MeasureError {
 }
 
 /// The one judged face of a frame, before it is compared with the session's baseline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeasuredFace {
     pub signals: Signals,
     /// The face box in normalised frame coordinates.
@@ -53,7 +53,7 @@ impl MeasuredFace {
 }
 
 /// One frame, measured.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrameMeasurement {
     /// Faces that count (faces under the session's minimum size do not, unless no face is larger).
     pub faces: usize,
@@ -136,6 +136,11 @@ pub struct FrameStamp {
 }
 
 impl FrameMeasurement {
+    /// The print the replay memory keeps of the frame's face (see [`crate::replay`]).
+    pub fn print(&self) -> Option<crate::replay::FramePrint> {
+        self.face.as_ref().and_then(|f| crate::replay::FramePrint::new(&f.points))
+    }
+
     /// The observation a session takes: the face compared with the baseline's template (`None` before there
     /// is a baseline), with the frame's place in the session and the server's clock.
     pub fn observation(&self, model: EmbeddingModel, baseline: Option<&[f32]>, frame: FrameStamp) -> Observation {
@@ -155,6 +160,7 @@ impl FrameMeasurement {
                 passive: f.passive,
                 points: f.points.clone(),
             }),
+            seen_in: Vec::new(),
         }
     }
 }

@@ -104,6 +104,8 @@ pub enum FailReason {
     FlatMotion,
     /// Frames that did not move at all: the same picture sent again.
     StillPicture,
+    /// Frames whose face another recent session saw exactly there: a recorded session sent again.
+    ReplayedFrames,
     /// No passive anti-spoofing ran, and the operator did not allow challenge-only liveness.
     PassiveCheckUnavailable,
 }
@@ -118,6 +120,7 @@ impl FailReason {
             FailReason::TooManyFrames => "too_many_frames",
             FailReason::FlatMotion => "flat_motion",
             FailReason::StillPicture => "still_picture",
+            FailReason::ReplayedFrames => "replayed_frames",
             FailReason::PassiveCheckUnavailable => "passive_check_unavailable",
         }
     }
@@ -187,6 +190,8 @@ pub struct Observation {
     pub faces: usize,
     /// The face, when there is exactly one.
     pub face: Option<ObservedFace>,
+    /// The frames of other recent sessions whose faces lay where this one's does (see [`crate::replay`]).
+    pub seen_in: Vec<crate::replay::SeenFrame>,
 }
 
 /// What a frame amounted to.
@@ -201,8 +206,11 @@ pub enum FrameVerdict {
     LowQuality,
     /// Fine, but not usable as the baseline (not frontal, eyes closed).
     NotBaseline,
-    /// The face is another person's.
+    /// The face does not match the baseline's person: the frame does not count (two such frames in any
+    /// [`IDENTITY_WINDOW`] fail the session).
     IdentityChanged,
+    /// The passive anti-spoofing score of this frame is under the threshold: the frame does not count.
+    SpoofSuspected,
 }
 
 /// Short instructions for the person in front of the camera (codes; the client words them).
@@ -346,6 +354,18 @@ pub struct Session {
     /// Frames that met a head-movement challenge's pose without depth or rotation (see [`MAX_FLAT_FRAMES`]).
     #[serde(default)]
     pub flat_frames: u32,
+    /// Moving frames that other recent sessions saw, those among them whose frame before matched the frame
+    /// next to theirs in the same session (a run of a recording), and what the last judged frame matched (see
+    /// [`MAX_REPLAYED_FRAMES`]).
+    #[serde(default)]
+    pub replayed_frames: u32,
+    #[serde(default)]
+    pub replayed_runs: u32,
+    #[serde(default)]
+    pub last_seen_in: Vec<crate::replay::SeenFrame>,
+    /// Whether each of the last [`IDENTITY_WINDOW`] frames after the baseline missed the identity bar.
+    #[serde(default)]
+    pub identity_misses: Vec<bool>,
     /// The most frontal accepted frame: (sequence, |yaw| + |pitch|).
     pub best_frontal: Option<(u64, f32)>,
 }
@@ -382,6 +402,17 @@ pub const NOSE_TARGET_MIN_ROTATION: f32 = 8.0;
 /// Frames whose pose met a head-movement challenge but whose landmarks moved as a flat picture does (or whose
 /// head did not rotate toward the nose target) after which the session fails.
 pub const MAX_FLAT_FRAMES: u32 = 3;
+
+/// Identity is judged over this many consecutive frames: a frame under the bar (motion blur, a far turn)
+/// does not count, and [`MAX_IDENTITY_MISSES`] of them within the window fail the session.
+pub const IDENTITY_WINDOW: usize = 3;
+pub const MAX_IDENTITY_MISSES: usize = 2;
+
+/// The session fails as a replayed recording (see [`crate::replay`]) on [`MAX_REPLAYED_RUNS`] moving frames
+/// that match a frame of another session while the frame before matched the frame next to it, or on this
+/// many moving frames that match in any order.
+pub const MAX_REPLAYED_FRAMES: u32 = 4;
+pub const MAX_REPLAYED_RUNS: u32 = 1;
 
 /// Consecutive frames whose rigid landmarks moved less than this (relative to the eye distance; see
 /// [`crate::geometry::motion`]) show the same picture again.
@@ -481,6 +512,10 @@ impl Session {
             passive_scores: Vec::new(),
             passive_floor: None,
             flat_frames: 0,
+            replayed_frames: 0,
+            replayed_runs: 0,
+            last_seen_in: Vec::new(),
+            identity_misses: Vec::new(),
             last_points: None,
             frozen_frames: 0,
             min_motion: None,
@@ -558,6 +593,7 @@ impl Session {
                 content_hash: String::new(),
                 faces: 0,
                 face: None,
+                seen_in: Vec::new(),
             };
             probe.admit(&obs)?;
             probe.next_sequence += 1;
@@ -615,31 +651,48 @@ impl Session {
             self.counts.low_quality += 1;
             return FrameVerdict::LowQuality;
         }
+        let moved = self.last_points.as_ref().and_then(|prev| crate::geometry::motion(prev, &face.points));
+        // A moving face where another session saw it: a recorded session sent again.
+        let last_seen_in = std::mem::replace(&mut self.last_seen_in, obs.seen_in.clone());
+        if !obs.seen_in.is_empty() && moved.is_some_and(|m| m >= crate::replay::REPLAY_MIN_MOTION) {
+            self.replayed_frames += 1;
+            if obs.seen_in.iter().any(|s| last_seen_in.iter().any(|l| s.next_to(l))) {
+                self.replayed_runs += 1;
+            }
+            if self.replayed_frames >= MAX_REPLAYED_FRAMES || self.replayed_runs >= MAX_REPLAYED_RUNS {
+                self.fail(FailReason::ReplayedFrames, obs.now_ms);
+                return FrameVerdict::Accepted;
+            }
+        }
         // A camera watching a person never sees the face exactly where it was: a picture sent again (re-encoded
         // so that its pixels differ) does not move at all.
-        if let (Some(prev), false) = (&self.last_points, face.points.is_empty()) {
-            if let Some(m) = crate::geometry::motion(prev, &face.points) {
-                self.min_motion = Some(self.min_motion.map_or(m, |x| x.min(m)));
-                if m < FROZEN_MOTION {
-                    self.frozen_frames += 1;
-                    if self.frozen_frames >= MAX_FROZEN_FRAMES {
-                        self.fail(FailReason::StillPicture, obs.now_ms);
-                        return FrameVerdict::Accepted;
-                    }
+        if let Some(m) = moved {
+            self.min_motion = Some(self.min_motion.map_or(m, |x| x.min(m)));
+            if m < FROZEN_MOTION {
+                self.frozen_frames += 1;
+                if self.frozen_frames >= MAX_FROZEN_FRAMES {
+                    self.fail(FailReason::StillPicture, obs.now_ms);
+                    return FrameVerdict::Accepted;
                 }
             }
         }
         if !face.points.is_empty() {
             self.last_points = Some(face.points.clone());
         }
-        if self.baseline.is_some() {
-            self.frames_in_challenge += 1;
-        }
-        // Identity against the baseline, on every frame after it.
+        // Identity against the baseline, on every frame after it: a frame of someone else never counts, and
+        // two in a window fail the session.
         if let (Some(_), Some(s)) = (&self.baseline, face.similarity) {
             self.similarities.push(s);
-            if s < self.options.min_similarity {
+            let miss = s < self.options.min_similarity;
+            self.identity_misses.push(miss);
+            if self.identity_misses.len() > IDENTITY_WINDOW {
+                self.identity_misses.remove(0);
+            }
+            if self.identity_misses.iter().filter(|&&m| m).count() >= MAX_IDENTITY_MISSES {
                 self.fail(FailReason::IdentityChanged, obs.now_ms);
+                return FrameVerdict::IdentityChanged;
+            }
+            if miss {
                 return FrameVerdict::IdentityChanged;
             }
         }
@@ -654,6 +707,14 @@ impl Session {
                     return FrameVerdict::Accepted;
                 }
             }
+            // And a frame that looks like a photo or a screen on its own never counts: switching to one cannot
+            // complete a challenge before its window is judged.
+            if self.options.passive_threshold.is_some_and(|t| p < t) {
+                return FrameVerdict::SpoofSuspected;
+            }
+        }
+        if self.baseline.is_some() {
+            self.frames_in_challenge += 1;
         }
         let signals = face.signals;
         let frontal = check(Kind::HeadPose, &self.options.criteria, &signals, None).passed;

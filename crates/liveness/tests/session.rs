@@ -2,6 +2,7 @@
 //! success without passive anti-spoofing unless allowed, the same picture refused whatever its bytes, head
 //! movements that must show depth, the nose target reached by turning, and one confidence scale.
 
+use liveness::replay::SeenFrame;
 use liveness::session::{FailReason, MAX_FLAT_FRAMES};
 use liveness::{
     ChallengeSpec, Criteria, FrameError, Kind, Observation, ObservedFace, Session, SessionOptions, Signals, Status,
@@ -74,6 +75,17 @@ impl Driver {
     }
 
     fn send_exact(&mut self, signals: Signals, points: Vec<[f32; 2]>, passive: Option<f32>) -> Result<(), FrameError> {
+        self.send_seen(signals, points, passive, Vec::new())
+    }
+
+    /// Sends a frame as measured, with the frames of other sessions the replay memory matched it to.
+    fn send_seen(
+        &mut self,
+        signals: Signals,
+        points: Vec<[f32; 2]>,
+        passive: Option<f32>,
+        seen_in: Vec<SeenFrame>,
+    ) -> Result<(), FrameError> {
         let n = self.next;
         let obs = Observation {
             sequence: self.session.next_sequence,
@@ -91,6 +103,7 @@ impl Driver {
                 passive,
                 points,
             }),
+            seen_in,
         };
         self.next += 1;
         self.session.observe(obs).map(|_| ())
@@ -186,6 +199,7 @@ fn the_same_picture_is_refused_whatever_its_bytes() {
         content_hash: "pixels-0".into(),
         faces: 1,
         face: None,
+        seen_in: Vec::new(),
     };
     assert_eq!(d.session.observe(obs), Err(FrameError::Replayed));
     assert_eq!(d.session.counts.received, 1);
@@ -262,4 +276,44 @@ fn every_pass_scores_above_every_failure() {
         assert!(liveness::confidence(false, q) < 50.0);
     }
     assert!(liveness::confidence(false, f32::NAN) < 50.0 && liveness::confidence(true, 2.0) <= 100.0);
+}
+
+fn seen(session: &str, sequence: u64) -> Vec<SeenFrame> {
+    vec![SeenFrame { session: session.into(), sequence }]
+}
+
+#[test]
+fn frames_another_session_saw_fail_the_session_as_a_replay() {
+    let model = head();
+    // A head turning (and moving across the view) whose frames match, one after the other, adjacent frames of
+    // an earlier session: a run of a recording.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.5), false));
+    for (i, yaw) in [0.0f32, 4.0].into_iter().enumerate() {
+        let at = [0.5 + 0.01 * i as f32, 0.5];
+        d.send_seen(signals(yaw, at), view(&model, yaw, at), Some(0.9), seen("earlier", 10 - i as u64)).expect("frame");
+    }
+    assert_eq!((d.session.status, d.session.replayed_runs), (Status::Failed, 1));
+    assert_eq!(d.session.result().reasons, vec!["replayed_frames"]);
+    // Matches out of order: four moving frames fail the session, three do not.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.5), false));
+    for (i, yaw) in [0.0f32, 2.0, 4.0, 6.0, 8.0].into_iter().enumerate() {
+        let at = [0.5 + 0.01 * i as f32, 0.5];
+        d.send_seen(signals(yaw, at), view(&model, yaw, at), Some(0.9), seen("earlier", 3 * i as u64)).expect("frame");
+        let expected = if i < 4 { Status::InProgress } else { Status::Failed };
+        assert_eq!(d.session.status, expected, "frame {i}");
+    }
+    // A face that holds still may come back to where another session saw it: not a replay.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.5), false));
+    for i in 0..4 {
+        let at = [0.5 + 0.003 * (i % 2) as f32, 0.5];
+        d.send_seen(signals(0.0, at), view(&model, 0.0, at), Some(0.9), seen("earlier", i)).expect("frame");
+    }
+    assert_eq!((d.session.status, d.session.replayed_frames), (Status::InProgress, 0));
+    // A moving frame that matches once is a coincidence: the live turn goes on to succeed.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.5), false));
+    d.send(signals(0.0, [0.5, 0.5]), view(&model, 0.0, [0.5, 0.5]), Some(0.9)).expect("frame");
+    d.send_seen(signals(0.0, [0.52, 0.5]), view(&model, 0.0, [0.52, 0.5]), Some(0.9), seen("earlier", 0))
+        .expect("frame");
+    turning(&mut d, 8, |_| Some(0.9), &model);
+    assert_eq!(d.session.status, Status::Succeeded, "{:?}", d.session.result().reasons);
 }

@@ -73,6 +73,10 @@ pub struct ServerConfig {
     /// A challenge completes on this accepted frame after its start at the earliest (3: 0.4 s at 5 frames a
     /// second), so that the movement is seen on its way and two photos cannot pass it.
     pub liveness_min_challenge_frames: u32,
+    /// How long the replay memory keeps the prints (rigid landmarks, no image) of liveness frames, in seconds:
+    /// a frame whose face lies exactly where a frame of another session within this window had it is a
+    /// recorded session sent again (0 turns the memory off).
+    pub liveness_replay_window_seconds: u64,
     /// The Rekognition-compatible API's admin credentials (AWS SDKs sign with them): the access key id, and the
     /// secret (best from `FACEGATE_AWS_SECRET_ACCESS_KEY`). Without both, `POST /` refuses every request.
     pub aws_access_key_id: Option<String>,
@@ -174,6 +178,7 @@ impl Default for ServerConfig {
             liveness_allow_challenge_only: false,
             liveness_min_depth: DEFAULT_MIN_DEPTH,
             liveness_min_challenge_frames: liveness::session::MIN_CHALLENGE_FRAMES,
+            liveness_replay_window_seconds: 86_400,
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_liveness_challenges: Vec::new(),
@@ -274,6 +279,9 @@ impl ServerConfig {
         }
         if !(1..=50).contains(&self.liveness_min_challenge_frames) {
             return invalid("liveness_min_challenge_frames", "must lie in 1..=50");
+        }
+        if self.liveness_replay_window_seconds > 90 * 86_400 {
+            return invalid("liveness_replay_window_seconds", "must be at most 90 days");
         }
         if !(0.0..=0.5).contains(&self.liveness_min_depth) {
             return invalid("liveness_min_depth", "must lie in 0..0.5");

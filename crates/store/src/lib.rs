@@ -6,6 +6,7 @@
 //! schema (migrations) and the write lock differ per dialect.
 
 mod error;
+mod frame_prints;
 mod keys;
 mod migrations;
 mod records;
@@ -15,6 +16,7 @@ mod tokens;
 mod users;
 
 pub use error::{StoreError, StoreResult};
+pub use frame_prints::{FramePrintRow, NewFramePrint};
 pub use keys::{ApiKey, NewApiKey};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,

@@ -145,6 +145,20 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX aws_credentials_by_key ON aws_credentials (key_id)",
         ],
     },
+    Migration {
+        version: 7,
+        name: "the replay memory of liveness sessions (frame prints)",
+        statements: &[
+            "CREATE TABLE liveness_frame_prints (
+            cell BIGINT NOT NULL,
+            session_id TEXT NOT NULL,
+            sequence BIGINT NOT NULL,
+            points BYTEA NOT NULL,
+            created_at BIGINT NOT NULL)",
+            "CREATE INDEX liveness_frame_prints_by_cell ON liveness_frame_prints (cell, created_at)",
+            "CREATE INDEX liveness_frame_prints_by_age ON liveness_frame_prints (created_at)",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

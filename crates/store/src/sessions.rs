@@ -215,10 +215,14 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Deletes a session and its images. `false` when there was none.
+    /// Deletes a session, its images and its frames' prints in the replay memory. `false` when there was none.
     pub async fn delete_session(&self, session_id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM liveness_images WHERE session_id = $1").bind(session_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM liveness_frame_prints WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query("DELETE FROM liveness_sessions WHERE session_id = $1")
             .bind(session_id)
             .execute(&mut *tx)

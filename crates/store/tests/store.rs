@@ -393,6 +393,34 @@ async fn liveness_sessions(store: Store) -> Result<(), Failed> {
     Ok(())
 }
 
+async fn frame_prints(store: Store) -> Result<(), Failed> {
+    use store::NewFramePrint;
+    let now = store::now_millis();
+    let points: Vec<f32> = (0..40).map(|i| 0.3 + i as f32 * 0.01).collect();
+    let print =
+        |session_id, cell, created_at| NewFramePrint { session_id, sequence: 7, cell, points: &points, created_at };
+    store.add_frame_print(&print("s1", 10, now - 5_000)).await?;
+    store.add_frame_print(&print("s1", 11, now)).await?;
+    store.add_frame_print(&print("s2", 11, now)).await?;
+    store.add_frame_print(&print("s3", 12, now - 100_000)).await?;
+    // Found by cell, not in the session asking, and not older than asked.
+    let found = store.frame_prints_near(&[10, 11], now - 10_000, "s2").await?;
+    assert_eq!(found.iter().map(|r| (r.session_id.as_str(), r.sequence)).collect::<Vec<_>>(), [("s1", 7), ("s1", 7)]);
+    assert!(found.iter().all(|r| r.points == points));
+    let found = store.frame_prints_near(&[11], now - 10_000, "s1").await?;
+    assert_eq!(found.iter().map(|r| r.session_id.as_str()).collect::<Vec<_>>(), ["s2"]);
+    assert!(store.frame_prints_near(&[12], now - 10_000, "s1").await?.is_empty());
+    assert!(store.frame_prints_near(&[], 0, "s1").await?.is_empty());
+    // The window moves on: older prints are forgotten.
+    assert_eq!(store.purge_frame_prints(now - 1_000).await?, 2);
+    assert_eq!(store.frame_prints_near(&[10, 11, 12], 0, "x").await?.len(), 2);
+    // Deleting a session deletes its prints (whether or not the session row is still there).
+    assert!(!store.delete_session("s2").await?);
+    let left = store.frame_prints_near(&[10, 11, 12], 0, "x").await?;
+    assert_eq!(left.iter().map(|r| r.session_id.as_str()).collect::<Vec<_>>(), ["s1"]);
+    Ok(())
+}
+
 async fn reopen_keeps_data(url: &str) -> Result<(), Failed> {
     let store = Store::open(url, 2).await?;
     store.create_collection(&new_collection("kept")).await?;
@@ -409,8 +437,9 @@ fn main() {
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
-    let cases: [(&str, Case); 9] = [
+    let cases: [(&str, Case); 10] = [
         ("liveness_sessions", |s| Box::pin(liveness_sessions(s))),
+        ("frame_prints", |s| Box::pin(frame_prints(s))),
         ("users_and_their_faces", |s| Box::pin(users_and_their_faces(s))),
         ("signing_keys_and_revocations", |s| Box::pin(signing_keys_and_revocations(s))),
         ("api_keys_and_usage", |s| Box::pin(api_keys_and_usage(s))),

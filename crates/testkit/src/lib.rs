@@ -2,15 +2,24 @@
 //! `FACEGATE_TEST_POSTGRES_URL` when set (CI starts one), or else a throwaway cluster started here from the
 //! PostgreSQL binaries on the machine (`initdb` + `pg_ctl` on a temporary directory and a free port).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+
+/// The repository's root. Cargo runs tests with their own crate's directory in `CARGO_MANIFEST_DIR` (every
+/// crate sits in `crates/<name>`): read at run time, since a build cache shared between checkouts at
+/// different paths keeps the compile-time path of whichever checkout built a crate first.
+pub fn repo_root() -> PathBuf {
+    let dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("../..")
+}
 
 /// `../shared` of the repository (or `FACEGATE_SHARED_DIR`).
 pub fn shared_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FACEGATE_SHARED_DIR") {
         return PathBuf::from(dir);
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    repo_root().join("../shared")
 }
 
 pub fn shared_data(rel: &str) -> PathBuf {

@@ -31,9 +31,15 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
         EvalCommand::Blink { labels, root, threshold, scores, json } => {
             super::eval_liveness::blink(common, labels, root.as_deref(), *threshold, scores.as_deref(), *json)
         }
-        EvalCommand::Attacks { data, sessions, check, json } => super::eval_attacks::run(
+        EvalCommand::Attacks { data, sessions, check, measurements, json } => super::eval_attacks::run(
             common,
-            super::eval_attacks::AttackArgs { data, sessions: *sessions, check: *check, json: *json },
+            super::eval_attacks::AttackArgs {
+                data,
+                sessions: *sessions,
+                check: *check,
+                measurements: measurements.as_deref(),
+                json: *json,
+            },
         ),
         EvalCommand::Pose { samples, genki, json } => {
             super::eval_liveness::pose(common, samples, genki.as_deref(), *json)

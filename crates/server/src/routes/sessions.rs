@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use liveness::replay::{self, FramePrint, SeenFrame};
 use liveness::{ChallengeEvidence, Feedback, FrameError, FrameStamp, Kind, Session, SessionResult, Status, Target};
 use serde::{Deserialize, Serialize};
 use store::{NewSession, SessionCreated, SessionImage, StoredSession};
@@ -229,8 +230,9 @@ pub async fn new_session(
     };
     let session_id = uuid::Uuid::new_v4().to_string();
     let (token, token_hash) = sessions::new_token(&session_id);
-    // Finished sessions past their retention go on the way.
+    // Finished sessions past their retention, and frame prints past the replay window, go on the way.
     app.store.purge_sessions(now).await?;
+    app.store.purge_frame_prints(now - replay_window_ms(app)).await?;
     let created = app
         .store
         .create_session(&NewSession {
@@ -301,7 +303,8 @@ pub struct FramesResponse {
     pub session_id: String,
     pub status: String,
     /// One per frame: verdict (`accepted`, `no_face`, `multiple_faces`, `face_too_small`, `low_quality`,
-    /// `not_baseline`, `identity_changed`), current challenge, progress, guidance codes, the face box.
+    /// `not_baseline`, `identity_changed`, `spoof_suspected`: only `accepted` frames count), current challenge,
+    /// progress, guidance codes, the face box.
     #[schema(value_type = Vec<Object>)]
     pub feedback: Vec<Feedback>,
     /// When the session has finished.
@@ -396,6 +399,21 @@ pub async fn post_frames(
     take_frames(&app, &id, frames).await.map(Json)
 }
 
+fn replay_window_ms(app: &AppState) -> i64 {
+    i64::try_from(app.config.liveness_replay_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The frames of other sessions within the replay window whose faces lay where this one's does (see
+/// `liveness::replay`).
+async fn seen_in(app: &AppState, id: &str, print: &FramePrint, now_ms: i64) -> ApiResult<Vec<SeenFrame>> {
+    let near = app.store.frame_prints_near(&replay::cells(&print.points), now_ms - replay_window_ms(app), id).await?;
+    Ok(near
+        .into_iter()
+        .filter(|row| replay::same_capture(&FramePrint::points_from_flat(&row.points), &print.points))
+        .map(|row| SeenFrame { session: row.session_id, sequence: u64::try_from(row.sequence).unwrap_or(0) })
+        .collect())
+}
+
 /// Checks, measures and judges frames for session `id` (the caller is authorised), saving after each.
 async fn take_frames(app: &AppState, id: &str, mut frames: Vec<FrameBytes>) -> ApiResult<FramesResponse> {
     let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
@@ -424,16 +442,30 @@ async fn take_frames(app: &AppState, id: &str, mut frames: Vec<FrameBytes>) -> A
         let started = std::time::Instant::now();
         let measured = sessions::measure_frame(app, frame.bytes.clone()).await?;
         let had_baseline = record.session.baseline.is_some();
+        let now_ms = store::now_millis();
         let stamp = FrameStamp {
             sequence: frame.sequence,
             timestamp_ms: frame.timestamp,
-            now_ms: store::now_millis(),
+            now_ms,
             byte_hash: frame.hash.clone(),
         };
-        let fb = record
-            .session
-            .observe(measured.observation(app.model, record.template.as_deref(), stamp))
-            .map_err(|e| frame_error(&e))?;
+        let print = measured.print().filter(|_| app.config.liveness_replay_window_seconds > 0);
+        let mut observation = measured.observation(app.model, record.template.as_deref(), stamp);
+        if let Some(p) = &print {
+            observation.seen_in = seen_in(app, id, p, now_ms).await?;
+        }
+        let fb = record.session.observe(observation).map_err(|e| frame_error(&e))?;
+        if let Some(p) = &print {
+            app.store
+                .add_frame_print(&store::NewFramePrint {
+                    session_id: id,
+                    sequence: i64::try_from(frame.sequence).unwrap_or(i64::MAX),
+                    cell: p.cell,
+                    points: &p.flat(),
+                    created_at: now_ms,
+                })
+                .await?;
+        }
         if !had_baseline && record.session.baseline.is_some() {
             record.template = measured.face.map(|f| f.template);
         }
@@ -591,8 +623,8 @@ pub struct SessionResultDto {
     pub status: String,
     /// 0-100: 50 and above if and only if the session succeeded.
     pub confidence: f32,
-    /// `identity_changed`, `spoof_detected`, `flat_motion`, `too_many_bad_frames`, `challenge_timeout`,
-    /// `too_many_frames`, `passive_check_unavailable`.
+    /// `identity_changed`, `spoof_detected`, `flat_motion`, `still_picture`, `replayed_frames`,
+    /// `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`, `passive_check_unavailable`.
     pub reasons: Vec<String>,
     #[schema(value_type = Vec<Object>)]
     pub challenges: Vec<ChallengeEvidence>,
@@ -732,7 +764,7 @@ pub struct DeletedSession {
     pub deleted: bool,
 }
 
-/// Deletes a session with its images (API key of its owner).
+/// Deletes a session with its images and its frames' landmarks in the replay memory (API key of its owner).
 #[utoipa::path(delete, path = "/v1/liveness/sessions/{sessionId}", tag = "liveness",
     params(("sessionId" = String, Path, description = "session id")),
     responses((status = 200, body = DeletedSession), (status = 404, body = ErrorBody)))]

@@ -10,10 +10,7 @@ use vision::{DetectorConfig, FacePipeline, PipelineConfig};
 
 /// `../shared` beside the repository, or `FACEGATE_SHARED_DIR`.
 pub fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("FACEGATE_SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    testkit::shared_dir()
 }
 
 pub fn data(rel: &str) -> PathBuf {
