@@ -318,6 +318,9 @@ fn cases() -> Vec<Case> {
             client().get(c.s.url("/v1/collections/hostile/faces?limit=99999999999"))
         }),
         case("page_token_garbage", (400, "invalid_parameter"), |c| {
+            client().get(c.s.url("/v1/collections/hostile/faces?nextToken=%C3%A9'--%20OR%201"))
+        }),
+        case("page_token_with_nul", (400, "invalid_text"), |c| {
             client().get(c.s.url("/v1/collections/hostile/faces?nextToken=%00%FF'--"))
         }),
         // Identifiers.
@@ -343,8 +346,11 @@ fn cases() -> Vec<Case> {
         case("unicode_external_id_round_trips", (200, ""), |c| {
             post_json(c, "/v1/collections/hostile/faces", json!({"image": b64(&face()), "externalId": "Zoë-李-🙂"}))
         }),
-        case("control_characters_in_user_id", (400, "invalid_user_id"), |c| {
+        case("control_characters_in_user_id", (400, "invalid_text"), |c| {
             post_json(c, "/v1/users", json!({"userId": "a\u{0}b\nc", "images": [b64(&face())]}))
+        }),
+        case("newline_in_user_id", (400, "invalid_user_id"), |c| {
+            post_json(c, "/v1/users", json!({"userId": "a\nb", "images": [b64(&face())]}))
         }),
         // Liveness sessions.
         case("replayed_liveness_frame", (409, "frame_replayed"), |c| {

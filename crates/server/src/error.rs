@@ -127,6 +127,9 @@ impl From<StoreError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "user_exists", format!("user {id:?} already exists"))
             }
             StoreError::UserNotFound(id) => Self::user_not_found(id),
+            _ if e.is_invalid_text() => {
+                Self::bad_request("invalid_text", "the request holds text that cannot be stored")
+            }
             _ if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable");
                 Self {

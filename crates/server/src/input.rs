@@ -154,6 +154,16 @@ fn text_value(s: &str) -> Value {
     Value::String(s.to_string())
 }
 
+/// The query's fields, their text checked and normalised (see [`crate::text`]).
+fn clean_query(query: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    let mut fields = Value::Object(query_fields(query));
+    crate::text::clean_json("", &mut fields)?;
+    match fields {
+        Value::Object(map) => Ok(map),
+        _ => Ok(Map::new()),
+    }
+}
+
 fn query_fields(query: Option<&str>) -> Map<String, Value> {
     let mut out = Map::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -220,7 +230,7 @@ impl FromRequest<AppState> for Payload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut payload = Payload { fields: query_fields(req.uri().query()), ..Payload::default() };
+        let mut payload = Payload { fields: clean_query(req.uri().query())?, ..Payload::default() };
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -247,7 +257,9 @@ impl FromRequest<AppState> for Payload {
                         let text = std::str::from_utf8(&data).map_err(|_| {
                             ApiError::bad_request("invalid_multipart", format!("part `{name}` is not UTF-8 text"))
                         })?;
-                        payload.fields.insert(name, text_value(text));
+                        let mut value = text_value(text);
+                        crate::text::clean_json(&name, &mut value)?;
+                        payload.fields.insert(name, value);
                     }
                 }
             }
@@ -255,8 +267,9 @@ impl FromRequest<AppState> for Payload {
                 if bytes.is_empty() && content_type.is_empty() {
                     return Ok(payload);
                 }
-                let value: Value = serde_json::from_slice(&bytes)
+                let mut value: Value = serde_json::from_slice(&bytes)
                     .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+                crate::text::clean_json("", &mut value)?;
                 match value {
                     Value::Object(map) => payload.fields.extend(map),
                     _ => return Err(ApiError::bad_request("invalid_json", "the JSON body must be an object")),
@@ -318,7 +331,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let fields = query_fields(parts.uri.query());
+        let fields = clean_query(parts.uri.query())?;
         serde_json::from_value(Value::Object(fields))
             .map(QueryOptions)
             .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid query: {e}")))

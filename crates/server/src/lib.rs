@@ -17,6 +17,7 @@ pub mod rekognition;
 pub mod routes;
 pub mod sessions;
 pub mod state;
+pub mod text;
 pub mod time;
 pub mod tokens;
 
@@ -122,8 +123,10 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
-        // Bodies are read (with the configured limit) by the extractors in `input`.
+        // Bodies are read (with the configured limit) by the extractors in `input`, which check their text;
+        // the path's text is checked before routing.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(text::check_path))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal("handler panicked", "see the log").into_response()
         }))

@@ -119,6 +119,9 @@ fn request_object(body: &[u8]) -> Result<Value, AwsError> {
     if !request.is_object() {
         return Err(AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "the body must be a JSON object"));
     }
+    let mut request = request;
+    crate::text::clean_json("", &mut request)
+        .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "InvalidParameterException", e.message))?;
     Ok(request)
 }
 

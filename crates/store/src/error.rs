@@ -35,6 +35,17 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// Whether the database refused text it cannot store (PostgreSQL: a NUL character, SQLSTATE 22021, or a
+    /// character the encoding lacks, 22P05): the request's fault, which the edge should have refused already.
+    pub fn is_invalid_text(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("22021") | Some("22P05"))
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -12,6 +12,7 @@ mod migrations;
 mod records;
 mod sessions;
 mod store;
+pub mod text;
 mod tokens;
 mod users;
 
@@ -26,10 +27,13 @@ pub use store::{now_millis, Added, Dialect, Store};
 pub use tokens::StoredSigningKey;
 pub use users::{valid_user_id, NewUser, User, USERS_COLLECTION};
 
-/// Collection ids: 1-255 characters of `A-Z a-z 0-9 _ . -` (the same alphabet as Rekognition's), so an id is
-/// safe in a URL path, a file name and a log line.
+/// Collection ids: 1-255 characters of `A-Z a-z 0-9 _ . -` (the same alphabet as Rekognition's), not `.` or
+/// `..`, so an id is safe in a URL path, a file name and a log line.
 pub fn valid_collection_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    !id.is_empty()
+        && id.len() <= 255
+        && !text::is_dot_segment(id)
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// Client request tokens (idempotency keys): 1-64 characters of `A-Z a-z 0-9 _ -`.
@@ -58,6 +62,7 @@ mod tests {
         assert!(valid_collection_id("staff-2026_v1.0"));
         assert!(!valid_collection_id(""));
         assert!(!valid_collection_id("../etc"));
+        assert!(!valid_collection_id("..") && !valid_collection_id("."));
         assert!(!valid_collection_id("a b"));
         assert!(!valid_collection_id("é"));
         assert!(!valid_collection_id(&"a".repeat(256)));

@@ -34,6 +34,7 @@ pub fn valid_user_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
         && id != "me"
+        && !crate::text::is_dot_segment(id)
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-@+".contains(&b))
 }
 
@@ -169,6 +170,7 @@ mod tests {
         assert!(valid_user_id("alice@example.com"));
         assert!(valid_user_id("0b9f0c7e-2f4c-4d3e-9d3b-1a2b3c4d5e6f"));
         assert!(!valid_user_id("me"));
+        assert!(!valid_user_id("..") && !valid_user_id("."));
         assert!(!valid_user_id(""));
         assert!(!valid_user_id("a/b"));
         assert!(!valid_user_id("a b"));

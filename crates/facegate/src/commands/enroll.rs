@@ -166,14 +166,19 @@ pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
             .collect();
         let mut faces = Vec::new();
         for (path, result) in results {
-            match result {
-                Ok((face, template)) => {
+            // The service's text rule (store::text) for the external id and the source path it records.
+            let texts = external_id(args, path)
+                .map(|id| clean_text("the external id", &id))
+                .transpose()
+                .and_then(|id| Ok((id, clean_text("the file name", &path.display().to_string())?)));
+            match result.and_then(|r| Ok((r, texts?))) {
+                Ok(((face, template), (external_id, source))) => {
                     let b = face.detection.bbox;
                     faces.push(NewFace {
                         face_id: Uuid::now_v7(),
                         image_id: Uuid::new_v4(),
-                        external_id: external_id(args, path),
-                        metadata: Some(serde_json::json!({ "source": path.display().to_string() })),
+                        external_id,
+                        metadata: Some(serde_json::json!({ "source": source })),
                         bbox: FaceBox { x: b.x, y: b.y, width: b.width, height: b.height },
                         detection_score: face.detection.score,
                         quality: face.quality.score,
@@ -197,6 +202,10 @@ pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
         println!("skipped {}: {}", s.path, s.reason);
     }
     Ok(())
+}
+
+fn clean_text(what: &str, s: &str) -> Result<String> {
+    store::text::normalize(s).map(|t| t.into_owned()).map_err(|e| anyhow::anyhow!("{what} {e}"))
 }
 
 fn external_id(args: &EnrollArgs, path: &Path) -> Option<String> {

@@ -24,8 +24,9 @@ pub fn run(common: &CommonArgs, command: &KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { store, name, scopes, collections, expires_in_days, rate, burst, monthly_quota, json } => {
             let (runtime, store) = open(common, store)?;
+            let name = store::text::normalize(name).map_err(|e| anyhow::anyhow!("the key name {e}"))?;
             let request = CreateKeyRequest {
-                name: name.clone(),
+                name: name.clone().into_owned(),
                 scopes: scopes.clone(),
                 collections: (!collections.is_empty()).then(|| collections.clone()),
                 expires_in_seconds: expires_in_days.map(|d| d.saturating_mul(86_400)),
