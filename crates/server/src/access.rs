@@ -316,7 +316,7 @@ fn access_of(key: store::ApiKey) -> (Access, Limits) {
 async fn admit_signed(app: &AppState, ip: IpAddr, request: Request, next: Next) -> Response {
     use crate::rekognition::{operation_requirement, AwsError, SignedRequest};
     let (parts, body) = request.into_parts();
-    let bytes = match crate::input::read_body(body, app.body_limit()).await {
+    let bytes = match crate::input::read_body(body, app.body_limit(), app.body_timeout()).await {
         Ok(bytes) => bytes,
         Err(e) => return AwsError::from(e).into_response(),
     };

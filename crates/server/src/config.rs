@@ -103,6 +103,20 @@ pub struct ServerConfig {
     /// Serve `/metrics` without a key (for scrapers inside a trusted network). Default: it needs the
     /// `metrics` scope once an admin key is set, since it reveals traffic and collection sizes.
     pub metrics_public: bool,
+    /// A request's headers must arrive within this many seconds of the connection opening or of the previous
+    /// response (so it is also how long an idle keep-alive connection stays open).
+    pub http_header_timeout_seconds: u64,
+    /// A request's whole body must arrive within this many seconds of its headers (else 408).
+    pub http_body_timeout_seconds: u64,
+    /// A client that reads nothing of a response for this many seconds is disconnected, as is a liveness
+    /// WebSocket on which it sends nothing for as long.
+    pub http_idle_timeout_seconds: u64,
+    /// Open connections at most; 0: derived from the file-descriptor limit (three quarters of it, at most
+    /// 16384). When full, a new connection replaces the one idle longest; 503 when every one is busy.
+    pub max_connections: usize,
+    /// Open connections from one address at most (429 beyond); 0: no cap. Not applied behind a reverse proxy
+    /// (`client_ip_header` set), where every client shares the proxy's address.
+    pub max_connections_per_address: usize,
     /// Per-client-address limit on requests without valid credentials and on the login routes: requests per
     /// second, and the burst above it.
     pub ip_rate_per_second: f64,
@@ -188,6 +202,11 @@ impl Default for ServerConfig {
             admin_key: None,
             cors_origins: Vec::new(),
             metrics_public: false,
+            http_header_timeout_seconds: 15,
+            http_body_timeout_seconds: 60,
+            http_idle_timeout_seconds: 60,
+            max_connections: 0,
+            max_connections_per_address: 100,
             client_ip_header: None,
             ip_rate_per_second: 2.0,
             ip_burst: 30,
@@ -300,6 +319,15 @@ impl ServerConfig {
         }
         if !(self.liveness_min_face_px.is_finite() && self.liveness_min_face_px >= 16.0) {
             return invalid("liveness_min_face_px", "must be at least 16 pixels");
+        }
+        for (key, value) in [
+            ("http_header_timeout_seconds", self.http_header_timeout_seconds),
+            ("http_body_timeout_seconds", self.http_body_timeout_seconds),
+            ("http_idle_timeout_seconds", self.http_idle_timeout_seconds),
+        ] {
+            if !(1..=3600).contains(&value) {
+                return invalid(key, "must lie between 1 second and an hour");
+            }
         }
         if !(0.0..=100.0).contains(&self.login_threshold) {
             return invalid("login_threshold", "must lie in 0..100");

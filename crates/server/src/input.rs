@@ -200,8 +200,25 @@ fn percent_decode(s: &str) -> String {
 /// sending) reads the answer instead of a connection reset; beyond it the connection is simply closed.
 const DRAIN_AFTER_LIMIT: usize = 32 << 20;
 
-/// The whole body, or 413 when it is over `limit` bytes.
-pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+/// The whole body, or 413 when it is over `limit` bytes, or 408 when it has not arrived within `timeout`
+/// (slow-body clients; the connection is then closed).
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, read_body_within(body, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {} seconds", timeout.as_secs()),
+        )
+        .with_header(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"))),
+    }
+}
+
+async fn read_body_within(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let mut body = body;
     let mut buf = bytes::BytesMut::new();
@@ -239,7 +256,7 @@ impl FromRequest<AppState> for Payload {
             .unwrap_or_default();
         let limit = state.body_limit();
         let (parts, body) = req.into_parts();
-        let bytes = read_body(body, limit).await?;
+        let bytes = read_body(body, limit, state.body_timeout()).await?;
         match content_type.as_str() {
             "multipart/form-data" => {
                 let req = Request::from_parts(parts, axum::body::Body::from(bytes));

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod api_keys;
 pub mod config;
+pub mod connections;
 pub mod dto;
 pub mod error;
 pub mod indexes;
@@ -327,8 +328,8 @@ impl Server {
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then stops the workers.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let Server { state, listener, follower, key_follower } = self;
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        let limits = connections::ConnectionLimits::from_config(&state.config);
+        let served = connections::serve(listener, router(state.clone()), limits, shutdown).await;
         follower.abort();
         key_follower.abort();
         let pool_state = state.clone();

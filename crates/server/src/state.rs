@@ -74,6 +74,16 @@ impl AppState {
         self.config.max_image_bytes.saturating_mul(3).saturating_add(1 << 20)
     }
 
+    /// Time a request body may take to arrive after its headers.
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.http_body_timeout_seconds)
+    }
+
+    /// Time a liveness WebSocket may stay silent.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.http_idle_timeout_seconds)
+    }
+
     pub fn face_model(&self) -> String {
         self.model.id().to_string()
     }

@@ -62,9 +62,28 @@ impl Served {
 
     /// As `start`, with environment variables (e.g. `FACEGATE_ADMIN_KEY`).
     pub fn start_env(data_dir: &Path, database: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Served {
+        Served::start_limited(data_dir, database, extra, env, None)
+    }
+
+    /// As `start_env`, in a process whose open-file limit (soft and hard) is `fd_limit`.
+    pub fn start_limited(
+        data_dir: &Path,
+        database: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        fd_limit: Option<u64>,
+    ) -> Served {
         let log = data_dir.join(format!("server-{}.log", uuid_like()));
         std::fs::create_dir_all(data_dir).expect("data dir");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegate"));
+        let binary = env!("CARGO_BIN_EXE_facegate");
+        let mut cmd = match fd_limit {
+            None => Command::new(binary),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), binary]);
+                sh
+            }
+        };
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)

@@ -547,7 +547,8 @@ pub async fn stream(
 
 async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::WebSocket) {
     use axum::extract::ws::Message;
-    while let Some(Ok(message)) = socket.recv().await {
+    let idle = app.idle_timeout();
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(idle, socket.recv()).await {
         let frame = match message {
             Message::Text(text) => parse_stream_text(&text),
             Message::Binary(bytes) => Ok(stream_binary(bytes)),
