@@ -83,6 +83,10 @@ pub struct Claims {
     /// How the user authenticated: `face`, and `liveness` when a liveness session was passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// When the user record the token was issued to was created (ms since the epoch): a user id deleted and
+    /// registered again is another record, which the old tokens must not open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_created_at: Option<i64>,
 }
 
 /// The claims as they arrive: `aud` may be a string or a list.
@@ -98,6 +102,8 @@ struct ReceivedClaims {
     similarity: Option<f32>,
     #[serde(default)]
     amr: Vec<String>,
+    #[serde(default)]
+    user_created_at: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +368,7 @@ pub fn verify(
         jti: received.jti,
         similarity: received.similarity,
         amr: received.amr,
+        user_created_at: received.user_created_at,
     })
 }
 
@@ -379,6 +386,7 @@ mod tests {
             jti: "j1".into(),
             similarity: Some(91.5),
             amr: vec!["face".into()],
+            user_created_at: Some(1_700_000_000_000),
         }
     }
 

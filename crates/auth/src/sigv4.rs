@@ -24,14 +24,77 @@ pub enum SigV4Error {
     BadDate,
     #[error("the credential scope's date does not match X-Amz-Date")]
     ScopeDate,
+    #[error("the credential should be scoped to the service {expected:?}, not {found:?}")]
+    WrongService { expected: String, found: String },
+    #[error("the credential should be scoped to a valid region, not {0:?}")]
+    BadRegion(String),
+    #[error("the credential's region {0:?} is not one this server accepts")]
+    RegionNotAccepted(String),
     #[error("the request was signed at {0}, too far from the server's time")]
     Skew(String),
-    #[error("the signed headers must include host and x-amz-date")]
-    MissingSignedHeader,
+    #[error("the signed headers must include {0}")]
+    MissingSignedHeader(String),
     #[error("a signed header is missing from the request: {0}")]
     AbsentHeader(String),
+    #[error("the request carries the header {0} more than once")]
+    DuplicateHeader(String),
+    #[error("the header {0} is signed or authenticates the request but its value is not text")]
+    HeaderNotText(String),
     #[error("the request signature does not match")]
     Mismatch,
+}
+
+impl SigV4Error {
+    /// Whether the request is not a complete signature at all (AWS's `IncompleteSignatureException`: a malformed
+    /// `Authorization`, a header that must be signed but is not, missing or ambiguous), as opposed to a signature
+    /// that is well formed but wrong, expired or scoped elsewhere (`InvalidSignatureException`).
+    pub fn is_incomplete(&self) -> bool {
+        matches!(
+            self,
+            SigV4Error::Malformed(_)
+                | SigV4Error::BadDate
+                | SigV4Error::MissingSignedHeader(_)
+                | SigV4Error::AbsentHeader(_)
+                | SigV4Error::DuplicateHeader(_)
+                | SigV4Error::HeaderNotText(_)
+        )
+    }
+}
+
+/// What a server accepts of a signature beyond its arithmetic: the service it answers for, the regions it serves,
+/// and the headers that carry meaning and so must be signed. `host` and `x-amz-date` always must.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// The credential scope's service, e.g. `rekognition`.
+    pub service: &'a str,
+    /// The regions accepted in the credential scope; empty: any well-formed region (see [`valid_region`]).
+    pub regions: &'a [String],
+    /// Lower-case names of headers that must be signed, beyond `host` and `x-amz-date` (e.g. `x-amz-target`).
+    pub signed_headers: &'a [&'a str],
+}
+
+/// Headers every request must sign.
+pub const ALWAYS_SIGNED: [&str; 2] = ["host", "x-amz-date"];
+
+impl Policy<'_> {
+    /// Whether a request may carry the header `name` at most once: the headers that must be signed, and
+    /// `Authorization` (two of one of them leave it ambiguous which one was signed, or which one is acted on).
+    pub fn single_valued(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("authorization")
+            || ALWAYS_SIGNED.iter().chain(self.signed_headers).any(|h| h.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A region name as AWS writes them (`us-east-1`, `eu-central-1`, `us-gov-west-1`): lower-case letters, digits
+/// and dashes, starting and ending with a letter or digit, at most 64 characters.
+pub fn valid_region(region: &str) -> bool {
+    let b = region.as_bytes();
+    let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 64
+        && b.iter().all(|c| inner(c) || *c == b'-')
+        && b.first().is_some_and(inner)
+        && b.last().is_some_and(inner)
 }
 
 /// The parts of the `Authorization` header.
@@ -236,20 +299,52 @@ pub fn parse_amz_date(v: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + s)
 }
 
-/// Verifies a request's signature with `secret`, at server time `now` (seconds since the epoch).
-pub fn verify(req: &Request<'_>, auth: &Authorization, secret: &str, now: i64) -> Result<(), SigV4Error> {
-    if !auth.signed_headers.iter().any(|h| h == "host") {
-        return Err(SigV4Error::MissingSignedHeader);
+/// Everything about a signed request but the signature itself, at server time `now` (seconds since the epoch):
+/// the headers that must be signed are signed and present once each, the credential scope names the policy's
+/// service, an accepted region and the day of `X-Amz-Date`, and that time is within [`MAX_SKEW_SECONDS`] of `now`.
+/// Needs no secret, so it can run before the access key is looked up. Returns the `X-Amz-Date` value.
+pub fn check(req: &Request<'_>, auth: &Authorization, policy: &Policy<'_>, now: i64) -> Result<String, SigV4Error> {
+    for name in ["authorization"].iter().chain(&ALWAYS_SIGNED).chain(policy.signed_headers) {
+        if header_value(req.headers, name).len() > 1 {
+            return Err(SigV4Error::DuplicateHeader(name.to_ascii_lowercase()));
+        }
+    }
+    for required in ALWAYS_SIGNED.iter().chain(policy.signed_headers) {
+        if !auth.signed_headers.iter().any(|h| h.eq_ignore_ascii_case(required)) {
+            return Err(SigV4Error::MissingSignedHeader(required.to_ascii_lowercase()));
+        }
+    }
+    if auth.service != policy.service {
+        return Err(SigV4Error::WrongService { expected: policy.service.to_string(), found: auth.service.clone() });
+    }
+    if !valid_region(&auth.region) {
+        return Err(SigV4Error::BadRegion(auth.region.clone()));
+    }
+    if !policy.regions.is_empty() && !policy.regions.contains(&auth.region) {
+        return Err(SigV4Error::RegionNotAccepted(auth.region.clone()));
     }
     let amz_date =
         header_value(req.headers, "x-amz-date").first().map(|v| v.trim().to_string()).ok_or(SigV4Error::BadDate)?;
     let at = parse_amz_date(&amz_date).ok_or(SigV4Error::BadDate)?;
-    if !amz_date.starts_with(&auth.date) {
+    if amz_date.get(..8) != Some(auth.date.as_str()) {
         return Err(SigV4Error::ScopeDate);
     }
     if (now - at).abs() > MAX_SKEW_SECONDS {
         return Err(SigV4Error::Skew(amz_date));
     }
+    Ok(amz_date)
+}
+
+/// Verifies a request's signature with `secret`, at server time `now` (seconds since the epoch), after
+/// [`check`]ing it against `policy`.
+pub fn verify(
+    req: &Request<'_>,
+    auth: &Authorization,
+    secret: &str,
+    now: i64,
+    policy: &Policy<'_>,
+) -> Result<(), SigV4Error> {
+    let amz_date = check(req, auth, policy, now)?;
     let expected = sign(req, auth, &amz_date, secret)?;
     if !secrets_equal(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(SigV4Error::Mismatch);
@@ -264,6 +359,11 @@ mod tests {
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
     // 2026-11-22T14:30:00Z
     const NOW: i64 = 1_795_357_800;
+    /// What the Rekognition-compatible endpoint asks of signatures.
+    const REKOGNITION: Policy<'static> =
+        Policy { service: "rekognition", regions: &[], signed_headers: &["x-amz-target"] };
+    /// Only `host` and `x-amz-date` signed (the GET request below has no target).
+    const ANY_OPERATION: Policy<'static> = Policy { service: "rekognition", regions: &[], signed_headers: &[] };
 
     fn headers(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -297,7 +397,7 @@ mod tests {
             ("AKIDFACEGATETEST", "eu-west-1", "rekognition")
         );
         let req = Request { method: "POST", path: "/", query: "", headers: &h, body };
-        verify(&req, &auth, SECRET, NOW).unwrap();
+        verify(&req, &auth, SECRET, NOW, &REKOGNITION).unwrap();
         // A path with an encoded space and a query with repeated, unsorted and encoded parameters.
         let h = headers(&[("Host", "localhost:9000"), ("X-Amz-Date", "20261122T143000Z")]);
         let auth = parse_authorization(
@@ -307,7 +407,7 @@ mod tests {
         .unwrap();
         let req =
             Request { method: "GET", path: "/some%20path/x", query: "b=2&a=1&a=0&sp=a%20b", headers: &h, body: b"" };
-        verify(&req, &auth, SECRET, NOW).unwrap();
+        verify(&req, &auth, SECRET, NOW, &ANY_OPERATION).unwrap();
     }
 
     #[test]
@@ -315,9 +415,9 @@ mod tests {
         let (h, body, authz) = botocore_post();
         let auth = parse_authorization(authz).unwrap();
         let ok = Request { method: "POST", path: "/", query: "", headers: &h, body };
-        assert_eq!(verify(&ok, &auth, "another secret", NOW), Err(SigV4Error::Mismatch));
+        assert_eq!(verify(&ok, &auth, "another secret", NOW, &REKOGNITION), Err(SigV4Error::Mismatch));
         let tampered = Request { body: br#"{"CollectionId":"other"}"#, ..ok.clone() };
-        assert_eq!(verify(&tampered, &auth, SECRET, NOW), Err(SigV4Error::Mismatch));
+        assert_eq!(verify(&tampered, &auth, SECRET, NOW, &REKOGNITION), Err(SigV4Error::Mismatch));
         let retargeted = headers(&[
             ("Host", "127.0.0.1:8080"),
             ("Content-Type", "application/x-amz-json-1.1"),
@@ -325,16 +425,179 @@ mod tests {
             ("X-Amz-Date", "20261122T143000Z"),
         ]);
         assert_eq!(
-            verify(&Request { headers: &retargeted, ..ok.clone() }, &auth, SECRET, NOW),
+            verify(&Request { headers: &retargeted, ..ok.clone() }, &auth, SECRET, NOW, &REKOGNITION),
             Err(SigV4Error::Mismatch)
         );
-        assert!(matches!(verify(&ok, &auth, SECRET, NOW + MAX_SKEW_SECONDS + 1), Err(SigV4Error::Skew(_))));
-        assert!(matches!(verify(&ok, &auth, SECRET, NOW - MAX_SKEW_SECONDS - 1), Err(SigV4Error::Skew(_))));
+        assert!(matches!(
+            verify(&ok, &auth, SECRET, NOW + MAX_SKEW_SECONDS + 1, &REKOGNITION),
+            Err(SigV4Error::Skew(_))
+        ));
+        assert!(matches!(
+            verify(&ok, &auth, SECRET, NOW - MAX_SKEW_SECONDS - 1, &REKOGNITION),
+            Err(SigV4Error::Skew(_))
+        ));
         let no_date: Vec<(String, String)> = h.iter().filter(|(k, _)| k != "X-Amz-Date").cloned().collect();
-        assert_eq!(verify(&Request { headers: &no_date, ..ok }, &auth, SECRET, NOW), Err(SigV4Error::BadDate));
+        assert_eq!(
+            verify(&Request { headers: &no_date, ..ok }, &auth, SECRET, NOW, &REKOGNITION),
+            Err(SigV4Error::BadDate)
+        );
         let mut other_day = auth.clone();
         other_day.date = "20261121".into();
-        assert_eq!(verify(&ok, &other_day, SECRET, NOW), Err(SigV4Error::ScopeDate));
+        assert_eq!(verify(&ok, &other_day, SECRET, NOW, &REKOGNITION), Err(SigV4Error::ScopeDate));
+    }
+
+    /// An `Authorization` for `h`/`body` signed correctly with SECRET over `signed` in the scope
+    /// `date/region/service`: what a captured request's header holds.
+    fn signed_auth(h: &[(String, String)], body: &[u8], signed: &str, scope: (&str, &str, &str)) -> Authorization {
+        let (date, region, service) = scope;
+        let mut auth = Authorization {
+            access_key_id: "AKIDFACEGATETEST".into(),
+            date: date.into(),
+            region: region.into(),
+            service: service.into(),
+            signed_headers: signed.split(';').map(str::to_string).collect(),
+            signature: String::new(),
+        };
+        let req = Request { method: "POST", path: "/", query: "", headers: h, body };
+        auth.signature = sign(&req, &auth, "20261122T143000Z", SECRET).unwrap();
+        auth
+    }
+
+    const TODAY: (&str, &str, &str) = ("20261122", "eu-west-1", "rekognition");
+
+    #[test]
+    fn host_date_and_target_must_be_signed() {
+        let (h, body, _) = botocore_post();
+        let req = Request { method: "POST", path: "/", query: "", headers: &h, body };
+        // Correct signatures over too few headers: the arithmetic holds, the policy refuses them.
+        for (signed, missing) in [
+            ("content-type;host;x-amz-date", "x-amz-target"),
+            ("content-type;x-amz-date;x-amz-target", "host"),
+            ("content-type;host;x-amz-target", "x-amz-date"),
+        ] {
+            let auth = signed_auth(&h, body, signed, TODAY);
+            assert_eq!(
+                verify(&req, &auth, SECRET, NOW, &REKOGNITION),
+                Err(SigV4Error::MissingSignedHeader(missing.into())),
+                "{signed}"
+            );
+            assert!(SigV4Error::MissingSignedHeader(missing.into()).is_incomplete());
+        }
+        // The captured request without its target signed cannot be retargeted: it is refused before and after.
+        let untargeted = signed_auth(&h, body, "content-type;host;x-amz-date", TODAY);
+        let mut ignoring_target = ANY_OPERATION;
+        verify(&req, &untargeted, SECRET, NOW, &ignoring_target).unwrap();
+        let retargeted: Vec<(String, String)> = h
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "X-Amz-Target" => (k.clone(), "RekognitionService.DeleteCollection".to_string()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        let retargeted = Request { headers: &retargeted, ..req.clone() };
+        assert_eq!(
+            verify(&retargeted, &untargeted, SECRET, NOW, &REKOGNITION),
+            Err(SigV4Error::MissingSignedHeader("x-amz-target".into()))
+        );
+        // Listed but absent from the request.
+        let no_target: Vec<(String, String)> = h.iter().filter(|(k, _)| k != "X-Amz-Target").cloned().collect();
+        let auth = signed_auth(&h, body, "content-type;host;x-amz-date;x-amz-target", TODAY);
+        assert_eq!(
+            verify(&Request { headers: &no_target, ..req.clone() }, &auth, SECRET, NOW, &REKOGNITION),
+            Err(SigV4Error::AbsentHeader("x-amz-target".into()))
+        );
+        // Header names compare in any case.
+        ignoring_target.signed_headers = &["X-Amz-Target"];
+        verify(&req, &auth, SECRET, NOW, &ignoring_target).unwrap();
+    }
+
+    #[test]
+    fn the_scope_names_this_service_an_accepted_region_and_the_day() {
+        let (h, body, _) = botocore_post();
+        let req = Request { method: "POST", path: "/", query: "", headers: &h, body };
+        let all = "content-type;host;x-amz-date;x-amz-target";
+        let s3 = signed_auth(&h, body, all, ("20261122", "eu-west-1", "s3"));
+        assert_eq!(
+            verify(&req, &s3, SECRET, NOW, &REKOGNITION),
+            Err(SigV4Error::WrongService { expected: "rekognition".into(), found: "s3".into() })
+        );
+        // The day before, signed as such but sent with today's X-Amz-Date.
+        let yesterday = signed_auth(&h, body, all, ("20261121", "eu-west-1", "rekognition"));
+        assert_eq!(verify(&req, &yesterday, SECRET, NOW, &REKOGNITION), Err(SigV4Error::ScopeDate));
+        for region in ["", "EU-WEST-1", "eu_west_1", "-eu-west-1", "eu-west-1-", "eu west 1"] {
+            let auth = signed_auth(&h, body, all, ("20261122", region, "rekognition"));
+            assert_eq!(
+                verify(&req, &auth, SECRET, NOW, &REKOGNITION),
+                Err(SigV4Error::BadRegion(region.into())),
+                "{region:?}"
+            );
+        }
+        // Any well-formed region by default; only the listed ones when the server lists some.
+        let us = signed_auth(&h, body, all, ("20261122", "us-east-1", "rekognition"));
+        verify(&req, &us, SECRET, NOW, &REKOGNITION).unwrap();
+        let regions = ["eu-west-1".to_string(), "eu-central-1".to_string()];
+        let listed = Policy { regions: &regions, ..REKOGNITION };
+        assert_eq!(verify(&req, &us, SECRET, NOW, &listed), Err(SigV4Error::RegionNotAccepted("us-east-1".into())));
+        verify(&req, &signed_auth(&h, body, all, TODAY), SECRET, NOW, &listed).unwrap();
+        for e in [
+            SigV4Error::WrongService { expected: "rekognition".into(), found: "s3".into() },
+            SigV4Error::BadRegion(String::new()),
+            SigV4Error::RegionNotAccepted("us-east-1".into()),
+            SigV4Error::ScopeDate,
+            SigV4Error::Mismatch,
+        ] {
+            assert!(!e.is_incomplete(), "{e}");
+        }
+    }
+
+    #[test]
+    fn headers_that_must_be_signed_come_once() {
+        let (mut h, body, authz) = botocore_post();
+        h.push(("Authorization".into(), authz.into()));
+        let all = "content-type;host;x-amz-date;x-amz-target";
+        for (name, value) in [
+            ("x-amz-target", "RekognitionService.DeleteCollection"),
+            ("X-AMZ-TARGET", "RekognitionService.CreateCollection"),
+            ("host", "127.0.0.1:8080"),
+            ("x-amz-date", "20261122T143000Z"),
+            ("authorization", authz),
+        ] {
+            let mut twice = h.clone();
+            twice.push((name.to_string(), value.to_string()));
+            // Signed over both values (as the canonical request joins them), and still refused.
+            let auth = signed_auth(&twice, body, all, TODAY);
+            let req = Request { method: "POST", path: "/", query: "", headers: &twice, body };
+            assert_eq!(
+                verify(&req, &auth, SECRET, NOW, &REKOGNITION),
+                Err(SigV4Error::DuplicateHeader(name.to_ascii_lowercase())),
+                "{name}"
+            );
+            assert!(REKOGNITION.single_valued(name));
+        }
+        assert!(!REKOGNITION.single_valued("content-type"));
+        // Other headers may repeat.
+        let mut twice = h.clone();
+        twice.push(("Content-Type".into(), "application/json".into()));
+        let auth = signed_auth(&twice, body, all, TODAY);
+        verify(
+            &Request { method: "POST", path: "/", query: "", headers: &twice, body },
+            &auth,
+            SECRET,
+            NOW,
+            &REKOGNITION,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn regions_are_lowercase_letters_digits_and_dashes() {
+        for ok in ["us-east-1", "eu-central-1", "us-gov-west-1", "ap-southeast-4", "auto", "local"] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in ["", "Us-east-1", "us_east_1", "us-east-1-", "-us", "us east", "eu-west-1\n", "é", &"a".repeat(65)]
+        {
+            assert!(!valid_region(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -324,6 +324,23 @@ fn rate_limits_quotas_and_addresses(dir: &Path) -> Result<(), Failed> {
     assert_eq!(c.get(s.url("/v1/collections")).bearer_auth(ADMIN).send()?.status().as_u16(), 200);
     let r = c.post(s.url("/v1/auth/face-login")).bearer_auth(ADMIN).json(&json!({})).send()?;
     assert_eq!(error_code(r), (400, "missing_image".into()));
+
+    // Guessing liveness session ids with made-up session tokens spends the address's tokens too (a fresh
+    // process: the address budget is kept in memory).
+    drop(s);
+    let s = serve(dir, None, config);
+    let guess = |i: usize| {
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        c.post(s.url(&format!("/v1/liveness/sessions/{id}/frames")))
+            .bearer_auth(format!("fls_{id}_guess"))
+            .json(&json!({"image": "AAAA", "sequence": 0, "timestamp": 1}))
+            .send()
+            .expect("guess")
+    };
+    for i in 0..4 {
+        assert_eq!(error_code(guess(i)), (404, "session_not_found".into()), "guess {i}");
+    }
+    assert_eq!(error_code(guess(4)), (429, "rate_limited".into()), "the fifth guess");
     Ok(())
 }
 
@@ -570,6 +587,13 @@ fn users_and_face_login(dir: &Path) -> Result<(), Failed> {
     assert_eq!(login(&c, &s, &blair[5], None).1["error"]["code"], json!("no_match"));
     assert_eq!(me(&c, &s, &third).0, 401);
     assert_eq!(c.get(s.url("/v1/users/alice")).bearer_auth(ADMIN).send()?.status().as_u16(), 404);
+    // The id registered again, with another person's face, is another user: the old tokens do not open it.
+    assert_eq!(register(&c, &s, "alice", &[&stranger[0]]).0, 201);
+    let (status, body) = me(&c, &s, &third);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_token")), "{body}");
+    let (_, fourth) = login(&c, &s, &stranger[1], None);
+    let fourth = fourth["accessToken"].as_str().ok_or("fourth token")?.to_string();
+    assert_eq!(me(&c, &s, &fourth).1["userId"], json!("alice"), "the new alice's own token opens her record");
     // Bob still logs in.
     assert_eq!(login(&c, &s, &chavez[3], None).1["userId"], json!("bob"));
     Ok(())

@@ -106,6 +106,14 @@ fn slow_clients() -> Result<(), Failed> {
         return Err(format!("a raw new client during the attack got {:?}", status_line(&answer)).into());
     }
 
+    // Two Host headers make a request ambiguous (RFC 9112 §3.2): 400.
+    let mut twice = connect_from([127, 0, 0, 1], server)?;
+    twice.write_all(b"GET /health HTTP/1.1\r\nHost: facegate\r\nHost: elsewhere\r\nConnection: close\r\n\r\n")?;
+    let (answer, _) = read_to_close(&mut twice, Instant::now() + Duration::from_secs(10));
+    if !answer.starts_with("HTTP/1.1 400") || !answer.contains("invalid_request") {
+        return Err(format!("two Host headers got {:?}", status_line(&answer)).into());
+    }
+
     // Every attacking connection is closed by the server within its timeouts (plus slack for a loaded CI
     // machine): the ones over the per-address cap at once with 429, the others when their headers or bodies
     // time out, or earlier when a newer connection took their place.

@@ -378,6 +378,13 @@ fn cases() -> Vec<Case> {
                 json!({"image": b64(&face()), "sequence": 0, "timestamp": 1}),
             )
         }),
+        case("status_read_with_a_key_and_a_query_token", (400, "ambiguous_credentials"), |c| {
+            let id = c.session["sessionId"].as_str().unwrap_or_default();
+            let token = c.session["sessionToken"].as_str().unwrap_or_default();
+            client()
+                .get(c.s.url(&format!("/v1/liveness/sessions/{id}?token={token}")))
+                .bearer_auth("fg_aaaaaaaaaaaa_some-api-key")
+        }),
         // Credentials and routing.
         case("bearer_token_10_kb", (401, "invalid_token"), |c| {
             client().get(c.s.url("/v1/users/me")).bearer_auth("x".repeat(10_000))

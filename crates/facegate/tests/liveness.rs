@@ -234,32 +234,89 @@ fn login_after_liveness(env: &Env) -> Result<(), Failed> {
     let (status, v) = login(json!({"image": b64(&yale(12, "normal"))}));
     assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
     let session = succeeded_session(s, 12);
-    let (status, v) = login(json!({"livenessSessionId": session["sessionId"]}));
-    assert_eq!((status, v["userId"].as_str()), (200, Some("yale-12")), "{v}");
-    // A session logs in once.
+    // The session id alone is no proof (it travels in URLs and logs): its token, or the key that made it.
     let (status, v) = login(json!({"livenessSessionId": session["sessionId"]}));
     assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
+    let (status, v) = login(
+        json!({"livenessSessionId": session["sessionId"], "livenessSessionToken": format!("{}x", session["sessionToken"].as_str().unwrap_or(""))}),
+    );
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("invalid_session_token")), "{v}");
+    let (status, v) = login(session_login(&session));
+    assert_eq!((status, v["userId"].as_str()), (200, Some("yale-12")), "{v}");
+    let claims = token_claims(&v);
+    assert_eq!(claims["amr"], json!(["face", "liveness"]), "{claims}");
+    // A session logs in once.
+    let (status, v) = login(session_login(&session));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
+    // With the API key that created it, the id suffices.
+    let keyed = succeeded_session(s, 12);
+    let (status, v) = json(
+        admin(client().post(s.url("/v1/auth/face-login")))
+            .json(&json!({"livenessSessionId": keyed["sessionId"]}))
+            .send()
+            .expect("login"),
+    );
+    assert_eq!((status, v["userId"].as_str()), (200, Some("yale-12")), "{v}");
     // The image sent with a session must be the session's person.
     let other = succeeded_session(s, 12);
-    let (status, v) = login(json!({"livenessSessionId": other["sessionId"], "image": b64(&yale(13, "normal"))}));
+    let mut body = session_login(&other);
+    body["image"] = json!(b64(&yale(13, "normal")));
+    let (status, v) = login(body);
     assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_mismatch")), "{v}");
     // An unfinished session does not log anyone in.
     let open = create(s, json!({"challenges": ["smile"]}));
-    let (status, _) = login(json!({"livenessSessionId": open["sessionId"]}));
+    let (status, _) = login(session_login(&open));
     assert_eq!(status, 401);
     Ok(())
 }
 
+/// A face login with a liveness session: its id and its token.
+fn session_login(session: &Value) -> Value {
+    json!({"livenessSessionId": session["sessionId"], "livenessSessionToken": session["sessionToken"]})
+}
+
+/// The claims of the token in a face-login answer.
+fn token_claims(login: &Value) -> Value {
+    use base64::Engine;
+    let token = login["accessToken"].as_str().unwrap_or_default();
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
 fn privacy_mode_keeps_no_biometrics(env: &Env) -> Result<(), Failed> {
     let s = &env.private;
-    let session = succeeded_session(s, 14);
+    let session = create(s, json!({"challenges": ["blink"], "auditImagesLimit": 2}));
+    let done = run(s, &session, &[yale(14, "normal"), yale(14, "sleepy"), yale(14, "surprised")]);
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    // No image is kept, so none is named: not in the frames' answer, not in the session's view.
+    assert!(done["result"]["referenceImage"].is_null(), "{done}");
     let view = get(s, &session);
     assert_eq!((view["status"].as_str(), view["images"].clone()), (Some("SUCCEEDED"), json!([])), "{view}");
     assert!(
         view["result"]["referenceImage"].is_null() && view["result"]["confidence"].as_f64().is_some_and(|c| c > 50.0)
     );
+    // The succeeded session's template serves once within the login window, then it is gone.
     let (status, v) =
         post(s, "/v1/verify", json!({"sessionId": session["sessionId"], "document": b64(&yale(14, "glasses"))}));
+    assert_eq!((status, v["verified"].as_bool()), (200, Some(true)), "{v}");
+    let (status, v) =
+        post(s, "/v1/verify", json!({"sessionId": session["sessionId"], "document": b64(&yale(14, "glasses"))}));
+    assert_eq!((status, v["error"]["code"].as_str()), (409, Some("session_template_discarded")), "{v}");
+    // Privacy mode with login_requires_liveness (this server): a face login after a session works, once.
+    let (status, u) = post(s, "/v1/users", json!({"userId": "yale-15", "images": [b64(&yale(15, "happy"))]}));
+    assert_eq!(status, 201, "{u}");
+    let login = |body: Value| json(client().post(s.url("/v1/auth/face-login")).json(&body).send().expect("login"));
+    let (status, v) = login(json!({"image": b64(&yale(15, "normal"))}));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
+    let session = succeeded_session(s, 15);
+    let (status, v) = login(session_login(&session));
+    assert_eq!((status, v["userId"].as_str()), (200, Some("yale-15")), "{v}");
+    let (status, v) = login(session_login(&session));
+    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("liveness_required")), "{v}");
+    // ... and the template went with the login.
+    let (status, v) =
+        post(s, "/v1/verify", json!({"sessionId": session["sessionId"], "document": b64(&yale(15, "glasses"))}));
     assert_eq!((status, v["error"]["code"].as_str()), (409, Some("session_template_discarded")), "{v}");
     Ok(())
 }
@@ -723,13 +780,35 @@ fn websocket_stream(env: &Env) -> Result<(), Failed> {
 }
 
 fn sessions_expire(dir: &Path) -> Result<(), Failed> {
-    let s = serve(dir, None, "liveness_session_seconds = 10\nliveness_challenge_seconds = 10\n", &[]);
+    let short = "liveness_session_seconds = 10\nliveness_challenge_seconds = 10\n";
+    let s = serve(&dir.join("plain"), None, short, &[]);
+    let private = serve(&dir.join("private"), None, &format!("{CHALLENGE_ONLY}{short}liveness_privacy = true\n"), &[]);
     let a = session(&s, &["smile"]);
     assert_eq!(send(&s, &a, 0, &yale(1, "normal")).0, 200);
+    // In privacy mode, a session abandoned after its baseline frame, holding a template while it runs (a
+    // verification against a running session compares, and says it is not live).
+    let abandoned = session(&private, &["smile"]);
+    assert_eq!(send(&private, &abandoned, 0, &yale(2, "normal")).0, 200);
+    let check = json!({"sessionId": abandoned["sessionId"], "document": b64(&yale(2, "glasses"))});
+    let (_, v) = post(&private, "/v1/verify", check.clone());
+    assert_eq!((v["verified"].as_bool(), v["facesMatch"].as_bool()), (Some(false), Some(true)), "{v}");
     std::thread::sleep(Duration::from_millis(10_500));
     let (status, v) = send(&s, &a, 1, &yale(1, "happy"));
     assert_eq!((status, v["error"]["code"].as_str()), (410, Some("session_expired")), "{v}");
     assert_eq!(get(&s, &a)["status"], "EXPIRED");
+    // Without privacy mode the template stays for the retention period: a verification still compares.
+    let (_, v) = post(&s, "/v1/verify", json!({"sessionId": a["sessionId"], "document": b64(&yale(1, "glasses"))}));
+    assert_eq!((v["verified"].as_bool(), v["facesMatch"].as_bool()), (Some(false), Some(true)), "{v}");
+    // In privacy mode the sweep (here the one a new session runs) drops the abandoned session's template:
+    // there is nothing left to compare.
+    session(&private, &["smile"]);
+    let (_, v) = post(&private, "/v1/verify", check);
+    assert_eq!(
+        (v["verified"].as_bool(), v["facesMatch"].as_bool(), v["similarity"].as_f64()),
+        (Some(false), Some(false), Some(0.0)),
+        "{v}"
+    );
+    assert_eq!(v["reasons"], json!(["session_not_succeeded"]), "{v}");
     Ok(())
 }
 
@@ -792,7 +871,7 @@ fn main() {
                 private: serve(
                     &tmp.path().join("private"),
                     None,
-                    &format!("{CHALLENGE_ONLY}liveness_privacy = true\n"),
+                    &format!("{CHALLENGE_ONLY}liveness_privacy = true\nlogin_requires_liveness = true\n"),
                     &[],
                 ),
             });

@@ -7,6 +7,7 @@
 mod support;
 
 use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use support::*;
@@ -25,7 +26,7 @@ fn rekognition_api_through_boto3() {
     std::fs::write(
         tmp.path().join("data/facegate.toml"),
         "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
-         liveness_replay_window_seconds = 0\n",
+         liveness_replay_window_seconds = 0\naws_regions = [\"eu-west-1\"]\n",
     )
     .expect("config");
     let s = Served::start_env(
@@ -51,7 +52,7 @@ fn rekognition_api_through_boto3() {
     assert_eq!(body["__type"], "MissingAuthenticationTokenException", "{body}");
     let resp = client()
         .post(s.url("/"))
-        .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDFACEGATETEST/20261122/eu-west-1/rekognition/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000")
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=AKIDFACEGATETEST/20261122/eu-west-1/rekognition/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000")
         .header("x-amz-date", "20200101T000000Z")
         .header("x-amz-target", "RekognitionService.ListCollections")
         .body("{}")
@@ -78,4 +79,133 @@ fn rekognition_api_through_boto3() {
         String::from_utf8_lossy(&out.stderr),
         s.log_text()
     );
+}
+
+/// `X-Amz-Date` now (`YYYYMMDD'T'HHMMSS'Z'`).
+fn amz_now() -> String {
+    let millis = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis();
+    let text = server::time::rfc3339(i64::try_from(millis).expect("millis fit")); // 2026-11-22T07:15:00.123Z
+    format!("{}Z", text[..19].replace(['-', ':'], ""))
+}
+
+/// Request headers (lower-case names, in the order sent; a name twice is sent twice).
+type Headers = Vec<(&'static str, String)>;
+
+const BODY: &str = r#"{"CollectionId":"kept"}"#;
+
+/// The headers of a call to `operation` at `amz_date`, unsigned.
+fn call(operation: &str, amz_date: &str) -> Headers {
+    vec![
+        ("content-type", "application/x-amz-json-1.1".into()),
+        ("x-amz-date", amz_date.into()),
+        ("x-amz-target", format!("RekognitionService.{operation}")),
+    ]
+}
+
+/// `headers` and the `Authorization` an SDK would add for `POST /` with BODY to `s` (whose address is the Host),
+/// signed with SECRET over the `signed` headers (`a;b;c`) in the credential scope `(date, region, service)`.
+fn signed(s: &Served, mut headers: Headers, signed: &str, scope: (&str, &str, &str)) -> Headers {
+    let host = s.base.trim_start_matches("http://").trim_end_matches('/');
+    let mut all = vec![("host".to_string(), host.to_string())];
+    all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let amz_date = headers.iter().find(|(k, _)| *k == "x-amz-date").map(|(_, v)| v.clone()).expect("a date");
+    let (date, region, service) = scope;
+    let mut auth = auth::sigv4::Authorization {
+        access_key_id: KEY_ID.into(),
+        date: date.into(),
+        region: region.into(),
+        service: service.into(),
+        signed_headers: signed.split(';').map(str::to_string).collect(),
+        signature: String::new(),
+    };
+    let request = auth::sigv4::Request { method: "POST", path: "/", query: "", headers: &all, body: BODY.as_bytes() };
+    auth.signature = auth::sigv4::sign(&request, &auth, &amz_date, SECRET).expect("every signed header is sent");
+    let value = format!(
+        "{} Credential={KEY_ID}/{}, SignedHeaders={signed}, Signature={}",
+        auth::sigv4::ALGORITHM,
+        auth.scope(),
+        auth.signature
+    );
+    headers.push(("authorization", value));
+    headers
+}
+
+/// Sends `POST /` with `headers` and BODY: the status and AWS's answer.
+fn send(s: &Served, headers: &Headers) -> (u16, Value) {
+    let request = headers.iter().fold(client().post(s.url("/")).body(BODY), |r, (k, v)| r.header(*k, v.as_str()));
+    json(request.send().expect("request"))
+}
+
+/// Asserts an AWS refusal: 403 and its `__type`.
+fn refused((status, body): (u16, Value), kind: &str, what: &str) {
+    assert_eq!((status, body["__type"].as_str()), (403, Some(kind)), "{what}: {body}");
+}
+
+/// A signature binds what the request does (issue 17, defect 6): the operation (`X-Amz-Target`), the host and the
+/// time must be signed and sent once each, and the credential scope must name this service, an accepted region
+/// and the request's day. Every refused request below carries a signature that is arithmetically correct.
+#[test]
+fn signatures_bind_the_operation_host_time_and_scope() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
+    std::fs::write(tmp.path().join("data/facegate.toml"), "aws_regions = [\"eu-west-1\"]\n").expect("config");
+    let s = Served::start_env(
+        &tmp.path().join("data"),
+        None,
+        &[],
+        &[
+            ("FACEGATE_ADMIN_KEY", ADMIN_KEY),
+            ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
+            ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+    );
+    let now = amz_now();
+    let today = &now[..8];
+    let all = "content-type;host;x-amz-date;x-amz-target";
+    let eu = (today, "eu-west-1", "rekognition");
+    let exists = || send(&s, &signed(&s, call("DescribeCollection", &now), all, eu)).0 == 200;
+
+    // (e) A region the server accepts: the collection that the requests below try to delete.
+    let (status, body) = send(&s, &signed(&s, call("CreateCollection", &now), all, eu));
+    assert_eq!(status, 200, "{body}");
+    assert!(exists());
+
+    // (a) A captured DescribeCollection whose signature left X-Amz-Target out, retargeted to DeleteCollection.
+    let captured = signed(&s, call("DescribeCollection", &now), "content-type;host;x-amz-date", eu);
+    refused(send(&s, &captured), "IncompleteSignatureException", "x-amz-target unsigned");
+    let mut retargeted = captured.clone();
+    retargeted[2].1 = "RekognitionService.DeleteCollection".into();
+    refused(send(&s, &retargeted), "IncompleteSignatureException", "retargeted");
+    assert!(exists(), "the retargeted request deleted the collection");
+
+    // (b) The host or the time left unsigned.
+    for (list, what) in
+        [("content-type;x-amz-date;x-amz-target", "host unsigned"), ("content-type;host;x-amz-target", "date unsigned")]
+    {
+        refused(send(&s, &signed(&s, call("DeleteCollection", &now), list, eu)), "IncompleteSignatureException", what);
+    }
+    // (c) Another service's scope, (d) another day's (not a real date: only its difference counts), (e) a region
+    // the server does not accept.
+    let other_day = format!("{:08}", today.parse::<u32>().expect("digits") - 1);
+    for (scope, what) in [
+        ((today, "eu-west-1", "s3"), "scoped to s3"),
+        ((other_day.as_str(), "eu-west-1", "rekognition"), "scoped to another day"),
+        ((today, "us-east-1", "rekognition"), "scoped to us-east-1"),
+    ] {
+        refused(send(&s, &signed(&s, call("DeleteCollection", &now), all, scope)), "InvalidSignatureException", what);
+    }
+    assert!(exists(), "a misscoped request deleted the collection");
+
+    // (f) Two X-Amz-Target headers, both signed (the canonical request joins them): which one is meant?
+    let mut targets = call("DeleteCollection", &now);
+    targets.push(("x-amz-target", "RekognitionService.DescribeCollection".into()));
+    refused(send(&s, &signed(&s, targets, all, eu)), "IncompleteSignatureException", "two targets");
+    // Two X-Amz-Date headers, both signed; and a correct request with its Authorization sent twice.
+    let mut dates = call("DeleteCollection", &now);
+    dates.push(("x-amz-date", now.clone()));
+    refused(send(&s, &signed(&s, dates, all, eu)), "IncompleteSignatureException", "two dates");
+    let mut authorizations = signed(&s, call("DeleteCollection", &now), all, eu);
+    authorizations.push(authorizations[3].clone());
+    refused(send(&s, &authorizations), "IncompleteSignatureException", "two authorizations");
+    assert!(exists(), "a request with repeated headers deleted the collection");
 }

@@ -86,7 +86,16 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
     let handler_checks_token = match need {
         Requirement::UserToken => true,
         Requirement::SessionTokenOr(_) => {
-            carries_session_token(request.headers()) || query_session_token(request.uri().query())
+            let in_query = query_session_token(request.uri().query());
+            if in_query && credentials(request.headers()).is_some() {
+                // Two credentials, one in the URL: which one is meant is ambiguous, and neither may silently win.
+                return ApiError::bad_request(
+                    "ambiguous_credentials",
+                    "send either credentials in the Authorization header or a session token in `?token=`, not both",
+                )
+                .into_response();
+            }
+            carries_session_token(request.headers()) || in_query
         }
         _ => false,
     };
@@ -100,7 +109,8 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
                 return address_limited(wait).into_response();
             }
             let response = next.run(request).await;
-            if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            // A session that does not exist counts as a refusal too: guessing session ids costs budget.
+            if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
                 let _ = app.ip_limiter.acquire(&ip, limits.0, limits.1, Instant::now());
             }
             return response;
@@ -347,13 +357,27 @@ async fn admit_signed(app: &AppState, ip: IpAddr, request: Request, next: Next) 
 }
 
 /// Who signed the request: the configured admin pair (unrestricted) or a key's pair (that key, if active).
+///
+/// The signature must bind what the request does: `Host`, `X-Amz-Date` and `X-Amz-Target` (the operation) among
+/// its signed headers, each of them and `Authorization` sent once, and a credential scope of `rekognition` in an
+/// accepted region on the day of `X-Amz-Date`. Those checks need no secret and run before the key is looked up.
 async fn authenticate_signed(
     app: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],
 ) -> Result<(Access, Limits), crate::rekognition::AwsError> {
     use crate::rekognition::AwsError;
+    use auth::sigv4::{Policy, SigV4Error};
     let denied = |kind, message: &str| AwsError::new(StatusCode::FORBIDDEN, kind, message);
+    // Not a complete signature (malformed, or short of a header it must sign), or a wrong, expired or
+    // misscoped one: AWS's two refusals.
+    let refused = |e: SigV4Error| match e {
+        SigV4Error::Skew(_) => {
+            denied("InvalidSignatureException", "Signature expired: the request time is too far from the server's")
+        }
+        e if e.is_incomplete() => denied("IncompleteSignatureException", &e.to_string()),
+        e => denied("InvalidSignatureException", &e.to_string()),
+    };
     let unrecognized =
         || denied("UnrecognizedClientException", "the security token included in the request is invalid");
     let value = parts
@@ -361,8 +385,30 @@ async fn authenticate_signed(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| denied("MissingAuthenticationTokenException", "the request is not signed"))?;
-    let authorization =
-        auth::sigv4::parse_authorization(value).map_err(|e| denied("IncompleteSignatureException", &e.to_string()))?;
+    let authorization = auth::sigv4::parse_authorization(value).map_err(refused)?;
+    let policy = Policy { service: "rekognition", regions: &app.config.aws_regions, signed_headers: &["x-amz-target"] };
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(parts.headers.len());
+    for (name, value) in &parts.headers {
+        let name = name.as_str();
+        match value.to_str() {
+            Ok(value) => pairs.push((name.to_string(), value.to_string())),
+            // A value that is not text cannot be signed as received here; one that counts is refused rather
+            // than left out (a second copy of a header would then go unseen).
+            Err(_) if policy.single_valued(name) || authorization.signed_headers.iter().any(|h| h == name) => {
+                return Err(refused(SigV4Error::HeaderNotText(name.to_string())));
+            }
+            Err(_) => {}
+        }
+    }
+    let request = auth::sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    let now = store::now_millis() / 1000;
+    auth::sigv4::check(&request, &authorization, &policy, now).map_err(refused)?;
     let presented = authorization.access_key_id.as_str();
     let admin = match (&app.config.aws_access_key_id, &app.config.aws_secret_access_key) {
         (Some(id), Some(secret)) if auth::secret::secrets_equal(presented.as_bytes(), id.as_bytes()) => {
@@ -379,24 +425,7 @@ async fn authenticate_signed(
         }
         None => return Err(unrecognized()),
     };
-    let pairs: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
-        .collect();
-    let request = auth::sigv4::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &pairs,
-        body,
-    };
-    auth::sigv4::verify(&request, &authorization, &secret, store::now_millis() / 1000).map_err(|e| match e {
-        auth::sigv4::SigV4Error::Skew(_) => {
-            denied("InvalidSignatureException", "Signature expired: the request time is too far from the server's")
-        }
-        other => denied("InvalidSignatureException", &other.to_string()),
-    })?;
+    auth::sigv4::verify(&request, &authorization, &secret, now, &policy).map_err(refused)?;
     let Some(key) = identity else { return Ok((Access::unrestricted("aws-admin"), Limits::default())) };
     if key.revoked_at.is_some() {
         return Err(denied("UnrecognizedClientException", "the API key of this access key pair has been revoked"));

@@ -81,6 +81,10 @@ pub struct ServerConfig {
     /// secret (best from `FACEGATE_AWS_SECRET_ACCESS_KEY`). Without both, `POST /` refuses every request.
     pub aws_access_key_id: Option<String>,
     pub aws_secret_access_key: Option<Secret>,
+    /// The regions the Rekognition-compatible API accepts in a signature's credential scope (the SDK's
+    /// `region_name`), e.g. `["eu-west-1"]`. Empty (the default): any well-formed region (lower-case letters,
+    /// digits and dashes, such as `us-east-1`).
+    pub aws_regions: Vec<String>,
     /// The challenges of liveness sessions created through the Rekognition API (`CreateFaceLivenessSession`
     /// has no parameter for them), e.g. `["blink", "turn_left"]`. Empty (the default): two at random, one a
     /// head turn.
@@ -195,6 +199,7 @@ impl Default for ServerConfig {
             liveness_replay_window_seconds: 86_400,
             aws_access_key_id: None,
             aws_secret_access_key: None,
+            aws_regions: Vec::new(),
             aws_liveness_challenges: Vec::new(),
             login_requires_liveness: false,
             liveness_max_bad_frames: 15,
@@ -355,6 +360,12 @@ impl ServerConfig {
                 "at most 6 of turn_left, turn_right, blink, smile, nose_target, look_up, look_down",
             );
         }
+        if self.aws_regions.iter().any(|r| !auth::sigv4::valid_region(r)) {
+            return invalid(
+                "aws_regions",
+                "a region is lower-case letters, digits and dashes (at most 64), such as eu-west-1",
+            );
+        }
         for origin in &self.cors_origins {
             if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
                 return invalid(
@@ -429,6 +440,12 @@ mod tests {
         keyed.validate().unwrap();
         let weak = ServerConfig { admin_key: Some(Secret::new("short")), ..keyed.clone() };
         assert!(matches!(weak.validate(), Err(ConfigError::Invalid { key: "admin_key", .. })));
+        let regions = ServerConfig { aws_regions: vec!["eu-west-1".into(), "us-gov-west-1".into()], ..keyed.clone() };
+        regions.validate().unwrap();
+        for bad in ["", "EU-WEST-1", "eu west 1"] {
+            let bad = ServerConfig { aws_regions: vec!["eu-west-1".into(), bad.into()], ..keyed.clone() };
+            assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "aws_regions", .. })));
+        }
         let hs = ServerConfig { token_algorithm: "HS256".into(), ..keyed };
         assert!(matches!(hs.validate(), Err(ConfigError::Invalid { key: "token_secret", .. })));
     }

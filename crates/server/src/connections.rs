@@ -26,6 +26,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -476,9 +477,19 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let in_flight = InFlight::new(counted.clone(), registry.clone());
         request.extensions_mut().insert(ConnectInfo(peer));
-        let answer = app.clone().oneshot(request.map(axum::body::Body::new));
+        // RFC 9112 §3.2: a request with more than one Host is answered 400 (which host it meant is ambiguous).
+        let hosts = request.headers().get_all(axum::http::header::HOST).iter().count();
+        let answer = (hosts <= 1).then(|| app.clone().oneshot(request.map(axum::body::Body::new)));
         async move {
-            let response = answer.await;
+            let response = match answer {
+                Some(answer) => answer.await,
+                None => Ok(crate::error::ApiError::bad_request(
+                    "invalid_request",
+                    "the request has more than one Host header",
+                )
+                .with_header(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"))
+                .into_response()),
+            };
             drop(in_flight);
             response
         }

@@ -237,6 +237,22 @@ async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::Pas
     }
 }
 
+/// How often each replica sweeps liveness sessions (retention, replay prints, privacy-mode templates).
+const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+async fn sweep_sessions(state: AppState) {
+    let mut every = tokio::time::interval(SESSION_SWEEP_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match routes::sessions::sweep(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(sessions = n, "liveness sessions swept"),
+            Err(e) => tracing::warn!(error = %e.message, "sweeping liveness sessions failed"),
+        }
+    }
+}
+
 /// A server whose models, store and indexes are loaded, bound to its address.
 pub struct Server {
     pub state: AppState,
@@ -328,10 +344,12 @@ impl Server {
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then stops the workers.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let Server { state, listener, follower, key_follower } = self;
+        let housekeeping = tokio::spawn(sweep_sessions(state.clone()));
         let limits = connections::ConnectionLimits::from_config(&state.config);
         let served = connections::serve(listener, router(state.clone()), limits, shutdown).await;
         follower.abort();
         key_follower.abort();
+        housekeeping.abort();
         let pool_state = state.clone();
         let _ = tokio::task::spawn_blocking(move || pool_state.pool.shutdown()).await;
         state.store.close().await;

@@ -37,11 +37,30 @@ pub struct SessionRecord {
 /// How long after it succeeded a session may still be used to log in.
 pub const LOGIN_WINDOW_MS: i64 = 5 * 60 * 1000;
 
+/// What proves that the caller of a face login ran the liveness session it names: the session id alone is
+/// no secret (it travels in URLs and logs), so either the session's token or an API key that may read it.
+pub enum SessionProof<'a> {
+    Token(&'a str),
+    Key(&'a auth::Access),
+    Nothing,
+}
+
 /// Takes a succeeded liveness session for a face login: its baseline template, once (the session is marked
-/// used with a versioned write, so two logins racing on one session cannot both win).
-pub async fn consume_for_login(app: &AppState, session_id: &str) -> ApiResult<Vec<f32>> {
+/// used with a versioned write, so two logins racing on one session cannot both win). In privacy mode the
+/// template goes with it.
+pub async fn consume_for_login(app: &AppState, session_id: &str, proof: SessionProof<'_>) -> ApiResult<Vec<f32>> {
     let refused = |why: &str| crate::access::unauthorized("liveness_required", why.to_string());
     let row = app.store.get_session(session_id).await?.ok_or_else(|| refused("no such liveness session"))?;
+    match proof {
+        SessionProof::Token(token) => verify_token(token, &row.session_id, &row.token_hash)?,
+        SessionProof::Key(access) if access.is_admin() || access.key_id == row.owner_key => {}
+        SessionProof::Key(_) | SessionProof::Nothing => {
+            return Err(refused(
+                "send the liveness session's token (`livenessSessionToken`), or log in with the API key that \
+                 created the session",
+            ))
+        }
+    }
     let mut record: SessionRecord =
         serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))?;
     let s = &record.session;
@@ -56,11 +75,56 @@ pub async fn consume_for_login(app: &AppState, session_id: &str) -> ApiResult<Ve
     }
     let template = record.template.clone().ok_or_else(|| refused("the liveness session kept no face template"))?;
     record.consumed = true;
-    let state = serde_json::to_string(&record).map_err(|e| ApiError::internal("liveness session state", e))?;
-    if !app.store.update_session(session_id, row.version, s.status.as_str(), &state, &[]).await? {
+    if app.config.liveness_privacy {
+        record.template = None;
+    }
+    if !save_record(app, &row, &record, &[]).await? {
         return Err(refused("the liveness session was used at the same time"));
     }
     Ok(template)
+}
+
+/// When the template a session holds must be dropped: in privacy mode, a running session's at its expiry,
+/// a succeeded one's when its login window closes (or at once once used). `None` when nothing is to drop.
+pub fn biometrics_until(app: &AppState, record: &SessionRecord) -> Option<i64> {
+    if !app.config.liveness_privacy || record.template.is_none() {
+        return None;
+    }
+    let s = &record.session;
+    Some(match s.finished_ms {
+        None => s.expires_ms(),
+        Some(t) if s.status == liveness::Status::Succeeded && !record.consumed => t + LOGIN_WINDOW_MS,
+        Some(t) => t,
+    })
+}
+
+/// Writes a session's record if the stored row is still at `row.version`; `false` when another writer won.
+pub async fn save_record(
+    app: &AppState,
+    row: &store::StoredSession,
+    record: &SessionRecord,
+    images: &[store::SessionImage],
+) -> ApiResult<bool> {
+    save_at(app, &row.session_id, row.version, record, images).await
+}
+
+/// As [`save_record`], by id and version.
+pub async fn save_at(
+    app: &AppState,
+    session_id: &str,
+    version: i64,
+    record: &SessionRecord,
+    images: &[store::SessionImage],
+) -> ApiResult<bool> {
+    let state = serde_json::to_string(record).map_err(|e| ApiError::internal("liveness session state", e))?;
+    let update = store::SessionUpdate {
+        session_id,
+        version,
+        status: record.session.status.as_str(),
+        state: &state,
+        biometrics_until: biometrics_until(app, record),
+    };
+    Ok(app.store.update_session(&update, images).await?)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

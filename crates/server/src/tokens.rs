@@ -151,7 +151,15 @@ impl Keyring {
     }
 
     /// A signed token for `user_id`.
-    pub fn issue(&self, user_id: &str, similarity: f32, amr: Vec<String>) -> Result<Issued, TokenError> {
+    /// A token for the user record `user_id` created at `user_created_at` (ms): the token opens that record
+    /// only, not a later one under the same id.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        user_created_at: i64,
+        similarity: f32,
+        amr: Vec<String>,
+    ) -> Result<Issued, TokenError> {
         let now = now_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -162,6 +170,7 @@ impl Keyring {
             jti: Uuid::new_v4().to_string(),
             similarity: Some((similarity * 100.0).round() / 100.0),
             amr,
+            user_created_at: Some(user_created_at),
         };
         let key = self.keys.read().unwrap_or_else(|p| p.into_inner()).current.clone();
         Ok(Issued { token: key.sign(&claims)?, claims })

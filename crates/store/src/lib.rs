@@ -22,7 +22,7 @@ pub use keys::{ApiKey, NewApiKey};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
-pub use sessions::{NewSession, SessionCreated, SessionImage, StoredSession};
+pub use sessions::{NewSession, SessionCreated, SessionImage, SessionUpdate, StoredSession};
 pub use store::{now_millis, Added, Dialect, Store};
 pub use tokens::StoredSigningKey;
 pub use users::{valid_user_id, NewUser, User, USERS_COLLECTION};

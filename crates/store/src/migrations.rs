@@ -159,6 +159,14 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX liveness_frame_prints_by_age ON liveness_frame_prints (created_at)",
         ],
     },
+    Migration {
+        version: 8,
+        name: "when a liveness session's face template must go (privacy mode)",
+        statements: &[
+            "ALTER TABLE liveness_sessions ADD COLUMN biometrics_until BIGINT",
+            "CREATE INDEX liveness_sessions_by_biometrics ON liveness_sessions (biometrics_until)",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

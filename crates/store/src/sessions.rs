@@ -23,6 +23,8 @@ pub struct NewSession {
     pub expires_at: i64,
     /// When the session and its images are deleted.
     pub purge_at: i64,
+    /// When the face template in its state must be dropped (privacy mode), if it may hold one.
+    pub biometrics_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,7 @@ pub struct StoredSession {
     pub created_at: i64,
     pub expires_at: i64,
     pub purge_at: i64,
+    pub biometrics_until: Option<i64>,
 }
 
 /// An image to keep with a session.
@@ -48,7 +51,7 @@ pub struct SessionImage {
 }
 
 const COLUMNS: &str = "session_id, owner_key, client_request_token, token_hash, status, state, version, created_at, \
-                       expires_at, purge_at";
+                       expires_at, purge_at, biometrics_until";
 
 fn from_row(r: &AnyRow) -> StoreResult<StoredSession> {
     Ok(StoredSession {
@@ -62,7 +65,19 @@ fn from_row(r: &AnyRow) -> StoreResult<StoredSession> {
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
         purge_at: r.try_get("purge_at")?,
+        biometrics_until: r.try_get("biometrics_until")?,
     })
+}
+
+/// A session's new state, written if the session is still at `version`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionUpdate<'a> {
+    pub session_id: &'a str,
+    pub version: i64,
+    pub status: &'a str,
+    pub state: &'a str,
+    /// When the face template in `state` must be dropped (privacy mode); `None` when it holds none to drop.
+    pub biometrics_until: Option<i64>,
 }
 
 /// What [`Store::create_session`] did.
@@ -78,7 +93,8 @@ impl Store {
     pub async fn create_session(&self, s: &NewSession) -> StoreResult<SessionCreated> {
         let done = sqlx::query(
             "INSERT INTO liveness_sessions (session_id, owner_key, client_request_token, token_hash, status, state, \
-             version, created_at, expires_at, purge_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9) \
+             version, created_at, expires_at, purge_at, biometrics_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&s.session_id)
@@ -90,6 +106,7 @@ impl Store {
         .bind(s.created_at)
         .bind(s.expires_at)
         .bind(s.purge_at)
+        .bind(s.biometrics_until)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 1 {
@@ -104,6 +121,7 @@ impl Store {
                 created_at: s.created_at,
                 expires_at: s.expires_at,
                 purge_at: s.purge_at,
+                biometrics_until: s.biometrics_until,
             }));
         }
         let row = sqlx::query(&format!(
@@ -130,21 +148,16 @@ impl Store {
 
     /// Saves a session's new state if it is still at `version` (and puts its images), in one transaction.
     /// `false` when another writer got there first: nothing was written.
-    pub async fn update_session(
-        &self,
-        session_id: &str,
-        version: i64,
-        status: &str,
-        state: &str,
-        images: &[SessionImage],
-    ) -> StoreResult<bool> {
+    pub async fn update_session(&self, update: &SessionUpdate<'_>, images: &[SessionImage]) -> StoreResult<bool> {
+        let SessionUpdate { session_id, version, status, state, biometrics_until } = *update;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "UPDATE liveness_sessions SET status = $1, state = $2, version = version + 1 \
-             WHERE session_id = $3 AND version = $4",
+            "UPDATE liveness_sessions SET status = $1, state = $2, biometrics_until = $3, version = version + 1 \
+             WHERE session_id = $4 AND version = $5",
         )
         .bind(status)
         .bind(state)
+        .bind(biometrics_until)
         .bind(session_id)
         .bind(version)
         .execute(&mut *tx)
@@ -212,6 +225,9 @@ impl Store {
             .bind(session_id)
             .execute(&self.pool)
             .await?;
+        if done.rows_affected() > 0 {
+            self.forget_deleted().await;
+        }
         Ok(done.rows_affected())
     }
 
@@ -228,7 +244,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.forget_deleted().await;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Sessions whose face template had to be dropped before `now` (privacy mode), at most `limit`.
+    pub async fn sessions_holding_biometrics(&self, now: i64, limit: i64) -> StoreResult<Vec<StoredSession>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM liveness_sessions WHERE biometrics_until < $1 ORDER BY biometrics_until LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// Deletes the sessions (and images) whose retention ended before `now`; returns how many.
@@ -243,6 +272,9 @@ impl Store {
         .await?;
         let done = sqlx::query("DELETE FROM liveness_sessions WHERE purge_at < $1").bind(now).execute(&mut *tx).await?;
         tx.commit().await?;
+        if done.rows_affected() > 0 {
+            self.forget_deleted().await;
+        }
         Ok(done.rows_affected())
     }
 }

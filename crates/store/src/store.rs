@@ -102,6 +102,9 @@ impl Store {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // Deleted rows (faces' images, templates) are overwritten with zeros, not left readable in
+                    // the file's free pages.
+                    conn.execute("PRAGMA secure_delete = ON").await?;
                     Ok(())
                 })
             });
@@ -116,6 +119,18 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// After a deletion of biometric data: on SQLite, copies the write-ahead log into the database (whose
+    /// freed pages `secure_delete` has zeroed) and truncates it, so that no copy of the deleted rows stays in
+    /// either file. Best effort: a long reader can hold the log for a moment, and the next deletion retries.
+    /// On PostgreSQL dead rows stay until VACUUM reclaims them (autovacuum does).
+    pub async fn forget_deleted(&self) {
+        if self.dialect == Dialect::Sqlite {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
+                tracing::warn!(error = %e, "checkpointing the write-ahead log after a deletion failed");
+            }
+        }
     }
 
     /// Whether the database answers.
@@ -246,6 +261,7 @@ impl Store {
         }
         log_change(&mut tx, ChangeOp::DropCollection, collection_id, None).await?;
         tx.commit().await?;
+        self.forget_deleted().await;
         Ok(faces as u64)
     }
 
@@ -391,6 +407,9 @@ impl Store {
             }
         }
         tx.commit().await?;
+        if !deleted.is_empty() {
+            self.forget_deleted().await;
+        }
         Ok(deleted)
     }
 

@@ -153,6 +153,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.forget_deleted().await;
         Ok(Some(deleted))
     }
 }

@@ -349,7 +349,14 @@ async fn concurrent_writers(store: Store) -> Result<(), Failed> {
 }
 
 async fn liveness_sessions(store: Store) -> Result<(), Failed> {
-    use store::{NewSession, SessionCreated, SessionImage};
+    use store::{NewSession, SessionCreated, SessionImage, SessionUpdate};
+    let update = |session_id, version, status, state, biometrics_until| SessionUpdate {
+        session_id,
+        version,
+        status,
+        state,
+        biometrics_until,
+    };
     let now = store::now_millis();
     let new = |id: &str, token: Option<&str>| NewSession {
         session_id: id.into(),
@@ -361,6 +368,7 @@ async fn liveness_sessions(store: Store) -> Result<(), Failed> {
         created_at: now,
         expires_at: now + 180_000,
         purge_at: now + 3_600_000,
+        biometrics_until: None,
     };
     assert!(matches!(store.create_session(&new("s1", Some("t"))).await?, SessionCreated::New(_)));
     // The same client request token from the same owner: the first session, not a new one.
@@ -374,19 +382,32 @@ async fn liveness_sessions(store: Store) -> Result<(), Failed> {
     assert!(matches!(store.create_session(&new("s4", None)).await?, SessionCreated::New(_)));
     // Versioned updates: the second writer with the same version loses and writes nothing.
     let image = SessionImage { name: "reference".into(), content_type: "image/jpeg".into(), bytes: vec![1, 2, 3] };
-    assert!(store.update_session("s1", 1, "IN_PROGRESS", "{\"a\":1}", std::slice::from_ref(&image)).await?);
+    assert!(
+        store.update_session(&update("s1", 1, "IN_PROGRESS", "{\"a\":1}", None), std::slice::from_ref(&image)).await?
+    );
     let stale = SessionImage { bytes: vec![9], ..image.clone() };
-    assert!(!store.update_session("s1", 1, "FAILED", "{\"b\":2}", &[stale]).await?);
+    assert!(!store.update_session(&update("s1", 1, "FAILED", "{\"b\":2}", None), &[stale]).await?);
     let s1 = store.get_session("s1").await?.ok_or("s1")?;
     assert_eq!((s1.version, s1.status.as_str(), s1.state.as_str()), (2, "IN_PROGRESS", "{\"a\":1}"));
     assert_eq!(store.session_image("s1", "reference").await?.map(|i| i.bytes), Some(vec![1, 2, 3]));
     assert_eq!(store.session_image_names("s1").await?, ["reference"]);
+    // Privacy mode: the sessions whose template must go by a time are found once it has passed, and no more
+    // after the template is dropped.
+    assert!(store.update_session(&update("s4", 1, "IN_PROGRESS", "{\"t\":1}", Some(now + 1000)), &[]).await?);
+    assert!(store.sessions_holding_biometrics(now + 1000, 10).await?.is_empty());
+    let due = store.sessions_holding_biometrics(now + 1001, 10).await?;
+    assert_eq!(
+        due.iter().map(|s| (s.session_id.as_str(), s.biometrics_until)).collect::<Vec<_>>(),
+        [("s4", Some(now + 1000))]
+    );
+    assert!(store.update_session(&update("s4", 2, "EXPIRED", "{}", None), &[]).await?);
+    assert!(store.sessions_holding_biometrics(now + 1001, 10).await?.is_empty());
     // Retention: purged with their images; deletion takes the images too.
-    assert!(store.update_session("s3", 1, "SUCCEEDED", "{}", std::slice::from_ref(&image)).await?);
+    assert!(store.update_session(&update("s3", 1, "SUCCEEDED", "{}", None), std::slice::from_ref(&image)).await?);
     assert_eq!(store.purge_sessions(now + 3_600_001).await?, 3);
     assert!(store.get_session("s1").await?.is_none() && store.session_image("s3", "reference").await?.is_none());
     assert!(matches!(store.create_session(&new("s5", None)).await?, SessionCreated::New(_)));
-    assert!(store.update_session("s5", 1, "IN_PROGRESS", "{}", &[image]).await?);
+    assert!(store.update_session(&update("s5", 1, "IN_PROGRESS", "{}", None), &[image]).await?);
     assert!(store.delete_session("s5").await?);
     assert!(!store.delete_session("s5").await?);
     assert!(store.session_image_names("s5").await?.is_empty());

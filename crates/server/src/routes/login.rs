@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::input::{ImageField, JsonBody, Payload};
 use crate::routes::collections::usable_collection;
 use crate::routes::users::UserDto;
+use crate::sessions::{consume_for_login, SessionProof};
 use crate::state::{largest, AppState};
 use crate::time::rfc3339;
 
@@ -29,8 +30,12 @@ pub struct FaceLoginRequest {
     pub threshold: Option<f32>,
     /// A liveness session that has just succeeded (required when the server sets `login_requires_liveness`):
     /// its face logs in — the image, when sent as well, must be the same person — and the session is used up.
+    /// It needs the session's token (`livenessSessionToken`) or the API key that created the session.
     #[serde(default)]
     pub liveness_session_id: Option<String>,
+    /// The token the session was created with (`fls_...`): the id alone logs nobody in.
+    #[serde(default)]
+    pub liveness_session_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,7 +96,11 @@ pub struct RotatedKey {
         (status = 422, description = "`no_face`", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many attempts from this address", body = ErrorBody),
     ))]
-pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<FaceLoginResponse>> {
+pub async fn face_login(
+    State(app): State<AppState>,
+    access: Option<axum::Extension<auth::Access>>,
+    mut payload: Payload,
+) -> ApiResult<Json<FaceLoginResponse>> {
     let mut images = payload.take_images("image")?;
     let req: FaceLoginRequest = payload.options()?;
     if images.len() > 1 {
@@ -110,7 +119,14 @@ pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> Ap
     let _admission = app.pool.admit()?;
     usable_collection(&app, USERS_COLLECTION).await?;
     let live = match &req.liveness_session_id {
-        Some(id) => Some(crate::sessions::consume_for_login(&app, id).await?),
+        Some(id) => {
+            let proof = match (&req.liveness_session_token, &access) {
+                (Some(token), _) => SessionProof::Token(token),
+                (None, Some(axum::Extension(access))) => SessionProof::Key(access),
+                (None, None) => SessionProof::Nothing,
+            };
+            Some(consume_for_login(&app, id, proof).await?)
+        }
         None if app.config.login_requires_liveness => {
             return Err(unauthorized(
                 "liveness_required",
@@ -119,6 +135,10 @@ pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> Ap
         }
         None => None,
     };
+    let mut amr = vec!["face".to_string()];
+    if live.is_some() {
+        amr.push("liveness".into());
+    }
     let probe = match images.pop() {
         Some(image) => {
             let analysed = app.analyze(image, app.config.detect_max_side, |f| largest(f).into_iter().collect()).await?;
@@ -150,7 +170,7 @@ pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> Ap
     let similarity = app.similarity(hit.score);
     let issued = app
         .keyring
-        .issue(&user.user_id, similarity, vec!["face".into()])
+        .issue(&user.user_id, user.created_at, similarity, amr)
         .map_err(|e| ApiError::internal("signing a token", e))?;
     tracing::info!(user_id = %user.user_id, jti = %issued.claims.jti, similarity, "face login");
     Ok(Json(FaceLoginResponse {
@@ -164,9 +184,11 @@ pub async fn face_login(State(app): State<AppState>, mut payload: Payload) -> Ap
     }))
 }
 
-/// The claims of the face-login token in `Authorization: Bearer`, checked: signature, dates, issuer,
-/// audience, and not revoked.
-pub async fn bearer_claims(app: &AppState, headers: &HeaderMap) -> ApiResult<auth::Claims> {
+/// The face-login token in `Authorization: Bearer` and its user, checked: signature, dates, issuer,
+/// audience, not revoked, and issued to the user record that holds its user id now (a user deleted and
+/// registered again under the same id, perhaps with another person's face, is another record: the old
+/// tokens no longer open it).
+pub async fn bearer_user(app: &AppState, headers: &HeaderMap) -> ApiResult<(auth::Claims, store::User)> {
     let token = match crate::access::credentials(headers) {
         Some(Ok(token)) => token,
         _ => return Err(unauthorized("invalid_token", "send the face-login token as `Authorization: Bearer TOKEN`")),
@@ -175,14 +197,22 @@ pub async fn bearer_claims(app: &AppState, headers: &HeaderMap) -> ApiResult<aut
     if app.keyring.is_revoked(&claims.jti).await? {
         return Err(unauthorized("invalid_token", "the token has been revoked"));
     }
-    Ok(claims)
+    let user = app
+        .store
+        .get_user(&claims.sub)
+        .await?
+        .ok_or_else(|| unauthorized("invalid_token", "the token's user no longer exists"))?;
+    if claims.user_created_at != Some(user.created_at) {
+        return Err(unauthorized("invalid_token", "the token was issued to an earlier user of this id"));
+    }
+    Ok((claims, user))
 }
 
 /// Log out: revokes the face-login token sent as `Authorization: Bearer`.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<StatusCode> {
-    let claims = bearer_claims(&app, &headers).await?;
+    let (claims, _) = bearer_user(&app, &headers).await?;
     app.keyring.revoke(&claims.jti, Some(claims.exp)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -190,7 +190,7 @@ pub async fn new_session(
     }
     if let Some(t) = &req.client_request_token {
         if !store::valid_client_token(t) {
-            return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ . -"));
+            return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
         }
     }
     let kinds = match &req.challenges {
@@ -230,9 +230,9 @@ pub async fn new_session(
     };
     let session_id = uuid::Uuid::new_v4().to_string();
     let (token, token_hash) = sessions::new_token(&session_id);
-    // Finished sessions past their retention, and frame prints past the replay window, go on the way.
-    app.store.purge_sessions(now).await?;
-    app.store.purge_frame_prints(now - replay_window_ms(app)).await?;
+    // Finished sessions past their retention, frame prints past the replay window and templates past their
+    // time go on the way (and every minute, see `Server::serve`).
+    sweep(app).await?;
     let created = app
         .store
         .create_session(&NewSession {
@@ -245,6 +245,7 @@ pub async fn new_session(
             created_at: now,
             expires_at: now + lifetime_ms,
             purge_at: now + lifetime_ms + config.liveness_retention_seconds as i64 * 1000,
+            biometrics_until: None,
         })
         .await?;
     let (status, row, token) = match created {
@@ -500,7 +501,7 @@ async fn take_frames(app: &AppState, id: &str, mut frames: Vec<FrameBytes>) -> A
         session_id: id.to_string(),
         status: status.as_str().into(),
         feedback,
-        result: status.is_final().then(|| result_dto(id, &record.session.result())),
+        result: status.is_final().then(|| result_dto(id, &record.session.result(), !app.config.liveness_privacy)),
     })
 }
 
@@ -591,9 +592,10 @@ fn stream_binary(bytes: axum::body::Bytes) -> FrameBytes {
     FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence: 0, timestamp: 0, numbered_by_server: true }
 }
 
-/// What finishing changes beyond the state machine: in privacy mode the template goes.
+/// What finishing changes beyond the state machine: in privacy mode the template goes, unless the session
+/// succeeded (then it stays for one use — a face login or a verification — within the login window).
 fn finish_record(app: &AppState, record: &mut SessionRecord) {
-    if app.config.liveness_privacy {
+    if app.config.liveness_privacy && record.session.status != Status::Succeeded {
         record.template = None;
     }
 }
@@ -605,9 +607,7 @@ async fn save(
     record: &SessionRecord,
     images: &[SessionImage],
 ) -> ApiResult<()> {
-    let saved =
-        app.store.update_session(id, version, record.session.status.as_str(), &state_json(record)?, images).await?;
-    if !saved {
+    if !sessions::save_at(app, id, version, record, images).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "session_busy",
@@ -615,6 +615,30 @@ async fn save(
         ));
     }
     Ok(())
+}
+
+/// Sessions swept at most per round.
+const SWEEP_BATCH: i64 = 500;
+
+/// The housekeeping of sessions, run on every replica now and then: sessions past their retention go (with
+/// their images and replay prints), and in privacy mode every face template past its time — of sessions
+/// abandoned while running, and of succeeded ones whose login window closed unused — is dropped.
+pub async fn sweep(app: &AppState) -> ApiResult<u64> {
+    let now = store::now_millis();
+    let mut swept = app.store.purge_sessions(now).await?;
+    app.store.purge_frame_prints(now - replay_window_ms(app)).await?;
+    for row in app.store.sessions_holding_biometrics(now, SWEEP_BATCH).await? {
+        let mut record = load_record(&row)?;
+        if record.session.expire_if_due(now) {
+            finish_record(app, &mut record);
+        }
+        record.template = None;
+        // A request that changed the session meanwhile wins; the next round sees it again.
+        if sessions::save_record(app, &row, &record, &[]).await? {
+            swept += 1;
+        }
+    }
+    Ok(swept)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -642,7 +666,9 @@ pub struct SessionResultDto {
     pub reference_image: Option<String>,
 }
 
-fn result_dto(id: &str, r: &SessionResult) -> SessionResultDto {
+/// The result as the API shows it; `reference_kept`: whether the reference image was stored (never in privacy
+/// mode), so that no URL is named that would answer 404.
+fn result_dto(id: &str, r: &SessionResult, reference_kept: bool) -> SessionResultDto {
     SessionResultDto {
         status: r.status.as_str().into(),
         confidence: r.confidence,
@@ -653,7 +679,10 @@ fn result_dto(id: &str, r: &SessionResult) -> SessionResultDto {
         passive_checked: r.passive_checked,
         min_similarity: r.min_similarity,
         reference_frame: r.reference_frame,
-        reference_image: r.reference_frame.map(|_| format!("/v1/liveness/sessions/{id}/images/reference")),
+        reference_image: r
+            .reference_frame
+            .filter(|_| reference_kept)
+            .map(|_| format!("/v1/liveness/sessions/{id}/images/reference")),
     }
 }
 
@@ -692,10 +721,7 @@ pub async fn get_session(
     }
     let s = &record.session;
     let names = app.store.session_image_names(&id).await?;
-    let mut result = result_dto(&id, &s.result());
-    if !names.iter().any(|n| n == "reference") {
-        result.reference_image = None;
-    }
+    let result = result_dto(&id, &s.result(), names.iter().any(|n| n == "reference"));
     Ok(Json(SessionView {
         session_id: id.clone(),
         status: s.status.as_str().into(),

@@ -347,11 +347,6 @@ pub async fn delete_user(State(app): State<AppState>, Path(user_id): Path<String
 #[utoipa::path(get, path = "/v1/users/me", tag = "users",
     responses((status = 200, body = UserDto), (status = 401, description = "`invalid_token`: missing, malformed, forged, expired or revoked", body = ErrorBody)))]
 pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<UserDto>> {
-    let claims = crate::routes::login::bearer_claims(&app, &headers).await?;
-    let user = app
-        .store
-        .get_user(&claims.sub)
-        .await?
-        .ok_or_else(|| crate::access::unauthorized("invalid_token", "the token's user no longer exists"))?;
+    let (_, user) = crate::routes::login::bearer_user(&app, &headers).await?;
     Ok(Json(UserDto::new(user, None)))
 }

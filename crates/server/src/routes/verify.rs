@@ -271,7 +271,7 @@ pub async fn verify(
             let row = row.ok_or_else(|| {
                 ApiError::not_found("session_not_found", format!("liveness session {id:?} does not exist"))
             })?;
-            let record: SessionRecord =
+            let mut record: SessionRecord =
                 serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))?;
             let result = record.session.result();
             let live = result.status == liveness::Status::Succeeded;
@@ -292,13 +292,22 @@ pub async fn verify(
                     }));
                 }
             }
-            let template = record.template.ok_or_else(|| {
+            let template = record.template.take().ok_or_else(|| {
                 ApiError::new(
                     StatusCode::CONFLICT,
                     "session_template_discarded",
-                    "this session kept no face template (privacy mode, or no baseline was taken)",
+                    "this session kept no face template (privacy mode after its one use or its login window, or \
+                     no baseline was taken)",
                 )
             })?;
+            // In privacy mode a succeeded session's template serves once: it goes now.
+            if app.config.liveness_privacy && live && !sessions::save_record(&app, &row, &record, &[]).await? {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "session_busy",
+                    "another request used this session at the same time",
+                ));
+            }
             (template, Some(live), Some(result.confidence))
         }
         (None, Some(bytes)) => {
