@@ -126,10 +126,20 @@ impl Store {
     /// either file. Best effort: a long reader can hold the log for a moment, and the next deletion retries.
     /// On PostgreSQL dead rows stay until VACUUM reclaims them (autovacuum does).
     pub async fn forget_deleted(&self) {
-        if self.dialect == Dialect::Sqlite {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
-                tracing::warn!(error = %e, "checkpointing the write-ahead log after a deletion failed");
-            }
+        if self.dialect != Dialect::Sqlite {
+            return;
+        }
+        // A truncating checkpoint waits for readers and holds writers meanwhile: on its own connection, it waits
+        // at most 100 ms (then the log is left for the next deletion) so that it never stalls other requests.
+        let checkpoint = async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA busy_timeout = 100").execute(&mut *conn).await?;
+            let done = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await;
+            sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+            done.map(|_| ())
+        };
+        if let Err(e) = checkpoint.await {
+            tracing::warn!(error = %e, "checkpointing the write-ahead log after a deletion failed");
         }
     }
 
