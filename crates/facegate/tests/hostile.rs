@@ -378,6 +378,9 @@ fn cases() -> Vec<Case> {
                 json!({"image": b64(&face()), "sequence": 0, "timestamp": 1}),
             )
         }),
+        case("face_login_with_a_raw_image_body", (401, "no_match"), |c| {
+            post_raw(c, "/v1/auth/face-login", "image/jpeg", face())
+        }),
         case("status_read_with_a_key_and_a_query_token", (400, "ambiguous_credentials"), |c| {
             let id = c.session["sessionId"].as_str().unwrap_or_default();
             let token = c.session["sessionToken"].as_str().unwrap_or_default();

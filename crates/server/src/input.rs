@@ -71,7 +71,7 @@ impl Payload {
     }
 
     /// Takes every image called `name`: repeated multipart files, or a JSON array of base64 strings (or one
-    /// string). Empty when there is none.
+    /// string), or the raw body. Empty when there is none.
     pub fn take_images(&mut self, name: &str) -> Result<Vec<Bytes>, ApiError> {
         let mut out = self.images.remove(name).unwrap_or_default();
         match self.fields.remove(name) {
@@ -96,6 +96,10 @@ impl Payload {
                     format!("`{name}` must be a list of base64 strings (or multipart files)"),
                 ))
             }
+        }
+        // A raw image body stands for the endpoint's image(s) when nothing else named them.
+        if out.is_empty() {
+            out.extend(self.raw.take());
         }
         Ok(out)
     }
