@@ -16,21 +16,12 @@ const KEY_ID: &str = "AKIDFACEGATETEST";
 const SECRET: &str = "test-secret-0123456789abcdefghijklmnop";
 const ADMIN_KEY: &str = "rekognition-admin-key-0123456789";
 
-#[test]
-fn rekognition_api_through_boto3() {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    // Sessions created through CreateFaceLivenessSession ask for a blink (Yale's sleepy photos close the eyes);
-    // stills pass a blink only on challenges alone and on its first frame, which this server allows; its
-    // sessions play the same photos, which the replay memory (off here) would take for a recording sent again.
-    std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
-    std::fs::write(
-        tmp.path().join("data/facegate.toml"),
-        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
-         liveness_replay_window_seconds = 0\naws_regions = [\"eu-west-1\"]\n",
-    )
-    .expect("config");
-    let s = Served::start_env(
-        &tmp.path().join("data"),
+/// A server in `dir/data` with `config` as its file, the admin key and the admin AWS access key pair.
+fn serve_with_aws_pair(dir: &std::path::Path, config: &str) -> Served {
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    std::fs::write(dir.join("data/facegate.toml"), config).expect("config");
+    Served::start_env(
+        &dir.join("data"),
         None,
         &[],
         &[
@@ -38,6 +29,16 @@ fn rekognition_api_through_boto3() {
             ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
             ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
         ],
+    )
+}
+
+#[test]
+fn rekognition_api_through_boto3() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let s = serve_with_aws_pair(
+        tmp.path(),
+        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
+        liveness_replay_window_seconds = 0\naws_regions = [\"eu-west-1\"]\n",
     );
     // Unsigned and wrongly signed requests get AWS-shaped errors.
     let resp = client()
@@ -147,18 +148,7 @@ fn refused((status, body): (u16, Value), kind: &str, what: &str) {
 #[test]
 fn signatures_bind_the_operation_host_time_and_scope() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
-    std::fs::write(tmp.path().join("data/facegate.toml"), "aws_regions = [\"eu-west-1\"]\n").expect("config");
-    let s = Served::start_env(
-        &tmp.path().join("data"),
-        None,
-        &[],
-        &[
-            ("FACEGATE_ADMIN_KEY", ADMIN_KEY),
-            ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
-            ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
-        ],
-    );
+    let s = serve_with_aws_pair(tmp.path(), "aws_regions = [\"eu-west-1\"]\n");
     let now = amz_now();
     let today = &now[..8];
     let all = "content-type;host;x-amz-date;x-amz-target";
