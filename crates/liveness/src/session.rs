@@ -143,19 +143,6 @@ pub enum FrameError {
     Replayed,
 }
 
-impl FrameError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            FrameError::Finished(_) => "session_finished",
-            FrameError::Expired => "session_expired",
-            FrameError::OutOfSequence { .. } => "frame_out_of_sequence",
-            FrameError::TimestampNotIncreasing { .. } => "frame_timestamp_not_increasing",
-            FrameError::TimestampOutOfRange { .. } => "frame_timestamp_out_of_range",
-            FrameError::Replayed => "frame_replayed",
-        }
-    }
-}
-
 /// The face the server found in a frame, measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedFace {

@@ -12,11 +12,11 @@ use std::time::Instant;
 use auth::limiter::retry_after_secs;
 use auth::{Access, Scope};
 use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::time;
 
@@ -89,8 +89,8 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
             let in_query = query_session_token(request.uri().query());
             if in_query && credentials(request.headers()).is_some() {
                 // Two credentials, one in the URL: which one is meant is ambiguous, and neither may silently win.
-                return ApiError::bad_request(
-                    "ambiguous_credentials",
+                return ApiError::new(
+                    Code::AmbiguousCredentials,
                     "send either credentials in the Authorization header or a session token in `?token=`, not both",
                 )
                 .into_response();
@@ -161,26 +161,17 @@ pub fn credentials(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
                 Ok(token.trim())
             }
-            _ => Err(unauthorized("unauthorized", "use `Authorization: Bearer KEY` or `x-api-key: KEY`")),
+            _ => Err(ApiError::new(Code::Unauthorized, "use `Authorization: Bearer KEY` or `x-api-key: KEY`")),
         });
     }
     headers.get("x-api-key").map(|v| match v.to_str() {
         Ok(key) if !key.trim().is_empty() => Ok(key.trim()),
-        _ => Err(unauthorized("unauthorized", "the x-api-key header is empty or not text")),
+        _ => Err(ApiError::new(Code::Unauthorized, "the x-api-key header is empty or not text")),
     })
 }
 
-pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"facegate\""))
-}
-
-fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, code, message)
-}
-
-fn too_many(code: &'static str, message: impl Into<String>, retry_after: u64) -> ApiError {
-    ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
+fn too_many(code: Code, message: impl Into<String>, retry_after: u64) -> ApiError {
+    ApiError::new(code, message).with_retry_after(retry_after)
 }
 
 /// Takes a token from the client address's bucket, or 429.
@@ -191,7 +182,7 @@ fn limit_address(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
 }
 
 fn address_limited(wait: std::time::Duration) -> ApiError {
-    too_many("rate_limited", "too many requests from this address", retry_after_secs(wait))
+    too_many(Code::RateLimited, "too many requests from this address", retry_after_secs(wait))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +202,7 @@ async fn admit_key(
 ) -> Result<Access, ApiError> {
     let (access, limits) = match authenticate(app, headers).await {
         Ok(found) => found,
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+        Err(e) if e.code.status() == 401 => {
             // Failed attempts spend the address's tokens: guessing keys is slow.
             limit_address(app, ip)?;
             return Err(e);
@@ -231,13 +222,13 @@ async fn admit(
     count: Count,
 ) -> Result<Access, ApiError> {
     if let Some((rate, burst)) = limits.rate {
-        app.key_limiter
-            .acquire(&access.key_id, rate, burst, Instant::now())
-            .map_err(|wait| too_many("rate_limited", "this key's rate limit is exhausted", retry_after_secs(wait)))?;
+        app.key_limiter.acquire(&access.key_id, rate, burst, Instant::now()).map_err(|wait| {
+            too_many(Code::RateLimited, "this key's rate limit is exhausted", retry_after_secs(wait))
+        })?;
     }
     if let Some(scope) = scope {
         if !access.allows(scope) {
-            return Err(forbidden("insufficient_scope", format!("this key lacks the `{scope}` scope")));
+            return Err(ApiError::new(Code::InsufficientScope, format!("this key lacks the `{scope}` scope")));
         }
     }
     if let Some(id) = collection {
@@ -245,7 +236,7 @@ async fn admit(
             return Err(ApiError::collection_not_found(id));
         }
         if !access.may_use_collection(id) {
-            return Err(forbidden("collection_forbidden", format!("this key may not use collection {id:?}")));
+            return Err(ApiError::new(Code::CollectionForbidden, format!("this key may not use collection {id:?}")));
         }
     }
     if access.stored && count == Count::Yes {
@@ -255,7 +246,7 @@ async fn admit(
             let reset = time::next_month_start(now);
             let wait = u64::try_from((reset - now).div_euclid(1000)).unwrap_or(0).max(1);
             return Err(too_many(
-                "quota_exceeded",
+                Code::QuotaExceeded,
                 format!("this key's monthly quota is used up; it resets at {}", time::rfc3339(reset)),
                 wait,
             ));
@@ -275,7 +266,7 @@ struct Limits {
 async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Limits), ApiError> {
     let presented = match credentials(headers) {
         None if app.config.admin_key.is_none() => return Ok((Access::unrestricted("anonymous"), Limits::default())),
-        None => return Err(unauthorized("unauthorized", "this endpoint needs an API key")),
+        None => return Err(ApiError::new(Code::Unauthorized, "this endpoint needs an API key")),
         Some(presented) => presented?,
     };
     if let Some(admin) = &app.config.admin_key {
@@ -283,7 +274,7 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Li
             return Ok((Access::unrestricted("admin"), Limits::default()));
         }
     }
-    let invalid = || unauthorized("invalid_key", "the API key is not valid");
+    let invalid = || ApiError::new(Code::InvalidKey, "the API key is not valid");
     let token = auth::api_key::parse(presented).ok_or_else(invalid)?;
     let (key, stored_hash) = app.store.api_key_credentials(token.key_id).await?.ok_or_else(invalid)?;
     if !auth::api_key::verify(&stored_hash, &token) {
@@ -291,10 +282,10 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Li
     }
     let now = store::now_millis();
     if key.revoked_at.is_some() {
-        return Err(unauthorized("key_revoked", "the API key has been revoked"));
+        return Err(ApiError::new(Code::KeyRevoked, "the API key has been revoked"));
     }
     if !key.is_active(now) {
-        return Err(unauthorized("key_expired", "the API key has expired"));
+        return Err(ApiError::new(Code::KeyExpired, "the API key has expired"));
     }
     Ok(access_of(key))
 }
@@ -474,11 +465,11 @@ mod tests {
     fn credentials_from_either_header() {
         let mut h = HeaderMap::new();
         assert!(credentials(&h).is_none());
-        h.insert("x-api-key", HeaderValue::from_static(" fg_key "));
+        h.insert("x-api-key", axum::http::HeaderValue::from_static(" fg_key "));
         assert_eq!(credentials(&h).unwrap().unwrap(), "fg_key");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer other"));
+        h.insert(header::AUTHORIZATION, axum::http::HeaderValue::from_static("bearer other"));
         assert_eq!(credentials(&h).unwrap().unwrap(), "other", "Authorization wins");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
-        assert_eq!(credentials(&h).unwrap().unwrap_err().status, StatusCode::UNAUTHORIZED);
+        h.insert(header::AUTHORIZATION, axum::http::HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+        assert_eq!(credentials(&h).unwrap().unwrap_err().code, Code::Unauthorized);
     }
 }

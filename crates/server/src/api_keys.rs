@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use store::{ApiKey, NewApiKey, Store};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::time::rfc3339;
 
 /// What a new key may do.
@@ -164,7 +164,7 @@ pub struct AwsCredentials {
 
 /// Issues an AWS access key pair for the active key `key_id`.
 pub async fn issue_aws_credentials(store: &Store, key_id: &str) -> Result<AwsCredentials, ApiError> {
-    let not_found = || ApiError::not_found("key_not_found", format!("no API key {key_id:?}"));
+    let not_found = || ApiError::new(Code::KeyNotFound, format!("no API key {key_id:?}"));
     let key = store.get_api_key(key_id).await?.ok_or_else(not_found)?;
     if !key.is_active(store::now_millis()) {
         return Err(ApiError::invalid_parameter("the key is revoked or expired: no AWS pair is issued for it"));

@@ -36,6 +36,7 @@ use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
 use crate::config::ServerConfig;
+use crate::error::{ApiError, Code};
 
 /// How long a stopping server waits for open requests before it closes their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -483,12 +484,13 @@ async fn serve_connection(
         async move {
             let response = match answer {
                 Some(answer) => answer.await,
-                None => Ok(crate::error::ApiError::bad_request(
-                    "invalid_request",
-                    "the request has more than one Host header",
-                )
-                .with_header(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"))
-                .into_response()),
+                None => {
+                    let mut refused = ApiError::new(Code::InvalidRequest, "the request has more than one Host header")
+                        .into_response();
+                    let close = axum::http::HeaderValue::from_static("close");
+                    refused.headers_mut().insert(axum::http::header::CONNECTION, close);
+                    Ok(refused)
+                }
             };
             drop(in_flight);
             response

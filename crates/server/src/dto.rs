@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use vision::{Face, QualityIssue};
+use vision::Face;
 
 use crate::input::{lenient_string, ImageField};
 pub use crate::time::rfc3339;
@@ -68,16 +68,6 @@ pub struct FaceDto {
     pub quality: QualityDto,
 }
 
-pub fn issue_code(issue: QualityIssue) -> &'static str {
-    match issue {
-        QualityIssue::TooSmall => "too_small",
-        QualityIssue::Blurry => "blurry",
-        QualityIssue::TooDark => "too_dark",
-        QualityIssue::TooBright => "too_bright",
-        QualityIssue::NotFrontal => "not_frontal",
-    }
-}
-
 impl From<&Face> for FaceDto {
     fn from(f: &Face) -> Self {
         let b = f.detection.bbox;
@@ -96,7 +86,7 @@ impl From<&Face> for FaceDto {
                 yaw: q.yaw,
                 roll: q.roll,
                 acceptable: q.acceptable(),
-                issues: q.issues.iter().map(|i| issue_code(*i).to_string()).collect(),
+                issues: q.issues.iter().map(|i| i.code().to_string()).collect(),
             },
         }
     }

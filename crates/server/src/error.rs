@@ -1,47 +1,161 @@
-//! Every failure the API reports, mapped once to an HTTP status and a stable `code`:
-//! `{"error": {"code": "no_face", "message": "..."}}`.
+//! Every failure Facegate reports, as one typed value: an error [`Code`] from the one table below, a message for
+//! people, and sometimes machine-readable details. The use cases return it; each front door translates it from
+//! the table (the `/v1` API to `{"error": {"code", "message"}}` with the code's status, the Rekognition API to
+//! the code's AWS error type). Nothing here knows of HTTP beyond the status number in the table.
 
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use store::StoreError;
-use utoipa::ToSchema;
 use vision::VisionError;
 
-#[derive(Debug, Clone, PartialEq)]
+/// Declares the error codes: variant => HTTP status, stable code string, AWS error type (what the
+/// Rekognition-compatible API answers). Adding a code is one line; every match over codes is exhaustive.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident => $status:literal, $code:literal, $aws:literal;)*) => {
+        /// A stable, machine-readable error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in the table's order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable string clients match on (`no_face`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// The HTTP status of the `/v1` API's answer.
+            pub fn status(self) -> u16 {
+                match self { $(Code::$variant => $status,)* }
+            }
+
+            /// The AWS error type the Rekognition-compatible API answers with (`__type`).
+            pub fn aws_type(self) -> &'static str {
+                match self { $(Code::$variant => $aws,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // Malformed requests.
+    /// A request that does not have the shape the endpoint takes.
+    InvalidRequest => 400, "invalid_request", "InvalidParameterException";
+    /// A parameter outside its range or format.
+    InvalidParameter => 400, "invalid_parameter", "InvalidParameterException";
+    InvalidJson => 400, "invalid_json", "InvalidParameterException";
+    InvalidBase64 => 400, "invalid_base64", "InvalidParameterException";
+    InvalidMultipart => 400, "invalid_multipart", "InvalidParameterException";
+    /// The body could not be read off the connection.
+    InvalidBody => 400, "invalid_body", "InvalidParameterException";
+    /// Text that cannot be stored (NUL, lone surrogates, control characters).
+    InvalidText => 400, "invalid_text", "InvalidParameterException";
+    InvalidCollectionId => 400, "invalid_collection_id", "InvalidParameterException";
+    InvalidUserId => 400, "invalid_user_id", "InvalidParameterException";
+    MissingImage => 400, "missing_image", "InvalidParameterException";
+    /// Two credentials in one request (a key and a token, or a header and `?token=`).
+    AmbiguousCredentials => 400, "ambiguous_credentials", "InvalidParameterException";
+    RequestTimeout => 408, "request_timeout", "InvalidParameterException";
+    PayloadTooLarge => 413, "payload_too_large", "ImageTooLargeException";
+    UnsupportedMediaType => 415, "unsupported_media_type", "InvalidParameterException";
+    MethodNotAllowed => 405, "method_not_allowed", "InvalidParameterException";
+
+    // Images.
+    EmptyImage => 400, "empty_image", "InvalidImageFormatException";
+    InvalidImage => 400, "invalid_image", "InvalidImageFormatException";
+    ImageTooSmall => 400, "image_too_small", "InvalidImageFormatException";
+    UnsupportedImageFormat => 415, "unsupported_image_format", "InvalidImageFormatException";
+    ImageTooLarge => 413, "image_too_large", "ImageTooLargeException";
+    ImageTooManyPixels => 413, "image_too_many_pixels", "ImageTooLargeException";
+
+    // Faces.
+    NoFace => 422, "no_face", "InvalidParameterException";
+    MultipleFaces => 422, "multiple_faces", "InvalidParameterException";
+    FaceIndexOutOfRange => 422, "face_index_out_of_range", "InvalidParameterException";
+    /// The face of an image is not the user's.
+    FaceMismatch => 422, "face_mismatch", "InvalidParameterException";
+
+    // Who is calling.
+    Unauthorized => 401, "unauthorized", "UnrecognizedClientException";
+    InvalidKey => 401, "invalid_key", "UnrecognizedClientException";
+    KeyRevoked => 401, "key_revoked", "UnrecognizedClientException";
+    KeyExpired => 401, "key_expired", "UnrecognizedClientException";
+    InvalidToken => 401, "invalid_token", "UnrecognizedClientException";
+    InvalidSessionToken => 401, "invalid_session_token", "UnrecognizedClientException";
+    /// Face login that needs a liveness session, without one.
+    LivenessRequired => 401, "liveness_required", "AccessDeniedException";
+    /// A liveness session that did not see the face that logs in.
+    LivenessMismatch => 401, "liveness_mismatch", "AccessDeniedException";
+    /// Face login: no registered user matches the face.
+    NoMatch => 401, "no_match", "AccessDeniedException";
+    InsufficientScope => 403, "insufficient_scope", "AccessDeniedException";
+    CollectionForbidden => 403, "collection_forbidden", "AccessDeniedException";
+    SessionTokenMismatch => 403, "session_token_mismatch", "AccessDeniedException";
+
+    // Things that are not there.
+    NotFound => 404, "not_found", "ResourceNotFoundException";
+    CollectionNotFound => 404, "collection_not_found", "ResourceNotFoundException";
+    FaceNotFound => 404, "face_not_found", "ResourceNotFoundException";
+    UserNotFound => 404, "user_not_found", "ResourceNotFoundException";
+    SessionNotFound => 404, "session_not_found", "ResourceNotFoundException";
+    KeyNotFound => 404, "key_not_found", "ResourceNotFoundException";
+    ImageNotFound => 404, "image_not_found", "ResourceNotFoundException";
+    /// The face exists, its image was not kept.
+    ImageNotStored => 404, "image_not_stored", "ResourceNotFoundException";
+
+    // Conflicts with the state of things.
+    CollectionExists => 409, "collection_exists", "ResourceAlreadyExistsException";
+    UserExists => 409, "user_exists", "ResourceAlreadyExistsException";
+    FaceAlreadyRegistered => 409, "face_already_registered", "InvalidParameterException";
+    /// A collection of templates of another model than the running one.
+    ModelMismatch => 409, "model_mismatch", "InvalidParameterException";
+    /// The operation does not apply to this object (e.g. a token for a finished session).
+    NotApplicable => 409, "not_applicable", "InvalidParameterException";
+    /// Another request is working on the same liveness session.
+    SessionBusy => 409, "session_busy", "InvalidParameterException";
+    SessionTemplateDiscarded => 409, "session_template_discarded", "InvalidParameterException";
+    SessionFinished => 409, "session_finished", "InvalidParameterException";
+    SessionExpired => 410, "session_expired", "InvalidParameterException";
+    FrameOutOfSequence => 409, "frame_out_of_sequence", "InvalidParameterException";
+    FrameTimestampNotIncreasing => 409, "frame_timestamp_not_increasing", "InvalidParameterException";
+    FrameTimestampOutOfRange => 409, "frame_timestamp_out_of_range", "InvalidParameterException";
+    FrameReplayed => 409, "frame_replayed", "InvalidParameterException";
+
+    // Limits.
+    RateLimited => 429, "rate_limited", "ThrottlingException";
+    QuotaExceeded => 429, "quota_exceeded", "ProvisionedThroughputExceededException";
+
+    // Our side.
+    Internal => 500, "internal", "InternalServerError";
+    /// A model this operation needs is not installed.
+    ModelUnavailable => 501, "model_unavailable", "InternalServerError";
+    Overloaded => 503, "overloaded", "ThrottlingException";
+    StoreUnavailable => 503, "store_unavailable", "ThrottlingException";
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure: its code, a message for people, and for some codes machine-readable details.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    /// Seconds, for 429 and 503.
-    pub retry_after: Option<u64>,
-    /// Machine-readable facts about the failure (e.g. the user a face already belongs to).
-    pub details: Option<serde_json::Value>,
-    /// Extra response headers (e.g. `WWW-Authenticate` on 401).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-}
-
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable: `no_face`, `multiple_faces`, `invalid_json`, `collection_not_found`, ...
-    pub code: String,
+    pub code: Code,
     /// For people; may change between versions.
     pub message: String,
-    /// Machine-readable facts about the failure, for some codes (e.g. `face_already_registered`: the `userId`
-    /// the face belongs to).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Seconds after which a retry may succeed (rate limits, overload).
+    pub retry_after: Option<u64>,
+    /// Machine-readable facts about the failure (e.g. the user a face already belongs to).
     pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, details: None, headers: Vec::new() }
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after: None, details: None }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -49,70 +163,55 @@ impl ApiError {
         self
     }
 
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
-        Self::bad_request("invalid_parameter", message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        Self::new(Code::InvalidParameter, message)
     }
 
     pub fn collection_not_found(id: &str) -> Self {
-        Self::not_found("collection_not_found", format!("collection {id:?} does not exist"))
+        Self::new(Code::CollectionNotFound, format!("collection {id:?} does not exist"))
     }
 
     pub fn user_not_found(id: &str) -> Self {
-        Self::not_found("user_not_found", format!("user {id:?} does not exist"))
+        Self::new(Code::UserNotFound, format!("user {id:?} does not exist"))
     }
 
     pub fn overloaded(retry_after: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is busy: retry shortly")
-        }
+        Self::new(Code::Overloaded, "the server is busy: retry shortly").with_retry_after(retry_after)
     }
 
     /// A failure on our side: the details go to the log, the client gets a generic message.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error ({context})"))
+        Self::new(Code::Internal, format!("internal error ({context})"))
     }
 }
 
 impl From<VisionError> for ApiError {
     fn from(e: VisionError) -> Self {
         use VisionError::*;
-        let message = e.to_string();
-        match e {
-            EmptyImage => Self::bad_request("empty_image", message),
-            ImageTooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", message),
-            TooManyPixels { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_many_pixels", message),
-            UnsupportedFormat => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image_format", message),
-            ImageTooSmall { .. } => Self::bad_request("image_too_small", message),
-            CorruptImage(_) => Self::bad_request("invalid_image", message),
-            NoFace => Self::unprocessable("no_face", message),
-            FaceIndexOutOfRange { .. } => Self::unprocessable("face_index_out_of_range", message),
+        let code = match e {
+            EmptyImage => Code::EmptyImage,
+            ImageTooLarge { .. } => Code::ImageTooLarge,
+            TooManyPixels { .. } => Code::ImageTooManyPixels,
+            UnsupportedFormat => Code::UnsupportedImageFormat,
+            ImageTooSmall { .. } => Code::ImageTooSmall,
+            CorruptImage(_) => Code::InvalidImage,
+            NoFace => Code::NoFace,
+            FaceIndexOutOfRange { .. } => Code::FaceIndexOutOfRange,
             ModelNotFound { .. }
             | ModelChecksum { .. }
             | ModelLoad { .. }
             | Inference { .. }
             | ModelOutput { .. }
             | Config(_)
-            | Io { .. } => Self::internal("inference", message),
-        }
+            | Io { .. } => return Self::internal("inference", e),
+        };
+        Self::new(code, e.to_string())
     }
 }
 
@@ -120,22 +219,15 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
             StoreError::CollectionExists(id) => {
-                Self::new(StatusCode::CONFLICT, "collection_exists", format!("collection {id:?} already exists"))
+                Self::new(Code::CollectionExists, format!("collection {id:?} already exists"))
             }
             StoreError::CollectionNotFound(id) => Self::collection_not_found(id),
-            StoreError::UserExists(id) => {
-                Self::new(StatusCode::CONFLICT, "user_exists", format!("user {id:?} already exists"))
-            }
+            StoreError::UserExists(id) => Self::new(Code::UserExists, format!("user {id:?} already exists")),
             StoreError::UserNotFound(id) => Self::user_not_found(id),
-            _ if e.is_invalid_text() => {
-                Self::bad_request("invalid_text", "the request holds text that cannot be stored")
-            }
+            _ if e.is_invalid_text() => Self::new(Code::InvalidText, "the request holds text that cannot be stored"),
             _ if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable");
-                Self {
-                    retry_after: Some(1),
-                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the database is unavailable")
-                }
+                Self::new(Code::StoreUnavailable, "the database is unavailable").with_retry_after(1)
             }
             _ => Self::internal("store", e),
         }
@@ -148,20 +240,51 @@ impl From<index::IndexError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail { code: self.code.to_string(), message: self.message, details: self.details },
+impl From<&liveness::FrameError> for ApiError {
+    fn from(e: &liveness::FrameError) -> Self {
+        use liveness::FrameError::*;
+        let code = match e {
+            Finished(_) => Code::SessionFinished,
+            Expired => Code::SessionExpired,
+            OutOfSequence { .. } => Code::FrameOutOfSequence,
+            TimestampNotIncreasing { .. } => Code::FrameTimestampNotIncreasing,
+            TimestampOutOfRange { .. } => Code::FrameTimestampOutOfRange,
+            Replayed => Code::FrameReplayed,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        for (name, value) in self.headers {
-            response.headers_mut().insert(name, value);
-        }
-        if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        Self::new(code, e.to_string())
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_with_error_statuses() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} is declared twice");
+            assert!(
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{s} is not snake_case"
+            );
+            assert!((400..600).contains(&code.status()), "{s} has status {}", code.status());
+            assert!(code.aws_type().ends_with("Exception") || code.aws_type() == "InternalServerError");
+            if code.status() >= 500 {
+                assert!(matches!(code.aws_type(), "InternalServerError" | "ThrottlingException"), "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn store_and_vision_failures_map_to_their_codes() {
+        assert_eq!(ApiError::from(VisionError::NoFace).code, Code::NoFace);
+        assert_eq!(ApiError::from(StoreError::CollectionNotFound("c".into())).code, Code::CollectionNotFound);
+        assert_eq!(ApiError::from(StoreError::UserExists("u".into())).code, Code::UserExists);
+        let expired = ApiError::from(&liveness::FrameError::Expired);
+        assert_eq!((expired.code, expired.code.status()), (Code::SessionExpired, 410));
+    }
+}

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 /// The body of a request with images and options, whatever its encoding.
@@ -45,7 +45,7 @@ impl Payload {
     pub fn take_image(&mut self, name: &str) -> Result<Bytes, ApiError> {
         if let Some(mut files) = self.images.remove(name) {
             if files.len() > 1 {
-                return Err(ApiError::bad_request("invalid_request", format!("`{name}` is one image, not several")));
+                return Err(ApiError::new(Code::InvalidRequest, format!("`{name}` is one image, not several")));
             }
             if let Some(bytes) = files.pop() {
                 return Ok(bytes);
@@ -55,8 +55,8 @@ impl Payload {
             Some(Value::String(s)) => return decode_base64(name, &s),
             Some(Value::Null) | None => {}
             Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
                     format!("`{name}` must be a base64 string (or a multipart file)"),
                 ))
             }
@@ -64,8 +64,8 @@ impl Payload {
         if let Some(raw) = self.raw.take() {
             return Ok(raw);
         }
-        Err(ApiError::bad_request(
-            "missing_image",
+        Err(ApiError::new(
+            Code::MissingImage,
             format!("the request has no `{name}` image (send it as a multipart file, base64 JSON or the raw body)"),
         ))
     }
@@ -82,8 +82,8 @@ impl Payload {
                     match item {
                         Value::String(s) => out.push(decode_base64(&format!("{name}[{i}]"), &s)?),
                         _ => {
-                            return Err(ApiError::bad_request(
-                                "invalid_request",
+                            return Err(ApiError::new(
+                                Code::InvalidRequest,
                                 format!("`{name}[{i}]` must be a base64 string"),
                             ))
                         }
@@ -91,8 +91,8 @@ impl Payload {
                 }
             }
             Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
                     format!("`{name}` must be a list of base64 strings (or multipart files)"),
                 ))
             }
@@ -107,11 +107,11 @@ impl Payload {
     /// The remaining fields as the endpoint's options.
     pub fn options<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
         if let Some(name) = self.images.keys().next() {
-            return Err(ApiError::bad_request("invalid_request", format!("unexpected image `{name}`")));
+            return Err(ApiError::new(Code::InvalidRequest, format!("unexpected image `{name}`")));
         }
         let fields = std::mem::take(&mut self.fields);
         serde_json::from_value(Value::Object(fields))
-            .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid request: {e}")))
+            .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid request: {e}")))
     }
 }
 
@@ -122,8 +122,8 @@ pub fn decode_base64(name: &str, s: &str) -> Result<Bytes, ApiError> {
         Some(rest) => match rest.split_once(',') {
             Some((meta, data)) if meta.ends_with(";base64") => data,
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_base64",
+                return Err(ApiError::new(
+                    Code::InvalidBase64,
                     format!("`{name}`: a data URL must look like data:image/jpeg;base64,..."),
                 ))
             }
@@ -141,7 +141,7 @@ pub fn decode_base64(name: &str, s: &str) -> Result<Bytes, ApiError> {
     engine
         .decode(&cleaned)
         .map(Bytes::from)
-        .map_err(|e| ApiError::bad_request("invalid_base64", format!("`{name}` is not valid base64: {e}")))
+        .map_err(|e| ApiError::new(Code::InvalidBase64, format!("`{name}` is not valid base64: {e}")))
 }
 
 /// A multipart text part or query value as JSON: numbers, booleans and JSON objects/arrays are parsed,
@@ -214,11 +214,9 @@ pub(crate) async fn read_body(
     match tokio::time::timeout(timeout, read_body_within(body, limit)).await {
         Ok(read) => read,
         Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            Code::RequestTimeout,
             format!("the request body did not arrive within {} seconds", timeout.as_secs()),
-        )
-        .with_header(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"))),
+        )),
     }
 }
 
@@ -228,8 +226,8 @@ async fn read_body_within(body: axum::body::Body, limit: usize) -> Result<Bytes,
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request("invalid_body", format!("the request body could not be read: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::new(Code::InvalidBody, format!("the request body could not be read: {e}")))?;
         let Ok(data) = frame.into_data() else { continue };
         seen = seen.saturating_add(data.len());
         if seen > limit {
@@ -265,7 +263,7 @@ impl FromRequest<AppState> for Payload {
             "multipart/form-data" => {
                 let req = Request::from_parts(parts, axum::body::Body::from(bytes));
                 let mut multipart = Multipart::from_request(req, state).await.map_err(|e| {
-                    ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {}", e.body_text()))
+                    ApiError::new(Code::InvalidMultipart, format!("invalid multipart body: {}", e.body_text()))
                 })?;
                 while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
                     let name = field.name().unwrap_or("").to_string();
@@ -276,7 +274,7 @@ impl FromRequest<AppState> for Payload {
                         payload.images.entry(name).or_default().push(data);
                     } else {
                         let text = std::str::from_utf8(&data).map_err(|_| {
-                            ApiError::bad_request("invalid_multipart", format!("part `{name}` is not UTF-8 text"))
+                            ApiError::new(Code::InvalidMultipart, format!("part `{name}` is not UTF-8 text"))
                         })?;
                         let mut value = text_value(text);
                         crate::text::clean_json(&name, &mut value)?;
@@ -289,11 +287,11 @@ impl FromRequest<AppState> for Payload {
                     return Ok(payload);
                 }
                 let mut value: Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+                    .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {e}")))?;
                 crate::text::clean_json("", &mut value)?;
                 match value {
                     Value::Object(map) => payload.fields.extend(map),
-                    _ => return Err(ApiError::bad_request("invalid_json", "the JSON body must be an object")),
+                    _ => return Err(ApiError::new(Code::InvalidJson, "the JSON body must be an object")),
                 }
             }
             t if t.starts_with("image/") || t == "application/octet-stream" => {
@@ -301,8 +299,7 @@ impl FromRequest<AppState> for Payload {
             }
             other => {
                 return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    Code::UnsupportedMediaType,
                     format!(
                         "content type {other:?} is not accepted: use application/json, multipart/form-data, \
                          or an image type for a raw image"
@@ -315,14 +312,14 @@ impl FromRequest<AppState> for Payload {
 }
 
 fn body_error_too_large() -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is over the size limit")
+    ApiError::new(Code::PayloadTooLarge, "the request body is over the size limit")
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         body_error_too_large()
     } else {
-        ApiError::bad_request("invalid_multipart", format!("invalid multipart body: {}", e.body_text()))
+        ApiError::new(Code::InvalidMultipart, format!("invalid multipart body: {}", e.body_text()))
     }
 }
 
@@ -335,11 +332,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let mut payload = Payload::from_request(req, state).await?;
         if payload.raw.is_some() {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "this endpoint takes a JSON body",
-            ));
+            return Err(ApiError::new(Code::UnsupportedMediaType, "this endpoint takes a JSON body"));
         }
         payload.options().map(JsonBody)
     }
@@ -355,7 +348,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
         let fields = clean_query(parts.uri.query())?;
         serde_json::from_value(Value::Object(fields))
             .map(QueryOptions)
-            .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid query: {e}")))
+            .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid query: {e}")))
     }
 }
 
@@ -396,8 +389,8 @@ mod tests {
         let wrapped: String =
             std.chars().enumerate().flat_map(|(i, c)| if i % 4 == 3 { vec![c, '\n'] } else { vec![c] }).collect();
         assert_eq!(&decode_base64("i", &wrapped).unwrap()[..], want);
-        assert_eq!(decode_base64("i", "not base64!").unwrap_err().code, "invalid_base64");
-        assert_eq!(decode_base64("i", "data:image/jpeg,abc").unwrap_err().code, "invalid_base64");
+        assert_eq!(decode_base64("i", "not base64!").unwrap_err().code, crate::error::Code::InvalidBase64);
+        assert_eq!(decode_base64("i", "data:image/jpeg,abc").unwrap_err().code, crate::error::Code::InvalidBase64);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod dto;
 pub mod error;
+pub mod http_error;
 pub mod indexes;
 pub mod input;
 pub mod metrics;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,7 +38,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use config::{ConfigError, ServerConfig};
-use error::ApiError;
+use error::{ApiError, Code};
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
@@ -116,13 +117,9 @@ pub fn router(state: AppState) -> Router {
         // Route layers run after routing, innermost last: `observe` sees every answer, access control's too.
         .route_layer(middleware::from_fn_with_state(state.clone(), access::enforce))
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
-        .fallback(|| async { ApiError::not_found("not_found", "no such endpoint") })
+        .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not take that method",
-            )
+            ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")
         })
         // Bodies are read (with the configured limit) by the extractors in `input`, which check their text;
         // the path's text is checked before routing.

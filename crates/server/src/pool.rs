@@ -161,7 +161,7 @@ mod tests {
         let held: Vec<_> = (0..5).map(|_| pool.admit().unwrap()).collect();
         assert_eq!(pool.admitted(), 5);
         let refused = pool.admit().unwrap_err();
-        assert_eq!((refused.status, refused.retry_after), (axum::http::StatusCode::SERVICE_UNAVAILABLE, Some(1)));
+        assert_eq!((refused.code, refused.retry_after), (crate::error::Code::Overloaded, Some(1)));
         drop(held);
         assert!(pool.admit().is_ok());
         pool.shutdown();
@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(queued.await.unwrap().unwrap(), 7);
 
         let panicked = pool.run(|| -> u8 { panic!("boom") }).await.unwrap_err();
-        assert_eq!(panicked.code, "internal");
+        assert_eq!(panicked.code, crate::error::Code::Internal);
         assert_eq!(pool.run(|| 5).await.unwrap(), 5, "the worker survives a panicking job");
         pool.shutdown();
     }

@@ -63,28 +63,13 @@ impl IntoResponse for AwsError {
     }
 }
 
-/// The one mapping of the API's error codes to AWS error types.
+/// Every error code answers with its AWS error type from the one table ([`crate::error::Code::aws_type`]): a
+/// client's mistake is a 400, as AWS answers them; our own failures keep their status.
 impl From<ApiError> for AwsError {
     fn from(e: ApiError) -> Self {
-        let kind = match e.code {
-            "collection_not_found" | "face_not_found" | "user_not_found" | "session_not_found" | "not_found" => {
-                "ResourceNotFoundException"
-            }
-            "collection_exists" | "user_exists" => "ResourceAlreadyExistsException",
-            "invalid_image" | "empty_image" | "unsupported_image_format" | "image_too_small" => {
-                "InvalidImageFormatException"
-            }
-            "image_too_large" | "image_too_many_pixels" | "payload_too_large" => "ImageTooLargeException",
-            "insufficient_scope" | "collection_forbidden" => "AccessDeniedException",
-            "rate_limited" => "ThrottlingException",
-            "quota_exceeded" => "ProvisionedThroughputExceededException",
-            "overloaded" | "store_unavailable" => "ThrottlingException",
-            "internal" => "InternalServerError",
-            _ if e.status.is_client_error() => "InvalidParameterException",
-            _ => "InternalServerError",
-        };
-        let status = if e.status.is_server_error() { e.status } else { StatusCode::BAD_REQUEST };
-        AwsError::new(status, kind, e.message)
+        let status = crate::http_error::status_of(e.code);
+        let status = if status.is_server_error() { status } else { StatusCode::BAD_REQUEST };
+        AwsError::new(status, e.code.aws_type(), e.message)
     }
 }
 

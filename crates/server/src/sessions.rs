@@ -7,7 +7,7 @@ use liveness::{ChallengeSpec, Criteria, FrameMeasurement, Kind, Session, Session
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Code};
 use crate::state::AppState;
 
 /// Session tokens: `fls_<session id>_<secret>`.
@@ -49,7 +49,7 @@ pub enum SessionProof<'a> {
 /// used with a versioned write, so two logins racing on one session cannot both win). In privacy mode the
 /// template goes with it.
 pub async fn consume_for_login(app: &AppState, session_id: &str, proof: SessionProof<'_>) -> ApiResult<Vec<f32>> {
-    let refused = |why: &str| crate::access::unauthorized("liveness_required", why.to_string());
+    let refused = |why: &str| ApiError::new(Code::LivenessRequired, why.to_string());
     let row = app.store.get_session(session_id).await?.ok_or_else(|| refused("no such liveness session"))?;
     match proof {
         SessionProof::Token(token) => verify_token(token, &row.session_id, &row.token_hash)?,
@@ -143,15 +143,11 @@ pub fn new_token(session_id: &str) -> (String, String) {
 pub fn verify_token(token: &str, session_id: &str, stored_hash: &str) -> ApiResult<()> {
     let named = token.strip_prefix(SESSION_TOKEN_PREFIX).and_then(|rest| rest.rsplit_once('_')).map(|(id, _)| id);
     if named.is_some_and(|id| id != session_id) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "session_token_mismatch",
-            "this session token belongs to another session",
-        ));
+        return Err(ApiError::new(Code::SessionTokenMismatch, "this session token belongs to another session"));
     }
     let presented = sha256_hex(token.as_bytes());
     if named.is_none() || !auth::secret::secrets_equal(presented.as_bytes(), stored_hash.as_bytes()) {
-        return Err(crate::access::unauthorized("invalid_session_token", "the session token is not valid"));
+        return Err(ApiError::new(Code::InvalidSessionToken, "the session token is not valid"));
     }
     Ok(())
 }

@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use store::text::{normalize, TextError};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// The error for text at `place` (a field path such as `metadata.name`, or `the path`).
 pub fn text_error(place: &str, e: &TextError) -> ApiError {
-    ApiError::bad_request(
-        "invalid_text",
+    ApiError::new(
+        Code::InvalidText,
         format!("{place} {e}: text may hold no control characters other than tab and line breaks"),
     )
 }
@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(v, json!({"externalId": "Jos\u{e9}", "metadata": {"\u{e1}": ["x", "\u{e9}"]}, "n": 3}));
         let mut bad = json!({"metadata": {"list": ["ok", "nul\u{0}"]}});
         let e = clean_json("", &mut bad).expect_err("NUL");
-        assert_eq!(e.code, "invalid_text");
+        assert_eq!(e.code, crate::error::Code::InvalidText);
         assert!(e.message.contains("metadata.list") && e.message.contains("U+0000"), "{}", e.message);
     }
 

@@ -43,6 +43,19 @@ pub enum QualityIssue {
     NotFrontal,
 }
 
+impl QualityIssue {
+    /// The stable code every front door reports (`too_small`); the same as its serialized form.
+    pub fn code(self) -> &'static str {
+        match self {
+            QualityIssue::TooSmall => "too_small",
+            QualityIssue::Blurry => "blurry",
+            QualityIssue::TooDark => "too_dark",
+            QualityIssue::TooBright => "too_bright",
+            QualityIssue::NotFrontal => "not_frontal",
+        }
+    }
+}
+
 /// Quality measures of one face.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -134,4 +147,22 @@ fn sharpness_and_brightness(img: &RgbImage) -> (f32, f32) {
     }
     let mean = sum / n;
     ((sum_sq / n - mean * mean) as f32, brightness)
+}
+
+#[cfg(test)]
+mod issue_codes {
+    use super::QualityIssue;
+
+    #[test]
+    fn a_code_is_the_serialized_name() {
+        for issue in [
+            QualityIssue::TooSmall,
+            QualityIssue::Blurry,
+            QualityIssue::TooDark,
+            QualityIssue::TooBright,
+            QualityIssue::NotFrontal,
+        ] {
+            assert_eq!(serde_json::to_value(issue).ok(), Some(serde_json::json!(issue.code())));
+        }
+    }
 }

@@ -67,7 +67,7 @@ fn largest_face(pipeline: &FacePipeline, path: &Path, quality_filter: bool) -> R
     let found = pipeline.find_faces(&decoded.rgb)?;
     let face = found.largest()?.clone();
     if quality_filter && !face.quality.acceptable() {
-        let issues: Vec<_> = face.quality.issues.iter().map(|i| server::dto::issue_code(*i)).collect();
+        let issues: Vec<_> = face.quality.issues.iter().map(|i| i.code()).collect();
         bail!("below the quality bar: {}", issues.join(", "));
     }
     let template = pipeline.embed(&[&face])?.into_iter().next().context("no template")?;

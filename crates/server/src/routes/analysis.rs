@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 use vision::{Face, FaceAnalysis};
 
 use crate::dto::{FaceDto, ImageInfo, PointDto};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{ImageField, Payload};
 use crate::state::AppState;
 
@@ -179,7 +180,7 @@ async fn analyse_image(
 }
 
 fn no_face(which: &str) -> ApiError {
-    ApiError::unprocessable("no_face", format!("no face was found in the {which}"))
+    ApiError::new(Code::NoFace, format!("no face was found in the {which}"))
 }
 
 /// Analyses each face: head pose, eye openness, smile, mouth, nose tip, expressions, and (on request) the
@@ -379,7 +380,7 @@ pub async fn check(State(app): State<AppState>, mut payload: Payload) -> ApiResu
     let image = payload.take_image("image")?;
     let mut baselines = payload.take_images("baseline")?;
     if baselines.len() > 1 {
-        return Err(ApiError::bad_request("invalid_request", "`baseline` is one image, not several"));
+        return Err(ApiError::new(Code::InvalidRequest, "`baseline` is one image, not several"));
     }
     let req: CheckRequest = payload.options()?;
     let criteria = criteria(&app, &req)?;
@@ -394,7 +395,7 @@ pub async fn check(State(app): State<AppState>, mut payload: Payload) -> ApiResu
     let mut outcome =
         OutcomeDto::new(&liveness::check(req.kind, &criteria, &image.signals, baseline.as_ref().map(|b| &b.signals)));
     if image.face_count > 1 || baseline.as_ref().is_some_and(|b| b.face_count > 1) {
-        outcome.refuse("multiple_faces");
+        outcome.refuse(Code::MultipleFaces.as_str());
     }
     Ok(Json(CheckResponse { outcome, image, baseline }))
 }

@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::dto::*;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, JsonBody, Payload, QueryOptions};
 use crate::state::{largest, AppState};
 
@@ -50,7 +51,7 @@ fn max_results(requested: Option<u32>) -> ApiResult<usize> {
 }
 
 fn parse_face_id(id: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("face_not_found", format!("no face {id:?} in the collection")))
+    Uuid::parse_str(id).map_err(|_| ApiError::new(Code::FaceNotFound, format!("no face {id:?} in the collection")))
 }
 
 /// Checks that the collection exists and holds templates of the model this server runs (without counting its
@@ -59,8 +60,7 @@ pub(crate) async fn usable_collection(app: &AppState, id: &str) -> ApiResult<()>
     let model = app.store.collection_model(id).await?.ok_or_else(|| ApiError::collection_not_found(id))?;
     if model != app.model.id() {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "model_mismatch",
+            Code::ModelMismatch,
             format!("collection {id:?} holds {model} templates; this server runs {}", app.model.id()),
         ));
     }
@@ -97,15 +97,14 @@ pub async fn create_collection(
     JsonBody(req): JsonBody<CreateCollectionRequest>,
 ) -> ApiResult<(StatusCode, Json<CollectionDto>)> {
     if !store::valid_collection_id(&req.collection_id) {
-        return Err(ApiError::bad_request(
-            "invalid_collection_id",
+        return Err(ApiError::new(
+            Code::InvalidCollectionId,
             "collectionId must be 1-255 characters of A-Z a-z 0-9 _ . -",
         ));
     }
     if !caller.may_use_collection(&req.collection_id) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "collection_forbidden",
+            Code::CollectionForbidden,
             format!("this key may not use collection {:?}", req.collection_id),
         ));
     }
@@ -247,7 +246,7 @@ pub async fn index_faces(
         })
         .await?;
     if analyzed.faces.is_empty() {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the image"));
+        return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
     }
     let largest_face = largest(&analyzed.faces);
     let image_id = Uuid::new_v4();
@@ -274,7 +273,7 @@ pub async fn index_faces(
             }
             None => {
                 let mut reasons: Vec<String> = if filter {
-                    face.quality.issues.iter().map(|q| issue_code(*q).to_string()).collect()
+                    face.quality.issues.iter().map(|q| q.code().to_string()).collect()
                 } else {
                     Vec::new()
                 };
@@ -357,7 +356,7 @@ pub async fn get_face(
     match app.store.get_face(&id, face_id).await? {
         Some(face) => Ok(Json(face.into())),
         None if app.store.collection_model(&id).await?.is_none() => Err(ApiError::collection_not_found(&id)),
-        None => Err(ApiError::not_found("face_not_found", format!("no face {face_id} in collection {id:?}"))),
+        None => Err(ApiError::new(Code::FaceNotFound, format!("no face {face_id} in collection {id:?}"))),
     }
 }
 
@@ -374,12 +373,12 @@ pub async fn get_face_image(
         .store
         .get_face(&id, face_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("face_not_found", format!("no face {face_id} in collection {id:?}")))?;
+        .ok_or_else(|| ApiError::new(Code::FaceNotFound, format!("no face {face_id} in collection {id:?}")))?;
     let image = app
         .store
         .get_image(&id, face.image_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("image_not_stored", "the image of this face was not stored"))?;
+        .ok_or_else(|| ApiError::new(Code::ImageNotStored, "the image of this face was not stored"))?;
     Ok(([(header::CONTENT_TYPE, image.content_type)], Body::from(image.bytes)).into_response())
 }
 
@@ -394,7 +393,7 @@ pub async fn delete_face(
     let face = parse_face_id(&face_id)?;
     let response = delete_some(&app, &id, vec![face_id]).await?;
     if response.deleted_faces.is_empty() {
-        return Err(ApiError::not_found("face_not_found", format!("no face {face} in collection {id:?}")));
+        return Err(ApiError::new(Code::FaceNotFound, format!("no face {face} in collection {id:?}")));
     }
     Ok(Json(response))
 }
@@ -464,7 +463,7 @@ pub async fn search(
         })
         .await?;
     if analyzed.faces.is_empty() {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the image"));
+        return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
     }
     let mut results = Vec::new();
     for (slot, &i) in analyzed.embedded.iter().enumerate() {
@@ -489,13 +488,14 @@ pub async fn search_by_face(
     let k = max_results(req.max_results)?;
     let face_id = parse_face_id(&face_id)?;
     usable_collection(&app, &id).await?;
-    let template =
-        match app.indexes.template(&id, &face_id) {
-            Some(t) => t,
-            None => app.store.face_template(&id, face_id).await?.ok_or_else(|| {
-                ApiError::not_found("face_not_found", format!("no face {face_id} in collection {id:?}"))
-            })?,
-        };
+    let template = match app.indexes.template(&id, &face_id) {
+        Some(t) => t,
+        None => app
+            .store
+            .face_template(&id, face_id)
+            .await?
+            .ok_or_else(|| ApiError::new(Code::FaceNotFound, format!("no face {face_id} in collection {id:?}")))?,
+    };
     let matches = find(&app, &id, template, k, threshold, Some(face_id)).await?;
     Ok(Json(SearchByFaceResponse { face_id, matches, threshold, face_model: app.face_model() }))
 }

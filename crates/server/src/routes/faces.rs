@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::Json;
 
 use crate::dto::*;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::Payload;
 use crate::state::{largest, AppState};
 
@@ -61,10 +62,10 @@ pub async fn compare(State(app): State<AppState>, mut payload: Payload) -> ApiRe
     );
     let (source, target) = (source?, target?);
     let Some(source_index) = largest(&source.faces) else {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the source image"));
+        return Err(ApiError::new(Code::NoFace, "no face was found in the source image"));
     };
     if target.faces.is_empty() {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the target image"));
+        return Err(ApiError::new(Code::NoFace, "no face was found in the target image"));
     }
     let source_template =
         source.template_of(source_index).ok_or_else(|| ApiError::internal("compare", "no template"))?;
@@ -115,12 +116,12 @@ pub async fn verify_id(State(app): State<AppState>, mut payload: Payload) -> Api
     );
     let (document, selfie) = (document?, selfie?);
     let doc_index = largest(&document.faces)
-        .ok_or_else(|| ApiError::unprocessable("no_face", "no portrait was found on the identity document"))?;
+        .ok_or_else(|| ApiError::new(Code::NoFace, "no portrait was found on the identity document"))?;
     let selfie_index =
-        largest(&selfie.faces).ok_or_else(|| ApiError::unprocessable("no_face", "no face was found in the selfie"))?;
+        largest(&selfie.faces).ok_or_else(|| ApiError::new(Code::NoFace, "no face was found in the selfie"))?;
     if selfie.faces.len() > 1 {
-        return Err(ApiError::unprocessable(
-            "multiple_faces",
+        return Err(ApiError::new(
+            Code::MultipleFaces,
             format!("the selfie must show one person; {} faces were found", selfie.faces.len()),
         ));
     }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api_keys::{create_key, issue_aws_credentials, ApiKeyDto, AwsCredentials, CreateKeyRequest, CreatedKey};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, JsonBody, QueryOptions};
 use crate::state::AppState;
 use crate::time;
@@ -44,7 +45,7 @@ pub struct Usage {
 }
 
 fn key_not_found(id: &str) -> ApiError {
-    ApiError::not_found("key_not_found", format!("no API key {id:?}"))
+    ApiError::new(Code::KeyNotFound, format!("no API key {id:?}"))
 }
 
 /// Create an API key. The answer holds the secret key: it is shown once and never again.
@@ -108,11 +109,7 @@ pub async fn usage(
     let key_id = match query.key_id {
         Some(other) if other != caller.key_id => {
             if !caller.is_admin() {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "insufficient_scope",
-                    "only admin keys may read another key's usage",
-                ));
+                return Err(ApiError::new(Code::InsufficientScope, "only admin keys may read another key's usage"));
             }
             other
         }

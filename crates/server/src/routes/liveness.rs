@@ -1,13 +1,14 @@
 //! Stateless liveness: passive anti-spoofing of every face in one image.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::dto::{FaceDto, ImageInfo};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{ImageField, Payload};
 use crate::state::AppState;
 
@@ -56,7 +57,7 @@ pub struct PassiveResponse {
 }
 
 fn model_unavailable(why: &str) -> ApiError {
-    ApiError::new(StatusCode::NOT_IMPLEMENTED, "model_unavailable", why.to_string())
+    ApiError::new(Code::ModelUnavailable, why.to_string())
 }
 
 /// Passive liveness: is each face in the image a live person, or a photo or screen held to the camera?
@@ -97,7 +98,7 @@ pub async fn passive(State(app): State<AppState>, mut payload: Payload) -> ApiRe
         })
         .await?;
     if faces.is_empty() {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the image"));
+        return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
     }
     app.metrics.observe_inference("minifasnet", started.elapsed().as_secs_f64());
     let names = ["MiniFASNetV2", "MiniFASNetV1SE"];

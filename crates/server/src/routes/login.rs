@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use store::USERS_COLLECTION;
 use utoipa::ToSchema;
 
-use crate::access::unauthorized;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{ImageField, JsonBody, Payload};
 use crate::routes::collections::usable_collection;
 use crate::routes::users::UserDto;
@@ -104,7 +104,7 @@ pub async fn face_login(
     let mut images = payload.take_images("image")?;
     let req: FaceLoginRequest = payload.options()?;
     if images.len() > 1 {
-        return Err(ApiError::bad_request("invalid_request", "`image` is one image, not several"));
+        return Err(ApiError::new(Code::InvalidRequest, "`image` is one image, not several"));
     }
     let floor = app.config.login_threshold;
     let threshold = match req.threshold {
@@ -128,8 +128,8 @@ pub async fn face_login(
             Some(consume_for_login(&app, id, proof).await?)
         }
         None if app.config.login_requires_liveness => {
-            return Err(unauthorized(
-                "liveness_required",
+            return Err(ApiError::new(
+                Code::LivenessRequired,
                 "this server logs in only after a liveness session: send `livenessSessionId`",
             ))
         }
@@ -143,20 +143,23 @@ pub async fn face_login(
         Some(image) => {
             let analysed = app.analyze(image, app.config.detect_max_side, |f| largest(f).into_iter().collect()).await?;
             let Some(template) = analysed.templates.first() else {
-                return Err(ApiError::unprocessable("no_face", "no face was found in the image"));
+                return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
             };
             if let Some(session_template) = &live {
                 if app.similarity(vision::embed::cosine(session_template, &template.vector)) < threshold {
-                    return Err(unauthorized("liveness_mismatch", "the image is not the liveness session's person"));
+                    return Err(ApiError::new(
+                        Code::LivenessMismatch,
+                        "the image is not the liveness session's person",
+                    ));
                 }
             }
             template.vector.clone()
         }
-        None => live.ok_or_else(|| {
-            ApiError::bad_request("missing_image", "send the face `image` (or a `livenessSessionId`)")
-        })?,
+        None => {
+            live.ok_or_else(|| ApiError::new(Code::MissingImage, "send the face `image` (or a `livenessSessionId`)"))?
+        }
     };
-    let no_match = || unauthorized("no_match", "no registered user matches this face");
+    let no_match = || ApiError::new(Code::NoMatch, "no registered user matches this face");
     let min_cosine = vision::similarity::cosine_for_similarity(app.model, threshold);
     let hit = app.indexes.search(USERS_COLLECTION, &probe, 1, min_cosine).into_iter().next();
     let Some(hit) = hit else {
@@ -191,19 +194,21 @@ pub async fn face_login(
 pub async fn bearer_user(app: &AppState, headers: &HeaderMap) -> ApiResult<(auth::Claims, store::User)> {
     let token = match crate::access::credentials(headers) {
         Some(Ok(token)) => token,
-        _ => return Err(unauthorized("invalid_token", "send the face-login token as `Authorization: Bearer TOKEN`")),
+        _ => {
+            return Err(ApiError::new(Code::InvalidToken, "send the face-login token as `Authorization: Bearer TOKEN`"))
+        }
     };
-    let claims = app.keyring.verify(token).await.map_err(|e| unauthorized("invalid_token", e.to_string()))?;
+    let claims = app.keyring.verify(token).await.map_err(|e| ApiError::new(Code::InvalidToken, e.to_string()))?;
     if app.keyring.is_revoked(&claims.jti).await? {
-        return Err(unauthorized("invalid_token", "the token has been revoked"));
+        return Err(ApiError::new(Code::InvalidToken, "the token has been revoked"));
     }
     let user = app
         .store
         .get_user(&claims.sub)
         .await?
-        .ok_or_else(|| unauthorized("invalid_token", "the token's user no longer exists"))?;
+        .ok_or_else(|| ApiError::new(Code::InvalidToken, "the token's user no longer exists"))?;
     if claims.user_created_at != Some(user.created_at) {
-        return Err(unauthorized("invalid_token", "the token was issued to an earlier user of this id"));
+        return Err(ApiError::new(Code::InvalidToken, "the token was issued to an earlier user of this id"));
     }
     Ok((claims, user))
 }
@@ -262,8 +267,7 @@ pub async fn rotate_signing_key(State(app): State<AppState>) -> ApiResult<Json<R
             Ok(Json(RotatedKey { kid }))
         }
         None => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_applicable",
+            Code::NotApplicable,
             "tokens are signed with the configured HS256 secret: change token_secret to rotate",
         )),
     }

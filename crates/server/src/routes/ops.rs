@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
 use crate::dto::{Health, Readiness};
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 /// The process is up.
@@ -67,7 +68,7 @@ pub async fn docs_asset(axum::extract::Path(file): axum::extract::Path<String>) 
         }
         "swagger-ui.css" => (include_bytes!("../../assets/swagger-ui/swagger-ui.css"), "text/css; charset=utf-8"),
         "docs.js" => (include_bytes!("../../assets/docs.js"), "text/javascript; charset=utf-8"),
-        _ => return crate::error::ApiError::not_found("not_found", "no such file").into_response(),
+        _ => return ApiError::new(Code::NotFound, "no such file").into_response(),
     };
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
 }

@@ -15,7 +15,8 @@ use store::{NewSession, SessionCreated, SessionImage, StoredSession};
 use utoipa::ToSchema;
 
 use crate::access::credentials;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
 use crate::sessions::{self, SessionRecord, MAX_AUDIT_IMAGES, SESSION_TOKEN_PREFIX};
 use crate::state::AppState;
@@ -117,7 +118,7 @@ fn challenge_dtos(session: &Session) -> Vec<ChallengeDto> {
 }
 
 fn session_not_found(id: &str) -> ApiError {
-    ApiError::not_found("session_not_found", format!("liveness session {id:?} does not exist"))
+    ApiError::new(Code::SessionNotFound, format!("liveness session {id:?} does not exist"))
 }
 
 fn load_record(row: &StoredSession) -> ApiResult<SessionRecord> {
@@ -144,8 +145,7 @@ fn authorize(
         if token.starts_with(SESSION_TOKEN_PREFIX) {
             if !token_allowed {
                 return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "insufficient_scope",
+                    Code::InsufficientScope,
                     "a session token may only send frames and read its session's status",
                 ));
             }
@@ -156,7 +156,7 @@ fn authorize(
     match access {
         Some(a) if a.is_admin() || a.key_id == row.owner_key => Ok(Caller::Key),
         Some(_) => Err(session_not_found(&row.session_id)),
-        None => Err(crate::access::unauthorized("unauthorized", "this endpoint needs an API key or the session token")),
+        None => Err(ApiError::new(Code::Unauthorized, "this endpoint needs an API key or the session token")),
     }
 }
 
@@ -314,11 +314,7 @@ pub struct FramesResponse {
 }
 
 fn frame_error(e: &FrameError) -> ApiError {
-    let status = match e {
-        FrameError::Expired => StatusCode::GONE,
-        _ => StatusCode::CONFLICT,
-    };
-    ApiError::new(status, e.code(), e.to_string())
+    ApiError::from(e)
 }
 
 /// Frames of a request, decoded.
@@ -349,12 +345,9 @@ fn read_frames(mut payload: Payload) -> ApiResult<Vec<FrameBytes>> {
             out.extend(single.into_iter().map(|b| (b, sequence, timestamp)));
         }
         (None, 0) => {
-            return Err(ApiError::bad_request(
-                "missing_image",
-                "send `frames` or one `image` with sequence and timestamp",
-            ))
+            return Err(ApiError::new(Code::MissingImage, "send `frames` or one `image` with sequence and timestamp"))
         }
-        _ => return Err(ApiError::bad_request("invalid_request", "send either `frames` or one `image`, not both")),
+        _ => return Err(ApiError::new(Code::InvalidRequest, "send either `frames` or one `image`, not both")),
     }
     if out.is_empty() || out.len() > MAX_FRAMES_PER_REQUEST {
         return Err(ApiError::invalid_parameter(format!("send 1 to {MAX_FRAMES_PER_REQUEST} frames per request")));
@@ -566,8 +559,8 @@ async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::We
                 (serde_json::to_string(&r).unwrap_or_default(), done)
             }
             Err(e) => {
-                let done = matches!(e.code, "session_finished" | "session_expired" | "session_not_found");
-                (serde_json::json!({"error": {"code": e.code, "message": e.message}}).to_string(), done)
+                let done = matches!(e.code, Code::SessionFinished | Code::SessionExpired | Code::SessionNotFound);
+                (serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}}).to_string(), done)
             }
         };
         if socket.send(Message::Text(text.into())).await.is_err() || done {
@@ -579,7 +572,7 @@ async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::We
 
 fn parse_stream_text(text: &str) -> ApiResult<FrameBytes> {
     let f: StreamFrame = serde_json::from_str(text)
-        .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid frame message: {e}")))?;
+        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid frame message: {e}")))?;
     let (Some(sequence), Some(timestamp)) = (f.sequence, f.timestamp) else {
         return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
     };
@@ -609,8 +602,7 @@ async fn save(
 ) -> ApiResult<()> {
     if !sessions::save_at(app, id, version, record, images).await? {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "session_busy",
+            Code::SessionBusy,
             "another request changed this session at the same time: send the frame again",
         ));
     }
@@ -750,7 +742,7 @@ pub async fn get_session_image(
         .store
         .session_image(&id, &name)
         .await?
-        .ok_or_else(|| ApiError::not_found("image_not_found", format!("this session has no image {name:?}")))?;
+        .ok_or_else(|| ApiError::new(Code::ImageNotFound, format!("this session has no image {name:?}")))?;
     Ok((
         [(header::CONTENT_TYPE, image.content_type), (header::CACHE_CONTROL, "no-store".into())],
         Body::from(image.bytes),

@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::dto::{rfc3339, FaceRecordDto};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, ImageField, Payload, QueryOptions};
 use crate::routes::collections::{catch_up, sniff_content_type, usable_collection, PageQuery};
 use crate::state::{largest, AppState};
@@ -121,7 +122,7 @@ fn images_of(payload: &mut Payload) -> ApiResult<Vec<Bytes>> {
     let mut images = payload.take_images("image")?;
     images.extend(payload.take_images("images")?);
     match images.len() {
-        0 => Err(ApiError::bad_request("missing_image", "send the user's face as `image` (or several as `images`)")),
+        0 => Err(ApiError::new(Code::MissingImage, "send the user's face as `image` (or several as `images`)")),
         n if n > MAX_IMAGES => Err(ApiError::invalid_parameter(format!("at most {MAX_IMAGES} images per request"))),
         _ => Ok(images),
     }
@@ -137,7 +138,7 @@ async fn enrolments(app: &AppState, images: Vec<Bytes>, store_image: bool) -> Ap
     for (index, (analysed, bytes)) in analysed.into_iter().zip(images).enumerate() {
         let analysed = analysed?;
         let (Some(i), Some(template)) = (largest(&analysed.faces), analysed.templates.first()) else {
-            return Err(ApiError::unprocessable("no_face", format!("no face was found in image {index}"))
+            return Err(ApiError::new(Code::NoFace, format!("no face was found in image {index}"))
                 .with_details(serde_json::json!({ "image": index })));
         };
         let face = &analysed.faces[i];
@@ -188,8 +189,7 @@ async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str) -> ApiR
             if let Some(owner) = owner.filter(|o| *o != user_id) {
                 let similarity = app.similarity(hit.score);
                 return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "face_already_registered",
+                    Code::FaceAlreadyRegistered,
                     format!("the face in image {} belongs to user {owner:?} (similarity {similarity:.1})", e.index),
                 )
                 .with_details(serde_json::json!({ "userId": owner, "similarity": similarity, "image": e.index })));
@@ -205,8 +205,8 @@ fn check_same_person(app: &AppState, faces: &[Enrolment], reference: &[&[f32]]) 
         let best = reference.iter().map(|r| cosine(r, &e.face.template)).fold(-1.0f32, f32::max);
         let similarity = app.similarity(best);
         if similarity < app.config.match_threshold {
-            return Err(ApiError::unprocessable(
-                "face_mismatch",
+            return Err(ApiError::new(
+                Code::FaceMismatch,
                 format!(
                     "the face in image {} does not match the user's other faces (similarity {similarity:.1})",
                     e.index
@@ -221,8 +221,8 @@ fn check_same_person(app: &AppState, faces: &[Enrolment], reference: &[&[f32]]) 
 fn check_profile(req: &RegisterUserRequest) -> ApiResult<String> {
     let user_id = req.user_id.clone().unwrap_or_default();
     if !store::valid_user_id(&user_id) {
-        return Err(ApiError::bad_request(
-            "invalid_user_id",
+        return Err(ApiError::new(
+            Code::InvalidUserId,
             "userId must be 1-128 characters of A-Z a-z 0-9 _ . - @ + (and not `me`)",
         ));
     }

@@ -3,14 +3,15 @@
 //! session or a selfie, against an identity document, an enrolled user or a collection).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+
 use axum::{Extension, Json};
 use liveness::{Criteria, Kind, Target};
 use serde::{Deserialize, Serialize};
 use store::USERS_COLLECTION;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ErrorBody;
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
 use crate::routes::analysis::OutcomeDto;
 use crate::sessions::{self, SessionRecord};
@@ -69,11 +70,11 @@ fn push(reasons: &mut Vec<String>, r: &str) {
     }
 }
 
-fn face_reason(m: &FrameMeasurement) -> Option<&'static str> {
+fn face_reason(m: &FrameMeasurement) -> Option<Code> {
     match m.faces {
         1 => None,
-        0 => Some("no_face"),
-        _ => Some("multiple_faces"),
+        0 => Some(Code::NoFace),
+        _ => Some(Code::MultipleFaces),
     }
 }
 
@@ -104,10 +105,10 @@ pub async fn validate(
     let _admission = app.pool.admit()?;
     let base = sessions::measure_frame(&app, baseline_bytes).await?;
     if let Some(r) = face_reason(&base) {
-        return Err(ApiError::unprocessable(r, "the baseline must show exactly one face"));
+        return Err(ApiError::new(r, "the baseline must show exactly one face"));
     }
     let Some(base_face) = &base.face else {
-        return Err(ApiError::unprocessable("no_face", "no face was found in the baseline"));
+        return Err(ApiError::new(Code::NoFace, "no face was found in the baseline"));
     };
     let criteria = Criteria {
         smile_threshold: app.config.smile_threshold,
@@ -121,7 +122,7 @@ pub async fn validate(
     for (c, bytes) in req.challenges.iter().zip(images) {
         let m = sessions::measure_frame(&app, bytes).await?;
         let Some(face) = m.face.as_ref().filter(|_| m.faces == 1) else {
-            let r = face_reason(&m).unwrap_or("no_face");
+            let r = face_reason(&m).unwrap_or(Code::NoFace).as_str();
             push(&mut reasons, r);
             let outcome = OutcomeDto {
                 kind: c.kind,
@@ -256,11 +257,7 @@ pub async fn verify(
     let needs =
         [(req.user_id.is_some(), auth::Scope::Users), (req.collection_id.is_some(), auth::Scope::CollectionsRead)];
     if let Some((_, scope)) = needs.iter().find(|(needed, scope)| *needed && !caller.allows(*scope)) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("this key lacks the `{scope}` scope"),
-        ));
+        return Err(ApiError::new(Code::InsufficientScope, format!("this key lacks the `{scope}` scope")));
     }
     let mut reasons = Vec::new();
     let _admission = app.pool.admit()?;
@@ -269,7 +266,7 @@ pub async fn verify(
         (Some(id), _) => {
             let row = app.store.get_session(id).await?.filter(|r| caller.is_admin() || r.owner_key == caller.key_id);
             let row = row.ok_or_else(|| {
-                ApiError::not_found("session_not_found", format!("liveness session {id:?} does not exist"))
+                ApiError::new(Code::SessionNotFound, format!("liveness session {id:?} does not exist"))
             })?;
             let mut record: SessionRecord =
                 serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))?;
@@ -294,29 +291,24 @@ pub async fn verify(
             }
             let template = record.template.take().ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::CONFLICT,
-                    "session_template_discarded",
+                    Code::SessionTemplateDiscarded,
                     "this session kept no face template (privacy mode after its one use or its login window, or \
                      no baseline was taken)",
                 )
             })?;
             // In privacy mode a succeeded session's template serves once: it goes now.
             if app.config.liveness_privacy && live && !sessions::save_record(&app, &row, &record, &[]).await? {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "session_busy",
-                    "another request used this session at the same time",
-                ));
+                return Err(ApiError::new(Code::SessionBusy, "another request used this session at the same time"));
             }
             (template, Some(live), Some(result.confidence))
         }
         (None, Some(bytes)) => {
             let m = sessions::measure_frame(&app, bytes).await?;
             if let Some(r) = face_reason(&m) {
-                return Err(ApiError::unprocessable(r, "the selfie must show exactly one face"));
+                return Err(ApiError::new(r, "the selfie must show exactly one face"));
             }
             let Some(face) = m.face else {
-                return Err(ApiError::unprocessable("no_face", "no face was found in the selfie"));
+                return Err(ApiError::new(Code::NoFace, "no face was found in the selfie"));
             };
             let template = face.template;
             match face.passive {
@@ -343,12 +335,12 @@ pub async fn verify(
         let doc_template = analysed
             .templates
             .first()
-            .ok_or_else(|| ApiError::unprocessable("no_face", "no face was found on the document"))?;
+            .ok_or_else(|| ApiError::new(Code::NoFace, "no face was found on the document"))?;
         (app.similarity(vision::embed::cosine(&template, &doc_template.vector)), None, None)
     } else if let Some(user_id) = &req.user_id {
         let faces = app.store.user_faces(user_id).await?;
         if app.store.get_user(user_id).await?.is_none() {
-            return Err(ApiError::not_found("user_not_found", format!("user {user_id:?} does not exist")));
+            return Err(ApiError::new(Code::UserNotFound, format!("user {user_id:?} does not exist")));
         }
         let ids: std::collections::HashSet<_> = faces.iter().map(|f| f.face_id).collect();
         let best =
@@ -360,8 +352,7 @@ pub async fn verify(
     } else if let Some(collection) = &req.collection_id {
         if !caller.may_use_collection(collection) {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "collection_forbidden",
+                Code::CollectionForbidden,
                 format!("this key may not use collection {collection:?}"),
             ));
         }
@@ -372,7 +363,7 @@ pub async fn verify(
                 (app.similarity(h.score), Some(h.id.to_string()), record.and_then(|r| r.external_id))
             }
             None => {
-                reasons.push("no_match".to_string());
+                reasons.push(Code::NoMatch.as_str().to_string());
                 (0.0, None, None)
             }
         }
@@ -380,7 +371,7 @@ pub async fn verify(
         return Err(ApiError::invalid_parameter("name exactly one of `document`, `userId` or `collectionId`"));
     };
     let faces_match = similarity >= threshold && (req.collection_id.is_none() || matched_face_id.is_some());
-    if !faces_match && !reasons.iter().any(|r| r == "no_match") {
+    if !faces_match && !reasons.iter().any(|r| r == Code::NoMatch.as_str()) {
         reasons.push("faces_do_not_match".to_string());
     }
     Ok(Json(VerifyResponse {

@@ -6,6 +6,8 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use crate::error::{ApiError, Code};
+
 /// Scripts and styles from this origin only, no inline code; the camera's media stream; the API (and its
 /// WebSocket) on this origin; images from the API as blobs.
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
@@ -50,7 +52,7 @@ pub async fn sdk(Path(file): Path<String>) -> Response {
     match file.as_str() {
         "facegate-liveness.js" => asset(include_str!("../../../../web/facegate-liveness.js"), JS, true),
         "facegate-liveness.css" => asset(include_str!("../../../../web/facegate-liveness.css"), CSS, true),
-        _ => crate::error::ApiError::not_found("not_found", "no such file").into_response(),
+        _ => ApiError::new(Code::NotFound, "no such file").into_response(),
     }
 }
 
@@ -59,6 +61,6 @@ pub async fn page_asset(Path(file): Path<String>) -> Response {
         "liveness-page.js" => asset(include_str!("../../../../web/liveness-page.js"), JS, false),
         "demo.js" => asset(include_str!("../../../../web/demo.js"), JS, false),
         "page.css" => asset(include_str!("../../../../web/page.css"), CSS, false),
-        _ => crate::error::ApiError::not_found("not_found", "no such file").into_response(),
+        _ => ApiError::new(Code::NotFound, "no such file").into_response(),
     }
 }
