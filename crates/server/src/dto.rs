@@ -92,16 +92,7 @@ impl From<&Face> for FaceDto {
     }
 }
 
-/// The analysed image.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageInfo {
-    pub width: u32,
-    pub height: u32,
-    /// Clockwise quarter turn (0, 90, 180, 270) applied because the photo was sideways or upside down;
-    /// boxes are in the turned image's pixels.
-    pub rotation: u32,
-}
+pub use crate::state::ImageInfo;
 
 /// Which faces of an image a request works on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
@@ -459,4 +450,23 @@ pub struct Readiness {
     pub models: Vec<String>,
     pub backend: String,
     pub face_model: String,
+}
+
+impl From<crate::usecases::collections::Deleted> for DeleteFacesResponse {
+    fn from(d: crate::usecases::collections::Deleted) -> Self {
+        DeleteFacesResponse { deleted_faces: d.deleted, not_found: d.not_found }
+    }
+}
+
+impl From<crate::usecases::collections::Match> for MatchDto {
+    fn from(m: crate::usecases::collections::Match) -> Self {
+        MatchDto {
+            face_id: m.face_id,
+            image_id: m.image_id,
+            external_id: m.external_id,
+            metadata: m.metadata,
+            similarity: m.similarity,
+            cosine: m.cosine,
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub mod state;
 pub mod text;
 pub mod time;
 pub mod tokens;
+pub mod usecases;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -242,7 +243,7 @@ async fn sweep_sessions(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match routes::sessions::sweep(&state).await {
+        match usecases::liveness_sessions::sweep(&state).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(sessions = n, "liveness sessions swept"),
             Err(e) => tracing::warn!(error = %e.message, "sweeping liveness sessions failed"),

@@ -2,8 +2,8 @@
 //! `application/x-amz-json-1.1` body, authenticated with AWS Signature V4, so that AWS SDKs pointed at Facegate
 //! (`endpoint_url=...`) work unchanged.
 //!
-//! Each operation is a translation onto the `/v1` handler that does the same work, and every `ApiError` code is
-//! mapped once to the AWS error type (`{"__type", "message"}`). Operations: DetectFaces, CompareFaces,
+//! Each operation translates AWS shapes onto the use case that does the work ([`crate::usecases`]) and back;
+//! every error code answers with its AWS error type from the one table (`{"__type", "message"}`). Operations: DetectFaces, CompareFaces,
 //! IndexFaces, ListFaces, DeleteFaces, SearchFaces, SearchFacesByImage, CreateCollection, DescribeCollection,
 //! ListCollections, DeleteCollection, CreateFaceLivenessSession, GetFaceLivenessSessionResults.
 //!
@@ -18,20 +18,21 @@
 
 use auth::Scope;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Extension;
 use serde_json::{json, Value};
 
 use base64::Engine;
 
-use crate::dto::{CreateCollectionRequest, DeleteFacesRequest, FaceDto, ImageInfo, SearchByFaceRequest};
+use vision::{Face, QualityIssue};
+
 use crate::error::ApiError;
-use crate::input::{JsonBody, Payload, QueryOptions};
-use crate::routes::collections::{self, PageQuery};
-use crate::routes::sessions;
-use crate::state::AppState;
+use crate::state::{AppState, ImageInfo};
+use crate::usecases::collections::{self, NotIndexedReason};
+use crate::usecases::faces;
+use crate::usecases::liveness_sessions::{self, Credential};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "RekognitionService.";
@@ -162,29 +163,66 @@ fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
         .map_err(|_| AwsError::invalid(format!("{name}.Bytes is not valid base64")))
 }
 
-fn ratio_box(f: &FaceDto, image: &ImageInfo) -> Value {
+/// A box as ratios of the image's width and height.
+fn ratio_box(b: &vision::BBox, image: &ImageInfo) -> Value {
     let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
-    let b = &f.bounding_box;
     json!({"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h})
 }
 
-fn face_detail(f: &FaceDto, image: &ImageInfo) -> Value {
+fn stored_box(b: &store::FaceBox, image: &ImageInfo) -> Value {
+    ratio_box(&vision::BBox { x: b.x, y: b.y, width: b.width, height: b.height }, image)
+}
+
+fn face_detail(f: &Face, image: &ImageInfo) -> Value {
     let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
-    let l = &f.landmarks;
-    let point = |kind: &str, p: &crate::dto::PointDto| json!({"Type": kind, "X": p.x / w, "Y": p.y / h});
+    // The detector's five points: the person's right eye, left eye, nose, right and left mouth corners.
+    let p = &f.detection.landmarks;
+    let point = |kind: &str, i: usize| json!({"Type": kind, "X": p[i].x / w, "Y": p[i].y / h});
+    let q = &f.quality;
     json!({
-        "BoundingBox": ratio_box(f, image),
+        "BoundingBox": ratio_box(&f.detection.bbox, image),
         "Landmarks": [
-            point("eyeLeft", &l.left_eye),
-            point("eyeRight", &l.right_eye),
-            point("nose", &l.nose),
-            point("mouthLeft", &l.mouth_left),
-            point("mouthRight", &l.mouth_right),
+            point("eyeLeft", 1),
+            point("eyeRight", 0),
+            point("nose", 2),
+            point("mouthLeft", 4),
+            point("mouthRight", 3),
         ],
-        "Pose": {"Roll": f.quality.roll, "Yaw": f.quality.yaw},
-        "Quality": {"Brightness": f.quality.brightness * 100.0, "Sharpness": (f.quality.sharpness / 10.0).min(100.0)},
-        "Confidence": f.confidence * 100.0,
+        "Pose": {"Roll": q.roll, "Yaw": q.yaw},
+        "Quality": {"Brightness": q.brightness * 100.0, "Sharpness": (q.sharpness / 10.0).min(100.0)},
+        "Confidence": f.detection.score * 100.0,
     })
+}
+
+/// AWS's reason for a face left out of IndexFaces.
+fn unindexed_reason(reason: NotIndexedReason) -> &'static str {
+    match reason {
+        NotIndexedReason::Quality(QualityIssue::TooSmall) => "SMALL_BOUNDING_BOX",
+        NotIndexedReason::Quality(QualityIssue::Blurry) => "LOW_SHARPNESS",
+        NotIndexedReason::Quality(QualityIssue::TooDark | QualityIssue::TooBright) => "LOW_BRIGHTNESS",
+        NotIndexedReason::Quality(QualityIssue::NotFrontal) => "EXTREME_POSE",
+        NotIndexedReason::ExceedsMaxFaces => "EXCEEDS_MAX_FACES",
+    }
+}
+
+fn matched_face(m: &collections::Match) -> Value {
+    json!({
+        "Similarity": m.similarity.clamp(0.0, 100.0),
+        "Face": {"FaceId": m.face_id.to_string(), "ImageId": m.image_id.to_string(), "ExternalImageId": m.external_id},
+    })
+}
+
+/// `MaxResults`: 1..=4096 as AWS takes it, served in pages of at most 1000.
+fn max_results(request: &Value) -> Result<Option<u32>, AwsError> {
+    match request.get("MaxResults") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => Ok(Some(
+            v.as_u64()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| AwsError::invalid("MaxResults must be an integer from 1 to 4096"))?
+                .min(u64::from(collections::MAX_PAGE)) as u32,
+        )),
+    }
 }
 
 /// A similarity threshold parameter: 0..100, AWS's default 80 when absent.
@@ -232,92 +270,60 @@ async fn handle(
     .unwrap_or_default();
     match operation.as_str() {
         "DetectFaces" => {
-            let image = image_bytes(&request, "Image")?;
-            let Json(found) = crate::routes::faces::detect(
-                State(app.clone()),
-                Payload::from_parts(vec![("image", image)], Default::default()),
-            )
-            .await?;
+            let found = faces::detect(&app, image_bytes(&request, "Image")?).await?;
             Ok(json!({"FaceDetails": found.faces.iter().map(|f| face_detail(f, &found.image)).collect::<Vec<_>>()}))
         }
         "CompareFaces" => {
             let (source, target) = (image_bytes(&request, "SourceImage")?, image_bytes(&request, "TargetImage")?);
-            let threshold = threshold_param(&request, "SimilarityThreshold")?;
-            let mut fields = serde_json::Map::new();
-            fields.insert("threshold".into(), json!(threshold));
-            fields.insert("targetFaces".into(), json!("all"));
-            let Json(c) = crate::routes::faces::compare(
-                State(app.clone()),
-                Payload::from_parts(vec![("source", source), ("target", target)], fields),
-            )
-            .await?;
-            let similarity = |s: f32| s.clamp(0.0, 100.0);
+            let threshold = threshold_param(&request, "SimilarityThreshold")? as f32;
+            let options = faces::CompareOptions { threshold: Some(threshold), all_target_faces: true };
+            let c = faces::compare(&app, source, target, options).await?;
             Ok(json!({
                 "SourceImageFace": {
-                    "BoundingBox": ratio_box(&c.source_face, &c.source_image),
-                    "Confidence": c.source_face.confidence * 100.0,
+                    "BoundingBox": ratio_box(&c.source_face.detection.bbox, &c.source_image),
+                    "Confidence": c.source_face.detection.score * 100.0,
                 },
-                "FaceMatches": c.face_matches.iter().map(|m| json!({
-                    "Similarity": similarity(m.similarity),
+                "FaceMatches": c.matches.iter().map(|m| json!({
+                    "Similarity": m.similarity.clamp(0.0, 100.0),
                     "Face": face_detail(&m.face, &c.target_image),
                 })).collect::<Vec<_>>(),
-                "UnmatchedFaces": c.unmatched_faces.iter().map(|m| face_detail(&m.face, &c.target_image)).collect::<Vec<_>>(),
+                "UnmatchedFaces": c.unmatched.iter().map(|m| face_detail(&m.face, &c.target_image)).collect::<Vec<_>>(),
             }))
         }
         "IndexFaces" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let image = image_bytes(&request, "Image")?;
-            let mut fields = serde_json::Map::new();
-            if let Some(external) = request.get("ExternalImageId").and_then(Value::as_str) {
-                fields.insert("externalId".into(), json!(external));
-            }
             // Rekognition indexes every face by default (MaxFaces caps it, largest first).
-            fields.insert("faces".into(), json!("all"));
-            if let Some(max) = request.get("MaxFaces").and_then(Value::as_u64) {
-                fields.insert("maxFaces".into(), json!(max.min(100)));
-            }
-            if request.get("QualityFilter").and_then(Value::as_str) == Some("NONE") {
-                fields.insert("qualityFilter".into(), json!("none"));
-            }
-            let Json(r) = collections::index_faces(
-                State(app.clone()),
-                Path(id),
-                Payload::from_parts(vec![("image", image)], fields),
-            )
-            .await?;
+            let max = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.min(100) as u32);
+            let options = collections::IndexOptions {
+                selection: collections::IndexSelection::All { max },
+                quality_filter: request.get("QualityFilter").and_then(Value::as_str) != Some("NONE"),
+                external_id: request.get("ExternalImageId").and_then(Value::as_str).map(String::from),
+                metadata: None,
+                client_request_token: None,
+                store_image: false,
+            };
+            let r = collections::index_faces(&app, &id, image, options).await?;
             let records: Vec<Value> = r
-                .face_records
+                .records
                 .iter()
                 .map(|f| {
-                    let (w, h) = (r.image.width.max(1) as f32, r.image.height.max(1) as f32);
-                    let b = &f.bounding_box;
                     json!({
                         "Face": {
                             "FaceId": f.face_id.to_string(),
                             "ImageId": f.image_id.to_string(),
                             "ExternalImageId": f.external_id,
-                            "BoundingBox": {"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h},
-                            "Confidence": f.confidence * 100.0,
+                            "BoundingBox": stored_box(&f.bbox, &r.image),
+                            "Confidence": f.detection_score * 100.0,
                         }
                     })
                 })
                 .collect();
             let unindexed: Vec<Value> = r
-                .unindexed_faces
+                .not_indexed
                 .iter()
                 .map(|u| {
-                    let reasons: Vec<&str> = u
-                        .reasons
-                        .iter()
-                        .map(|r| match r.as_str() {
-                            "too_small" => "SMALL_BOUNDING_BOX",
-                            "blurry" => "LOW_SHARPNESS",
-                            "too_dark" | "too_bright" => "LOW_BRIGHTNESS",
-                            "not_frontal" => "EXTREME_POSE",
-                            "exceeds_max_faces" => "EXCEEDS_MAX_FACES",
-                            _ => "LOW_QUALITY",
-                        })
-                        .collect();
+                    let reasons: Vec<&str> = u.reasons.iter().map(|r| unindexed_reason(*r)).collect();
                     json!({"Reasons": reasons, "FaceDetail": face_detail(&u.face, &r.image)})
                 })
                 .collect();
@@ -326,48 +332,35 @@ async fn handle(
         "SearchFacesByImage" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let image = image_bytes(&request, "Image")?;
-            let mut fields = serde_json::Map::new();
-            let threshold = threshold_param(&request, "FaceMatchThreshold")?;
-            fields.insert("threshold".into(), json!(threshold));
-            if let Some(max) = request.get("MaxFaces").and_then(Value::as_u64) {
-                fields.insert("maxResults".into(), json!(max.clamp(1, 1000)));
-            }
-            let Json(r) =
-                collections::search(State(app.clone()), Path(id), Payload::from_parts(vec![("image", image)], fields))
-                    .await?;
+            let options = collections::SearchOptions {
+                threshold: Some(threshold_param(&request, "FaceMatchThreshold")? as f32),
+                max_results: request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32),
+                all_faces: false,
+            };
+            let r = collections::search(&app, &id, image, options).await?;
             let Some(result) = r.results.first() else {
                 return Err(AwsError::invalid("There are no faces in the image"));
             };
             Ok(json!({
-                "SearchedFaceBoundingBox": ratio_box(&result.searched_face, &r.image),
-                "SearchedFaceConfidence": result.searched_face.confidence * 100.0,
-                "FaceMatches": result.matches.iter().map(|m| json!({
-                    "Similarity": m.similarity.clamp(0.0, 100.0),
-                    "Face": {
-                        "FaceId": m.face_id.to_string(),
-                        "ImageId": m.image_id.to_string(),
-                        "ExternalImageId": m.external_id,
-                    },
-                })).collect::<Vec<_>>(),
+                "SearchedFaceBoundingBox": ratio_box(&result.searched_face.detection.bbox, &r.image),
+                "SearchedFaceConfidence": result.searched_face.detection.score * 100.0,
+                "FaceMatches": result.matches.iter().map(matched_face).collect::<Vec<_>>(),
                 "FaceModelVersion": r.face_model,
             }))
         }
         "ListFaces" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let limit = request.get("MaxResults").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32);
-            let next_token = request.get("NextToken").and_then(Value::as_str).map(String::from);
-            let Json(list) = collections::list_faces(
-                State(app.clone()),
-                Path(id),
-                QueryOptions(PageQuery { limit, next_token, external_id: None }),
-            )
-            .await?;
+            let page = collections::Page {
+                limit: request.get("MaxResults").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32),
+                next_token: request.get("NextToken").and_then(Value::as_str).map(String::from),
+            };
+            let list = collections::list_faces(&app, &id, &page, None).await?;
             let mut out = json!({
-                "Faces": list.faces.iter().map(|f| json!({
+                "Faces": list.items.iter().map(|f| json!({
                     "FaceId": f.face_id.to_string(),
                     "ImageId": f.image_id.to_string(),
                     "ExternalImageId": f.external_id,
-                    "Confidence": f.confidence * 100.0,
+                    "Confidence": f.detection_score * 100.0,
                 })).collect::<Vec<_>>(),
                 "FaceModelVersion": app.face_model(),
             });
@@ -385,11 +378,9 @@ async fn handle(
                 .iter()
                 .map(|v| v.as_str().map(String::from).ok_or_else(|| AwsError::invalid("FaceIds must be strings")))
                 .collect::<Result<_, _>>()?;
-            let Json(r) =
-                collections::delete_faces(State(app.clone()), Path(id), JsonBody(DeleteFacesRequest { face_ids }))
-                    .await?;
+            let r = collections::delete_faces(&app, &id, face_ids).await?;
             Ok(json!({
-                "DeletedFaces": r.deleted_faces.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                "DeletedFaces": r.deleted.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                 "UnsuccessfulFaceDeletions": r.not_found.iter().map(|f| json!({"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]})).collect::<Vec<_>>(),
             }))
         }
@@ -398,39 +389,21 @@ async fn handle(
             let face = string_field(&request, "FaceId")?.to_string();
             let threshold = threshold_param(&request, "FaceMatchThreshold")? as f32;
             let max_results = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32);
-            let Json(r) = collections::search_by_face(
-                State(app.clone()),
-                Path((id, face.clone())),
-                JsonBody(SearchByFaceRequest { max_results, threshold: Some(threshold) }),
-            )
-            .await?;
+            let r = collections::search_by_face(&app, &id, &face, Some(threshold), max_results).await?;
             Ok(json!({
                 "SearchedFaceId": face,
-                "FaceMatches": r.matches.iter().map(|m| json!({
-                    "Similarity": m.similarity.clamp(0.0, 100.0),
-                    "Face": {"FaceId": m.face_id.to_string(), "ImageId": m.image_id.to_string(), "ExternalImageId": m.external_id},
-                })).collect::<Vec<_>>(),
+                "FaceMatches": r.matches.iter().map(matched_face).collect::<Vec<_>>(),
                 "FaceModelVersion": r.face_model,
             }))
         }
         "CreateCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let (_, Json(c)) = collections::create_collection(
-                State(app.clone()),
-                Extension(caller),
-                JsonBody(CreateCollectionRequest { collection_id: id.clone(), description: None }),
-            )
-            .await?;
-            Ok(json!({"StatusCode": 200, "CollectionArn": arn(&region, &id), "FaceModelVersion": c.face_model}))
+            let c = collections::create(&app, &caller, id.clone(), None).await?;
+            Ok(json!({"StatusCode": 200, "CollectionArn": arn(&region, &id), "FaceModelVersion": c.model}))
         }
         "DescribeCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let c = app
-                .store
-                .get_collection(&id)
-                .await
-                .map_err(ApiError::from)?
-                .ok_or_else(|| ApiError::collection_not_found(&id))?;
+            let c = collections::describe(&app, &id).await?;
             Ok(json!({
                 "FaceCount": c.face_count,
                 "FaceModelVersion": c.model,
@@ -439,25 +412,14 @@ async fn handle(
             }))
         }
         "ListCollections" => {
-            let limit = match request.get("MaxResults") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_u64()
-                        .filter(|n| (1..=4096).contains(n))
-                        .ok_or_else(|| AwsError::invalid("MaxResults must be an integer from 1 to 4096"))?
-                        .min(1000) as u32,
-                ),
+            let page = collections::Page {
+                limit: max_results(&request)?,
+                next_token: request.get("NextToken").and_then(Value::as_str).map(String::from),
             };
-            let next_token = request.get("NextToken").and_then(Value::as_str).map(String::from);
-            let Json(list) = collections::list_collections(
-                State(app.clone()),
-                Extension(caller),
-                QueryOptions(PageQuery { limit, next_token, external_id: None }),
-            )
-            .await?;
+            let list = collections::list(&app, &caller, &page).await?;
             let mut out = json!({
-                "CollectionIds": list.collections.iter().map(|c| c.collection_id.clone()).collect::<Vec<_>>(),
-                "FaceModelVersions": list.collections.iter().map(|c| c.face_model.clone()).collect::<Vec<_>>(),
+                "CollectionIds": list.items.iter().map(|c| c.collection_id.clone()).collect::<Vec<_>>(),
+                "FaceModelVersions": list.items.iter().map(|c| c.model.clone()).collect::<Vec<_>>(),
             });
             if let Some(token) = list.next_token {
                 out["NextToken"] = json!(token);
@@ -469,7 +431,7 @@ async fn handle(
             if !store::valid_collection_id(&id) {
                 return Err(AwsError::invalid("CollectionId must be 1-255 characters of A-Z a-z 0-9 _ . -"));
             }
-            let _deleted = collections::delete_collection(State(app.clone()), Path(id)).await?;
+            collections::delete(&app, &id).await?;
             Ok(json!({"StatusCode": 200}))
         }
         "CreateFaceLivenessSession" => create_liveness_session(&app, &caller, &request).await,
@@ -497,14 +459,14 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
             .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must lie in 0..4"))? as u32,
     };
     let configured = &app.config.aws_liveness_challenges;
-    let req = sessions::CreateSessionRequest {
+    let options = liveness_sessions::CreateOptions {
         challenges: (!configured.is_empty()).then(|| configured.clone()),
-        audit_images_limit: Some(audit),
+        audit_images: audit,
         client_request_token: request.get("ClientRequestToken").and_then(Value::as_str).map(String::from),
         ..Default::default()
     };
-    let (_, created) = sessions::new_session(app, caller, req).await?;
-    Ok(json!({"SessionId": created.session_id}))
+    let created = liveness_sessions::create(app, caller, options).await?;
+    Ok(json!({"SessionId": created.row.session_id}))
 }
 
 /// A session's image as AWS's `{"Bytes": ...}`.
@@ -520,18 +482,17 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(AwsError::invalid("SessionId must be a UUID"));
     }
-    let Json(view) =
-        sessions::get_session(State(app.clone()), Path(id.clone()), Some(Extension(caller.clone())), HeaderMap::new())
-            .await?;
-    let names: Vec<String> = view.images.iter().filter_map(|path| path.rsplit('/').next().map(String::from)).collect();
+    let found = liveness_sessions::status(app, &id, Credential::Key(caller)).await?;
+    let status = found.session.status;
     let mut out = json!({
-        "SessionId": view.session_id,
-        "Status": view.status,
+        "SessionId": id,
+        "Status": status.as_str(),
         "Challenge": {"Type": "FaceMovementChallenge", "Version": "1.0.0"},
     });
-    if matches!(view.status.as_str(), "SUCCEEDED" | "FAILED" | "EXPIRED") {
-        out["Confidence"] = json!(view.result.confidence);
+    if status.is_final() {
+        out["Confidence"] = json!(found.session.result().confidence);
     }
+    let names = found.image_names;
     if names.iter().any(|n| n == "reference") {
         if let Some(reference) = session_image(app, &id, "reference").await? {
             out["ReferenceImage"] = reference;

@@ -11,7 +11,6 @@ use store::Store;
 use vision::{Embedding, EmbeddingModel, Face, FacePipeline, StageTimes, VisionError};
 
 use crate::config::ServerConfig;
-use crate::dto::ImageInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::indexes::Indexes;
 use crate::metrics::{Gauges, Metrics};
@@ -44,6 +43,16 @@ impl Deref for AppState {
     fn deref(&self) -> &Shared {
         &self.0
     }
+}
+
+/// The analysed image.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImageInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Clockwise quarter turn (0, 90, 180, 270) applied because the photo was sideways or upside down;
+    /// boxes are in the turned image's pixels.
+    pub rotation: u32,
 }
 
 /// The faces of one image, with templates for those asked for.

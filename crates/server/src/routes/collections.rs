@@ -1,4 +1,4 @@
-//! Collections (1:N): create, list, get, delete; index faces from an image; list, get and delete faces;
+//! The `/v1` collection endpoints (over [`crate::usecases::collections`]). Collections (1:N): create, list, get, delete; index faces from an image; list, get and delete faces;
 //! search by image and by an enrolled face.
 
 use axum::body::Body;
@@ -7,19 +7,14 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use store::{FaceBox, NewCollection, NewFace, StoredImage};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::dto::*;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, JsonBody, Payload, QueryOptions};
-use crate::state::{largest, AppState};
-
-const MAX_METADATA_BYTES: usize = 16 * 1024;
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
+use crate::state::AppState;
+use crate::usecases::collections;
 
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -36,50 +31,10 @@ pub struct PageQuery {
     pub external_id: Option<String>,
 }
 
-pub(crate) fn page_size(limit: Option<u32>) -> ApiResult<u32> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::invalid_parameter(format!("limit must lie in 1..{MAX_PAGE}"))),
-    }
-}
-
-fn max_results(requested: Option<u32>) -> ApiResult<usize> {
-    match requested.unwrap_or(10) {
-        n @ 1..=1000 => Ok(n as usize),
-        _ => Err(ApiError::invalid_parameter("maxResults must lie in 1..1000")),
-    }
-}
-
-fn parse_face_id(id: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| ApiError::new(Code::FaceNotFound, format!("no face {id:?} in the collection")))
-}
-
-/// Checks that the collection exists and holds templates of the model this server runs (without counting its
-/// faces: cheap at any size).
-pub(crate) async fn usable_collection(app: &AppState, id: &str) -> ApiResult<()> {
-    let model = app.store.collection_model(id).await?.ok_or_else(|| ApiError::collection_not_found(id))?;
-    if model != app.model.id() {
-        return Err(ApiError::new(
-            Code::ModelMismatch,
-            format!("collection {id:?} holds {model} templates; this server runs {}", app.model.id()),
-        ));
-    }
-    Ok(())
-}
-
-async fn existing_collection(app: &AppState, id: &str) -> ApiResult<()> {
-    match app.store.collection_model(id).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::collection_not_found(id)),
-    }
-}
-
-/// Brings this replica's index up to the write just committed. The write is done whatever happens here: when
-/// the store cannot be read back right now, the background follower catches up, and the client still gets its
-/// (true) answer instead of an error that would invite a duplicating retry.
-pub(crate) async fn catch_up(app: &AppState) {
-    if let Err(e) = app.indexes.sync().await {
-        tracing::warn!(error = %e, "index catch-up after a write failed; the background follower will retry");
+impl PageQuery {
+    /// The page this query asks for.
+    pub fn page(&self) -> collections::Page {
+        collections::Page { limit: self.limit, next_token: self.next_token.clone() }
     }
 }
 
@@ -96,30 +51,7 @@ pub async fn create_collection(
     Extension(caller): Extension<auth::Access>,
     JsonBody(req): JsonBody<CreateCollectionRequest>,
 ) -> ApiResult<(StatusCode, Json<CollectionDto>)> {
-    if !store::valid_collection_id(&req.collection_id) {
-        return Err(ApiError::new(
-            Code::InvalidCollectionId,
-            "collectionId must be 1-255 characters of A-Z a-z 0-9 _ . -",
-        ));
-    }
-    if !caller.may_use_collection(&req.collection_id) {
-        return Err(ApiError::new(
-            Code::CollectionForbidden,
-            format!("this key may not use collection {:?}", req.collection_id),
-        ));
-    }
-    if req.description.as_ref().is_some_and(|d| d.len() > 1024) {
-        return Err(ApiError::invalid_parameter("description is limited to 1024 bytes"));
-    }
-    let created = app
-        .store
-        .create_collection(&NewCollection {
-            collection_id: req.collection_id,
-            description: req.description,
-            model: app.model.id().to_string(),
-            dimension: app.model.dimension(),
-        })
-        .await?;
+    let created = collections::create(&app, &caller, req.collection_id, req.description).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -131,33 +63,11 @@ pub async fn list_collections(
     Extension(caller): Extension<auth::Access>,
     QueryOptions(q): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<CollectionList>> {
-    let limit = page_size(q.limit)?;
-    let after = q.next_token.as_deref();
-    let mut collections = match &caller.collections {
-        None => app.store.list_collections(after, limit + 1).await?,
-        // A key limited to some collections sees only those.
-        Some(allowed) => {
-            let mut ids: Vec<&String> = allowed.iter().filter(|id| after.is_none_or(|a| id.as_str() > a)).collect();
-            ids.sort();
-            let mut found = Vec::new();
-            for id in ids {
-                if found.len() > limit as usize {
-                    break;
-                }
-                if let Some(c) = app.store.get_collection(id).await? {
-                    found.push(c);
-                }
-            }
-            found
-        }
-    };
-    let next_token = if collections.len() > limit as usize {
-        collections.truncate(limit as usize);
-        collections.last().map(|c| c.collection_id.clone())
-    } else {
-        None
-    };
-    Ok(Json(CollectionList { collections: collections.into_iter().map(Into::into).collect(), next_token }))
+    let listed = collections::list(&app, &caller, &q.page()).await?;
+    Ok(Json(CollectionList {
+        collections: listed.items.into_iter().map(Into::into).collect(),
+        next_token: listed.next_token,
+    }))
 }
 
 /// Describe a collection.
@@ -165,8 +75,7 @@ pub async fn list_collections(
     params(("collectionId" = String, Path)),
     responses((status = 200, body = CollectionDto), (status = 404, body = ErrorBody)))]
 pub async fn get_collection(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<CollectionDto>> {
-    let collection = app.store.get_collection(&id).await?.ok_or_else(|| ApiError::collection_not_found(&id))?;
-    Ok(Json(collection.into()))
+    Ok(Json(collections::describe(&app, &id).await?.into()))
 }
 
 /// Delete a collection with all its faces and stored images.
@@ -177,8 +86,7 @@ pub async fn delete_collection(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeleteCollectionResponse>> {
-    let deleted_faces = app.store.delete_collection(&id).await?;
-    catch_up(&app).await;
+    let deleted_faces = collections::delete(&app, &id).await?;
     Ok(Json(DeleteCollectionResponse { collection_id: id, deleted_faces }))
 }
 
@@ -204,119 +112,31 @@ pub async fn index_faces(
 ) -> ApiResult<Json<IndexFacesResponse>> {
     let image = payload.take_image("image")?;
     let req: IndexFacesRequest = payload.options()?;
-    let _admission = app.pool.admit()?;
-    if let Some(m) = &req.metadata {
-        if !m.is_object() {
-            return Err(ApiError::invalid_parameter("metadata must be a JSON object"));
-        }
-        if m.to_string().len() > MAX_METADATA_BYTES {
-            return Err(ApiError::invalid_parameter("metadata is limited to 16 KiB"));
-        }
-    }
-    if req.client_request_token.as_deref().is_some_and(|t| !store::valid_client_token(t)) {
-        return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
-    }
-    if req.external_id.as_ref().is_some_and(|e| e.is_empty() || e.len() > 255) {
-        return Err(ApiError::invalid_parameter("externalId must be 1-255 bytes"));
-    }
-    let max_faces = match (req.faces, req.max_faces) {
-        (FaceSelection::Largest, _) => 1,
-        (FaceSelection::All, None) => 20,
-        (FaceSelection::All, Some(n @ 1..=100)) => n as usize,
-        (FaceSelection::All, Some(_)) => return Err(ApiError::invalid_parameter("maxFaces must lie in 1..100")),
+    let options = collections::IndexOptions {
+        selection: match req.faces {
+            FaceSelection::Largest => collections::IndexSelection::Largest,
+            FaceSelection::All => collections::IndexSelection::All { max: req.max_faces },
+        },
+        quality_filter: req.quality_filter == QualityFilter::Auto,
+        external_id: req.external_id,
+        metadata: req.metadata,
+        client_request_token: req.client_request_token,
+        store_image: req.store_image,
     };
-    usable_collection(&app, &id).await?;
-
-    let filter = req.quality_filter == QualityFilter::Auto;
-    let stored_copy = req.store_image.then(|| image.clone());
-    // `largest`: the largest face, if it clears the quality bar (never a smaller one instead). `all`: faces by
-    // size, largest first; the first `max_faces` that clear the bar.
-    let only_largest = req.faces == FaceSelection::Largest;
-    let analyzed = app
-        .analyze(image, app.config.detect_max_side, move |faces| {
-            let mut order: Vec<usize> = (0..faces.len()).collect();
-            order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
-            let candidates = if only_largest { 1 } else { order.len() };
-            order
-                .into_iter()
-                .take(candidates)
-                .filter(|&i| !filter || faces[i].quality.acceptable())
-                .take(max_faces)
-                .collect()
-        })
-        .await?;
-    if analyzed.faces.is_empty() {
-        return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
-    }
-    let largest_face = largest(&analyzed.faces);
-    let image_id = Uuid::new_v4();
-    let mut new_faces = Vec::new();
-    let mut unindexed = Vec::new();
-    for (i, face) in analyzed.faces.iter().enumerate() {
-        if only_largest && Some(i) != largest_face {
-            // Not a candidate at all with `faces: largest`.
-            continue;
-        }
-        match analyzed.template_of(i) {
-            Some(template) => {
-                let b = face.detection.bbox;
-                new_faces.push(NewFace {
-                    face_id: Uuid::now_v7(),
-                    image_id,
-                    external_id: req.external_id.clone(),
-                    metadata: req.metadata.clone(),
-                    bbox: FaceBox { x: b.x, y: b.y, width: b.width, height: b.height },
-                    detection_score: face.detection.score,
-                    quality: face.quality.score,
-                    template: template.vector.clone(),
-                });
-            }
-            None => {
-                let mut reasons: Vec<String> = if filter {
-                    face.quality.issues.iter().map(|q| q.code().to_string()).collect()
-                } else {
-                    Vec::new()
-                };
-                if reasons.is_empty() {
-                    reasons.push("exceeds_max_faces".to_string());
-                }
-                unindexed.push(UnindexedFace { face: FaceDto::from(face), reasons });
-            }
-        }
-    }
-    let mut records = Vec::new();
-    if !new_faces.is_empty() {
-        let stored = stored_copy.map(|bytes| StoredImage {
-            image_id,
-            content_type: sniff_content_type(&bytes).to_string(),
-            bytes: bytes.to_vec(),
-        });
-        records = match app
-            .store
-            .add_faces_once(&id, req.client_request_token.as_deref(), &new_faces, stored.as_ref())
-            .await?
-        {
-            store::Added::New(r) | store::Added::Earlier(r) => r,
-        };
-        catch_up(&app).await;
-    }
+    let indexed = collections::index_faces(&app, &id, image, options).await?;
     Ok(Json(IndexFacesResponse {
-        face_records: records.into_iter().map(Into::into).collect(),
-        unindexed_faces: unindexed,
-        image: analyzed.image,
-        face_model: app.face_model(),
+        face_records: indexed.records.into_iter().map(Into::into).collect(),
+        unindexed_faces: indexed
+            .not_indexed
+            .iter()
+            .map(|n| UnindexedFace {
+                face: FaceDto::from(&n.face),
+                reasons: n.reasons.iter().map(|r| r.code().to_string()).collect(),
+            })
+            .collect(),
+        image: indexed.image,
+        face_model: indexed.face_model,
     }))
-}
-
-pub(crate) fn sniff_content_type(bytes: &[u8]) -> &'static str {
-    match bytes {
-        [0xff, 0xd8, ..] => "image/jpeg",
-        [0x89, b'P', b'N', b'G', ..] => "image/png",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
-        [b'G', b'I', b'F', ..] => "image/gif",
-        [b'B', b'M', ..] => "image/bmp",
-        _ => "application/octet-stream",
-    }
 }
 
 /// List the faces of a collection in enrolment order (paginated; optionally only one external id).
@@ -328,20 +148,8 @@ pub async fn list_faces(
     Path(id): Path<String>,
     QueryOptions(q): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<FaceList>> {
-    let limit = page_size(q.limit)?;
-    let after = match q.next_token.as_deref() {
-        Some(t) => Some(Uuid::parse_str(t).map_err(|_| ApiError::invalid_parameter("nextToken is not one we issued"))?),
-        None => None,
-    };
-    existing_collection(&app, &id).await?;
-    let mut faces = app.store.list_faces(&id, after, limit + 1, q.external_id.as_deref()).await?;
-    let next_token = if faces.len() > limit as usize {
-        faces.truncate(limit as usize);
-        faces.last().map(|f| f.face_id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(FaceList { faces: faces.into_iter().map(Into::into).collect(), next_token }))
+    let listed = collections::list_faces(&app, &id, &q.page(), q.external_id.as_deref()).await?;
+    Ok(Json(FaceList { faces: listed.items.into_iter().map(Into::into).collect(), next_token: listed.next_token }))
 }
 
 /// Describe one face.
@@ -352,12 +160,7 @@ pub async fn get_face(
     State(app): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<Json<FaceRecordDto>> {
-    let face_id = parse_face_id(&face_id)?;
-    match app.store.get_face(&id, face_id).await? {
-        Some(face) => Ok(Json(face.into())),
-        None if app.store.collection_model(&id).await?.is_none() => Err(ApiError::collection_not_found(&id)),
-        None => Err(ApiError::new(Code::FaceNotFound, format!("no face {face_id} in collection {id:?}"))),
-    }
+    Ok(Json(collections::describe_face(&app, &id, &face_id).await?.into()))
 }
 
 /// The image a face was indexed from, when it was stored (`storeImage: true`).
@@ -368,17 +171,7 @@ pub async fn get_face_image(
     State(app): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let face_id = parse_face_id(&face_id)?;
-    let face = app
-        .store
-        .get_face(&id, face_id)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::FaceNotFound, format!("no face {face_id} in collection {id:?}")))?;
-    let image = app
-        .store
-        .get_image(&id, face.image_id)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::ImageNotStored, "the image of this face was not stored"))?;
+    let image = collections::face_image(&app, &id, &face_id).await?;
     Ok(([(header::CONTENT_TYPE, image.content_type)], Body::from(image.bytes)).into_response())
 }
 
@@ -390,12 +183,7 @@ pub async fn delete_face(
     State(app): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<Json<DeleteFacesResponse>> {
-    let face = parse_face_id(&face_id)?;
-    let response = delete_some(&app, &id, vec![face_id]).await?;
-    if response.deleted_faces.is_empty() {
-        return Err(ApiError::new(Code::FaceNotFound, format!("no face {face} in collection {id:?}")));
-    }
-    Ok(Json(response))
+    Ok(Json(collections::delete_face(&app, &id, &face_id).await?.into()))
 }
 
 /// Delete several faces at once; ids not in the collection are listed in `notFound`.
@@ -408,26 +196,7 @@ pub async fn delete_faces(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<DeleteFacesRequest>,
 ) -> ApiResult<Json<DeleteFacesResponse>> {
-    if req.face_ids.is_empty() || req.face_ids.len() > 1000 {
-        return Err(ApiError::invalid_parameter("faceIds must hold 1-1000 ids"));
-    }
-    Ok(Json(delete_some(&app, &id, req.face_ids).await?))
-}
-
-async fn delete_some(app: &AppState, id: &str, face_ids: Vec<String>) -> ApiResult<DeleteFacesResponse> {
-    existing_collection(app, id).await?;
-    let mut not_found = Vec::new();
-    let mut ids = Vec::new();
-    for raw in face_ids {
-        match Uuid::parse_str(&raw) {
-            Ok(u) => ids.push(u),
-            Err(_) => not_found.push(raw),
-        }
-    }
-    let deleted = app.store.delete_faces(id, &ids).await?;
-    catch_up(app).await;
-    not_found.extend(ids.iter().filter(|i| !deleted.contains(i)).map(|i| i.to_string()));
-    Ok(DeleteFacesResponse { deleted_faces: deleted, not_found })
+    Ok(Json(collections::delete_faces(&app, &id, req.face_ids).await?.into()))
 }
 
 /// Search a collection with the faces of an image (the largest, or all), top `maxResults` above the threshold.
@@ -448,30 +217,25 @@ pub async fn search(
 ) -> ApiResult<Json<SearchResponse>> {
     let image = payload.take_image("image")?;
     let req: SearchRequest = payload.options()?;
-    let _admission = app.pool.admit()?;
-    let threshold = app.threshold(req.threshold)?;
-    let k = max_results(req.max_results)?;
-    usable_collection(&app, &id).await?;
-    let all = req.faces == FaceSelection::All;
-    let analyzed = app
-        .analyze(image, app.config.detect_max_side, move |faces| {
-            if all {
-                (0..faces.len()).collect()
-            } else {
-                largest(faces).into_iter().collect()
-            }
-        })
-        .await?;
-    if analyzed.faces.is_empty() {
-        return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
-    }
-    let mut results = Vec::new();
-    for (slot, &i) in analyzed.embedded.iter().enumerate() {
-        let query = analyzed.templates[slot].vector.clone();
-        let matches = find(&app, &id, query, k, threshold, None).await?;
-        results.push(SearchResult { searched_face: FaceDto::from(&analyzed.faces[i]), matches });
-    }
-    Ok(Json(SearchResponse { image: analyzed.image.clone(), results, threshold, face_model: app.face_model() }))
+    let options = collections::SearchOptions {
+        threshold: req.threshold,
+        max_results: req.max_results,
+        all_faces: req.faces == FaceSelection::All,
+    };
+    let found = collections::search(&app, &id, image, options).await?;
+    Ok(Json(SearchResponse {
+        image: found.image,
+        results: found
+            .results
+            .into_iter()
+            .map(|r| SearchResult {
+                searched_face: FaceDto::from(&r.searched_face),
+                matches: r.matches.into_iter().map(Into::into).collect(),
+            })
+            .collect(),
+        threshold: found.threshold,
+        face_model: found.face_model,
+    }))
 }
 
 /// Search a collection with a face already in it (the face itself is not among the matches).
@@ -484,56 +248,11 @@ pub async fn search_by_face(
     Path((id, face_id)): Path<(String, String)>,
     JsonBody(req): JsonBody<SearchByFaceRequest>,
 ) -> ApiResult<Json<SearchByFaceResponse>> {
-    let threshold = app.threshold(req.threshold)?;
-    let k = max_results(req.max_results)?;
-    let face_id = parse_face_id(&face_id)?;
-    usable_collection(&app, &id).await?;
-    let template = match app.indexes.template(&id, &face_id) {
-        Some(t) => t,
-        None => app
-            .store
-            .face_template(&id, face_id)
-            .await?
-            .ok_or_else(|| ApiError::new(Code::FaceNotFound, format!("no face {face_id} in collection {id:?}")))?,
-    };
-    let matches = find(&app, &id, template, k, threshold, Some(face_id)).await?;
-    Ok(Json(SearchByFaceResponse { face_id, matches, threshold, face_model: app.face_model() }))
-}
-
-/// The index's top `k` (above `threshold`), resolved to face records; `exclude` is left out.
-async fn find(
-    app: &AppState,
-    collection: &str,
-    query: Vec<f32>,
-    k: usize,
-    threshold: f32,
-    exclude: Option<Uuid>,
-) -> ApiResult<Vec<MatchDto>> {
-    let min_cosine = vision::similarity::cosine_for_similarity(app.model, threshold);
-    let indexes = app.indexes.clone();
-    let collection_owned = collection.to_string();
-    let want = k + usize::from(exclude.is_some());
-    // A large index is scanned on several threads; keep that off the async workers.
-    let hits = tokio::task::spawn_blocking(move || indexes.search(&collection_owned, &query, want, min_cosine))
-        .await
-        .map_err(|e| ApiError::internal("search", e))?;
-    let hits: Vec<_> = hits.into_iter().filter(|h| Some(h.id) != exclude).take(k).collect();
-    let ids: Vec<Uuid> = hits.iter().map(|h| h.id).collect();
-    let mut records: std::collections::HashMap<Uuid, store::FaceRecord> =
-        app.store.get_faces(collection, &ids).await?.into_iter().map(|r| (r.face_id, r)).collect();
-    Ok(hits
-        .into_iter()
-        .filter_map(|hit| {
-            // A face deleted (through another replica) since the index saw it has no record: leave it out.
-            let record = records.remove(&hit.id)?;
-            Some(MatchDto {
-                face_id: hit.id,
-                image_id: record.image_id,
-                external_id: record.external_id,
-                metadata: record.metadata,
-                similarity: app.similarity(hit.score),
-                cosine: hit.score,
-            })
-        })
-        .collect())
+    let found = collections::search_by_face(&app, &id, &face_id, req.threshold, req.max_results).await?;
+    Ok(Json(SearchByFaceResponse {
+        face_id: found.face_id,
+        matches: found.matches.into_iter().map(Into::into).collect(),
+        threshold: found.threshold,
+        face_model: found.face_model,
+    }))
 }

@@ -1,14 +1,15 @@
-//! Stateless face endpoints: detect, compare (1:1, or one face against every face of an image), and
+//! The `/v1` face endpoints (over [`crate::usecases::faces`]): detect, compare (1:1, or one face against every face of an image), and
 //! identity document + selfie.
 
 use axum::extract::State;
 use axum::Json;
 
 use crate::dto::*;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::Payload;
-use crate::state::{largest, AppState};
+use crate::state::AppState;
+use crate::usecases::faces;
 
 /// Find every face in an image: box, five landmarks, detection score and quality.
 ///
@@ -25,9 +26,8 @@ use crate::state::{largest, AppState};
 pub async fn detect(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<DetectResponse>> {
     let image = payload.take_image("image")?;
     let _: DetectRequest = payload.options()?;
-    let _admission = app.pool.admit()?;
-    let analyzed = app.analyze(image, app.config.detect_max_side, |_| Vec::new()).await?;
-    Ok(Json(DetectResponse { image: analyzed.image, faces: analyzed.faces.iter().map(FaceDto::from).collect() }))
+    let found = faces::detect(&app, image).await?;
+    Ok(Json(DetectResponse { image: found.image, faces: found.faces.iter().map(FaceDto::from).collect() }))
 }
 
 /// Compare the largest face of `source` with the largest face of `target` (or with each of its faces).
@@ -45,50 +45,24 @@ pub async fn detect(State(app): State<AppState>, mut payload: Payload) -> ApiRes
 pub async fn compare(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<CompareResponse>> {
     let source = payload.take_image("source")?;
     let target = payload.take_image("target")?;
-    let options: CompareRequest = payload.options()?;
-    let _admission = app.pool.admit()?;
-    let threshold = app.threshold(options.threshold)?;
-    let max_side = app.config.detect_max_side;
-    let all = options.target_faces == FaceSelection::All;
-    let (source, target) = tokio::join!(
-        app.analyze(source, max_side, |faces| largest(faces).into_iter().collect()),
-        app.analyze(target, max_side, move |faces| {
-            if all {
-                (0..faces.len()).collect()
-            } else {
-                largest(faces).into_iter().collect()
-            }
-        }),
-    );
-    let (source, target) = (source?, target?);
-    let Some(source_index) = largest(&source.faces) else {
-        return Err(ApiError::new(Code::NoFace, "no face was found in the source image"));
-    };
-    if target.faces.is_empty() {
-        return Err(ApiError::new(Code::NoFace, "no face was found in the target image"));
-    }
-    let source_template =
-        source.template_of(source_index).ok_or_else(|| ApiError::internal("compare", "no template"))?;
-    let mut scored = Vec::new();
-    for &i in &target.embedded {
-        let template = target.template_of(i).ok_or_else(|| ApiError::internal("compare", "no template"))?;
-        let cosine = source_template.cosine(template).map_err(ApiError::from)?;
-        scored.push(FaceMatch { similarity: app.similarity(cosine), cosine, face: FaceDto::from(&target.faces[i]) });
-    }
-    scored.sort_by(|a, b| b.cosine.total_cmp(&a.cosine));
-    let (best_similarity, best_cosine) = scored.first().map_or((0.0, -1.0), |m| (m.similarity, m.cosine));
-    let (face_matches, unmatched_faces): (Vec<_>, Vec<_>) = scored.into_iter().partition(|m| m.similarity >= threshold);
+    let req: CompareRequest = payload.options()?;
+    let options =
+        faces::CompareOptions { threshold: req.threshold, all_target_faces: req.target_faces == FaceSelection::All };
+    let c = faces::compare(&app, source, target, options).await?;
+    let (similarity, cosine) = c.best();
+    let dto =
+        |m: &faces::ScoredFace| FaceMatch { similarity: m.similarity, cosine: m.cosine, face: FaceDto::from(&m.face) };
     Ok(Json(CompareResponse {
-        is_match: !face_matches.is_empty(),
-        similarity: best_similarity,
-        cosine: best_cosine,
-        threshold,
-        source_face: FaceDto::from(&source.faces[source_index]),
-        face_matches,
-        unmatched_faces,
-        source_image: source.image,
-        target_image: target.image,
-        face_model: app.face_model(),
+        is_match: c.is_match(),
+        similarity,
+        cosine,
+        threshold: c.threshold,
+        source_face: FaceDto::from(&c.source_face),
+        face_matches: c.matches.iter().map(dto).collect(),
+        unmatched_faces: c.unmatched.iter().map(dto).collect(),
+        source_image: c.source_image,
+        target_image: c.target_image,
+        face_model: c.face_model,
     }))
 }
 
@@ -105,40 +79,17 @@ pub async fn compare(State(app): State<AppState>, mut payload: Payload) -> ApiRe
 pub async fn verify_id(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<VerifyIdResponse>> {
     let document = payload.take_image("document")?;
     let selfie = payload.take_image("selfie")?;
-    let options: VerifyIdRequest = payload.options()?;
-    let _admission = app.pool.admit()?;
-    let threshold = app.threshold(options.threshold)?;
-    let document_side = app.config.document_max_side.max(app.config.detect_max_side);
-    let pick_largest = |faces: &[vision::Face]| largest(faces).into_iter().collect::<Vec<_>>();
-    let (document, selfie) = tokio::join!(
-        app.analyze(document, document_side, pick_largest),
-        app.analyze(selfie, app.config.detect_max_side, pick_largest),
-    );
-    let (document, selfie) = (document?, selfie?);
-    let doc_index = largest(&document.faces)
-        .ok_or_else(|| ApiError::new(Code::NoFace, "no portrait was found on the identity document"))?;
-    let selfie_index =
-        largest(&selfie.faces).ok_or_else(|| ApiError::new(Code::NoFace, "no face was found in the selfie"))?;
-    if selfie.faces.len() > 1 {
-        return Err(ApiError::new(
-            Code::MultipleFaces,
-            format!("the selfie must show one person; {} faces were found", selfie.faces.len()),
-        ));
-    }
-    let (Some(a), Some(b)) = (document.template_of(doc_index), selfie.template_of(selfie_index)) else {
-        return Err(ApiError::internal("verify-id", "no template"));
-    };
-    let cosine = a.cosine(b).map_err(ApiError::from)?;
-    let similarity = app.similarity(cosine);
+    let req: VerifyIdRequest = payload.options()?;
+    let v = faces::verify_id(&app, document, selfie, req.threshold).await?;
     Ok(Json(VerifyIdResponse {
-        is_match: similarity >= threshold,
-        similarity,
-        cosine,
-        threshold,
-        document_face: FaceDto::from(&document.faces[doc_index]),
-        selfie_face: FaceDto::from(&selfie.faces[selfie_index]),
-        document_image: document.image,
-        selfie_image: selfie.image,
-        face_model: app.face_model(),
+        is_match: v.is_match,
+        similarity: v.similarity,
+        cosine: v.cosine,
+        threshold: v.threshold,
+        document_face: FaceDto::from(&v.document_face),
+        selfie_face: FaceDto::from(&v.selfie_face),
+        document_image: v.document_image,
+        selfie_image: v.selfie_image,
+        face_model: v.face_model,
     }))
 }

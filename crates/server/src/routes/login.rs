@@ -12,11 +12,11 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{ImageField, JsonBody, Payload};
-use crate::routes::collections::usable_collection;
 use crate::routes::users::UserDto;
 use crate::sessions::{consume_for_login, SessionProof};
 use crate::state::{largest, AppState};
 use crate::time::rfc3339;
+use crate::usecases::collections::usable_collection;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -8,19 +8,18 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use liveness::replay::{self, FramePrint, SeenFrame};
-use liveness::{ChallengeEvidence, Feedback, FrameError, FrameStamp, Kind, Session, SessionResult, Status, Target};
+use liveness::{ChallengeEvidence, Feedback, Kind, Session, SessionResult, Target};
 use serde::{Deserialize, Serialize};
-use store::{NewSession, SessionCreated, SessionImage, StoredSession};
 use utoipa::ToSchema;
 
 use crate::access::credentials;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
-use crate::sessions::{self, SessionRecord, MAX_AUDIT_IMAGES, SESSION_TOKEN_PREFIX};
+use crate::sessions::SESSION_TOKEN_PREFIX;
 use crate::state::AppState;
 use crate::time::rfc3339;
+use crate::usecases::liveness_sessions::{self, Credential, Frame};
 
 /// Frames one request may carry.
 pub const MAX_FRAMES_PER_REQUEST: usize = 10;
@@ -117,49 +116,6 @@ fn challenge_dtos(session: &Session) -> Vec<ChallengeDto> {
         .collect()
 }
 
-fn session_not_found(id: &str) -> ApiError {
-    ApiError::new(Code::SessionNotFound, format!("liveness session {id:?} does not exist"))
-}
-
-fn load_record(row: &StoredSession) -> ApiResult<SessionRecord> {
-    serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))
-}
-
-fn state_json(record: &SessionRecord) -> ApiResult<String> {
-    serde_json::to_string(record).map_err(|e| ApiError::internal("liveness session state", e))
-}
-
-/// Who may act on a session: the key that created it, an admin key, or (where allowed) its session token.
-enum Caller {
-    Key,
-    SessionToken,
-}
-
-fn authorize(
-    row: &StoredSession,
-    access: Option<&auth::Access>,
-    headers: &HeaderMap,
-    token_allowed: bool,
-) -> ApiResult<Caller> {
-    if let Some(Ok(token)) = credentials(headers) {
-        if token.starts_with(SESSION_TOKEN_PREFIX) {
-            if !token_allowed {
-                return Err(ApiError::new(
-                    Code::InsufficientScope,
-                    "a session token may only send frames and read its session's status",
-                ));
-            }
-            sessions::verify_token(token, &row.session_id, &row.token_hash)?;
-            return Ok(Caller::SessionToken);
-        }
-    }
-    match access {
-        Some(a) if a.is_admin() || a.key_id == row.owner_key => Ok(Caller::Key),
-        Some(_) => Err(session_not_found(&row.session_id)),
-        None => Err(ApiError::new(Code::Unauthorized, "this endpoint needs an API key or the session token")),
-    }
-}
-
 /// Creates a liveness session with random (or the listed) challenges.
 #[utoipa::path(post, path = "/v1/liveness/sessions", tag = "liveness",
     request_body = CreateSessionRequest,
@@ -173,102 +129,41 @@ pub async fn create_session(
     Extension(caller): Extension<auth::Access>,
     JsonBody(req): JsonBody<CreateSessionRequest>,
 ) -> ApiResult<Response> {
-    let (status, body) = new_session(&app, &caller, req).await?;
-    Ok((status, Json(body)).into_response())
+    let options = liveness_sessions::CreateOptions {
+        challenges: req.challenges,
+        challenge_count: req.challenge_count,
+        exclude: req.exclude.unwrap_or_default(),
+        require_head_turn: req.require_head_turn.unwrap_or(true),
+        audit_images: req.audit_images_limit.unwrap_or(0),
+        client_request_token: req.client_request_token,
+    };
+    let created = liveness_sessions::create(&app, &caller, options).await?;
+    let status = if created.existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(created_dto(created))).into_response())
 }
 
-/// Creates a session for `caller` (201), or finds the one created before with the same client request token
-/// (200, with a fresh session token).
-pub async fn new_session(
-    app: &AppState,
-    caller: &auth::Access,
-    req: CreateSessionRequest,
-) -> ApiResult<(StatusCode, CreatedSession)> {
-    let audit = req.audit_images_limit.unwrap_or(0);
-    if audit > MAX_AUDIT_IMAGES {
-        return Err(ApiError::invalid_parameter(format!("auditImagesLimit must lie in 0..={MAX_AUDIT_IMAGES}")));
-    }
-    if let Some(t) = &req.client_request_token {
-        if !store::valid_client_token(t) {
-            return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
-        }
-    }
-    let kinds = match &req.challenges {
-        Some(list) => {
-            if list.is_empty() || list.len() > 6 {
-                return Err(ApiError::invalid_parameter("challenges must list 1 to 6 kinds"));
-            }
-            if let Some(k) = list.iter().find(|k| !sessions::RANDOM_KINDS.contains(k)) {
-                return Err(ApiError::invalid_parameter(format!("{} is not a session challenge", k.as_str())));
-            }
-            list.clone()
-        }
-        None => {
-            let count = req.challenge_count.unwrap_or(2);
-            if !(1..=5).contains(&count) {
-                return Err(ApiError::invalid_parameter("challengeCount must lie in 1..=5"));
-            }
-            let exclude = req.exclude.clone().unwrap_or_default();
-            let kinds = sessions::pick_kinds(count, &exclude, req.require_head_turn.unwrap_or(true));
-            if kinds.len() < count {
-                return Err(ApiError::invalid_parameter("too many kinds are excluded for challengeCount"));
-            }
-            kinds
-        }
-    };
-    let now = store::now_millis();
-    let config = &app.config;
-    let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
-    let challenges = sessions::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000);
-    let options = sessions::session_options(config, challenges, app.passive.is_ok(), audit);
-    let record = SessionRecord {
-        session: Session::new(options, now),
-        template: None,
-        audit_candidates: 0,
-        audit_filled: 0,
-        consumed: false,
-    };
-    let session_id = uuid::Uuid::new_v4().to_string();
-    let (token, token_hash) = sessions::new_token(&session_id);
-    // Finished sessions past their retention, frame prints past the replay window and templates past their
-    // time go on the way (and every minute, see `Server::serve`).
-    sweep(app).await?;
-    let created = app
-        .store
-        .create_session(&NewSession {
-            session_id: session_id.clone(),
-            owner_key: caller.key_id.clone(),
-            client_request_token: req.client_request_token.clone(),
-            token_hash,
-            status: Status::Created.as_str().into(),
-            state: state_json(&record)?,
-            created_at: now,
-            expires_at: now + lifetime_ms,
-            purge_at: now + lifetime_ms + config.liveness_retention_seconds as i64 * 1000,
-            biometrics_until: None,
-        })
-        .await?;
-    let (status, row, token) = match created {
-        SessionCreated::New(row) => (StatusCode::CREATED, row, token),
-        SessionCreated::Existing(row) => {
-            // The first answer was lost: the same session, with a new token (the first one stops working).
-            let (token, hash) = sessions::new_token(&row.session_id);
-            app.store.set_session_token(&row.session_id, &hash).await?;
-            (StatusCode::OK, row, token)
-        }
-    };
-    let record = load_record(&row)?;
-    let body = CreatedSession {
-        session_id: row.session_id.clone(),
+/// The answer to a creation.
+pub fn created_dto(created: liveness_sessions::Created) -> CreatedSession {
+    let liveness_sessions::Created { row, session, token, .. } = created;
+    CreatedSession {
+        session_id: row.session_id,
         session_token: token,
-        status: row.status.clone(),
+        status: row.status,
         created_at: rfc3339(row.created_at),
         expires_at: rfc3339(row.expires_at),
-        challenges: challenge_dtos(&record.session),
-        min_face_px: record.session.options.min_face_px,
-        audit_images_limit: record.session.options.audit_images,
-    };
-    Ok((status, body))
+        challenges: challenge_dtos(&session),
+        min_face_px: session.options.min_face_px,
+        audit_images_limit: session.options.audit_images,
+    }
+}
+
+/// The credential a request presents for a session: its session token (from the `Authorization` header), else
+/// the API key the access layer admitted.
+fn credential<'a>(headers: &'a HeaderMap, access: &'a Option<Extension<auth::Access>>) -> Credential<'a> {
+    match credentials(headers) {
+        Some(Ok(token)) if token.starts_with(SESSION_TOKEN_PREFIX) => Credential::SessionToken(token),
+        _ => access.as_ref().map_or(Credential::None, |a| Credential::Key(&a.0)),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -313,21 +208,7 @@ pub struct FramesResponse {
     pub result: Option<SessionResultDto>,
 }
 
-fn frame_error(e: &FrameError) -> ApiError {
-    ApiError::from(e)
-}
-
-/// Frames of a request, decoded.
-struct FrameBytes {
-    bytes: axum::body::Bytes,
-    sequence: u64,
-    timestamp: i64,
-    hash: String,
-    /// A binary stream message: the server numbers it and stamps it with its own clock when it takes it.
-    numbered_by_server: bool,
-}
-
-fn read_frames(mut payload: Payload) -> ApiResult<Vec<FrameBytes>> {
+fn read_frames(mut payload: Payload) -> ApiResult<Vec<Frame>> {
     let single = payload.take_images("image")?;
     let req: FramesRequest = payload.options()?;
     let mut out = Vec::new();
@@ -352,16 +233,7 @@ fn read_frames(mut payload: Payload) -> ApiResult<Vec<FrameBytes>> {
     if out.is_empty() || out.len() > MAX_FRAMES_PER_REQUEST {
         return Err(ApiError::invalid_parameter(format!("send 1 to {MAX_FRAMES_PER_REQUEST} frames per request")));
     }
-    Ok(out
-        .into_iter()
-        .map(|(bytes, sequence, timestamp)| FrameBytes {
-            numbered_by_server: false,
-            hash: sessions::sha256_hex(&bytes),
-            bytes,
-            sequence,
-            timestamp,
-        })
-        .collect())
+    Ok(out.into_iter().map(|(bytes, sequence, timestamp)| Frame::numbered(bytes, sequence, timestamp)).collect())
 }
 
 async fn frames_payload(app: &AppState, request: axum::extract::Request) -> ApiResult<Payload> {
@@ -387,115 +259,19 @@ pub async fn post_frames(
     request: axum::extract::Request,
 ) -> ApiResult<Json<FramesResponse>> {
     let headers = request.headers().clone();
-    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
-    authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
+    liveness_sessions::authorize_frames(&app, &id, credential(&headers, &access)).await?;
     let frames = read_frames(frames_payload(&app, request).await?)?;
-    take_frames(&app, &id, frames).await.map(Json)
+    let taken = liveness_sessions::send_frames(&app, &id, frames).await?;
+    Ok(Json(frames_dto(&id, taken)))
 }
 
-fn replay_window_ms(app: &AppState) -> i64 {
-    i64::try_from(app.config.liveness_replay_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
-}
-
-/// The frames of other sessions within the replay window whose faces lay where this one's does (see
-/// `liveness::replay`).
-async fn seen_in(app: &AppState, id: &str, print: &FramePrint, now_ms: i64) -> ApiResult<Vec<SeenFrame>> {
-    let near = app.store.frame_prints_near(&replay::cells(&print.points), now_ms - replay_window_ms(app), id).await?;
-    Ok(near
-        .into_iter()
-        .filter(|row| replay::same_capture(&FramePrint::points_from_flat(&row.points), &print.points))
-        .map(|row| SeenFrame { session: row.session_id, sequence: u64::try_from(row.sequence).unwrap_or(0) })
-        .collect())
-}
-
-/// Checks, measures and judges frames for session `id` (the caller is authorised), saving after each.
-async fn take_frames(app: &AppState, id: &str, mut frames: Vec<FrameBytes>) -> ApiResult<FramesResponse> {
-    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
-    let mut record = load_record(&row)?;
-    let mut version = row.version;
-    let now = store::now_millis();
-    // Server-numbered frames (binary stream messages): the next sequence, and the server's time since creation.
-    let (mut next, mut last) = (record.session.next_sequence, record.session.last_timestamp_ms);
-    for f in frames.iter_mut().filter(|f| f.numbered_by_server) {
-        let elapsed = (now - record.session.created_ms).max(0);
-        f.sequence = next;
-        f.timestamp = last.map_or(elapsed, |l| elapsed.max(l + 1));
-        (next, last) = (next + 1, Some(f.timestamp));
-    }
-    if record.session.expire_if_due(now) {
-        finish_record(app, &mut record);
-        save(app, id, version, &record, &[]).await?;
-        return Err(frame_error(&FrameError::Expired));
-    }
-    // The whole request is checked before anything is measured or written.
-    let plan: Vec<(u64, i64, &str)> = frames.iter().map(|f| (f.sequence, f.timestamp, f.hash.as_str())).collect();
-    record.session.check_frames(&plan, now).map_err(|e| frame_error(&e))?;
-    let _admission = app.pool.admit()?;
-    let mut feedback = Vec::new();
-    for frame in frames {
-        let started = std::time::Instant::now();
-        let measured = sessions::measure_frame(app, frame.bytes.clone()).await?;
-        let had_baseline = record.session.baseline.is_some();
-        let now_ms = store::now_millis();
-        let stamp = FrameStamp {
-            sequence: frame.sequence,
-            timestamp_ms: frame.timestamp,
-            now_ms,
-            byte_hash: frame.hash.clone(),
-        };
-        let print = measured.print().filter(|_| app.config.liveness_replay_window_seconds > 0);
-        let mut observation = measured.observation(app.model, record.template.as_deref(), stamp);
-        if let Some(p) = &print {
-            observation.seen_in = seen_in(app, id, p, now_ms).await?;
-        }
-        let fb = record.session.observe(observation).map_err(|e| frame_error(&e))?;
-        if let Some(p) = &print {
-            app.store
-                .add_frame_print(&store::NewFramePrint {
-                    session_id: id,
-                    sequence: i64::try_from(frame.sequence).unwrap_or(i64::MAX),
-                    cell: p.cell,
-                    points: &p.flat(),
-                    created_at: now_ms,
-                })
-                .await?;
-        }
-        if !had_baseline && record.session.baseline.is_some() {
-            record.template = measured.face.map(|f| f.template);
-        }
-        let mut images = Vec::new();
-        if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
-            let content_type = sessions::image_content_type(&frame.bytes).to_string();
-            if fb.best_frontal {
-                images.push(SessionImage {
-                    name: "reference".into(),
-                    content_type: content_type.clone(),
-                    bytes: frame.bytes.to_vec(),
-                });
-            }
-            let limit = record.session.options.audit_images;
-            if let Some(slot) = sessions::audit_slot(&mut record, limit) {
-                images.push(SessionImage { name: format!("audit-{slot}"), content_type, bytes: frame.bytes.to_vec() });
-            }
-        }
-        if record.session.status.is_final() {
-            finish_record(app, &mut record);
-        }
-        save(app, id, version, &record, &images).await?;
-        version += 1;
-        app.metrics.observe_inference("liveness_frame", started.elapsed().as_secs_f64());
-        feedback.push(fb);
-        if record.session.status.is_final() {
-            break;
-        }
-    }
-    let status = record.session.status;
-    Ok(FramesResponse {
+fn frames_dto(id: &str, taken: liveness_sessions::FramesTaken) -> FramesResponse {
+    FramesResponse {
         session_id: id.to_string(),
-        status: status.as_str().into(),
-        feedback,
-        result: status.is_final().then(|| result_dto(id, &record.session.result(), !app.config.liveness_privacy)),
-    })
+        status: taken.status.as_str().into(),
+        feedback: taken.feedback,
+        result: taken.result.map(|r| result_dto(id, &r, taken.reference_kept)),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,13 +304,11 @@ pub async fn stream(
     headers: HeaderMap,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
-    match &query.token {
-        Some(token) => sessions::verify_token(token, &row.session_id, &row.token_hash)?,
-        None => {
-            authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
-        }
-    }
+    let presented = match &query.token {
+        Some(token) => Credential::SessionToken(token),
+        None => credential(&headers, &access),
+    };
+    liveness_sessions::authorize_frames(&app, &id, presented).await?;
     let max = app.body_limit();
     Ok(upgrade.max_message_size(max).on_upgrade(move |socket| run_stream(app, id, socket)))
 }
@@ -550,7 +324,7 @@ async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::We
             _ => continue,
         };
         let answer = match frame {
-            Ok(frame) => take_frames(&app, &id, vec![frame]).await,
+            Ok(frame) => liveness_sessions::send_frames(&app, &id, vec![frame]).await.map(|t| frames_dto(&id, t)),
             Err(e) => Err(e),
         };
         let (text, done) = match answer {
@@ -570,67 +344,19 @@ async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::We
     let _ = socket.send(Message::Close(None)).await;
 }
 
-fn parse_stream_text(text: &str) -> ApiResult<FrameBytes> {
+fn parse_stream_text(text: &str) -> ApiResult<Frame> {
     let f: StreamFrame = serde_json::from_str(text)
         .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid frame message: {e}")))?;
     let (Some(sequence), Some(timestamp)) = (f.sequence, f.timestamp) else {
         return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
     };
     let bytes = decode_base64("image", &f.image)?;
-    Ok(FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence, timestamp, numbered_by_server: false })
+    Ok(Frame::numbered(bytes, sequence, timestamp))
 }
 
-/// A binary message: numbered and stamped in `take_frames`, from the session it loads anyway.
-fn stream_binary(bytes: axum::body::Bytes) -> FrameBytes {
-    FrameBytes { hash: sessions::sha256_hex(&bytes), bytes, sequence: 0, timestamp: 0, numbered_by_server: true }
-}
-
-/// What finishing changes beyond the state machine: in privacy mode the template goes, unless the session
-/// succeeded (then it stays for one use — a face login or a verification — within the login window).
-fn finish_record(app: &AppState, record: &mut SessionRecord) {
-    if app.config.liveness_privacy && record.session.status != Status::Succeeded {
-        record.template = None;
-    }
-}
-
-async fn save(
-    app: &AppState,
-    id: &str,
-    version: i64,
-    record: &SessionRecord,
-    images: &[SessionImage],
-) -> ApiResult<()> {
-    if !sessions::save_at(app, id, version, record, images).await? {
-        return Err(ApiError::new(
-            Code::SessionBusy,
-            "another request changed this session at the same time: send the frame again",
-        ));
-    }
-    Ok(())
-}
-
-/// Sessions swept at most per round.
-const SWEEP_BATCH: i64 = 500;
-
-/// The housekeeping of sessions, run on every replica now and then: sessions past their retention go (with
-/// their images and replay prints), and in privacy mode every face template past its time — of sessions
-/// abandoned while running, and of succeeded ones whose login window closed unused — is dropped.
-pub async fn sweep(app: &AppState) -> ApiResult<u64> {
-    let now = store::now_millis();
-    let mut swept = app.store.purge_sessions(now).await?;
-    app.store.purge_frame_prints(now - replay_window_ms(app)).await?;
-    for row in app.store.sessions_holding_biometrics(now, SWEEP_BATCH).await? {
-        let mut record = load_record(&row)?;
-        if record.session.expire_if_due(now) {
-            finish_record(app, &mut record);
-        }
-        record.template = None;
-        // A request that changed the session meanwhile wins; the next round sees it again.
-        if sessions::save_record(app, &row, &record, &[]).await? {
-            swept += 1;
-        }
-    }
-    Ok(swept)
+/// A binary message: numbered and stamped when it is taken, from the session loaded anyway.
+fn stream_binary(bytes: axum::body::Bytes) -> Frame {
+    Frame::unnumbered(bytes)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -703,16 +429,8 @@ pub async fn get_session(
     access: Option<Extension<auth::Access>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<SessionView>> {
-    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
-    authorize(&row, access.as_ref().map(|a| &a.0), &headers, true)?;
-    let mut record = load_record(&row)?;
-    if record.session.expire_if_due(store::now_millis()) {
-        finish_record(&app, &mut record);
-        // A concurrent frame may win the race; then its state is the one to show next time.
-        let _ = save(&app, &id, row.version, &record, &[]).await;
-    }
-    let s = &record.session;
-    let names = app.store.session_image_names(&id).await?;
+    let found = liveness_sessions::status(&app, &id, credential(&headers, &access)).await?;
+    let (row, s, names) = (&found.row, &found.session, &found.image_names);
     let result = result_dto(&id, &s.result(), names.iter().any(|n| n == "reference"));
     Ok(Json(SessionView {
         session_id: id.clone(),
@@ -736,13 +454,7 @@ pub async fn get_session_image(
     access: Option<Extension<auth::Access>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
-    authorize(&row, access.as_ref().map(|a| &a.0), &headers, false)?;
-    let image = app
-        .store
-        .session_image(&id, &name)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::ImageNotFound, format!("this session has no image {name:?}")))?;
+    let image = liveness_sessions::image(&app, &id, &name, credential(&headers, &access)).await?;
     Ok((
         [(header::CONTENT_TYPE, image.content_type), (header::CACHE_CONTROL, "no-store".into())],
         Body::from(image.bytes),
@@ -769,10 +481,7 @@ pub async fn new_session_token(
     access: Option<Extension<auth::Access>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<SessionTokenDto>> {
-    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
-    authorize(&row, access.as_ref().map(|a| &a.0), &headers, false)?;
-    let (token, hash) = sessions::new_token(&id);
-    app.store.set_session_token(&id, &hash).await?;
+    let token = liveness_sessions::new_token(&app, &id, credential(&headers, &access)).await?;
     Ok(Json(SessionTokenDto { session_id: id, session_token: token }))
 }
 
@@ -793,8 +502,6 @@ pub async fn delete_session(
     access: Option<Extension<auth::Access>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<DeletedSession>> {
-    let row = app.store.get_session(&id).await?.ok_or_else(|| session_not_found(&id))?;
-    authorize(&row, access.as_ref().map(|a| &a.0), &headers, false)?;
-    let deleted = app.store.delete_session(&id).await?;
+    let deleted = liveness_sessions::delete(&app, &id, credential(&headers, &access)).await?;
     Ok(Json(DeletedSession { session_id: id, deleted }))
 }

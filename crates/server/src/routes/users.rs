@@ -18,8 +18,9 @@ use crate::dto::{rfc3339, FaceRecordDto};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, ImageField, Payload, QueryOptions};
-use crate::routes::collections::{catch_up, sniff_content_type, usable_collection, PageQuery};
+use crate::routes::collections::PageQuery;
 use crate::state::{largest, AppState};
+use crate::usecases::collections::{catch_up, sniff_content_type, usable_collection};
 
 const MAX_IMAGES: usize = 10;
 
@@ -313,7 +314,7 @@ pub async fn list_users(
     if page.external_id.is_some() {
         return Err(ApiError::invalid_parameter("externalId does not apply to users"));
     }
-    let limit = crate::routes::collections::page_size(page.limit)?;
+    let limit = page.page().size()?;
     let mut users = app.store.list_users(page.next_token.as_deref(), limit + 1).await?;
     let next_token = if users.len() > limit as usize {
         users.truncate(limit as usize);

@@ -356,7 +356,7 @@ pub async fn verify(
                 format!("this key may not use collection {collection:?}"),
             ));
         }
-        crate::routes::collections::usable_collection(&app, collection).await?;
+        crate::usecases::collections::usable_collection(&app, collection).await?;
         match app.indexes.search(collection, &template, 1, min_cosine).into_iter().next() {
             Some(h) => {
                 let record = app.store.get_faces(collection, &[h.id]).await?.into_iter().next();

@@ -1,0 +1,418 @@
+//! Liveness sessions: create one (random or listed challenges, a session token for the browser), take its frames
+//! (checked as a whole, measured, judged by the `liveness` crate's state machine, saved after each), read its
+//! status and result, its images, a new token; delete it; and the housekeeping every replica runs. The state
+//! lives in the store, so any replica takes the next frame.
+
+use bytes::Bytes;
+use liveness::replay::{self, FramePrint, SeenFrame};
+use liveness::{Feedback, FrameError, FrameStamp, Kind, Session, SessionResult, Status};
+use store::{NewSession, SessionCreated, SessionImage, StoredSession};
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::sessions::{self, SessionRecord, MAX_AUDIT_IMAGES};
+use crate::state::AppState;
+
+/// What the caller presented: a session's own token, an API key, or nothing.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    SessionToken(&'a str),
+    Key(&'a auth::Access),
+    None,
+}
+
+fn session_not_found(id: &str) -> ApiError {
+    ApiError::new(Code::SessionNotFound, format!("liveness session {id:?} does not exist"))
+}
+
+fn load_record(row: &StoredSession) -> ApiResult<SessionRecord> {
+    serde_json::from_str(&row.state).map_err(|e| ApiError::internal("liveness session state", e))
+}
+
+fn state_json(record: &SessionRecord) -> ApiResult<String> {
+    serde_json::to_string(record).map_err(|e| ApiError::internal("liveness session state", e))
+}
+
+/// Who may act on a session: the key that created it, an admin key, or (where `token_allowed`) its session token.
+fn authorize(row: &StoredSession, credential: Credential<'_>, token_allowed: bool) -> ApiResult<()> {
+    match credential {
+        Credential::SessionToken(token) => {
+            if !token_allowed {
+                return Err(ApiError::new(
+                    Code::InsufficientScope,
+                    "a session token may only send frames and read its session's status",
+                ));
+            }
+            sessions::verify_token(token, &row.session_id, &row.token_hash)?;
+            Ok(())
+        }
+        Credential::Key(a) if a.is_admin() || a.key_id == row.owner_key => Ok(()),
+        Credential::Key(_) => Err(session_not_found(&row.session_id)),
+        Credential::None => {
+            Err(ApiError::new(Code::Unauthorized, "this endpoint needs an API key or the session token"))
+        }
+    }
+}
+
+/// The session `id`, when `credential` may act on it.
+async fn open(app: &AppState, id: &str, credential: Credential<'_>, token_allowed: bool) -> ApiResult<StoredSession> {
+    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
+    authorize(&row, credential, token_allowed)?;
+    Ok(row)
+}
+
+/// The challenges and limits of a new session.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// The challenges in order (1-6); `None`: `challenge_count` drawn at random.
+    pub challenges: Option<Vec<Kind>>,
+    /// How many random challenges (1-5, default 2).
+    pub challenge_count: Option<usize>,
+    /// Kinds the random draw leaves out.
+    pub exclude: Vec<Kind>,
+    /// Whether the random draw includes a head turn.
+    pub require_head_turn: bool,
+    /// Audit images to keep (0-4).
+    pub audit_images: u32,
+    /// Makes creation idempotent per owner.
+    pub client_request_token: Option<String>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            challenges: None,
+            challenge_count: None,
+            exclude: Vec::new(),
+            require_head_turn: true,
+            audit_images: 0,
+            client_request_token: None,
+        }
+    }
+}
+
+/// A session as created (or as found again by its client request token).
+pub struct Created {
+    pub row: StoredSession,
+    pub session: Session,
+    /// The session token (a fresh one when the session existed: the earlier one stops working).
+    pub token: String,
+    /// Whether the client request token named a session created before.
+    pub existed: bool,
+}
+
+/// Creates a session for `owner`, or finds the one created before with the same client request token.
+pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions) -> ApiResult<Created> {
+    let audit = options.audit_images;
+    if audit > MAX_AUDIT_IMAGES {
+        return Err(ApiError::invalid_parameter(format!("auditImagesLimit must lie in 0..={MAX_AUDIT_IMAGES}")));
+    }
+    if let Some(t) = &options.client_request_token {
+        if !store::valid_client_token(t) {
+            return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
+        }
+    }
+    let kinds = match &options.challenges {
+        Some(list) => {
+            if list.is_empty() || list.len() > 6 {
+                return Err(ApiError::invalid_parameter("challenges must list 1 to 6 kinds"));
+            }
+            if let Some(k) = list.iter().find(|k| !sessions::RANDOM_KINDS.contains(k)) {
+                return Err(ApiError::invalid_parameter(format!("{} is not a session challenge", k.as_str())));
+            }
+            list.clone()
+        }
+        None => {
+            let count = options.challenge_count.unwrap_or(2);
+            if !(1..=5).contains(&count) {
+                return Err(ApiError::invalid_parameter("challengeCount must lie in 1..=5"));
+            }
+            let kinds = sessions::pick_kinds(count, &options.exclude, options.require_head_turn);
+            if kinds.len() < count {
+                return Err(ApiError::invalid_parameter("too many kinds are excluded for challengeCount"));
+            }
+            kinds
+        }
+    };
+    let now = store::now_millis();
+    let config = &app.config;
+    let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
+    let challenges = sessions::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000);
+    let session_options = sessions::session_options(config, challenges, app.passive.is_ok(), audit);
+    let record = SessionRecord {
+        session: Session::new(session_options, now),
+        template: None,
+        audit_candidates: 0,
+        audit_filled: 0,
+        consumed: false,
+    };
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let (token, token_hash) = sessions::new_token(&session_id);
+    // Finished sessions past their retention, frame prints past the replay window and templates past their
+    // time go on the way (and every minute, see `Server::serve`).
+    sweep(app).await?;
+    let created = app
+        .store
+        .create_session(&NewSession {
+            session_id: session_id.clone(),
+            owner_key: owner.key_id.clone(),
+            client_request_token: options.client_request_token.clone(),
+            token_hash,
+            status: Status::Created.as_str().into(),
+            state: state_json(&record)?,
+            created_at: now,
+            expires_at: now + lifetime_ms,
+            purge_at: now + lifetime_ms + config.liveness_retention_seconds as i64 * 1000,
+            biometrics_until: None,
+        })
+        .await?;
+    let (existed, row, token) = match created {
+        SessionCreated::New(row) => (false, row, token),
+        SessionCreated::Existing(row) => {
+            // The first answer was lost: the same session, with a new token (the first one stops working).
+            let (token, hash) = sessions::new_token(&row.session_id);
+            app.store.set_session_token(&row.session_id, &hash).await?;
+            (true, row, token)
+        }
+    };
+    let record = load_record(&row)?;
+    Ok(Created { row, session: record.session, token, existed })
+}
+
+/// A frame of a request, decoded.
+pub struct Frame {
+    pub bytes: Bytes,
+    pub sequence: u64,
+    /// Milliseconds since the session was created, on the client's clock.
+    pub timestamp: i64,
+    /// SHA-256 of the bytes (hex).
+    pub hash: String,
+    /// A frame the server numbers and stamps with its own clock when it takes it (binary stream messages).
+    pub numbered_by_server: bool,
+}
+
+impl Frame {
+    /// A frame with the client's sequence number and timestamp.
+    pub fn numbered(bytes: Bytes, sequence: u64, timestamp: i64) -> Frame {
+        Frame { hash: sessions::sha256_hex(&bytes), bytes, sequence, timestamp, numbered_by_server: false }
+    }
+
+    /// A frame the server numbers and stamps.
+    pub fn unnumbered(bytes: Bytes) -> Frame {
+        Frame { hash: sessions::sha256_hex(&bytes), bytes, sequence: 0, timestamp: 0, numbered_by_server: true }
+    }
+}
+
+/// What the frames of one request did.
+pub struct FramesTaken {
+    pub status: Status,
+    /// One per frame taken.
+    pub feedback: Vec<Feedback>,
+    /// Once the session has finished.
+    pub result: Option<SessionResult>,
+    /// Whether the reference image was kept (never in privacy mode).
+    pub reference_kept: bool,
+}
+
+/// Checks that `credential` may send frames to session `id` (its owner's key, an admin key or its session
+/// token): before a request's frames are read, or once for a stream of them.
+pub async fn authorize_frames(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<()> {
+    open(app, id, credential, true).await.map(|_| ())
+}
+
+fn replay_window_ms(app: &AppState) -> i64 {
+    i64::try_from(app.config.liveness_replay_window_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The frames of other sessions within the replay window whose faces lay where this one's does (see
+/// `liveness::replay`).
+async fn seen_in(app: &AppState, id: &str, print: &FramePrint, now_ms: i64) -> ApiResult<Vec<SeenFrame>> {
+    let near = app.store.frame_prints_near(&replay::cells(&print.points), now_ms - replay_window_ms(app), id).await?;
+    Ok(near
+        .into_iter()
+        .filter(|row| replay::same_capture(&FramePrint::points_from_flat(&row.points), &print.points))
+        .map(|row| SeenFrame { session: row.session_id, sequence: u64::try_from(row.sequence).unwrap_or(0) })
+        .collect())
+}
+
+/// Checks, measures and judges frames for session `id` (the caller is authorised: [`authorize_frames`]),
+/// saving after each.
+pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> ApiResult<FramesTaken> {
+    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
+    let mut record = load_record(&row)?;
+    let mut version = row.version;
+    let now = store::now_millis();
+    // Server-numbered frames (binary stream messages): the next sequence, and the server's time since creation.
+    let (mut next, mut last) = (record.session.next_sequence, record.session.last_timestamp_ms);
+    for f in frames.iter_mut().filter(|f| f.numbered_by_server) {
+        let elapsed = (now - record.session.created_ms).max(0);
+        f.sequence = next;
+        f.timestamp = last.map_or(elapsed, |l| elapsed.max(l + 1));
+        (next, last) = (next + 1, Some(f.timestamp));
+    }
+    if record.session.expire_if_due(now) {
+        finish_record(app, &mut record);
+        save(app, id, version, &record, &[]).await?;
+        return Err(ApiError::from(&FrameError::Expired));
+    }
+    // The whole request is checked before anything is measured or written.
+    let plan: Vec<(u64, i64, &str)> = frames.iter().map(|f| (f.sequence, f.timestamp, f.hash.as_str())).collect();
+    record.session.check_frames(&plan, now).map_err(|e| ApiError::from(&e))?;
+    let _admission = app.pool.admit()?;
+    let mut feedback = Vec::new();
+    for frame in frames {
+        let started = std::time::Instant::now();
+        let measured = sessions::measure_frame(app, frame.bytes.clone()).await?;
+        let had_baseline = record.session.baseline.is_some();
+        let now_ms = store::now_millis();
+        let stamp = FrameStamp {
+            sequence: frame.sequence,
+            timestamp_ms: frame.timestamp,
+            now_ms,
+            byte_hash: frame.hash.clone(),
+        };
+        let print = measured.print().filter(|_| app.config.liveness_replay_window_seconds > 0);
+        let mut observation = measured.observation(app.model, record.template.as_deref(), stamp);
+        if let Some(p) = &print {
+            observation.seen_in = seen_in(app, id, p, now_ms).await?;
+        }
+        let fb = record.session.observe(observation).map_err(|e| ApiError::from(&e))?;
+        if let Some(p) = &print {
+            app.store
+                .add_frame_print(&store::NewFramePrint {
+                    session_id: id,
+                    sequence: i64::try_from(frame.sequence).unwrap_or(i64::MAX),
+                    cell: p.cell,
+                    points: &p.flat(),
+                    created_at: now_ms,
+                })
+                .await?;
+        }
+        if !had_baseline && record.session.baseline.is_some() {
+            record.template = measured.face.map(|f| f.template);
+        }
+        let mut images = Vec::new();
+        if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
+            let content_type = sessions::image_content_type(&frame.bytes).to_string();
+            if fb.best_frontal {
+                images.push(SessionImage {
+                    name: "reference".into(),
+                    content_type: content_type.clone(),
+                    bytes: frame.bytes.to_vec(),
+                });
+            }
+            let limit = record.session.options.audit_images;
+            if let Some(slot) = sessions::audit_slot(&mut record, limit) {
+                images.push(SessionImage { name: format!("audit-{slot}"), content_type, bytes: frame.bytes.to_vec() });
+            }
+        }
+        if record.session.status.is_final() {
+            finish_record(app, &mut record);
+        }
+        save(app, id, version, &record, &images).await?;
+        version += 1;
+        app.metrics.observe_inference("liveness_frame", started.elapsed().as_secs_f64());
+        feedback.push(fb);
+        if record.session.status.is_final() {
+            break;
+        }
+    }
+    let status = record.session.status;
+    Ok(FramesTaken {
+        status,
+        feedback,
+        result: status.is_final().then(|| record.session.result()),
+        reference_kept: !app.config.liveness_privacy,
+    })
+}
+
+/// A session's state as of now (expired when due).
+pub struct SessionStatus {
+    pub row: StoredSession,
+    pub session: Session,
+    /// Names of the kept images (`reference`, `audit-0`...).
+    pub image_names: Vec<String>,
+}
+
+/// A session's status and, once finished, its result (its owner's key, an admin key, or its session token).
+pub async fn status(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<SessionStatus> {
+    let row = open(app, id, credential, true).await?;
+    let mut record = load_record(&row)?;
+    if record.session.expire_if_due(store::now_millis()) {
+        finish_record(app, &mut record);
+        // A concurrent frame may win the race; then its state is the one to show next time.
+        let _ = save(app, id, row.version, &record, &[]).await;
+    }
+    let image_names = app.store.session_image_names(id).await?;
+    Ok(SessionStatus { row, session: record.session, image_names })
+}
+
+/// A session's reference or audit image (its owner's key or an admin key).
+pub async fn image(app: &AppState, id: &str, name: &str, credential: Credential<'_>) -> ApiResult<SessionImage> {
+    open(app, id, credential, false).await?;
+    app.store
+        .session_image(id, name)
+        .await?
+        .ok_or_else(|| ApiError::new(Code::ImageNotFound, format!("this session has no image {name:?}")))
+}
+
+/// A new session token (the previous one stops working).
+pub async fn new_token(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<String> {
+    open(app, id, credential, false).await?;
+    let (token, hash) = sessions::new_token(id);
+    app.store.set_session_token(id, &hash).await?;
+    Ok(token)
+}
+
+/// Deletes a session with its images and its frames' landmarks in the replay memory.
+pub async fn delete(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<bool> {
+    open(app, id, credential, false).await?;
+    Ok(app.store.delete_session(id).await?)
+}
+
+/// What finishing changes beyond the state machine: in privacy mode the template goes, unless the session
+/// succeeded (then it stays for one use — a face login or a verification — within the login window).
+fn finish_record(app: &AppState, record: &mut SessionRecord) {
+    if app.config.liveness_privacy && record.session.status != Status::Succeeded {
+        record.template = None;
+    }
+}
+
+async fn save(
+    app: &AppState,
+    id: &str,
+    version: i64,
+    record: &SessionRecord,
+    images: &[SessionImage],
+) -> ApiResult<()> {
+    if !sessions::save_at(app, id, version, record, images).await? {
+        return Err(ApiError::new(
+            Code::SessionBusy,
+            "another request changed this session at the same time: send the frame again",
+        ));
+    }
+    Ok(())
+}
+
+/// Sessions swept at most per round.
+const SWEEP_BATCH: i64 = 500;
+
+/// The housekeeping of sessions, run on every replica now and then: sessions past their retention go (with
+/// their images and replay prints), and in privacy mode every face template past its time — of sessions
+/// abandoned while running, and of succeeded ones whose login window closed unused — is dropped.
+pub async fn sweep(app: &AppState) -> ApiResult<u64> {
+    let now = store::now_millis();
+    let mut swept = app.store.purge_sessions(now).await?;
+    app.store.purge_frame_prints(now - replay_window_ms(app)).await?;
+    for row in app.store.sessions_holding_biometrics(now, SWEEP_BATCH).await? {
+        let mut record = load_record(&row)?;
+        if record.session.expire_if_due(now) {
+            finish_record(app, &mut record);
+        }
+        record.template = None;
+        // A request that changed the session meanwhile wins; the next round sees it again.
+        if sessions::save_record(app, &row, &record, &[]).await? {
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
