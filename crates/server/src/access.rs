@@ -11,14 +11,17 @@ use std::time::Instant;
 
 use auth::limiter::retry_after_secs;
 use auth::{Access, Scope};
-use axum::extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::time;
+
+/// The path parameter that names a collection.
+pub const COLLECTION_PARAM: &str = "collectionId";
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,49 +39,26 @@ pub enum Requirement {
     SessionTokenOr(Scope),
     /// A key with this scope (`admin` has them all).
     Scope(Scope),
+    /// A key with this scope that may use the collection named by the route's `{collectionId}`.
+    CollectionScope(Scope),
     /// An AWS Signature V4 (the admin pair or a key's pair); the operation in the request names the scope and
     /// collection, as its `/v1` twin's route does (see [`crate::rekognition::operation_requirement`]).
     AwsSignature,
 }
 
-/// The requirement of every route, in one table. A route missing here needs `admin`: new routes are closed
-/// until they are listed.
-pub fn requirement(method: &Method, route: &str) -> Requirement {
-    use Requirement::*;
-    let method = if method == Method::HEAD { "GET" } else { method.as_str() };
-    match (method, route) {
-        (_, "/health" | "/ready" | "/openapi.json" | "/docs" | "/docs/{file}" | "/.well-known/jwks.json") => Public,
-        ("GET", "/" | "/liveness" | "/sdk/{file}" | "/web/{file}") => Public,
-        // The Rekognition-compatible API: Signature V4, then the scope of the operation named in the request.
-        ("POST", "/") => AwsSignature,
-        ("POST", "/v1/auth/face-login") => Login,
-        ("GET", "/v1/users/me") | ("POST", "/v1/auth/logout") => UserToken,
-        ("GET", "/v1/usage") => AnyKey,
-        ("GET", "/metrics") => Scope(auth::Scope::Metrics),
-        ("POST", "/v1/detect" | "/v1/analyze") => Scope(auth::Scope::FacesDetect),
-        ("POST", "/v1/liveness/sessions/{id}/frames")
-        | ("GET", "/v1/liveness/sessions/{id}" | "/v1/liveness/sessions/{id}/stream") => {
-            SessionTokenOr(auth::Scope::Liveness)
-        }
-        ("GET" | "DELETE", r) if r.starts_with("/v1/liveness/sessions") => Scope(auth::Scope::Liveness),
-        ("POST", r) if r.starts_with("/v1/liveness/") => Scope(auth::Scope::Liveness),
-        ("POST", "/v1/compare" | "/v1/verify-id" | "/v1/verify") => Scope(auth::Scope::FacesCompare),
-        ("GET", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsRead),
-        ("POST", "/v1/collections/{id}/search" | "/v1/collections/{id}/faces/{face}/search") => {
-            Scope(auth::Scope::CollectionsRead)
-        }
-        ("POST" | "DELETE", r) if r.starts_with("/v1/collections") => Scope(auth::Scope::CollectionsWrite),
-        ("GET" | "POST" | "DELETE", r) if r.starts_with("/v1/users") => Scope(auth::Scope::Users),
-        ("POST", "/v1/auth/revoke") => Scope(auth::Scope::Users),
-        _ => Scope(auth::Scope::Admin),
-    }
+/// The access layer of one route: the shared state and the route's requirement (from the route table,
+/// [`crate::routes::table`]).
+#[derive(Clone)]
+pub struct Gate {
+    pub app: AppState,
+    pub requirement: Requirement,
 }
 
-/// The middleware (a `route_layer`: it runs after routing, so the route is known).
-pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("", |m| m.as_str()).to_string();
+/// The middleware, layered on each route with its requirement (it runs after routing).
+pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut request: Request, next: Next) -> Response {
+    let app = gate.app;
     let ip = client_ip(&app, &request);
-    let need = match requirement(request.method(), &route) {
+    let need = match gate.requirement {
         Requirement::Scope(Scope::Metrics) if app.config.metrics_public => Requirement::Public,
         need => need,
     };
@@ -124,8 +104,10 @@ pub async fn enforce(State(app): State<AppState>, params: RawPathParams, mut req
             admit_key(&app, request.headers(), ip, Some(scope), None, Count::Yes).await.map(Some)
         }
         Requirement::Scope(scope) => {
-            let collection = params.iter().find(|(name, _)| *name == "id").map(|(_, v)| v.to_string());
-            let collection = collection.filter(|_| route.starts_with("/v1/collections/"));
+            admit_key(&app, request.headers(), ip, Some(scope), None, Count::Yes).await.map(Some)
+        }
+        Requirement::CollectionScope(scope) => {
+            let collection = params.iter().find(|(name, _)| *name == COLLECTION_PARAM).map(|(_, v)| v.to_string());
             admit_key(&app, request.headers(), ip, Some(scope), collection.as_deref(), Count::Yes).await.map(Some)
         }
     };
@@ -448,18 +430,6 @@ fn client_ip(app: &AppState, request: &Request) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unlisted_routes_need_admin() {
-        assert_eq!(requirement(&Method::POST, "/v1/something-new"), Requirement::Scope(Scope::Admin));
-        assert_eq!(requirement(&Method::GET, "/v1/keys"), Requirement::Scope(Scope::Admin));
-        assert_eq!(requirement(&Method::HEAD, "/health"), Requirement::Public);
-        assert_eq!(
-            requirement(&Method::POST, "/v1/collections/{id}/search"),
-            Requirement::Scope(Scope::CollectionsRead)
-        );
-        assert_eq!(requirement(&Method::PUT, "/v1/collections/{id}"), Requirement::Scope(Scope::Admin));
-    }
 
     #[test]
     fn credentials_from_either_header() {

@@ -33,7 +33,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -43,9 +42,6 @@ use error::{ApiError, Code};
 use indexes::Indexes;
 use metrics::Metrics;
 use pool::InferencePool;
-use routes::{
-    analysis, collections, faces, keys, liveness, login, ops, sessions as liveness_sessions, users, verify, web,
-};
 use state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,57 +62,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes with their middleware.
 pub fn router(state: AppState) -> Router {
-    let router = Router::new()
-        .route("/v1/detect", post(faces::detect))
-        .route("/v1/compare", post(faces::compare))
-        .route("/v1/verify-id", post(faces::verify_id))
-        .route("/v1/collections", post(collections::create_collection).get(collections::list_collections))
-        .route("/v1/collections/{id}", get(collections::get_collection).delete(collections::delete_collection))
-        .route("/v1/collections/{id}/faces", post(collections::index_faces).get(collections::list_faces))
-        .route("/v1/collections/{id}/faces/delete", post(collections::delete_faces))
-        .route("/v1/collections/{id}/faces/{face}", get(collections::get_face).delete(collections::delete_face))
-        .route("/v1/collections/{id}/faces/{face}/image", get(collections::get_face_image))
-        .route("/v1/collections/{id}/faces/{face}/search", post(collections::search_by_face))
-        .route("/v1/collections/{id}/search", post(collections::search))
-        .route("/v1/analyze", post(analysis::analyze))
-        .route("/v1/liveness/passive", post(liveness::passive))
-        .route("/v1/liveness/check", post(analysis::check))
-        .route("/v1/liveness/validate", post(verify::validate))
-        .route("/v1/verify", post(verify::verify))
-        .route("/v1/liveness/sessions", post(liveness_sessions::create_session))
-        .route(
-            "/v1/liveness/sessions/{id}",
-            get(liveness_sessions::get_session).delete(liveness_sessions::delete_session),
-        )
-        .route("/v1/liveness/sessions/{id}/frames", post(liveness_sessions::post_frames))
-        .route("/v1/liveness/sessions/{id}/stream", get(liveness_sessions::stream))
-        .route("/v1/liveness/sessions/{id}/token", post(liveness_sessions::new_session_token))
-        .route("/v1/liveness/sessions/{id}/images/{name}", get(liveness_sessions::get_session_image))
-        .route("/v1/users", post(users::register_user).get(users::list_users))
-        .route("/v1/users/me", get(users::me))
-        .route("/v1/users/{id}", get(users::get_user).delete(users::delete_user))
-        .route("/v1/users/{id}/faces", post(users::add_user_faces))
-        .route("/v1/auth/face-login", post(login::face_login))
-        .route("/v1/auth/logout", post(login::logout))
-        .route("/v1/auth/revoke", post(login::revoke))
-        .route("/v1/auth/signing-keys/rotate", post(login::rotate_signing_key))
-        .route("/.well-known/jwks.json", get(login::jwks))
-        .route("/v1/keys", post(keys::create).get(keys::list))
-        .route("/v1/keys/{id}", get(keys::get).delete(keys::revoke))
-        .route("/v1/keys/{id}/aws-credentials", post(keys::aws_credentials))
-        .route("/v1/usage", get(keys::usage))
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi_json))
-        .route("/docs", get(ops::docs_page))
-        .route("/", get(web::demo_page).post(rekognition::dispatch))
-        .route("/liveness", get(web::liveness_page))
-        .route("/sdk/{file}", get(web::sdk))
-        .route("/web/{file}", get(web::page_asset))
-        .route("/docs/{file}", get(ops::docs_asset))
-        // Route layers run after routing, innermost last: `observe` sees every answer, access control's too.
-        .route_layer(middleware::from_fn_with_state(state.clone(), access::enforce))
+    // Each route carries its own access layer (see `routes::table`); `observe` wraps them all.
+    let router = routes::all()
+        .into_router(&state)
+        // A route layer runs after routing: `observe` sees every routed answer, access control's too.
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {

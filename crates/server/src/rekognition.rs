@@ -28,7 +28,9 @@ use base64::Engine;
 
 use vision::{Face, QualityIssue};
 
+use crate::access::Requirement::AwsSignature;
 use crate::error::ApiError;
+use crate::routes::table::Routes;
 use crate::state::{AppState, ImageInfo};
 use crate::usecases::collections::{self, NotIndexedReason};
 use crate::usecases::faces;
@@ -506,4 +508,10 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
     }
     out["AuditImages"] = json!(audit);
     Ok(out)
+}
+
+/// `POST /`: the operations, behind a Signature V4 (each operation's scope comes from
+/// [`operation_requirement`]).
+pub fn routes() -> Routes {
+    Routes::new().undocumented(axum::http::Method::POST, "/", dispatch, AwsSignature)
 }

@@ -17,6 +17,10 @@ use crate::http_error::ErrorBody;
 use crate::input::{ImageField, Payload};
 use crate::state::AppState;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 /// At most this many faces are analysed per image.
 pub const MAX_ANALYSED_FACES: u32 = 20;
 
@@ -398,4 +402,11 @@ pub async fn check(State(app): State<AppState>, mut payload: Payload) -> ApiResu
         outcome.refuse(Code::MultipleFaces.as_str());
     }
     Ok(Json(CheckResponse { outcome, image, baseline }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_analyze, _, _>(analyze, Scope(Scope::FacesDetect))
+        .operation::<__path_check, _, _>(check, Scope(Scope::Liveness))
 }

@@ -16,6 +16,10 @@ use crate::input::{lenient_string, JsonBody, Payload, QueryOptions};
 use crate::state::AppState;
 use crate::usecases::collections;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -255,4 +259,21 @@ pub async fn search_by_face(
         threshold: found.threshold,
         face_model: found.face_model,
     }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_create_collection, _, _>(create_collection, Scope(Scope::CollectionsWrite))
+        .operation::<__path_list_collections, _, _>(list_collections, Scope(Scope::CollectionsRead))
+        .operation::<__path_get_collection, _, _>(get_collection, CollectionScope(Scope::CollectionsRead))
+        .operation::<__path_delete_collection, _, _>(delete_collection, CollectionScope(Scope::CollectionsWrite))
+        .operation::<__path_index_faces, _, _>(index_faces, CollectionScope(Scope::CollectionsWrite))
+        .operation::<__path_list_faces, _, _>(list_faces, CollectionScope(Scope::CollectionsRead))
+        .operation::<__path_get_face, _, _>(get_face, CollectionScope(Scope::CollectionsRead))
+        .operation::<__path_get_face_image, _, _>(get_face_image, CollectionScope(Scope::CollectionsRead))
+        .operation::<__path_delete_face, _, _>(delete_face, CollectionScope(Scope::CollectionsWrite))
+        .operation::<__path_delete_faces, _, _>(delete_faces, CollectionScope(Scope::CollectionsWrite))
+        .operation::<__path_search, _, _>(search, CollectionScope(Scope::CollectionsRead))
+        .operation::<__path_search_by_face, _, _>(search_by_face, CollectionScope(Scope::CollectionsRead))
 }

@@ -11,6 +11,10 @@ use crate::input::Payload;
 use crate::state::AppState;
 use crate::usecases::faces;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 /// Find every face in an image: box, five landmarks, detection score and quality.
 ///
 /// The image may be a multipart file `image`, base64 JSON `{"image": "..."}`, or the raw body.
@@ -92,4 +96,12 @@ pub async fn verify_id(State(app): State<AppState>, mut payload: Payload) -> Api
         selfie_image: v.selfie_image,
         face_model: v.face_model,
     }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_detect, _, _>(detect, Scope(Scope::FacesDetect))
+        .operation::<__path_compare, _, _>(compare, Scope(Scope::FacesCompare))
+        .operation::<__path_verify_id, _, _>(verify_id, Scope(Scope::FacesCompare))
 }

@@ -14,6 +14,10 @@ use crate::input::{lenient_string, JsonBody, QueryOptions};
 use crate::state::AppState;
 use crate::time;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub keys: Vec<ApiKeyDto>,
@@ -129,4 +133,15 @@ pub async fn usage(
         remaining: quota.map(|q| q.saturating_sub(requests)),
         resets_at: time::rfc3339(time::next_month_start(now)),
     }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_create, _, _>(create, Scope(Scope::Admin))
+        .operation::<__path_list, _, _>(list, Scope(Scope::Admin))
+        .operation::<__path_get, _, _>(get, Scope(Scope::Admin))
+        .operation::<__path_revoke, _, _>(revoke, Scope(Scope::Admin))
+        .operation::<__path_aws_credentials, _, _>(aws_credentials, Scope(Scope::Admin))
+        .operation::<__path_usage, _, _>(usage, AnyKey)
 }

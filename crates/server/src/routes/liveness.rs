@@ -12,6 +12,10 @@ use crate::http_error::ErrorBody;
 use crate::input::{ImageField, Payload};
 use crate::state::AppState;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PassiveRequest {
@@ -119,4 +123,9 @@ pub async fn passive(State(app): State<AppState>, mut payload: Payload) -> ApiRe
         })
         .collect();
     Ok(Json(PassiveResponse { image: info, faces, threshold }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new().operation::<__path_passive, _, _>(passive, Scope(Scope::Liveness))
 }

@@ -18,6 +18,10 @@ use crate::state::{largest, AppState};
 use crate::time::rfc3339;
 use crate::usecases::collections::usable_collection;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaceLoginRequest {
@@ -271,4 +275,14 @@ pub async fn rotate_signing_key(State(app): State<AppState>) -> ApiResult<Json<R
             "tokens are signed with the configured HS256 secret: change token_secret to rotate",
         )),
     }
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_face_login, _, _>(face_login, Login)
+        .operation::<__path_logout, _, _>(logout, UserToken)
+        .operation::<__path_revoke, _, _>(revoke, Scope(Scope::Users))
+        .operation::<__path_jwks, _, _>(jwks, Public)
+        .operation::<__path_rotate_signing_key, _, _>(rotate_signing_key, Scope(Scope::Admin))
 }

@@ -10,6 +10,11 @@ use crate::dto::{Health, Readiness};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+use axum::http::Method;
+
 /// The process is up.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn health() -> Json<Health> {
@@ -71,4 +76,15 @@ pub async fn docs_asset(axum::extract::Path(file): axum::extract::Path<String>) 
         _ => return ApiError::new(Code::NotFound, "no such file").into_response(),
     };
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_health, _, _>(health, Public)
+        .operation::<__path_ready, _, _>(ready, Public)
+        .operation::<__path_metrics, _, _>(metrics, Scope(Scope::Metrics))
+        .undocumented(Method::GET, "/openapi.json", openapi_json, Public)
+        .undocumented(Method::GET, "/docs", docs_page, Public)
+        .undocumented(Method::GET, "/docs/{file}", docs_asset, Public)
 }

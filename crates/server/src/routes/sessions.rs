@@ -21,6 +21,11 @@ use crate::state::AppState;
 use crate::time::rfc3339;
 use crate::usecases::liveness_sessions::{self, Credential, Frame};
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+use axum::http::Method;
+
 /// Frames one request may carry.
 pub const MAX_FRAMES_PER_REQUEST: usize = 10;
 pub use crate::sessions::MAX_FRAMES_PER_SESSION;
@@ -504,4 +509,17 @@ pub async fn delete_session(
 ) -> ApiResult<Json<DeletedSession>> {
     let deleted = liveness_sessions::delete(&app, &id, credential(&headers, &access)).await?;
     Ok(Json(DeletedSession { session_id: id, deleted }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_create_session, _, _>(create_session, Scope(Scope::Liveness))
+        .operation::<__path_get_session, _, _>(get_session, SessionTokenOr(Scope::Liveness))
+        .operation::<__path_post_frames, _, _>(post_frames, SessionTokenOr(Scope::Liveness))
+        .operation::<__path_get_session_image, _, _>(get_session_image, Scope(Scope::Liveness))
+        .operation::<__path_delete_session, _, _>(delete_session, Scope(Scope::Liveness))
+        .operation::<__path_new_session_token, _, _>(new_session_token, Scope(Scope::Liveness))
+        // The WebSocket of live feedback: not an OpenAPI operation.
+        .undocumented(Method::GET, "/v1/liveness/sessions/{sessionId}/stream", stream, SessionTokenOr(Scope::Liveness))
 }

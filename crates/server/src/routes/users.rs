@@ -22,6 +22,10 @@ use crate::routes::collections::PageQuery;
 use crate::state::{largest, AppState};
 use crate::usecases::collections::{catch_up, sniff_content_type, usable_collection};
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 const MAX_IMAGES: usize = 10;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -350,4 +354,15 @@ pub async fn delete_user(State(app): State<AppState>, Path(user_id): Path<String
 pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<UserDto>> {
     let (_, user) = crate::routes::login::bearer_user(&app, &headers).await?;
     Ok(Json(UserDto::new(user, None)))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_register_user, _, _>(register_user, Scope(Scope::Users))
+        .operation::<__path_list_users, _, _>(list_users, Scope(Scope::Users))
+        .operation::<__path_get_user, _, _>(get_user, Scope(Scope::Users))
+        .operation::<__path_delete_user, _, _>(delete_user, Scope(Scope::Users))
+        .operation::<__path_add_user_faces, _, _>(add_user_faces, Scope(Scope::Users))
+        .operation::<__path_me, _, _>(me, UserToken)
 }

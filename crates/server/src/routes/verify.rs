@@ -18,6 +18,10 @@ use crate::sessions::{self, SessionRecord};
 use crate::state::AppState;
 use liveness::FrameMeasurement;
 
+use crate::access::Requirement::*;
+use crate::routes::table::Routes;
+use auth::Scope;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChallengeImage {
@@ -385,4 +389,11 @@ pub async fn verify(
         matched_external_id,
         reasons,
     }))
+}
+
+/// The routes of this family: handler, OpenAPI operation and access requirement.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_validate, _, _>(validate, Scope(Scope::Liveness))
+        .operation::<__path_verify, _, _>(verify, Scope(Scope::FacesCompare))
 }

@@ -6,7 +6,10 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use crate::access::Requirement::Public;
 use crate::error::{ApiError, Code};
+use crate::routes::table::Routes;
+use axum::http::Method;
 
 /// Scripts and styles from this origin only, no inline code; the camera's media stream; the API (and its
 /// WebSocket) on this origin; images from the API as blobs.
@@ -63,4 +66,13 @@ pub async fn page_asset(Path(file): Path<String>) -> Response {
         "page.css" => asset(include_str!("../../../../web/page.css"), CSS, false),
         _ => ApiError::new(Code::NotFound, "no such file").into_response(),
     }
+}
+
+/// The pages and their assets: public, left out of the OpenAPI document.
+pub fn routes() -> Routes {
+    Routes::new()
+        .undocumented(Method::GET, "/", demo_page, Public)
+        .undocumented(Method::GET, "/liveness", liveness_page, Public)
+        .undocumented(Method::GET, "/sdk/{file}", sdk, Public)
+        .undocumented(Method::GET, "/web/{file}", page_asset, Public)
 }

@@ -1,0 +1,142 @@
+//! The route table: each route family lists its routes once — the handler, its OpenAPI operation (the path and
+//! method come from the handler's `#[utoipa::path]`, so the document and the router cannot disagree) and the
+//! access requirement the access layer enforces before the handler runs. [`super::all`] gathers the families;
+//! the router, the OpenAPI document and access control are all built from that one list.
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware;
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::Router;
+use utoipa::openapi::path::HttpMethod;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::{OpenApi, RefOr};
+
+use crate::access::{enforce, Gate, Requirement};
+use crate::state::AppState;
+
+/// What the OpenAPI document takes from a documented route.
+struct Doc {
+    operation: fn() -> utoipa::openapi::path::Operation,
+    schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
+}
+
+struct Route {
+    path: String,
+    method: Method,
+    handler: MethodRouter<AppState>,
+    requirement: Requirement,
+    doc: Option<Doc>,
+}
+
+/// The routes of one family (or of all of them, merged).
+#[derive(Default)]
+pub struct Routes {
+    routes: Vec<Route>,
+}
+
+fn filter_of(method: &Method) -> MethodFilter {
+    match *method {
+        Method::POST => MethodFilter::POST,
+        Method::DELETE => MethodFilter::DELETE,
+        Method::PUT => MethodFilter::PUT,
+        Method::PATCH => MethodFilter::PATCH,
+        _ => MethodFilter::GET,
+    }
+}
+
+fn method_of(method: &HttpMethod) -> Method {
+    match method {
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Trace => Method::TRACE,
+        HttpMethod::Get => Method::GET,
+    }
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A documented route: `P` is the handler's `#[utoipa::path]` (its `__path_<handler>` type), which names
+    /// the path and method.
+    pub fn operation<P, H, T>(mut self, handler: H, requirement: Requirement) -> Self
+    where
+        P: utoipa::Path + utoipa::__dev::SchemaReferences,
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        for method in P::methods() {
+            let method = method_of(&method);
+            self.routes.push(Route {
+                path: P::path(),
+                handler: axum::routing::on(filter_of(&method), handler.clone()),
+                method,
+                requirement,
+                doc: Some(Doc { operation: P::operation, schemas: P::schemas }),
+            });
+        }
+        self
+    }
+
+    /// A route left out of the OpenAPI document (pages, assets, the WebSocket, the Rekognition protocol).
+    pub fn undocumented<H, T>(mut self, method: Method, path: &str, handler: H, requirement: Requirement) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.routes.push(Route {
+            path: path.to_string(),
+            handler: axum::routing::on(filter_of(&method), handler),
+            method,
+            requirement,
+            doc: None,
+        });
+        self
+    }
+
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.routes.extend(other.routes);
+        self
+    }
+
+    /// Every route with its requirement: `(method, path, requirement)`.
+    pub fn requirements(&self) -> impl Iterator<Item = (&Method, &str, Requirement)> {
+        self.routes.iter().map(|r| (&r.method, r.path.as_str(), r.requirement))
+    }
+
+    /// The documented operations and the schemas they name, added to `doc`.
+    pub fn document(&self, doc: &mut OpenApi) {
+        let mut schemas = Vec::new();
+        for route in &self.routes {
+            let Some(d) = &route.doc else { continue };
+            let method = match route.method {
+                Method::POST => HttpMethod::Post,
+                Method::DELETE => HttpMethod::Delete,
+                Method::PUT => HttpMethod::Put,
+                Method::PATCH => HttpMethod::Patch,
+                _ => HttpMethod::Get,
+            };
+            doc.paths.add_path_operation(&route.path, vec![method], (d.operation)());
+            (d.schemas)(&mut schemas);
+        }
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.schemas.extend(schemas);
+    }
+
+    /// The router: each route behind the access layer with its own requirement.
+    pub fn into_router(self, app: &AppState) -> Router<AppState> {
+        let mut router = Router::new();
+        for route in self.routes {
+            let gate = Gate { app: app.clone(), requirement: route.requirement };
+            let handler = route.handler.route_layer(middleware::from_fn_with_state(gate, enforce));
+            router = router.route(&route.path, handler);
+        }
+        router
+    }
+}
