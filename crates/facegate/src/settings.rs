@@ -31,14 +31,10 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
         c.models_dir = Some(dir.clone());
     }
     if let Some(m) = common.model {
-        c.model = vision::EmbeddingModel::from(m).id().to_string();
+        c.model = vision::EmbeddingModel::from(m);
     }
     if let Some(b) = common.backend {
-        c.backend = match b {
-            crate::cli::BackendArg::Tract => "tract",
-            crate::cli::BackendArg::Onnxruntime => "onnxruntime",
-        }
-        .to_string();
+        c.backend = vision::runtime::BackendKind::from(b);
     }
     set(&mut c.workers, &common.threads);
     set(&mut c.detect_max_side, &common.detect_max_side);

@@ -90,9 +90,11 @@ fn detect_reports_each_face_with_box_landmarks_score_and_quality() {
     let faces = v["faces"].as_array().expect("faces");
     assert_eq!(faces.len(), 2);
     for f in faces {
-        assert!(f["bbox"]["width"].as_f64().expect("width") > 50.0);
-        assert_eq!(f["landmarks"].as_array().map(Vec::len), Some(5));
-        assert!(f["score"].as_f64().expect("score") > 0.6);
+        assert!(f["boundingBox"]["width"].as_f64().expect("width") > 50.0);
+        // The HTTP API's vocabulary (POST /v1/detect): named landmarks, `confidence`.
+        assert_eq!(f["landmarks"].as_object().map(|l| l.len()), Some(5), "{f}");
+        assert!(f["landmarks"]["rightEye"]["x"].is_number(), "{f}");
+        assert!(f["confidence"].as_f64().expect("confidence") > 0.6);
         assert!(f["quality"]["score"].as_f64().is_some());
         assert!(f["quality"]["issues"].is_array());
     }
@@ -113,13 +115,14 @@ fn detect_refuses_a_file_that_is_not_an_image() {
 fn compare_decides_same_and_different_people() {
     let obama = sample("samples/face_recognition/obama.jpg");
     let same = json_of(&facegate(&["compare", "--json", &obama, &sample("samples/face_recognition/obama2.jpg")]));
-    assert_eq!(same["isMatch"], true, "{same}");
+    assert_eq!(same["match"], true, "{same}");
+    assert!(same["source"]["face"]["boundingBox"]["width"].as_f64().is_some(), "{same}");
     assert!(same["similarity"].as_f64().expect("similarity") >= same["threshold"].as_f64().expect("threshold"));
     for stage in ["decodeMs", "detectMs", "alignMs", "embedMs"] {
         assert!(same["source"]["times"][stage].as_f64().is_some(), "{stage}");
     }
     let different = json_of(&facegate(&["compare", "--json", &obama, &sample("samples/face_recognition/biden.jpg")]));
-    assert_eq!(different["isMatch"], false, "{different}");
+    assert_eq!(different["match"], false, "{different}");
     assert!(different["cosine"].as_f64() < same["cosine"].as_f64());
     // A stricter threshold turns the same pair into a non-match only above its score.
     let strict = json_of(&facegate(&[
@@ -130,7 +133,7 @@ fn compare_decides_same_and_different_people() {
         &obama,
         &sample("samples/face_recognition/obama2.jpg"),
     ]));
-    assert_eq!(strict["isMatch"], false);
+    assert_eq!(strict["match"], false);
 }
 
 #[test]

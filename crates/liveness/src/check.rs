@@ -6,6 +6,10 @@ use crate::signals::Signals;
 
 /// A challenge. Directions are the person's own: "turn left" is a turn to their left, which the camera sees
 /// as a turn toward the image's right (and a mirrored preview shows as a turn to the left).
+/// The kinds a liveness session draws its challenges from (`HeadPose` is a stateless check only).
+pub const SESSION_KINDS: [Kind; 7] =
+    [Kind::TurnLeft, Kind::TurnRight, Kind::Blink, Kind::Smile, Kind::NoseTarget, Kind::LookUp, Kind::LookDown];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {

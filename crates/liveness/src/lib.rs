@@ -13,7 +13,7 @@ pub mod replay;
 pub mod session;
 pub mod signals;
 
-pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target};
+pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target, SESSION_KINDS};
 pub use measure::{measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace};
 pub use session::{
     confidence, ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance,

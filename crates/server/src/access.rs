@@ -41,13 +41,14 @@ pub enum Requirement {
     Scope(Scope),
     /// A key with this scope that may use the collection named by the route's `{collectionId}`.
     CollectionScope(Scope),
-    /// An AWS Signature V4 (the admin pair or a key's pair); the operation in the request names the scope and
-    /// collection, as its `/v1` twin's route does (see [`crate::rekognition::operation_requirement`]).
+    /// An AWS Signature V4 (the admin pair or a key's pair), checked by the Rekognition front door itself (it
+    /// reads the signed body); the operation in the request names the scope and collection, as its `/v1` twin's
+    /// route does, and [`admit`] applies them.
     AwsSignature,
 }
 
 /// The access layer of one route: the shared state and the route's requirement (from the route table,
-/// [`crate::routes::table`]).
+/// the `routes::table` module).
 #[derive(Clone)]
 pub struct Gate {
     pub app: AppState,
@@ -81,7 +82,8 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
     };
     let outcome = match need {
         Requirement::Public => Ok(None),
-        Requirement::AwsSignature => return admit_signed(&app, ip, request, next).await,
+        // The Rekognition front door checks the signature itself: the body it reads is signed.
+        Requirement::AwsSignature => Ok(None),
         _ if handler_checks_token => {
             // Valid tokens are not limited (a backend may check many from one address); refused ones are.
             let limits = (app.config.ip_rate_per_second, app.config.ip_burst);
@@ -124,14 +126,16 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
 
 /// Whether the request's credentials are a liveness session token.
 fn carries_session_token(headers: &HeaderMap) -> bool {
-    matches!(credentials(headers), Some(Ok(t)) if t.starts_with(crate::sessions::SESSION_TOKEN_PREFIX))
+    matches!(credentials(headers), Some(Ok(t)) if t.starts_with(crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))
 }
 
 /// Whether the query string carries a session token (`token=fls_...`, as WebSocket clients send it).
 fn query_session_token(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        q.split('&')
-            .any(|kv| kv.strip_prefix("token=").is_some_and(|t| t.starts_with(crate::sessions::SESSION_TOKEN_PREFIX)))
+        q.split('&').any(|kv| {
+            kv.strip_prefix("token=")
+                .is_some_and(|t| t.starts_with(crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))
+        })
     })
 }
 
@@ -157,7 +161,7 @@ fn too_many(code: Code, message: impl Into<String>, retry_after: u64) -> ApiErro
 }
 
 /// Takes a token from the client address's bucket, or 429.
-fn limit_address(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
+pub(crate) fn limit_address(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
     app.ip_limiter
         .acquire(&ip, app.config.ip_rate_per_second, app.config.ip_burst, Instant::now())
         .map_err(address_limited)
@@ -168,7 +172,7 @@ fn address_limited(wait: std::time::Duration) -> ApiError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Count {
+pub(crate) enum Count {
     Yes,
     No,
 }
@@ -195,7 +199,7 @@ async fn admit_key(
 }
 
 /// An authenticated caller's rate limit, scope, collection and quota, in that order.
-async fn admit(
+pub(crate) async fn admit(
     app: &AppState,
     access: Access,
     limits: Limits,
@@ -239,7 +243,7 @@ async fn admit(
 
 /// A key's limits, as stored.
 #[derive(Debug, Default, Clone, Copy)]
-struct Limits {
+pub(crate) struct Limits {
     rate: Option<(f64, u32)>,
     monthly_quota: Option<u64>,
 }
@@ -273,7 +277,7 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Li
 }
 
 /// What a stored (active) key may do, and its limits.
-fn access_of(key: store::ApiKey) -> (Access, Limits) {
+pub(crate) fn access_of(key: store::ApiKey) -> (Access, Limits) {
     let scopes = key
         .scopes
         .iter()
@@ -292,125 +296,8 @@ fn access_of(key: store::ApiKey) -> (Access, Limits) {
     (Access { key_id: key.key_id, scopes, collections: key.collections, stored: true }, limits)
 }
 
-/// Requests signed with AWS Signature V4 (the Rekognition-compatible API). The body is read first (within the
-/// configured limit: it is signed), the signature checked against the admin pair or an API key's pair (failures
-/// spend the client address's tokens, as wrong keys do), then the operation's scope and collection, the key's
-/// rate limit and quota apply exactly as on the operation's `/v1` route. Errors come in AWS's shape.
-async fn admit_signed(app: &AppState, ip: IpAddr, request: Request, next: Next) -> Response {
-    use crate::rekognition::{operation_requirement, AwsError, SignedRequest};
-    let (parts, body) = request.into_parts();
-    let bytes = match crate::input::read_body(body, app.body_limit(), app.body_timeout()).await {
-        Ok(bytes) => bytes,
-        Err(e) => return AwsError::from(e).into_response(),
-    };
-    let admitted = async {
-        let (access, limits) = match authenticate_signed(app, &parts, &bytes).await {
-            Ok(found) => found,
-            Err(e) => {
-                limit_address(app, ip)?;
-                return Err(e);
-            }
-        };
-        let signed = SignedRequest::parse(&parts.headers, &bytes)?;
-        let (scope, collection) = operation_requirement(&signed)?;
-        let access = admit(app, access, limits, Some(scope), collection.as_deref(), Count::Yes).await?;
-        Ok((access, signed))
-    }
-    .await;
-    match admitted {
-        Ok((access, signed)) => {
-            // The handler takes the parsed request; the body has been read and is not needed again.
-            let mut request = Request::from_parts(parts, axum::body::Body::empty());
-            request.extensions_mut().insert(access);
-            request.extensions_mut().insert(signed);
-            next.run(request).await
-        }
-        Err(e) => AwsError::into_response(e),
-    }
-}
-
-/// Who signed the request: the configured admin pair (unrestricted) or a key's pair (that key, if active).
-///
-/// The signature must bind what the request does: `Host`, `X-Amz-Date` and `X-Amz-Target` (the operation) among
-/// its signed headers, each of them and `Authorization` sent once, and a credential scope of `rekognition` in an
-/// accepted region on the day of `X-Amz-Date`. Those checks need no secret and run before the key is looked up.
-async fn authenticate_signed(
-    app: &AppState,
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-) -> Result<(Access, Limits), crate::rekognition::AwsError> {
-    use crate::rekognition::AwsError;
-    use auth::sigv4::{Policy, SigV4Error};
-    let denied = |kind, message: &str| AwsError::new(StatusCode::FORBIDDEN, kind, message);
-    // Not a complete signature (malformed, or short of a header it must sign), or a wrong, expired or
-    // misscoped one: AWS's two refusals.
-    let refused = |e: SigV4Error| match e {
-        SigV4Error::Skew(_) => {
-            denied("InvalidSignatureException", "Signature expired: the request time is too far from the server's")
-        }
-        e if e.is_incomplete() => denied("IncompleteSignatureException", &e.to_string()),
-        e => denied("InvalidSignatureException", &e.to_string()),
-    };
-    let unrecognized =
-        || denied("UnrecognizedClientException", "the security token included in the request is invalid");
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| denied("MissingAuthenticationTokenException", "the request is not signed"))?;
-    let authorization = auth::sigv4::parse_authorization(value).map_err(refused)?;
-    let policy = Policy { service: "rekognition", regions: &app.config.aws_regions, signed_headers: &["x-amz-target"] };
-    let mut pairs: Vec<(String, String)> = Vec::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let name = name.as_str();
-        match value.to_str() {
-            Ok(value) => pairs.push((name.to_string(), value.to_string())),
-            // A value that is not text cannot be signed as received here; one that counts is refused rather
-            // than left out (a second copy of a header would then go unseen).
-            Err(_) if policy.single_valued(name) || authorization.signed_headers.iter().any(|h| h == name) => {
-                return Err(refused(SigV4Error::HeaderNotText(name.to_string())));
-            }
-            Err(_) => {}
-        }
-    }
-    let request = auth::sigv4::Request {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &pairs,
-        body,
-    };
-    let now = store::now_millis() / 1000;
-    auth::sigv4::check(&request, &authorization, &policy, now).map_err(refused)?;
-    let presented = authorization.access_key_id.as_str();
-    let admin = match (&app.config.aws_access_key_id, &app.config.aws_secret_access_key) {
-        (Some(id), Some(secret)) if auth::secret::secrets_equal(presented.as_bytes(), id.as_bytes()) => {
-            Some(secret.expose().to_string())
-        }
-        _ => None,
-    };
-    let (identity, secret) = match admin {
-        Some(secret) => (None, secret),
-        None if presented.starts_with(auth::api_key::AWS_ACCESS_KEY_PREFIX) && presented.len() <= 64 => {
-            let (key, secret) =
-                app.store.aws_credentials(presented).await.map_err(ApiError::from)?.ok_or_else(unrecognized)?;
-            (Some(key), secret)
-        }
-        None => return Err(unrecognized()),
-    };
-    auth::sigv4::verify(&request, &authorization, &secret, now, &policy).map_err(refused)?;
-    let Some(key) = identity else { return Ok((Access::unrestricted("aws-admin"), Limits::default())) };
-    if key.revoked_at.is_some() {
-        return Err(denied("UnrecognizedClientException", "the API key of this access key pair has been revoked"));
-    }
-    if !key.is_active(store::now_millis()) {
-        return Err(denied("UnrecognizedClientException", "the API key of this access key pair has expired"));
-    }
-    Ok(access_of(key))
-}
-
 /// The client's address: from the configured proxy header (its last entry), else the connection's peer.
-fn client_ip(app: &AppState, request: &Request) -> IpAddr {
+pub(crate) fn client_ip(app: &AppState, request: &Request) -> IpAddr {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

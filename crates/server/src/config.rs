@@ -12,6 +12,54 @@ use vision::{DecodeLimits, EmbeddingModel, PipelineConfig};
 /// The default of `liveness_min_depth`, calibrated with `facegate eval attacks` (see the README).
 pub const DEFAULT_MIN_DEPTH: f32 = 0.06;
 
+/// How face-login tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenAlgorithm {
+    /// Ed25519 keys kept in the store (rotated with the admin API; others check tokens with the JWKS).
+    #[default]
+    EdDsa,
+    /// HMAC-SHA256 with the configured `token_secret`.
+    Hs256,
+}
+
+impl std::str::FromStr for TokenAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "EdDSA" => Ok(TokenAlgorithm::EdDsa),
+            "HS256" => Ok(TokenAlgorithm::Hs256),
+            other => Err(format!("unknown token algorithm {other:?} (EdDSA, HS256)")),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenAlgorithm::EdDsa => "EdDSA",
+            TokenAlgorithm::Hs256 => "HS256",
+        })
+    }
+}
+
+/// Settings that are names in the file and typed values in the program: parsed once, when the file is read.
+mod as_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: std::fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct ServerConfig {
@@ -24,9 +72,11 @@ pub struct ServerConfig {
     /// Directory searched for model files before the embedded copies.
     pub models_dir: Option<PathBuf>,
     /// Face embedding model: `sface` or `mobilefacenet`.
-    pub model: String,
+    #[serde(with = "as_text")]
+    pub model: EmbeddingModel,
     /// Inference engine: `tract` or `onnxruntime`.
-    pub backend: String,
+    #[serde(with = "as_text")]
+    pub backend: BackendKind,
     /// Inference worker threads (0 = one per core).
     pub workers: usize,
     /// Requests that may wait for a worker before new ones are refused with 503.
@@ -134,7 +184,8 @@ pub struct ServerConfig {
     pub token_audience: String,
     /// `EdDSA` (Ed25519, key pair kept in the database, public keys at `/.well-known/jwks.json`) or `HS256`
     /// (with `token_secret`).
-    pub token_algorithm: String,
+    #[serde(with = "as_text")]
+    pub token_algorithm: TokenAlgorithm,
     /// The HS256 secret, 32 bytes or more (best from `FACEGATE_TOKEN_SECRET`).
     pub token_secret: Option<Secret>,
 }
@@ -174,8 +225,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("facegate-data"),
             database: None,
             models_dir: None,
-            model: EmbeddingModel::default().id().to_string(),
-            backend: "tract".into(),
+            model: EmbeddingModel::default(),
+            backend: BackendKind::Tract,
             workers: 0,
             queue: 64,
             detect_max_side: vision::DetectorConfig::default().max_side,
@@ -219,7 +270,7 @@ impl Default for ServerConfig {
             token_ttl_seconds: 1800,
             token_issuer: "facegate".into(),
             token_audience: "facegate".into(),
-            token_algorithm: "EdDSA".into(),
+            token_algorithm: TokenAlgorithm::EdDsa,
             token_secret: None,
         }
     }
@@ -249,12 +300,6 @@ impl ServerConfig {
         self.database.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("facegate.db").display()))
     }
 
-    pub fn embedding_model(&self) -> Result<EmbeddingModel, ConfigError> {
-        self.model
-            .parse()
-            .map_err(|e: vision::VisionError| ConfigError::Invalid { key: "model", message: e.to_string() })
-    }
-
     pub fn worker_count(&self) -> usize {
         if self.workers > 0 {
             self.workers
@@ -265,10 +310,6 @@ impl ServerConfig {
 
     /// Checks every value, so that a bad setting stops the start-up with its name.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.embedding_model()?;
-        self.backend
-            .parse::<BackendKind>()
-            .map_err(|e| ConfigError::Invalid { key: "backend", message: e.to_string() })?;
         let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.into() });
         if !(0.0..=100.0).contains(&self.match_threshold) {
             return invalid("match_threshold", "must lie in 0..100");
@@ -343,17 +384,13 @@ impl ServerConfig {
         if !(60..=30 * 86_400).contains(&self.token_ttl_seconds) {
             return invalid("token_ttl_seconds", "must lie between 60 seconds and 30 days");
         }
-        match self.token_algorithm.as_str() {
-            "EdDSA" => {}
-            "HS256" => {
-                if self.token_secret.as_ref().is_none_or(|s| s.expose().len() < 32) {
-                    return invalid("token_secret", "HS256 needs a token_secret of at least 32 bytes");
-                }
-            }
-            _ => return invalid("token_algorithm", "must be EdDSA or HS256"),
+        if self.token_algorithm == TokenAlgorithm::Hs256
+            && self.token_secret.as_ref().is_none_or(|s| s.expose().len() < 32)
+        {
+            return invalid("token_secret", "HS256 needs a token_secret of at least 32 bytes");
         }
         if self.aws_liveness_challenges.len() > 6
-            || self.aws_liveness_challenges.iter().any(|k| !crate::sessions::RANDOM_KINDS.contains(k))
+            || self.aws_liveness_challenges.iter().any(|k| !liveness::SESSION_KINDS.contains(k))
         {
             return invalid(
                 "aws_liveness_challenges",
@@ -380,14 +417,11 @@ impl ServerConfig {
     }
 
     /// The face pipeline these settings describe; inference runs one thread per worker.
-    pub fn pipeline_config(&self) -> Result<PipelineConfig, ConfigError> {
+    pub fn pipeline_config(&self) -> PipelineConfig {
         let mut config = PipelineConfig {
             models_dir: self.models_dir.clone(),
-            embedding_model: self.embedding_model()?,
-            backend: self
-                .backend
-                .parse()
-                .map_err(|e: vision::VisionError| ConfigError::Invalid { key: "backend", message: e.to_string() })?,
+            embedding_model: self.model,
+            backend: self.backend,
             intra_op_threads: 1,
             ..PipelineConfig::default()
         };
@@ -395,7 +429,7 @@ impl ServerConfig {
         config.detector.score_threshold = self.detect_score;
         config.decode_limits.max_bytes = self.max_image_bytes;
         config.decode_limits.max_pixels = self.max_image_pixels;
-        Ok(config)
+        config
     }
 }
 
@@ -423,6 +457,26 @@ mod tests {
 
         std::fs::write(&path, "listne = \"0.0.0.0:9000\"\n").unwrap();
         assert!(matches!(ServerConfig::from_file(&path), Err(ConfigError::Parse { .. })));
+        // Names are parsed into their typed values once, when the file is read: a bad one stops there, named.
+        std::fs::write(&path, "model = \"mobilefacenet\"\nbackend = \"onnxruntime\"\ntoken_algorithm = \"HS256\"\n")
+            .unwrap();
+        let c = ServerConfig::from_file(&path).unwrap();
+        assert_eq!(
+            (c.model, c.backend, c.token_algorithm),
+            (EmbeddingModel::Mobilefacenet, BackendKind::Onnxruntime, TokenAlgorithm::Hs256)
+        );
+        let printed = toml::to_string(&c).unwrap();
+        assert!(
+            printed.contains("model = \"mobilefacenet\"") && printed.contains("token_algorithm = \"HS256\""),
+            "{printed}"
+        );
+        for (key, bad) in [("model", "facenet"), ("backend", "cuda"), ("token_algorithm", "RS256")] {
+            std::fs::write(&path, format!("{key} = \"{bad}\"\n")).unwrap();
+            match ServerConfig::from_file(&path) {
+                Err(ConfigError::Parse { message, .. }) => assert!(message.contains(bad), "{message}"),
+                other => panic!("{key} = {bad}: {other:?}"),
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -432,8 +486,6 @@ mod tests {
         assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "match_threshold", .. })));
         let bad = ServerConfig { database: Some("mysql://x".into()), ..ServerConfig::default() };
         assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "database", .. })));
-        let bad = ServerConfig { model: "facenet".into(), ..ServerConfig::default() };
-        assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "model", .. })));
         let open = ServerConfig { listen: "0.0.0.0:8080".parse().unwrap(), ..ServerConfig::default() };
         assert!(matches!(open.validate(), Err(ConfigError::Invalid { key: "admin_key", .. })));
         let keyed = ServerConfig { admin_key: Some(Secret::new("a-long-enough-admin-key")), ..open };
@@ -446,7 +498,7 @@ mod tests {
             let bad = ServerConfig { aws_regions: vec!["eu-west-1".into(), bad.into()], ..keyed.clone() };
             assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "aws_regions", .. })));
         }
-        let hs = ServerConfig { token_algorithm: "HS256".into(), ..keyed };
+        let hs = ServerConfig { token_algorithm: TokenAlgorithm::Hs256, ..keyed };
         assert!(matches!(hs.validate(), Err(ConfigError::Invalid { key: "token_secret", .. })));
     }
 

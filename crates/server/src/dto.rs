@@ -470,3 +470,33 @@ impl From<crate::usecases::collections::Match> for MatchDto {
         }
     }
 }
+
+// --- users ---
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDto {
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub face_count: u64,
+    pub created_at: String,
+    /// The user's faces (on single-user answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faces: Option<Vec<FaceRecordDto>>,
+}
+
+impl UserDto {
+    pub(crate) fn new(u: store::User, faces: Option<Vec<store::FaceRecord>>) -> Self {
+        UserDto {
+            user_id: u.user_id,
+            full_name: u.full_name,
+            email: u.email,
+            face_count: u.face_count,
+            created_at: rfc3339(u.created_at),
+            faces: faces.map(|f| f.into_iter().map(Into::into).collect()),
+        }
+    }
+}

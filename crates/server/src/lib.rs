@@ -4,7 +4,6 @@
 //! resolves; then in-flight requests finish before it returns.
 
 pub mod access;
-pub mod api_keys;
 pub mod config;
 pub mod connections;
 pub mod dto;
@@ -17,7 +16,7 @@ pub mod openapi;
 pub mod pool;
 pub mod rekognition;
 pub mod routes;
-pub mod sessions;
+pub mod service;
 pub mod state;
 pub mod text;
 pub mod time;
@@ -26,7 +25,6 @@ pub mod usecases;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
@@ -39,24 +37,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 pub use config::{ConfigError, ServerConfig};
 use error::{ApiError, Code};
-use indexes::Indexes;
-use metrics::Metrics;
-use pool::InferencePool;
-use state::{AppState, Shared};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("loading the models: {0}")]
-    Models(#[from] vision::VisionError),
-    #[error("loading the anti-spoofing models: {0}")]
-    Passive(String),
-    #[error("opening the store: {0}")]
-    Store(#[from] store::StoreError),
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
-}
+pub use service::ServerError;
+use state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -153,37 +135,6 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-/// The anti-spoofing networks from the models directory. Missing weights leave passive liveness unavailable
-/// (everything else works); weights that are present but wrong stop the start.
-async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::PassiveLiveness>, String>, ServerError> {
-    let Some(dir) = config.models_dir.clone() else {
-        return Ok(Err("passive liveness needs the MiniFASNet weights: set models_dir to a folder holding \
-                       2.7_80x80_MiniFASNetV2.pth and 4_0_0_80x80_MiniFASNetV1SE.pth"
-            .into()));
-    };
-    let kind: vision::runtime::BackendKind = config.backend.parse()?;
-    let loaded = tokio::task::spawn_blocking(move || {
-        let backend = vision::runtime::make_backend(kind, 1)?;
-        antispoof::PassiveLiveness::load(&dir, backend.as_ref())
-    })
-    .await
-    .map_err(|e| ServerError::Io {
-        context: "loading the anti-spoofing models".into(),
-        source: std::io::Error::other(e),
-    })?;
-    match loaded {
-        Ok(p) => {
-            tracing::info!("passive liveness models loaded");
-            Ok(Ok(Arc::new(p)))
-        }
-        Err(antispoof::AntispoofError::ModelUnavailable { .. }) => {
-            let why = loaded.err().map(|e| e.to_string()).unwrap_or_default();
-            Ok(Err(why))
-        }
-        Err(e) => Err(ServerError::Passive(e.to_string())),
-    }
-}
-
 /// How often each replica sweeps liveness sessions (retention, replay prints, privacy-mode templates).
 const SESSION_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -211,70 +162,22 @@ pub struct Server {
 impl Server {
     /// Loads everything and binds the listener (port 0 picks a free port: see `local_addr`).
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
-        config.validate()?;
-        let model = config.embedding_model()?;
-        if config.database.is_none() {
-            std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
-                context: format!("creating the data directory {}", config.data_dir.display()),
-                source,
-            })?;
-        }
-        let pipeline_config = config.pipeline_config()?;
-        let started = Instant::now();
-        let pipeline =
-            tokio::task::spawn_blocking(move || vision::FacePipeline::new(pipeline_config)).await.map_err(|e| {
-                ServerError::Io { context: "loading the models".into(), source: std::io::Error::other(e) }
-            })??;
-        tracing::info!(ms = started.elapsed().as_millis() as u64, backend = pipeline.backend(), "models loaded");
-        let store = store::Store::open(&config.database_url(), config.db_connections).await?;
-        tracing::info!(store = store.dialect().name(), "store open");
-        // The users' faces live in an internal collection of the running model.
-        let users_model = store
-            .ensure_collection(&store::NewCollection {
-                collection_id: store::USERS_COLLECTION.into(),
-                description: Some("faces of face-login users".into()),
-                model: model.id().into(),
-                dimension: model.dimension(),
-            })
-            .await?;
-        if users_model != model.id() {
-            tracing::warn!(stored = %users_model, running = model.id(), "users were registered with another model: face login is unavailable");
-        }
-        let keyring = Arc::new(tokens::Keyring::load(store.clone(), &config).await?);
-        let passive = load_passive(&config).await?;
-        if passive.is_err() {
-            let status = state::passive_liveness_status(&passive, config.liveness_allow_challenge_only);
-            tracing::warn!("PASSIVE ANTI-SPOOFING IS OFF: {status}");
-        }
-        let key_follower = keyring.follow();
+        let state = service::open(config).await?;
+        let config = &state.config;
         if config.admin_key.is_none() {
             tracing::warn!(listen = %config.listen, "no admin key: every caller is admin (loopback only); set FACEGATE_ADMIN_KEY to require keys");
         }
-        let indexes = Arc::new(Indexes::load(store.clone(), model.dimension()).await?);
-        let follower = indexes.follow(Duration::from_millis(config.sync_interval_ms));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Io { context: format!("listening on {}", config.listen), source })?;
-        let pool = InferencePool::new(config.worker_count(), config.queue);
+        let key_follower = state.keyring.follow();
+        let follower = state.indexes.follow(Duration::from_millis(config.sync_interval_ms));
         // Plan the common input shapes on every worker's models in the background: the first requests then run
         // at steady-state speed.
-        let warm = pipeline.clone();
+        let warm = state.pipeline.clone();
         tokio::task::spawn_blocking(move || match warm.warm_up() {
             Ok(took) => tracing::info!(ms = took.as_millis() as u64, "models warmed up"),
             Err(e) => tracing::warn!(error = %e, "warm-up failed (requests will plan their own shapes)"),
-        });
-        let state = AppState::new(Shared {
-            config,
-            pipeline,
-            pool,
-            store,
-            indexes,
-            metrics: Metrics::default(),
-            model,
-            keyring,
-            key_limiter: auth::RateLimiter::new(100_000),
-            ip_limiter: auth::RateLimiter::new(100_000),
-            passive,
         });
         Ok(Server { state, listener, follower, key_follower })
     }
@@ -297,9 +200,7 @@ impl Server {
         follower.abort();
         key_follower.abort();
         housekeeping.abort();
-        let pool_state = state.clone();
-        let _ = tokio::task::spawn_blocking(move || pool_state.pool.shutdown()).await;
-        state.store.close().await;
+        service::close(state).await;
         tracing::info!("stopped");
         served.map_err(|source| ServerError::Io { context: "serving".into(), source })
     }

@@ -71,7 +71,7 @@ fn decoded_path(path: &str) -> String {
 }
 
 /// Middleware: refuses a request whose decoded path holds a control character (ids in paths: `/v1/users/%00`).
-/// The query string and bodies are checked where they are parsed (`crate::input`).
+/// The query string and bodies are checked where they are parsed (the `input` module).
 pub async fn check_path(request: Request, next: Next) -> Response {
     let path = decoded_path(request.uri().path());
     if let Err(e) = normalize(&path) {

@@ -83,8 +83,10 @@ fn from_stored(s: &StoredSigningKey) -> Result<(SigningKey, VerifyingKey), Store
 impl Keyring {
     /// The keys for `config`: the HS256 secret, or the store's current Ed25519 key (created on first start).
     pub async fn load(store: Store, config: &ServerConfig) -> Result<Self, StoreError> {
-        let fixed = match (config.token_algorithm.as_str(), &config.token_secret) {
-            ("HS256", Some(secret)) => Some(SigningKey::hs256("hs256".into(), secret.expose().as_bytes().to_vec())),
+        let fixed = match (config.token_algorithm, &config.token_secret) {
+            (crate::config::TokenAlgorithm::Hs256, Some(secret)) => {
+                Some(SigningKey::hs256("hs256".into(), secret.expose().as_bytes().to_vec()))
+            }
             _ => None,
         };
         let keys = match &fixed {

@@ -5,7 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{StoreError, StoreResult};
-use crate::store::{now_millis, Store};
+use crate::now_millis;
+use crate::store::Store;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApiKey {

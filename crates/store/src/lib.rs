@@ -5,6 +5,7 @@
 //! `postgres://` URL, for several replicas). Both speak the same SQL through sqlx's `Any` driver; only the
 //! schema (migrations) and the write lock differ per dialect.
 
+mod dialect;
 mod error;
 mod frame_prints;
 mod keys;
@@ -16,6 +17,7 @@ pub mod text;
 mod tokens;
 mod users;
 
+pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use frame_prints::{FramePrintRow, NewFramePrint};
 pub use keys::{ApiKey, NewApiKey};
@@ -23,7 +25,7 @@ pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
 pub use sessions::{NewSession, SessionCreated, SessionImage, SessionUpdate, StoredSession};
-pub use store::{now_millis, Added, Dialect, Store};
+pub use store::{Added, Store};
 pub use tokens::StoredSigningKey;
 pub use users::{valid_user_id, NewUser, User, USERS_COLLECTION};
 
@@ -39,6 +41,11 @@ pub fn valid_collection_id(id: &str) -> bool {
 /// Client request tokens (idempotency keys): 1-64 characters of `A-Z a-z 0-9 _ -`.
 pub fn valid_client_token(token: &str) -> bool {
     !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+}
+
+/// Milliseconds since the Unix epoch: every time the store writes.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Templates are stored as little-endian `f32`s.

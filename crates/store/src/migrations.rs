@@ -3,8 +3,9 @@
 
 use sqlx::{AnyPool, Row};
 
+use crate::dialect::Dialect;
 use crate::error::{StoreError, StoreResult};
-use crate::store::{now_millis, Dialect};
+use crate::now_millis;
 
 struct Migration {
     version: i64,

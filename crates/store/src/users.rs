@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::{StoreError, StoreResult};
+use crate::now_millis;
 use crate::records::{FaceRecord, NewFace, StoredImage};
-use crate::store::{delete_face, insert_faces, now_millis, Store};
+use crate::store::{delete_face, insert_faces, Store};
 
 /// The internal collection that holds the users' faces (`@` keeps it apart from API collection ids).
 pub const USERS_COLLECTION: &str = "@users";

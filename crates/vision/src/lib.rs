@@ -10,8 +10,6 @@ pub mod embed;
 pub mod error;
 pub mod image;
 pub mod models;
-#[cfg(feature = "onnxruntime")]
-pub mod onnxruntime;
 pub mod pipeline;
 pub mod quality;
 pub mod runtime;

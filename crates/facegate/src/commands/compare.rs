@@ -2,8 +2,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use server::dto::FaceDto;
 use vision::similarity::{cosine_for_similarity, fmr_at, similarity, DEFAULT_SIMILARITY_THRESHOLD};
-use vision::{Face, StageTimes};
+use vision::StageTimes;
 
 use super::{load_pipeline, print_json, read_file};
 use crate::cli::CommonArgs;
@@ -18,6 +19,8 @@ struct CompareOutput {
     false_match_rate: f64,
     threshold: f32,
     cosine_threshold: f32,
+    /// `match`, as the HTTP API names it.
+    #[serde(rename = "match")]
     is_match: bool,
     source: Side,
     target: Side,
@@ -27,7 +30,8 @@ struct CompareOutput {
 #[serde(rename_all = "camelCase")]
 struct Side {
     image: String,
-    face: Face,
+    /// The face in the HTTP API's shape (`boundingBox`, `landmarks`, `confidence`, `quality`).
+    face: FaceDto,
     times: StageTimes,
 }
 
@@ -47,7 +51,7 @@ pub fn run(common: &CommonArgs, args: CompareArgs<'_>) -> Result<()> {
         let bytes = read_file(path)?;
         let (face, embedding, times) =
             pipeline.template_of(&bytes, args.face).with_context(|| format!("{}", path.display()))?;
-        Ok((Side { image: path.display().to_string(), face, times }, embedding))
+        Ok((Side { image: path.display().to_string(), face: FaceDto::from(&face), times }, embedding))
     };
     let (source, ea) = side(args.a)?;
     let (target, eb) = side(args.b)?;
@@ -87,7 +91,7 @@ pub fn run(common: &CommonArgs, args: CompareArgs<'_>) -> Result<()> {
         let t = s.times;
         println!(
             "  {}: face score {:.3}, quality {:.2}; decode {:.1} ms, detect {:.1} ms, align {:.1} ms, embed {:.1} ms",
-            s.image, s.face.detection.score, s.face.quality.score, t.decode_ms, t.detect_ms, t.align_ms, t.embed_ms
+            s.image, s.face.confidence, s.face.quality.score, t.decode_ms, t.detect_ms, t.align_ms, t.embed_ms
         );
     }
     Ok(())

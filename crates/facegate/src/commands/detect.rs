@@ -3,7 +3,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vision::{Face, Rotation};
+use server::dto::FaceDto;
+use vision::Rotation;
 
 use super::{load_pipeline, print_json, read_file};
 use crate::cli::CommonArgs;
@@ -18,7 +19,8 @@ struct DetectOutput<'a> {
     exif_orientation: u8,
     /// Quarter turns applied when no face was found upright; coordinates are in the turned image.
     rotation: Rotation,
-    faces: &'a [Face],
+    /// In the HTTP API's shape (`boundingBox`, `landmarks`, `confidence`, `quality`).
+    faces: Vec<FaceDto>,
     detect_ms: f64,
 }
 
@@ -36,7 +38,7 @@ pub fn run(common: &CommonArgs, image: &Path, json: bool) -> Result<()> {
         format: decoded.format,
         exif_orientation: decoded.exif_orientation,
         rotation: found.rotation,
-        faces: &found.faces,
+        faces: found.faces.iter().map(FaceDto::from).collect(),
         detect_ms,
     };
     if json {

@@ -1,37 +1,73 @@
-//! `facegate enroll` and `facegate search`: the service's 1:N operations on its own store, without a
-//! running server (a running one picks the new faces up from the store's change log).
+//! `facegate enroll` and `facegate search`: the service's 1:N use cases (the same code as `POST
+//! /v1/collections/{id}/faces` and `.../search`) on its own store, without a running server (a running one
+//! picks the new faces up from the store's change log). Results are printed in the HTTP API's vocabulary.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use index::FlatIndex;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde::Serialize;
-use store::{FaceBox, NewCollection, NewFace, Store};
+use server::dto::MatchDto;
+use server::error::Code;
+use server::state::AppState;
+use server::usecases::collections::{self, IndexOptions, IndexSelection, SearchOptions};
+use store::{FaceBox, NewFace};
 use uuid::Uuid;
-use vision::{Embedding, Face, FacePipeline};
 
 use crate::cli::{BenchFillArgs, CommonArgs, EnrollArgs, ExternalIdFrom, SearchArgs, StoreArgs};
 
-struct Context1N {
+/// The service opened on its store (models, indexes, inference workers), and a runtime to drive it.
+struct Service {
     runtime: tokio::runtime::Runtime,
-    pipeline: Arc<FacePipeline>,
-    store: Store,
-    match_threshold: f32,
+    app: AppState,
 }
 
-fn open(common: &CommonArgs, store_args: &StoreArgs) -> Result<Context1N> {
-    let config = crate::settings::server_config(common, store_args, None)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    if config.database.is_none() {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+impl Service {
+    fn open(common: &CommonArgs, store_args: &StoreArgs) -> Result<Self> {
+        let config = crate::settings::server_config(common, store_args, None)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let app = runtime.block_on(server::service::open(config)).context("opening the service")?;
+        Ok(Service { runtime, app })
     }
-    let store = runtime.block_on(Store::open(&config.database_url(), 2)).context("opening the store")?;
-    let pipeline = FacePipeline::new(config.pipeline_config()?).context("loading the face models")?;
-    Ok(Context1N { runtime, pipeline, store, match_threshold: config.match_threshold })
+
+    fn close(self) {
+        self.runtime.block_on(server::service::close(self.app));
+    }
+
+    /// Runs `work` on each item, as many at a time as the inference workers take, and gives the results in the
+    /// items' order.
+    fn each<T, R, F, Fut>(&self, items: Vec<T>, bar: &ProgressBar, work: F) -> Vec<R>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(AppState, T) -> Fut,
+        Fut: std::future::Future<Output = R> + Send + 'static,
+    {
+        let in_flight = (self.app.pool.size() * 2).max(1);
+        self.runtime.block_on(async {
+            let mut running = tokio::task::JoinSet::new();
+            let mut out: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+            let mut store = |done: Result<(usize, R), tokio::task::JoinError>| {
+                if let Ok((i, r)) = done {
+                    out[i] = Some(r);
+                }
+                bar.inc(1);
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                if running.len() >= in_flight {
+                    if let Some(done) = running.join_next().await {
+                        store(done);
+                    }
+                }
+                let fut = work(self.app.clone(), item);
+                running.spawn(async move { (i, fut.await) });
+            }
+            while let Some(done) = running.join_next().await {
+                store(done);
+            }
+            out.into_iter().flatten().collect()
+        })
+    }
 }
 
 /// Image paths from the arguments, or from the list files they name.
@@ -60,20 +96,6 @@ fn progress(n: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// The largest face of an image file and its template.
-fn largest_face(pipeline: &FacePipeline, path: &Path, quality_filter: bool) -> Result<(Face, Embedding)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let decoded = pipeline.decode(&bytes)?;
-    let found = pipeline.find_faces(&decoded.rgb)?;
-    let face = found.largest()?.clone();
-    if quality_filter && !face.quality.acceptable() {
-        let issues: Vec<_> = face.quality.issues.iter().map(|i| i.code()).collect();
-        bail!("below the quality bar: {}", issues.join(", "));
-    }
-    let template = pipeline.embed(&[&face])?.into_iter().next().context("no template")?;
-    Ok((face, template))
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct EnrollReport {
@@ -89,34 +111,27 @@ struct Skipped {
 }
 
 /// The collection, created when missing; an error when it holds another model's templates.
-fn ensure_collection(ctx: &Context1N, collection: &str) -> Result<()> {
-    let model = ctx.pipeline.embedding_model();
-    if !store::valid_collection_id(collection) {
-        bail!("collection ids are 1-255 characters of A-Z a-z 0-9 _ . -");
-    }
-    match ctx.runtime.block_on(ctx.store.get_collection(collection))? {
-        Some(c) if c.model != model.id() => {
-            bail!("collection {collection} holds {} templates, not {}", c.model, model.id())
+fn ensure_collection(service: &Service, collection: &str) -> Result<()> {
+    let app = &service.app;
+    service.runtime.block_on(async {
+        match collections::usable_collection(app, collection).await {
+            Err(e) if e.code == Code::CollectionNotFound => {
+                let cli = auth::Access::unrestricted("cli");
+                collections::create(app, &cli, collection.to_string(), None).await?;
+                Ok(())
+            }
+            other => other,
         }
-        Some(_) => {}
-        None => {
-            ctx.runtime.block_on(ctx.store.create_collection(&NewCollection {
-                collection_id: collection.to_string(),
-                description: None,
-                model: model.id().to_string(),
-                dimension: model.dimension(),
-            }))?;
-        }
-    }
+    })?;
     Ok(())
 }
 
 /// Random unit templates (a xorshift generator; the sum of four uniforms per value is near enough to a
 /// Gaussian to spread them over the sphere).
 pub fn bench_fill(common: &CommonArgs, args: &BenchFillArgs) -> Result<()> {
-    let ctx = open(common, &args.store)?;
-    ensure_collection(&ctx, &args.collection)?;
-    let dim = ctx.pipeline.embedding_model().dimension();
+    let service = Service::open(common, &args.store)?;
+    ensure_collection(&service, &args.collection)?;
+    let dim = service.app.model.dimension();
     let mut state = args.seed.max(1);
     let mut next = move || {
         state ^= state << 13;
@@ -140,60 +155,72 @@ pub fn bench_fill(common: &CommonArgs, args: &BenchFillArgs) -> Result<()> {
                 template: (0..dim).map(|_| next() + next() + next() + next()).collect(),
             })
             .collect();
-        ctx.runtime.block_on(ctx.store.add_faces(&args.collection, &faces, None))?;
+        service.runtime.block_on(service.app.store.add_faces(&args.collection, &faces, None))?;
         done += batch;
         bar.inc(batch as u64);
     }
     bar.finish_and_clear();
+    service.close();
     println!("added {} synthetic templates to {}", args.count, args.collection);
     Ok(())
 }
 
 pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
-    let ctx = open(common, &args.store)?;
-    ensure_collection(&ctx, &args.collection)?;
+    let service = Service::open(common, &args.store)?;
+    ensure_collection(&service, &args.collection)?;
     let paths = image_paths(&args.images, args.list)?;
     let bar = progress(paths.len(), "enrolling");
     let mut report = EnrollReport { collection: args.collection.clone(), enrolled: 0, skipped: Vec::new() };
-    for chunk in paths.chunks(64) {
-        let results: Vec<_> = chunk
-            .par_iter()
-            .map(|p| {
-                let r = largest_face(&ctx.pipeline, p, !args.no_quality_filter);
-                bar.inc(1);
-                (p, r)
-            })
-            .collect();
-        let mut faces = Vec::new();
-        for (path, result) in results {
-            // The service's text rule (store::text) for the external id and the source path it records.
-            let texts = external_id(args, path)
+    let quality_filter = !args.no_quality_filter;
+    let jobs: Vec<(PathBuf, Result<IndexOptions>)> = paths
+        .into_iter()
+        .map(|path| {
+            // The service's text rule (store::text) for the external id and the source path it records, as the
+            // HTTP API applies it at its edge.
+            let options = external_id(args, &path)
                 .map(|id| clean_text("the external id", &id))
                 .transpose()
-                .and_then(|id| Ok((id, clean_text("the file name", &path.display().to_string())?)));
-            match result.and_then(|r| Ok((r, texts?))) {
-                Ok(((face, template), (external_id, source))) => {
-                    let b = face.detection.bbox;
-                    faces.push(NewFace {
-                        face_id: Uuid::now_v7(),
-                        image_id: Uuid::new_v4(),
-                        external_id,
-                        metadata: Some(serde_json::json!({ "source": source })),
-                        bbox: FaceBox { x: b.x, y: b.y, width: b.width, height: b.height },
-                        detection_score: face.detection.score,
-                        quality: face.quality.score,
-                        template: template.vector,
-                    });
-                }
-                Err(e) => report.skipped.push(Skipped { path: path.display().to_string(), reason: format!("{e:#}") }),
-            }
+                .and_then(|id| Ok((id, clean_text("the file name", &path.display().to_string())?)))
+                .map(|(external_id, source)| IndexOptions {
+                    selection: IndexSelection::Largest,
+                    quality_filter,
+                    external_id,
+                    metadata: Some(serde_json::json!({ "source": source })),
+                    client_request_token: None,
+                    store_image: false,
+                });
+            (path, options)
+        })
+        .collect();
+    let collection = args.collection.clone();
+    let results = service.each(jobs, &bar, move |app, (path, options)| {
+        let collection = collection.clone();
+        async move {
+            let indexed = async {
+                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                Ok::<_, anyhow::Error>(collections::index_faces(&app, &collection, bytes.into(), options?).await?)
+            };
+            let indexed = indexed.await;
+            (path, indexed)
         }
-        if !faces.is_empty() {
-            ctx.runtime.block_on(ctx.store.add_faces(&args.collection, &faces, None))?;
-            report.enrolled += faces.len();
-        }
-    }
+    });
     bar.finish_and_clear();
+    service.close();
+    for (path, result) in results {
+        let reason = match result {
+            Ok(indexed) if !indexed.records.is_empty() => {
+                report.enrolled += indexed.records.len();
+                continue;
+            }
+            Ok(indexed) => {
+                let reasons: Vec<&str> =
+                    indexed.not_indexed.iter().flat_map(|n| n.reasons.iter().map(|r| r.code())).collect();
+                format!("below the quality bar: {}", reasons.join(", "))
+            }
+            Err(e) => format!("{e:#}"),
+        };
+        report.skipped.push(Skipped { path: path.display().to_string(), reason });
+    }
     if args.json {
         return crate::commands::print_json(&report);
     }
@@ -225,71 +252,41 @@ struct ProbeResult {
     path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-    matches: Vec<ProbeMatch>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ProbeMatch {
-    face_id: Uuid,
-    external_id: Option<String>,
-    similarity: f32,
-    cosine: f32,
+    /// As `POST /v1/collections/{collectionId}/search` names them.
+    matches: Vec<MatchDto>,
 }
 
 pub fn search(common: &CommonArgs, args: &SearchArgs) -> Result<()> {
-    let ctx = open(common, &args.store)?;
-    let model = ctx.pipeline.embedding_model();
-    let collection = ctx
-        .runtime
-        .block_on(ctx.store.get_collection(&args.collection))?
-        .with_context(|| format!("collection {} does not exist", args.collection))?;
-    if collection.model != model.id() {
-        bail!("collection {} holds {} templates, not {}", args.collection, collection.model, model.id());
-    }
-    let threshold = args.threshold.unwrap_or(ctx.match_threshold);
-    let min_cosine = vision::similarity::cosine_for_similarity(model, threshold);
-    let mut index = FlatIndex::new(model.dimension())?;
-    let mut external: HashMap<Uuid, Option<String>> = HashMap::new();
-    ctx.runtime.block_on(ctx.store.for_each_template(Some(&args.collection), |row| {
-        let _ = index.upsert(row.face_id, &row.template);
-    }))?;
-    let mut after = None;
-    loop {
-        let page = ctx.runtime.block_on(ctx.store.list_faces(&args.collection, after, 1000, None))?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.face_id);
-        external.extend(page.into_iter().map(|f| (f.face_id, f.external_id)));
-    }
+    let service = Service::open(common, &args.store)?;
+    let collection = args.collection.clone();
+    service.runtime.block_on(collections::usable_collection(&service.app, &collection))?;
+    let threshold = args.threshold.unwrap_or(service.app.config.match_threshold);
+    let options = SearchOptions {
+        threshold: Some(threshold),
+        max_results: Some(u32::try_from(args.max_results).unwrap_or(u32::MAX)),
+        all_faces: false,
+    };
     let paths = image_paths(&args.images, args.list)?;
     let bar = progress(paths.len(), "searching");
-    let results: Vec<ProbeResult> = paths
-        .par_iter()
-        .map(|path| {
-            let outcome = largest_face(&ctx.pipeline, path, false)
-                .and_then(|(_, t)| Ok(index.search(&t.vector, args.max_results, min_cosine)?));
-            bar.inc(1);
-            match outcome {
-                Ok(hits) => ProbeResult {
-                    path: path.display().to_string(),
-                    error: None,
-                    matches: hits
-                        .into_iter()
-                        .map(|h| ProbeMatch {
-                            face_id: h.id,
-                            external_id: external.get(&h.id).cloned().flatten(),
-                            similarity: vision::similarity::similarity(model, h.score),
-                            cosine: h.score,
-                        })
-                        .collect(),
-                },
-                Err(e) => {
-                    ProbeResult { path: path.display().to_string(), error: Some(format!("{e:#}")), matches: vec![] }
+    let results: Vec<ProbeResult> = service.each(paths, &bar, move |app, path| {
+        let collection = collection.clone();
+        async move {
+            let found = async {
+                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                Ok::<_, anyhow::Error>(collections::search(&app, &collection, bytes.into(), options).await?)
+            };
+            let path = path.display().to_string();
+            match found.await {
+                Ok(found) => {
+                    let matches = found.results.into_iter().next().map(|r| r.matches).unwrap_or_default();
+                    ProbeResult { path, error: None, matches: matches.into_iter().map(MatchDto::from).collect() }
                 }
+                Err(e) => ProbeResult { path, error: Some(format!("{e:#}")), matches: vec![] },
             }
-        })
-        .collect();
+        }
+    });
     bar.finish_and_clear();
+    service.close();
     for r in &results {
         if args.json {
             println!("{}", serde_json::to_string(r)?);

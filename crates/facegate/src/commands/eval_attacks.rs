@@ -3,7 +3,7 @@
 //!
 //! Every frame is measured once with the service's code ([`liveness::measure_faces`] on the faces the
 //! pipeline finds, as the frame route does); every session is a [`liveness::Session`] built with the server's
-//! own [`server::sessions::session_options`] and fed [`liveness::FrameMeasurement::observation`]s, frame by
+//! own [`server::usecases::liveness_sessions::challenges::session_options`] and fed [`liveness::FrameMeasurement::observation`]s, frame by
 //! frame, at the browser client's frame rate. Each configuration (with the passive model, without it, without
 //! it but with challenge-only liveness allowed) runs the same sessions on the same measurements.
 //!
@@ -572,7 +572,12 @@ fn run_case(
     setup: &Setup,
     model: vision::EmbeddingModel,
 ) -> Outcome {
-    let options = server::sessions::session_options(&setup.config, case.challenges.clone(), setup.passive, 0);
+    let options = server::usecases::liveness_sessions::challenges::session_options(
+        &setup.config,
+        case.challenges.clone(),
+        setup.passive,
+        0,
+    );
     let mut session = Session::new(options, 0);
     // The replay memory: the prints of the frames an earlier session sent (numbered in its order), looked up by
     // cell as the server does.
@@ -910,7 +915,8 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
     eprintln!("{} sessions over {} frames; measuring the frames", cases.len(), set.bytes.len());
     let config = ServerConfig::default();
     let min_px = config.liveness_min_face_px;
-    let hashes: Vec<String> = set.bytes.iter().map(|b| server::sessions::sha256_hex(b)).collect();
+    let hashes: Vec<String> =
+        set.bytes.iter().map(|b| server::usecases::liveness_sessions::token::sha256_hex(b)).collect();
     let kept = args.measurements.and_then(|p| kept_measurements(p, &hashes, passive.is_some()));
     let measured: Vec<FrameMeasurement> = match kept {
         Some(m) => m,

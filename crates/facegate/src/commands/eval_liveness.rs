@@ -215,7 +215,11 @@ fn write_scores(file: Option<&Path>, rows: &[(PathBuf, String, Option<f32>)]) ->
     let Some(file) = file else { return Ok(()) };
     let mut csv = String::from("path,label,score\n");
     for (p, label, s) in rows {
-        csv.push_str(&format!("{},{label},{}\n", p.display(), s.map_or("no_face".into(), |s| format!("{s:.5}"))));
+        csv.push_str(&format!(
+            "{},{label},{}\n",
+            p.display(),
+            s.map_or(server::error::Code::NoFace.as_str().into(), |s| format!("{s:.5}"))
+        ));
     }
     std::fs::write(file, csv).with_context(|| format!("writing {}", file.display()))
 }

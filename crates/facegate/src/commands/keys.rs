@@ -1,8 +1,10 @@
 //! `facegate keys`: API keys managed directly in the service's store (the same store `serve` uses), for the
-//! first key of a deployment and for scripts.
+//! first key of a deployment and for scripts — through the same use cases as the admin API, printed in its
+//! vocabulary.
 
-use anyhow::{bail, Context, Result};
-use server::api_keys::{create_key, issue_aws_credentials, ApiKeyDto, CreateKeyRequest};
+use anyhow::{Context, Result};
+use server::routes::keys::{ApiKeyDto, AwsCredentials, CreatedKey};
+use server::usecases::keys::{self, NewKey};
 use store::Store;
 
 use crate::cli::{CommonArgs, KeysCommand, StoreArgs};
@@ -25,17 +27,18 @@ pub fn run(common: &CommonArgs, command: &KeysCommand) -> Result<()> {
         KeysCommand::Create { store, name, scopes, collections, expires_in_days, rate, burst, monthly_quota, json } => {
             let (runtime, store) = open(common, store)?;
             let name = store::text::normalize(name).map_err(|e| anyhow::anyhow!("the key name {e}"))?;
-            let request = CreateKeyRequest {
+            let new = NewKey {
                 name: name.clone().into_owned(),
-                scopes: scopes.clone(),
+                scopes: keys::parse_scopes(scopes).map_err(|e| anyhow::anyhow!(e.message))?,
                 collections: (!collections.is_empty()).then(|| collections.clone()),
                 expires_in_seconds: expires_in_days.map(|d| d.saturating_mul(86_400)),
                 rate_per_second: *rate,
                 burst: *burst,
                 monthly_quota: *monthly_quota,
             };
-            let created = runtime.block_on(create_key(&store, request)).map_err(|e| anyhow::anyhow!(e.message))?;
+            let created = runtime.block_on(keys::create(&store, new)).map_err(|e| anyhow::anyhow!(e.message));
             runtime.block_on(store.close());
+            let created = CreatedKey::from(created?);
             if *json {
                 return print_json(&created);
             }
@@ -45,7 +48,8 @@ pub fn run(common: &CommonArgs, command: &KeysCommand) -> Result<()> {
         }
         KeysCommand::List { store, json } => {
             let (runtime, store) = open(common, store)?;
-            let keys: Vec<ApiKeyDto> = runtime.block_on(store.list_api_keys())?.into_iter().map(Into::into).collect();
+            let listed = runtime.block_on(keys::list(&store)).map_err(|e| anyhow::anyhow!(e.message));
+            let keys: Vec<ApiKeyDto> = listed?.into_iter().map(Into::into).collect();
             runtime.block_on(store.close());
             if *json {
                 return print_json(&keys);
@@ -66,19 +70,18 @@ pub fn run(common: &CommonArgs, command: &KeysCommand) -> Result<()> {
         }
         KeysCommand::Revoke { store, key_id } => {
             let (runtime, store) = open(common, store)?;
-            let revoked = runtime.block_on(store.revoke_api_key(key_id))?;
+            let revoked = runtime.block_on(keys::revoke(&store, key_id));
             runtime.block_on(store.close());
-            if !revoked {
-                bail!("no API key {key_id:?}");
-            }
+            revoked.map_err(|e| anyhow::anyhow!(e.message))?;
             eprintln!("revoked {key_id}");
             Ok(())
         }
         KeysCommand::AwsCredentials { store, key_id, json } => {
             let (runtime, store) = open(common, store)?;
-            let pair = runtime.block_on(issue_aws_credentials(&store, key_id)).map_err(|e| anyhow::anyhow!(e.message));
+            let pair =
+                runtime.block_on(keys::issue_aws_credentials(&store, key_id)).map_err(|e| anyhow::anyhow!(e.message));
             runtime.block_on(store.close());
-            let pair = pair?;
+            let pair = AwsCredentials::from(pair?);
             if *json {
                 return print_json(&pair);
             }

@@ -16,13 +16,11 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{ImageField, Payload};
 use crate::state::AppState;
+use crate::usecases::analysis::{self, MAX_ANALYSED_FACES};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
 use auth::Scope;
-
-/// At most this many faces are analysed per image.
-pub const MAX_ANALYSED_FACES: u32 = 20;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -149,44 +147,6 @@ fn analysis_dto(app: &AppState, face: &Face, a: &FaceAnalysis, landmarks: bool) 
     }
 }
 
-/// Face order: largest first.
-fn largest_first(faces: &[Face]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..faces.len()).collect();
-    order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
-    order
-}
-
-/// Detects the faces of `image` and analyses up to `max` of them, largest first.
-async fn analyse_image(
-    app: &AppState,
-    image: axum::body::Bytes,
-    max: usize,
-) -> ApiResult<(ImageInfo, Vec<Face>, Vec<(usize, FaceAnalysis)>)> {
-    let pipeline = app.pipeline.clone();
-    let started = std::time::Instant::now();
-    let out = app
-        .inspect(image, app.config.detect_max_side, move |img, faces| {
-            largest_first(faces)
-                .into_iter()
-                .take(max)
-                .map(|i| {
-                    let a = pipeline
-                        .analyzer()
-                        .analyze(img, &faces[i].detection.bbox)
-                        .map_err(|e| ApiError::internal("face analysis", e))?;
-                    Ok((i, a))
-                })
-                .collect::<Result<Vec<_>, ApiError>>()
-        })
-        .await?;
-    app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
-    Ok(out)
-}
-
-fn no_face(which: &str) -> ApiError {
-    ApiError::new(Code::NoFace, format!("no face was found in the {which}"))
-}
-
 /// Analyses each face: head pose, eye openness, smile, mouth, nose tip, expressions, and (on request) the
 /// 468-point mesh and eyelid contours.
 #[utoipa::path(post, path = "/v1/analyze", tag = "faces",
@@ -199,17 +159,12 @@ fn no_face(which: &str) -> ApiError {
 pub async fn analyze(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<AnalyzeResponse>> {
     let image = payload.take_image("image")?;
     let req: AnalyzeRequest = payload.options()?;
-    let max = req.max_faces.unwrap_or(5);
-    if !(1..=MAX_ANALYSED_FACES).contains(&max) {
+    if req.max_faces.is_some_and(|n| !(1..=MAX_ANALYSED_FACES).contains(&n)) {
         return Err(ApiError::invalid_parameter(format!("maxFaces must lie in 1..={MAX_ANALYSED_FACES}")));
     }
-    let _admission = app.pool.admit()?;
-    let (info, faces, analyses) = analyse_image(&app, image, max as usize).await?;
-    if faces.is_empty() {
-        return Err(no_face("image"));
-    }
-    let out = analyses.iter().map(|(i, a)| analysis_dto(&app, &faces[*i], a, req.landmarks)).collect();
-    Ok(Json(AnalyzeResponse { image: info, faces: out, face_count: faces.len() }))
+    let analysed = analysis::analyze(&app, image, req.max_faces).await?;
+    let faces = analysed.faces.iter().map(|f| analysis_dto(&app, &f.face, &f.analysis, req.landmarks)).collect();
+    Ok(Json(AnalyzeResponse { image: analysed.image, faces, face_count: analysed.face_count }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -359,15 +314,10 @@ fn criteria(app: &AppState, req: &CheckRequest) -> ApiResult<Criteria> {
     })
 }
 
-/// The largest face's signals.
-async fn measure(app: &AppState, image: axum::body::Bytes, which: &str) -> ApiResult<Measured> {
-    let (info, faces, analyses) = analyse_image(app, image, 1).await?;
-    let (i, a) = analyses.first().ok_or_else(|| no_face(which))?;
-    Ok(Measured {
-        signals: Signals::new(a, info.width, info.height),
-        face: FaceDto::from(&faces[*i]),
-        face_count: faces.len(),
-    })
+impl From<analysis::MeasuredFace> for Measured {
+    fn from(m: analysis::MeasuredFace) -> Self {
+        Measured { signals: m.signals, face: FaceDto::from(&m.face), face_count: m.face_count }
+    }
 }
 
 /// One liveness challenge decided on one image (and, where it makes sense, against a baseline image of the
@@ -388,20 +338,12 @@ pub async fn check(State(app): State<AppState>, mut payload: Payload) -> ApiResu
     }
     let req: CheckRequest = payload.options()?;
     let criteria = criteria(&app, &req)?;
-    let _admission = app.pool.admit()?;
-    let (image, baseline) = match baselines.pop() {
-        Some(b) => {
-            let (i, b) = tokio::try_join!(measure(&app, image, "image"), measure(&app, b, "baseline"))?;
-            (i, Some(b))
-        }
-        None => (measure(&app, image, "image").await?, None),
-    };
-    let mut outcome =
-        OutcomeDto::new(&liveness::check(req.kind, &criteria, &image.signals, baseline.as_ref().map(|b| &b.signals)));
-    if image.face_count > 1 || baseline.as_ref().is_some_and(|b| b.face_count > 1) {
+    let checked = analysis::check(&app, req.kind, &criteria, image, baselines.pop()).await?;
+    let mut outcome = OutcomeDto::new(&checked.outcome);
+    if checked.multiple_faces {
         outcome.refuse(Code::MultipleFaces.as_str());
     }
-    Ok(Json(CheckResponse { outcome, image, baseline }))
+    Ok(Json(CheckResponse { outcome, image: checked.image.into(), baseline: checked.baseline.map(Into::into) }))
 }
 
 /// The routes of this family: handler, OpenAPI operation and access requirement.

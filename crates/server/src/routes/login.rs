@@ -6,17 +6,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use store::USERS_COLLECTION;
 use utoipa::ToSchema;
 
+use crate::dto::UserDto;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{ImageField, JsonBody, Payload};
-use crate::routes::users::UserDto;
-use crate::sessions::{consume_for_login, SessionProof};
-use crate::state::{largest, AppState};
+use crate::state::AppState;
 use crate::time::rfc3339;
-use crate::usecases::collections::usable_collection;
+use crate::usecases::liveness_sessions::Credential;
+use crate::usecases::users::{self, LoginAttempt, Revocation};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -110,119 +109,39 @@ pub async fn face_login(
     if images.len() > 1 {
         return Err(ApiError::new(Code::InvalidRequest, "`image` is one image, not several"));
     }
-    let floor = app.config.login_threshold;
-    let threshold = match req.threshold {
-        None => floor,
-        Some(t) if t.is_finite() && (floor..=100.0).contains(&t) => t,
-        Some(_) => {
-            return Err(ApiError::invalid_parameter(format!(
-                "threshold must lie between the configured floor {floor} and 100"
-            )))
-        }
+    let credential = match (&req.liveness_session_token, &access) {
+        (Some(token), _) => Credential::SessionToken(token),
+        (None, Some(axum::Extension(access))) => Credential::Key(access),
+        (None, None) => Credential::None,
     };
-    let _admission = app.pool.admit()?;
-    usable_collection(&app, USERS_COLLECTION).await?;
-    let live = match &req.liveness_session_id {
-        Some(id) => {
-            let proof = match (&req.liveness_session_token, &access) {
-                (Some(token), _) => SessionProof::Token(token),
-                (None, Some(axum::Extension(access))) => SessionProof::Key(access),
-                (None, None) => SessionProof::Nothing,
-            };
-            Some(consume_for_login(&app, id, proof).await?)
-        }
-        None if app.config.login_requires_liveness => {
-            return Err(ApiError::new(
-                Code::LivenessRequired,
-                "this server logs in only after a liveness session: send `livenessSessionId`",
-            ))
-        }
-        None => None,
+    let attempt = LoginAttempt {
+        image: images.pop(),
+        threshold: req.threshold,
+        liveness_session: req.liveness_session_id.as_deref().map(|id| (id, credential)),
     };
-    let mut amr = vec!["face".to_string()];
-    if live.is_some() {
-        amr.push("liveness".into());
-    }
-    let probe = match images.pop() {
-        Some(image) => {
-            let analysed = app.analyze(image, app.config.detect_max_side, |f| largest(f).into_iter().collect()).await?;
-            let Some(template) = analysed.templates.first() else {
-                return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
-            };
-            if let Some(session_template) = &live {
-                if app.similarity(vision::embed::cosine(session_template, &template.vector)) < threshold {
-                    return Err(ApiError::new(
-                        Code::LivenessMismatch,
-                        "the image is not the liveness session's person",
-                    ));
-                }
-            }
-            template.vector.clone()
-        }
-        None => {
-            live.ok_or_else(|| ApiError::new(Code::MissingImage, "send the face `image` (or a `livenessSessionId`)"))?
-        }
-    };
-    let no_match = || ApiError::new(Code::NoMatch, "no registered user matches this face");
-    let min_cosine = vision::similarity::cosine_for_similarity(app.model, threshold);
-    let hit = app.indexes.search(USERS_COLLECTION, &probe, 1, min_cosine).into_iter().next();
-    let Some(hit) = hit else {
-        tracing::info!("face login: no match");
-        return Err(no_match());
-    };
-    let record = app.store.get_faces(USERS_COLLECTION, &[hit.id]).await?.into_iter().next();
-    let user_id = record.and_then(|r| r.external_id).ok_or_else(no_match)?;
-    // Deleted (perhaps through another replica) since the index saw the face: no login.
-    let user = app.store.get_user(&user_id).await?.ok_or_else(no_match)?;
-    let similarity = app.similarity(hit.score);
-    let issued = app
-        .keyring
-        .issue(&user.user_id, user.created_at, similarity, amr)
-        .map_err(|e| ApiError::internal("signing a token", e))?;
-    tracing::info!(user_id = %user.user_id, jti = %issued.claims.jti, similarity, "face login");
+    let login = users::face_login(&app, attempt).await?;
+    let claims = &login.claims;
     Ok(Json(FaceLoginResponse {
-        access_token: issued.token,
+        access_token: login.token,
         token_type: "Bearer".into(),
-        expires_in: issued.claims.exp - issued.claims.iat,
-        expires_at: rfc3339(issued.claims.exp.saturating_mul(1000)),
-        user_id: user.user_id.clone(),
-        similarity,
-        user: UserDto::new(user, None),
+        expires_in: claims.exp - claims.iat,
+        expires_at: rfc3339(claims.exp.saturating_mul(1000)),
+        user_id: login.user.user_id.clone(),
+        similarity: login.similarity,
+        user: UserDto::new(login.user, None),
     }))
 }
 
-/// The face-login token in `Authorization: Bearer` and its user, checked: signature, dates, issuer,
-/// audience, not revoked, and issued to the user record that holds its user id now (a user deleted and
-/// registered again under the same id, perhaps with another person's face, is another record: the old
-/// tokens no longer open it).
-pub async fn bearer_user(app: &AppState, headers: &HeaderMap) -> ApiResult<(auth::Claims, store::User)> {
-    let token = match crate::access::credentials(headers) {
-        Some(Ok(token)) => token,
-        _ => {
-            return Err(ApiError::new(Code::InvalidToken, "send the face-login token as `Authorization: Bearer TOKEN`"))
-        }
-    };
-    let claims = app.keyring.verify(token).await.map_err(|e| ApiError::new(Code::InvalidToken, e.to_string()))?;
-    if app.keyring.is_revoked(&claims.jti).await? {
-        return Err(ApiError::new(Code::InvalidToken, "the token has been revoked"));
-    }
-    let user = app
-        .store
-        .get_user(&claims.sub)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::InvalidToken, "the token's user no longer exists"))?;
-    if claims.user_created_at != Some(user.created_at) {
-        return Err(ApiError::new(Code::InvalidToken, "the token was issued to an earlier user of this id"));
-    }
-    Ok((claims, user))
+/// The token in `Authorization: Bearer` (or `x-api-key`), when one is there.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    crate::access::credentials(headers).and_then(Result::ok)
 }
 
 /// Log out: revokes the face-login token sent as `Authorization: Bearer`.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<StatusCode> {
-    let (claims, _) = bearer_user(&app, &headers).await?;
-    app.keyring.revoke(&claims.jti, Some(claims.exp)).await?;
+    users::logout(&app, bearer_token(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -233,30 +152,19 @@ pub async fn revoke(
     State(app): State<AppState>,
     JsonBody(req): JsonBody<RevokeTokenRequest>,
 ) -> ApiResult<Json<RevokedToken>> {
-    let (jti, exp) = match (req.token, req.jti) {
-        (Some(token), None) => {
-            // Signature and issuer must hold (an expired token needs no revoking, but is accepted).
-            let claims = app.keyring.verify(&token).await;
-            match claims {
-                Ok(c) => (c.jti, Some(c.exp)),
-                Err(auth::TokenError::Expired) => {
-                    return Err(ApiError::invalid_parameter("the token has expired already"));
-                }
-                Err(e) => return Err(ApiError::invalid_parameter(format!("not a token of this service: {e}"))),
-            }
-        }
-        (None, Some(jti)) if !jti.is_empty() && jti.len() <= 128 => (jti, None),
+    let which = match (req.token, req.jti) {
+        (Some(token), None) => Revocation::Token(token),
+        (None, Some(jti)) => Revocation::Jti(jti),
         _ => return Err(ApiError::invalid_parameter("send either `token` or `jti` (1-128 characters)")),
     };
-    let revoked = app.keyring.revoke(&jti, exp).await?;
-    tracing::info!(jti = %jti, "token revoked");
+    let (jti, revoked) = users::revoke(&app, which).await?;
     Ok(Json(RevokedToken { jti, revoked }))
 }
 
 /// The public keys that check face-login tokens (RFC 7517). Cacheable for 5 minutes.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, body = Jwks)))]
 pub async fn jwks(State(app): State<AppState>) -> Response {
-    let mut response = Json(Jwks { keys: app.keyring.jwks() }).into_response();
+    let mut response = Json(Jwks { keys: users::signing_keys(&app) }).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }
@@ -265,16 +173,7 @@ pub async fn jwks(State(app): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/v1/auth/signing-keys/rotate", tag = "auth",
     responses((status = 200, body = RotatedKey), (status = 409, description = "`not_applicable` with HS256", body = ErrorBody)))]
 pub async fn rotate_signing_key(State(app): State<AppState>) -> ApiResult<Json<RotatedKey>> {
-    match app.keyring.rotate().await? {
-        Some(kid) => {
-            tracing::info!(kid = %kid, "signing key rotated");
-            Ok(Json(RotatedKey { kid }))
-        }
-        None => Err(ApiError::new(
-            Code::NotApplicable,
-            "tokens are signed with the configured HS256 secret: change token_secret to rotate",
-        )),
-    }
+    Ok(Json(RotatedKey { kid: users::rotate_signing_key(&app).await? }))
 }
 
 /// The routes of this family: handler, OpenAPI operation and access requirement.

@@ -5,10 +5,10 @@ pub mod analysis;
 pub mod collections;
 pub mod faces;
 pub mod keys;
-pub mod liveness;
+pub mod liveness_sessions;
 pub mod login;
 pub mod ops;
-pub mod sessions;
+pub mod passive_liveness;
 pub mod table;
 pub mod users;
 pub mod verify;
@@ -19,10 +19,10 @@ pub fn all() -> table::Routes {
     table::Routes::new()
         .merge(faces::routes())
         .merge(analysis::routes())
-        .merge(liveness::routes())
+        .merge(passive_liveness::routes())
         .merge(verify::routes())
         .merge(collections::routes())
-        .merge(sessions::routes())
+        .merge(liveness_sessions::routes())
         .merge(users::routes())
         .merge(login::routes())
         .merge(keys::routes())

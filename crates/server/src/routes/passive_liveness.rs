@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::dto::{FaceDto, ImageInfo};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult};
 use crate::http_error::ErrorBody;
 use crate::input::{ImageField, Payload};
 use crate::state::AppState;
+use crate::usecases::analysis;
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -60,10 +61,6 @@ pub struct PassiveResponse {
     pub threshold: f32,
 }
 
-fn model_unavailable(why: &str) -> ApiError {
-    ApiError::new(Code::ModelUnavailable, why.to_string())
-}
-
 /// Passive liveness: is each face in the image a live person, or a photo or screen held to the camera?
 ///
 /// Runs the MiniFASNet V2 and V1SE networks (built from the official weights, which must be in the server's
@@ -79,42 +76,22 @@ fn model_unavailable(why: &str) -> ApiError {
 pub async fn passive(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<PassiveResponse>> {
     let image = payload.take_image("image")?;
     let req: PassiveRequest = payload.options()?;
-    let threshold = req.threshold.unwrap_or(app.config.passive_threshold);
-    if !(threshold.is_finite() && (0.0..=1.0).contains(&threshold)) {
+    if req.threshold.is_some_and(|t| !(t.is_finite() && (0.0..=1.0).contains(&t))) {
         return Err(ApiError::invalid_parameter("threshold must lie in 0..1"));
     }
-    let model = app.passive.clone().map_err(|why| model_unavailable(&why))?;
-    let _admission = app.pool.admit()?;
-    let started = std::time::Instant::now();
-    let (info, faces, scores) = app
-        .inspect(image, app.config.detect_max_side, move |img, faces| {
-            let mut order: Vec<usize> = (0..faces.len()).collect();
-            order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
-            order
-                .into_iter()
-                .map(|i| {
-                    let s = model
-                        .score(img, &faces[i].detection.bbox)
-                        .map_err(|e| ApiError::internal("passive liveness", e))?;
-                    Ok((i, s))
-                })
-                .collect::<Result<Vec<_>, ApiError>>()
-        })
-        .await?;
-    if faces.is_empty() {
-        return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
-    }
-    app.metrics.observe_inference("minifasnet", started.elapsed().as_secs_f64());
+    let checked = analysis::passive(&app, image, req.threshold).await?;
     let names = ["MiniFASNetV2", "MiniFASNetV1SE"];
-    let faces = scores
+    let faces = checked
+        .faces
         .into_iter()
-        .map(|(i, s)| PassiveFace {
-            face: FaceDto::from(&faces[i]),
-            is_real: s.real >= threshold,
-            score: s.real,
-            threshold,
-            model_verdict: if s.model_verdict_real { "real" } else { "attack" }.into(),
-            models: s
+        .map(|f| PassiveFace {
+            face: FaceDto::from(&f.face),
+            is_real: f.is_real,
+            score: f.score.real,
+            threshold: checked.threshold,
+            model_verdict: if f.score.model_verdict_real { "real" } else { "attack" }.into(),
+            models: f
+                .score
                 .per_model
                 .iter()
                 .zip(names)
@@ -122,7 +99,7 @@ pub async fn passive(State(app): State<AppState>, mut payload: Payload) -> ApiRe
                 .collect(),
         })
         .collect();
-    Ok(Json(PassiveResponse { image: info, faces, threshold }))
+    Ok(Json(PassiveResponse { image: checked.image, faces, threshold: checked.threshold }))
 }
 
 /// The routes of this family: handler, OpenAPI operation and access requirement.

@@ -3,13 +3,18 @@
 //! status and result, its images, a new token; delete it; and the housekeeping every replica runs. The state
 //! lives in the store, so any replica takes the next frame.
 
+pub mod challenges;
+pub mod record;
+pub mod token;
+
+pub use record::{SessionRecord, MAX_AUDIT_IMAGES};
+
 use bytes::Bytes;
 use liveness::replay::{self, FramePrint, SeenFrame};
-use liveness::{Feedback, FrameError, FrameStamp, Kind, Session, SessionResult, Status};
+use liveness::{Feedback, FrameError, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status};
 use store::{NewSession, SessionCreated, SessionImage, StoredSession};
 
 use crate::error::{ApiError, ApiResult, Code};
-use crate::sessions::{self, SessionRecord, MAX_AUDIT_IMAGES};
 use crate::state::AppState;
 
 /// What the caller presented: a session's own token, an API key, or nothing.
@@ -42,7 +47,7 @@ fn authorize(row: &StoredSession, credential: Credential<'_>, token_allowed: boo
                     "a session token may only send frames and read its session's status",
                 ));
             }
-            sessions::verify_token(token, &row.session_id, &row.token_hash)?;
+            token::verify_token(token, &row.session_id, &row.token_hash)?;
             Ok(())
         }
         Credential::Key(a) if a.is_admin() || a.key_id == row.owner_key => Ok(()),
@@ -58,6 +63,44 @@ async fn open(app: &AppState, id: &str, credential: Credential<'_>, token_allowe
     let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
     authorize(&row, credential, token_allowed)?;
     Ok(row)
+}
+
+/// Takes a succeeded liveness session for a face login: its baseline template, once (the session is marked
+/// used with a versioned write, so two logins racing on one session cannot both win). The session id alone is
+/// no secret (it travels in URLs and logs): the caller shows the session's token or the API key that created
+/// it (or an admin key). In privacy mode the template goes with the login.
+pub async fn take_for_login(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<Vec<f32>> {
+    let refused = |why: &str| ApiError::new(Code::LivenessRequired, why.to_string());
+    let row = app.store.get_session(id).await?.ok_or_else(|| refused("no such liveness session"))?;
+    match credential {
+        Credential::SessionToken(token) => token::verify_token(token, &row.session_id, &row.token_hash)?,
+        Credential::Key(access) if access.is_admin() || access.key_id == row.owner_key => {}
+        Credential::Key(_) | Credential::None => {
+            return Err(refused(
+                "send the liveness session's token, or log in with the API key that created the session",
+            ))
+        }
+    }
+    let mut record = load_record(&row)?;
+    let s = &record.session;
+    if s.status != Status::Succeeded {
+        return Err(refused("the liveness session has not succeeded"));
+    }
+    if record.consumed {
+        return Err(refused("the liveness session was used already"));
+    }
+    if s.finished_ms.is_none_or(|t| store::now_millis() - t > record::LOGIN_WINDOW_MS) {
+        return Err(refused("the liveness session finished too long ago"));
+    }
+    let template = record.template.clone().ok_or_else(|| refused("the liveness session kept no face template"))?;
+    record.consumed = true;
+    if app.config.liveness_privacy {
+        record.template = None;
+    }
+    if !record::save_record(app, &row, &record, &[]).await? {
+        return Err(refused("the liveness session was used at the same time"));
+    }
+    Ok(template)
 }
 
 /// The challenges and limits of a new session.
@@ -116,7 +159,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
             if list.is_empty() || list.len() > 6 {
                 return Err(ApiError::invalid_parameter("challenges must list 1 to 6 kinds"));
             }
-            if let Some(k) = list.iter().find(|k| !sessions::RANDOM_KINDS.contains(k)) {
+            if let Some(k) = list.iter().find(|k| !challenges::RANDOM_KINDS.contains(k)) {
                 return Err(ApiError::invalid_parameter(format!("{} is not a session challenge", k.as_str())));
             }
             list.clone()
@@ -126,7 +169,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
             if !(1..=5).contains(&count) {
                 return Err(ApiError::invalid_parameter("challengeCount must lie in 1..=5"));
             }
-            let kinds = sessions::pick_kinds(count, &options.exclude, options.require_head_turn);
+            let kinds = challenges::pick_kinds(count, &options.exclude, options.require_head_turn);
             if kinds.len() < count {
                 return Err(ApiError::invalid_parameter("too many kinds are excluded for challengeCount"));
             }
@@ -136,8 +179,8 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
     let now = store::now_millis();
     let config = &app.config;
     let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
-    let challenges = sessions::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000);
-    let session_options = sessions::session_options(config, challenges, app.passive.is_ok(), audit);
+    let challenges = challenges::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000);
+    let session_options = challenges::session_options(config, challenges, app.passive.is_ok(), audit);
     let record = SessionRecord {
         session: Session::new(session_options, now),
         template: None,
@@ -146,7 +189,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         consumed: false,
     };
     let session_id = uuid::Uuid::new_v4().to_string();
-    let (token, token_hash) = sessions::new_token(&session_id);
+    let (token, token_hash) = token::new_token(&session_id);
     // Finished sessions past their retention, frame prints past the replay window and templates past their
     // time go on the way (and every minute, see `Server::serve`).
     sweep(app).await?;
@@ -169,7 +212,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         SessionCreated::New(row) => (false, row, token),
         SessionCreated::Existing(row) => {
             // The first answer was lost: the same session, with a new token (the first one stops working).
-            let (token, hash) = sessions::new_token(&row.session_id);
+            let (token, hash) = token::new_token(&row.session_id);
             app.store.set_session_token(&row.session_id, &hash).await?;
             (true, row, token)
         }
@@ -193,12 +236,12 @@ pub struct Frame {
 impl Frame {
     /// A frame with the client's sequence number and timestamp.
     pub fn numbered(bytes: Bytes, sequence: u64, timestamp: i64) -> Frame {
-        Frame { hash: sessions::sha256_hex(&bytes), bytes, sequence, timestamp, numbered_by_server: false }
+        Frame { hash: token::sha256_hex(&bytes), bytes, sequence, timestamp, numbered_by_server: false }
     }
 
     /// A frame the server numbers and stamps.
     pub fn unnumbered(bytes: Bytes) -> Frame {
-        Frame { hash: sessions::sha256_hex(&bytes), bytes, sequence: 0, timestamp: 0, numbered_by_server: true }
+        Frame { hash: token::sha256_hex(&bytes), bytes, sequence: 0, timestamp: 0, numbered_by_server: true }
     }
 }
 
@@ -261,7 +304,7 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
     let mut feedback = Vec::new();
     for frame in frames {
         let started = std::time::Instant::now();
-        let measured = sessions::measure_frame(app, frame.bytes.clone()).await?;
+        let measured = measure_frame(app, frame.bytes.clone()).await?;
         let had_baseline = record.session.baseline.is_some();
         let now_ms = store::now_millis();
         let stamp = FrameStamp {
@@ -292,7 +335,7 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
         }
         let mut images = Vec::new();
         if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
-            let content_type = sessions::image_content_type(&frame.bytes).to_string();
+            let content_type = record::image_content_type(&frame.bytes).to_string();
             if fb.best_frontal {
                 images.push(SessionImage {
                     name: "reference".into(),
@@ -301,7 +344,7 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
                 });
             }
             let limit = record.session.options.audit_images;
-            if let Some(slot) = sessions::audit_slot(&mut record, limit) {
+            if let Some(slot) = record::audit_slot(&mut record, limit) {
                 images.push(SessionImage { name: format!("audit-{slot}"), content_type, bytes: frame.bytes.to_vec() });
             }
         }
@@ -358,7 +401,7 @@ pub async fn image(app: &AppState, id: &str, name: &str, credential: Credential<
 /// A new session token (the previous one stops working).
 pub async fn new_token(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<String> {
     open(app, id, credential, false).await?;
-    let (token, hash) = sessions::new_token(id);
+    let (token, hash) = token::new_token(id);
     app.store.set_session_token(id, &hash).await?;
     Ok(token)
 }
@@ -384,7 +427,7 @@ async fn save(
     record: &SessionRecord,
     images: &[SessionImage],
 ) -> ApiResult<()> {
-    if !sessions::save_at(app, id, version, record, images).await? {
+    if !record::save_at(app, id, version, record, images).await? {
         return Err(ApiError::new(
             Code::SessionBusy,
             "another request changed this session at the same time: send the frame again",
@@ -410,9 +453,24 @@ pub async fn sweep(app: &AppState) -> ApiResult<u64> {
         }
         record.template = None;
         // A request that changed the session meanwhile wins; the next round sees it again.
-        if sessions::save_record(app, &row, &record, &[]).await? {
+        if record::save_record(app, &row, &record, &[]).await? {
             swept += 1;
         }
     }
     Ok(swept)
+}
+
+/// Detects, analyses, embeds and (when the model is there) scores the frame's face on an inference worker,
+/// as [`liveness::measure_faces`] does for every caller.
+pub async fn measure_frame(app: &AppState, bytes: Bytes) -> ApiResult<FrameMeasurement> {
+    let pipeline = app.pipeline.clone();
+    let passive = app.passive.clone().ok();
+    let min_px = app.config.liveness_min_face_px;
+    let (_, _, measured) = app
+        .inspect(bytes, app.config.detect_max_side, move |img, faces| {
+            liveness::measure_faces(&pipeline, passive.as_deref(), img, faces, min_px)
+                .map_err(|e| ApiError::internal("measuring a frame", e))
+        })
+        .await?;
+    Ok(measured)
 }

@@ -1,151 +1,21 @@
-//! An AWS Rekognition-compatible API: `POST /` with `X-Amz-Target: RekognitionService.<Operation>` and an
-//! `application/x-amz-json-1.1` body, authenticated with AWS Signature V4, so that AWS SDKs pointed at Facegate
-//! (`endpoint_url=...`) work unchanged.
-//!
-//! Each operation translates AWS shapes onto the use case that does the work ([`crate::usecases`]) and back;
-//! every error code answers with its AWS error type from the one table (`{"__type", "message"}`). Operations: DetectFaces, CompareFaces,
-//! IndexFaces, ListFaces, DeleteFaces, SearchFaces, SearchFacesByImage, CreateCollection, DescribeCollection,
-//! ListCollections, DeleteCollection, CreateFaceLivenessSession, GetFaceLivenessSessionResults.
-//!
-//! Credentials: the admin pair from the configuration, or a pair issued for an API key
-//! (`POST /v1/keys/{keyId}/aws-credentials`). The access layer checks the signature and then applies the
-//! operation's scope and collection ([`operation_requirement`]), the key's rate limit and quota, exactly as on
-//! the `/v1` route that does the same work.
+//! The operations: AWS shapes in, the use case that does the work, AWS shapes out.
 //!
 //! Shapes: boxes and landmarks as ratios of the image's width and height; `Confidence` = detection score × 100;
 //! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
 //! face / 10, capped at 100; `Similarity` = the calibrated similarity (FMR on LFW), capped at 100.
 
-use auth::Scope;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Extension;
-use serde_json::{json, Value};
-
 use base64::Engine;
-
+use bytes::Bytes;
+use serde_json::{json, Value};
 use vision::{Face, QualityIssue};
 
-use crate::access::Requirement::AwsSignature;
+use super::signed::unknown_operation;
+use super::{AwsError, SignedRequest};
 use crate::error::ApiError;
-use crate::routes::table::Routes;
 use crate::state::{AppState, ImageInfo};
 use crate::usecases::collections::{self, NotIndexedReason};
 use crate::usecases::faces;
 use crate::usecases::liveness_sessions::{self, Credential};
-
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-const TARGET_PREFIX: &str = "RekognitionService.";
-
-/// An AWS-shaped error.
-#[derive(Debug)]
-pub struct AwsError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl AwsError {
-    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        AwsError { status, kind, message: message.into() }
-    }
-
-    fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidParameterException", message)
-    }
-}
-
-impl IntoResponse for AwsError {
-    fn into_response(self) -> Response {
-        let body = json!({"__type": self.kind, "message": self.message}).to_string();
-        let mut r = (self.status, [(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response();
-        r.headers_mut().insert("x-amzn-errortype", header::HeaderValue::from_static(self.kind));
-        r
-    }
-}
-
-/// Every error code answers with its AWS error type from the one table ([`crate::error::Code::aws_type`]): a
-/// client's mistake is a 400, as AWS answers them; our own failures keep their status.
-impl From<ApiError> for AwsError {
-    fn from(e: ApiError) -> Self {
-        let status = crate::http_error::status_of(e.code);
-        let status = if status.is_server_error() { status } else { StatusCode::BAD_REQUEST };
-        AwsError::new(status, e.code.aws_type(), e.message)
-    }
-}
-
-/// The operation a request names (`X-Amz-Target: RekognitionService.<Operation>`).
-fn operation(headers: &HeaderMap) -> Result<&str, AwsError> {
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    target.strip_prefix(TARGET_PREFIX).ok_or_else(|| {
-        AwsError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            "X-Amz-Target must name a RekognitionService operation",
-        )
-    })
-}
-
-fn unknown_operation(name: &str) -> AwsError {
-    AwsError::new(
-        StatusCode::BAD_REQUEST,
-        "UnknownOperationException",
-        format!("{name} is not supported by this server"),
-    )
-}
-
-/// The request body: a JSON object (an empty body is `{}`).
-fn request_object(body: &[u8]) -> Result<Value, AwsError> {
-    let request: Value = if body.is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(body)
-            .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", e.to_string()))?
-    };
-    if !request.is_object() {
-        return Err(AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "the body must be a JSON object"));
-    }
-    let mut request = request;
-    crate::text::clean_json("", &mut request)
-        .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "InvalidParameterException", e.message))?;
-    Ok(request)
-}
-
-/// A signed request, parsed once by the access layer (its body may carry megabytes of base64 images) and handed
-/// to [`dispatch`].
-#[derive(Debug, Clone)]
-pub struct SignedRequest {
-    pub operation: String,
-    pub request: Value,
-}
-
-impl SignedRequest {
-    pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Self, AwsError> {
-        Ok(SignedRequest { operation: operation(headers)?.to_string(), request: request_object(body)? })
-    }
-}
-
-/// What an operation asks of its caller: the scope of its `/v1` twin, and the collection it touches (checked
-/// against the key's collections). One table, like [`crate::access::requirement`] for the `/v1` routes.
-pub fn operation_requirement(signed: &SignedRequest) -> Result<(Scope, Option<String>), AwsError> {
-    let request = &signed.request;
-    let collection = || request.get("CollectionId").and_then(Value::as_str).map(String::from);
-    Ok(match signed.operation.as_str() {
-        "DetectFaces" => (Scope::FacesDetect, None),
-        "CompareFaces" => (Scope::FacesCompare, None),
-        "ListCollections" => (Scope::CollectionsRead, None),
-        "DescribeCollection" | "ListFaces" | "SearchFaces" | "SearchFacesByImage" => {
-            (Scope::CollectionsRead, collection())
-        }
-        "CreateCollection" | "DeleteCollection" | "IndexFaces" | "DeleteFaces" => {
-            (Scope::CollectionsWrite, collection())
-        }
-        "CreateFaceLivenessSession" | "GetFaceLivenessSessionResults" => (Scope::Liveness, None),
-        other => return Err(unknown_operation(other)),
-    })
-}
 
 /// The bytes of an `Image` parameter (`{"Bytes": base64}`; `S3Object` needs an S3-compatible store).
 fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
@@ -246,30 +116,13 @@ fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
     body.get(name).and_then(Value::as_str).ok_or_else(|| AwsError::invalid(format!("{name} is required")))
 }
 
-/// `POST /`: the Rekognition operations (the access layer has checked the signature and the caller's rights).
-pub async fn dispatch(
-    State(app): State<AppState>,
-    Extension(caller): Extension<auth::Access>,
-    Extension(signed): Extension<SignedRequest>,
-    headers: HeaderMap,
-) -> Response {
-    match handle(app, caller, headers, signed).await {
-        Ok(v) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(
+/// Runs the operation of an admitted request.
+pub(super) async fn handle(
     app: AppState,
     caller: auth::Access,
-    headers: HeaderMap,
+    region: &str,
     SignedRequest { operation, request }: SignedRequest,
 ) -> Result<Value, AwsError> {
-    let region = auth::sigv4::parse_authorization(
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default(),
-    )
-    .map(|a| a.region)
-    .unwrap_or_default();
     match operation.as_str() {
         "DetectFaces" => {
             let found = faces::detect(&app, image_bytes(&request, "Image")?).await?;
@@ -401,7 +254,7 @@ async fn handle(
         "CreateCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let c = collections::create(&app, &caller, id.clone(), None).await?;
-            Ok(json!({"StatusCode": 200, "CollectionArn": arn(&region, &id), "FaceModelVersion": c.model}))
+            Ok(json!({"StatusCode": 200, "CollectionArn": arn(region, &id), "FaceModelVersion": c.model}))
         }
         "DescribeCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
@@ -409,7 +262,7 @@ async fn handle(
             Ok(json!({
                 "FaceCount": c.face_count,
                 "FaceModelVersion": c.model,
-                "CollectionARN": arn(&region, &id),
+                "CollectionARN": arn(region, &id),
                 "CreationTimestamp": c.created_at as f64 / 1000.0,
             }))
         }
@@ -457,7 +310,7 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
         None | Some(Value::Null) => 0,
         Some(v) => v
             .as_u64()
-            .filter(|n| *n <= u64::from(crate::sessions::MAX_AUDIT_IMAGES))
+            .filter(|n| *n <= u64::from(crate::usecases::liveness_sessions::MAX_AUDIT_IMAGES))
             .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must lie in 0..4"))? as u32,
     };
     let configured = &app.config.aws_liveness_challenges;
@@ -508,10 +361,4 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
     }
     out["AuditImages"] = json!(audit);
     Ok(out)
-}
-
-/// `POST /`: the operations, behind a Signature V4 (each operation's scope comes from
-/// [`operation_requirement`]).
-pub fn routes() -> Routes {
-    Routes::new().undocumented(axum::http::Method::POST, "/", dispatch, AwsSignature)
 }

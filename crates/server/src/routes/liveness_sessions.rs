@@ -16,9 +16,9 @@ use crate::access::credentials;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
-use crate::sessions::SESSION_TOKEN_PREFIX;
 use crate::state::AppState;
 use crate::time::rfc3339;
+use crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX;
 use crate::usecases::liveness_sessions::{self, Credential, Frame};
 
 use crate::access::Requirement::*;
@@ -28,7 +28,7 @@ use axum::http::Method;
 
 /// Frames one request may carry.
 pub const MAX_FRAMES_PER_REQUEST: usize = 10;
-pub use crate::sessions::MAX_FRAMES_PER_SESSION;
+pub use crate::usecases::liveness_sessions::challenges::MAX_FRAMES_PER_SESSION;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

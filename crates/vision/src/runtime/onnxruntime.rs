@@ -16,8 +16,8 @@ use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 use tract_onnx::pb::type_proto::Value as TypeValue;
 use tract_onnx::pb::ModelProto;
 
+use super::{InferenceBackend, ParsedModel, PreparedModel, TensorF32};
 use crate::error::{Result, VisionError};
-use crate::runtime::{InferenceBackend, ParsedModel, PreparedModel, TensorF32};
 
 /// ONNX Runtime, loaded once per process.
 #[derive(Debug, Clone)]

@@ -4,6 +4,9 @@
 //! Models are planned for a fixed input shape (tract is several times slower with symbolic dimensions), so a
 //! backend hands out one [`PreparedModel`] per shape and callers cache them.
 
+#[cfg(feature = "onnxruntime")]
+pub mod onnxruntime;
+
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
@@ -76,6 +79,15 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendKind::Tract => "tract",
+            BackendKind::Onnxruntime => "onnxruntime",
+        })
+    }
+}
+
 /// Makes the backend of `kind`; `intra_op_threads` is how many threads one model run may use.
 pub fn make_backend(kind: BackendKind, intra_op_threads: usize) -> Result<Box<dyn InferenceBackend>> {
     match kind {
@@ -84,7 +96,7 @@ pub fn make_backend(kind: BackendKind, intra_op_threads: usize) -> Result<Box<dy
             Ok(Box::new(TractBackend))
         }
         #[cfg(feature = "onnxruntime")]
-        BackendKind::Onnxruntime => Ok(Box::new(crate::onnxruntime::OrtBackend::new(None, intra_op_threads)?)),
+        BackendKind::Onnxruntime => Ok(Box::new(onnxruntime::OrtBackend::new(None, intra_op_threads)?)),
         #[cfg(not(feature = "onnxruntime"))]
         BackendKind::Onnxruntime => Err(VisionError::Config(
             "this build has no ONNX Runtime backend: build with `--features onnxruntime`".into(),

@@ -1,0 +1,119 @@
+//! Opening the service: models, store, indexes, signing keys and passive anti-spoofing loaded into one
+//! [`AppState`] — what the HTTP server serves and what the CLI's store commands (`enroll`, `search`, `keys`) run
+//! their use cases on.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{ConfigError, ServerConfig};
+use crate::indexes::Indexes;
+use crate::metrics::Metrics;
+use crate::pool::InferencePool;
+use crate::state::{self, AppState, Shared};
+use crate::tokens;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("loading the models: {0}")]
+    Models(#[from] vision::VisionError),
+    #[error("loading the anti-spoofing models: {0}")]
+    Passive(String),
+    #[error("opening the store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+/// The anti-spoofing networks from the models directory. Missing weights leave passive liveness unavailable
+/// (everything else works); weights that are present but wrong stop the start.
+async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::PassiveLiveness>, String>, ServerError> {
+    let Some(dir) = config.models_dir.clone() else {
+        return Ok(Err("passive liveness needs the MiniFASNet weights: set models_dir to a folder holding \
+                       2.7_80x80_MiniFASNetV2.pth and 4_0_0_80x80_MiniFASNetV1SE.pth"
+            .into()));
+    };
+    let kind = config.backend;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let backend = vision::runtime::make_backend(kind, 1)?;
+        antispoof::PassiveLiveness::load(&dir, backend.as_ref())
+    })
+    .await
+    .map_err(|e| ServerError::Io {
+        context: "loading the anti-spoofing models".into(),
+        source: std::io::Error::other(e),
+    })?;
+    match loaded {
+        Ok(p) => {
+            tracing::info!("passive liveness models loaded");
+            Ok(Ok(Arc::new(p)))
+        }
+        Err(antispoof::AntispoofError::ModelUnavailable { .. }) => {
+            let why = loaded.err().map(|e| e.to_string()).unwrap_or_default();
+            Ok(Err(why))
+        }
+        Err(e) => Err(ServerError::Passive(e.to_string())),
+    }
+}
+
+/// Loads the models, opens (and migrates) the store, loads the indexes and the signing keys. Nothing follows
+/// other replicas' writes yet and nothing listens: the server starts that.
+pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
+    config.validate()?;
+    let model = config.model;
+    if config.database.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
+            context: format!("creating the data directory {}", config.data_dir.display()),
+            source,
+        })?;
+    }
+    let pipeline_config = config.pipeline_config();
+    let started = Instant::now();
+    let pipeline = tokio::task::spawn_blocking(move || vision::FacePipeline::new(pipeline_config))
+        .await
+        .map_err(|e| ServerError::Io { context: "loading the models".into(), source: std::io::Error::other(e) })??;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, backend = pipeline.backend(), "models loaded");
+    let store = store::Store::open(&config.database_url(), config.db_connections).await?;
+    tracing::info!(store = store.dialect().name(), "store open");
+    // The users' faces live in an internal collection of the running model.
+    let users_model = store
+        .ensure_collection(&store::NewCollection {
+            collection_id: store::USERS_COLLECTION.into(),
+            description: Some("faces of face-login users".into()),
+            model: model.id().into(),
+            dimension: model.dimension(),
+        })
+        .await?;
+    if users_model != model.id() {
+        tracing::warn!(stored = %users_model, running = model.id(), "users were registered with another model: face login is unavailable");
+    }
+    let keyring = Arc::new(tokens::Keyring::load(store.clone(), &config).await?);
+    let passive = load_passive(&config).await?;
+    if passive.is_err() {
+        let status = state::passive_liveness_status(&passive, config.liveness_allow_challenge_only);
+        tracing::warn!("PASSIVE ANTI-SPOOFING IS OFF: {status}");
+    }
+    let indexes = Arc::new(Indexes::load(store.clone(), model.dimension()).await?);
+    let pool = InferencePool::new(config.worker_count(), config.queue);
+    Ok(AppState::new(Shared {
+        config,
+        pipeline,
+        pool,
+        store,
+        indexes,
+        metrics: Metrics::default(),
+        model,
+        keyring,
+        key_limiter: auth::RateLimiter::new(100_000),
+        ip_limiter: auth::RateLimiter::new(100_000),
+        passive,
+    }))
+}
+
+/// Stops the inference workers (after the work they hold) and closes the store.
+pub async fn close(state: AppState) {
+    let pool_state = state.clone();
+    let _ = tokio::task::spawn_blocking(move || pool_state.pool.shutdown()).await;
+    state.store.close().await;
+}

@@ -1,0 +1,199 @@
+//! What the face networks measure, statelessly: each face's analysis (pose, eyes, smile, mouth, nose,
+//! expressions, mesh), one liveness challenge decided on one image (optionally against a baseline of the same
+//! person), and passive anti-spoofing of every face.
+
+use bytes::Bytes;
+use liveness::{CheckOutcome, Criteria, Kind, Signals};
+use vision::{Face, FaceAnalysis};
+
+use crate::error::{ApiError, ApiResult, Code};
+use crate::state::{AppState, ImageInfo};
+
+/// At most this many faces are analysed per image.
+pub const MAX_ANALYSED_FACES: u32 = 20;
+/// Faces analysed when the caller does not say.
+const DEFAULT_ANALYSED_FACES: u32 = 5;
+
+/// One face and what the networks measured on it.
+pub struct AnalyzedFace {
+    pub face: Face,
+    pub analysis: FaceAnalysis,
+}
+
+pub struct Analysis {
+    pub image: ImageInfo,
+    /// Largest first.
+    pub faces: Vec<AnalyzedFace>,
+    /// Faces found in all (more than `faces` when over the limit).
+    pub face_count: usize,
+}
+
+/// Face order: largest first.
+fn largest_first(faces: &[Face]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..faces.len()).collect();
+    order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
+    order
+}
+
+fn no_face(which: &str) -> ApiError {
+    ApiError::new(Code::NoFace, format!("no face was found in the {which}"))
+}
+
+/// Detects the faces of `image` and analyses up to `max` of them, largest first.
+async fn analyse_image(
+    app: &AppState,
+    image: Bytes,
+    max: usize,
+) -> ApiResult<(ImageInfo, Vec<Face>, Vec<(usize, FaceAnalysis)>)> {
+    let pipeline = app.pipeline.clone();
+    let started = std::time::Instant::now();
+    let out = app
+        .inspect(image, app.config.detect_max_side, move |img, faces| {
+            largest_first(faces)
+                .into_iter()
+                .take(max)
+                .map(|i| {
+                    let a = pipeline
+                        .analyzer()
+                        .analyze(img, &faces[i].detection.bbox)
+                        .map_err(|e| ApiError::internal("face analysis", e))?;
+                    Ok((i, a))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+/// Analyses up to `max_faces` faces (1..=20, default 5), largest first.
+pub async fn analyze(app: &AppState, image: Bytes, max_faces: Option<u32>) -> ApiResult<Analysis> {
+    let max = max_faces.unwrap_or(DEFAULT_ANALYSED_FACES);
+    if !(1..=MAX_ANALYSED_FACES).contains(&max) {
+        return Err(ApiError::invalid_parameter(format!("at most 1..={MAX_ANALYSED_FACES} faces are analysed")));
+    }
+    let _admission = app.pool.admit()?;
+    let (image, faces, analyses) = analyse_image(app, image, max as usize).await?;
+    if faces.is_empty() {
+        return Err(no_face("image"));
+    }
+    let face_count = faces.len();
+    let mut slots: Vec<Option<Face>> = faces.into_iter().map(Some).collect();
+    let faces = analyses
+        .into_iter()
+        .filter_map(|(i, analysis)| Some(AnalyzedFace { face: slots.get_mut(i)?.take()?, analysis }))
+        .collect();
+    Ok(Analysis { image, faces, face_count })
+}
+
+/// The largest face of an image and its liveness signals.
+pub struct MeasuredFace {
+    pub signals: Signals,
+    pub face: Face,
+    /// Faces in the image (the largest is judged).
+    pub face_count: usize,
+}
+
+/// A challenge decided on an image.
+pub struct Checked {
+    /// The challenge's own decision; see [`Checked::passed`].
+    pub outcome: CheckOutcome,
+    /// The image or the baseline shows more than one face: the check does not pass.
+    pub multiple_faces: bool,
+    pub image: MeasuredFace,
+    pub baseline: Option<MeasuredFace>,
+}
+
+impl Checked {
+    pub fn passed(&self) -> bool {
+        self.outcome.passed && !self.multiple_faces
+    }
+}
+
+async fn measure(app: &AppState, image: Bytes, which: &str) -> ApiResult<MeasuredFace> {
+    let (info, mut faces, analyses) = analyse_image(app, image, 1).await?;
+    let (i, a) = analyses.first().ok_or_else(|| no_face(which))?;
+    let face_count = faces.len();
+    Ok(MeasuredFace { signals: Signals::new(a, info.width, info.height), face: faces.swap_remove(*i), face_count })
+}
+
+/// One liveness challenge on one image (and, where it makes sense, against a baseline image of the same person):
+/// smile, blink, head turns, head pose, nose in a target area. The largest face is judged; several faces never
+/// pass.
+pub async fn check(
+    app: &AppState,
+    kind: Kind,
+    criteria: &Criteria,
+    image: Bytes,
+    baseline: Option<Bytes>,
+) -> ApiResult<Checked> {
+    if kind == Kind::NoseTarget && criteria.target.is_none() {
+        return Err(ApiError::invalid_parameter("a nose_target check needs a target area"));
+    }
+    if criteria.target.is_some_and(|t| !t.is_valid()) {
+        return Err(ApiError::invalid_parameter("the target must be an area of positive size inside 0..1"));
+    }
+    let _admission = app.pool.admit()?;
+    let (image, baseline) = match baseline {
+        Some(b) => {
+            let (i, b) = tokio::try_join!(measure(app, image, "image"), measure(app, b, "baseline"))?;
+            (i, Some(b))
+        }
+        None => (measure(app, image, "image").await?, None),
+    };
+    let outcome = liveness::check(kind, criteria, &image.signals, baseline.as_ref().map(|b| &b.signals));
+    let multiple_faces = image.face_count > 1 || baseline.as_ref().is_some_and(|b| b.face_count > 1);
+    Ok(Checked { outcome, multiple_faces, image, baseline })
+}
+
+/// One face's passive anti-spoofing score.
+pub struct PassiveFace {
+    pub face: Face,
+    pub score: antispoof::PassiveScore,
+    /// The score reaches the threshold.
+    pub is_real: bool,
+}
+
+pub struct PassiveCheck {
+    pub image: ImageInfo,
+    /// Largest first.
+    pub faces: Vec<PassiveFace>,
+    pub threshold: f32,
+}
+
+/// Passive liveness: is each face a live person, or a photo or screen held to the camera? Needs the MiniFASNet
+/// weights (`model_unavailable` without them).
+pub async fn passive(app: &AppState, image: Bytes, threshold: Option<f32>) -> ApiResult<PassiveCheck> {
+    let threshold = threshold.unwrap_or(app.config.passive_threshold);
+    if !(threshold.is_finite() && (0.0..=1.0).contains(&threshold)) {
+        return Err(ApiError::invalid_parameter("a passive threshold lies in 0..1"));
+    }
+    let model = app.passive.clone().map_err(|why| ApiError::new(Code::ModelUnavailable, why))?;
+    let _admission = app.pool.admit()?;
+    let started = std::time::Instant::now();
+    let (image, faces, scores) = app
+        .inspect(image, app.config.detect_max_side, move |img, faces| {
+            largest_first(faces)
+                .into_iter()
+                .map(|i| {
+                    let s = model
+                        .score(img, &faces[i].detection.bbox)
+                        .map_err(|e| ApiError::internal("passive liveness", e))?;
+                    Ok((i, s))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    if faces.is_empty() {
+        return Err(no_face("image"));
+    }
+    app.metrics.observe_inference("minifasnet", started.elapsed().as_secs_f64());
+    let mut slots: Vec<Option<Face>> = faces.into_iter().map(Some).collect();
+    let faces = scores
+        .into_iter()
+        .filter_map(|(i, score)| {
+            Some(PassiveFace { face: slots.get_mut(i)?.take()?, is_real: score.real >= threshold, score })
+        })
+        .collect();
+    Ok(PassiveCheck { image, faces, threshold })
+}

@@ -1,0 +1,191 @@
+//! The use cases as every front door gets them: the real models, a real SQLite store in a temporary directory, real
+//! photos from the shared data (`../shared/data/lfw`). And a check that no use case names a front door.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::collections::{self, IndexOptions, IndexSelection, Page, SearchOptions};
+use super::{faces, keys, users};
+use crate::config::ServerConfig;
+use crate::error::Code;
+use crate::state::AppState;
+
+/// Whether a use-case source file names a front door or its wire shapes.
+fn front_door_names(source: &str) -> Vec<&'static str> {
+    [
+        "axum",
+        "hyper",
+        "crate::routes",
+        "crate::rekognition",
+        "crate::dto",
+        "crate::input",
+        "crate::http_error",
+        "serde_json::json!",
+    ]
+    .into_iter()
+    .filter(|name| source.contains(name))
+    .collect()
+}
+
+fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("the use-case sources") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn use_cases_know_no_front_door() {
+    let mut files = Vec::new();
+    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/usecases"), &mut files);
+    for path in &files {
+        let source = std::fs::read_to_string(path).expect("a use-case source");
+        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+        assert_eq!(front_door_names(source), Vec::<&str>::new(), "{} imports a front door", path.display());
+    }
+    assert!(files.len() >= 10, "only {} use-case files were found", files.len());
+}
+
+/// LFW photos of `person`, in file order.
+fn photos(person: &str) -> Vec<Bytes> {
+    let dir = testkit::shared_data(&format!("lfw/images/{person}"));
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).expect("the person's photos").flatten().map(|e| e.path()).collect();
+    paths.sort();
+    paths.into_iter().map(|p| Bytes::from(std::fs::read(p).expect("a photo"))).collect()
+}
+
+/// The service on a new SQLite store in `dir`, with the embedded models.
+async fn service(dir: &Path) -> AppState {
+    let config = ServerConfig { data_dir: dir.to_path_buf(), workers: 2, ..ServerConfig::default() };
+    crate::service::open(config).await.expect("the service opens")
+}
+
+fn options(external_id: &str) -> IndexOptions {
+    IndexOptions {
+        selection: IndexSelection::Largest,
+        quality_filter: true,
+        external_id: Some(external_id.into()),
+        metadata: None,
+        client_request_token: None,
+        store_image: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faces_and_collections() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let app = service(dir.path()).await;
+    let (blair, chavez) = (photos("Tony_Blair"), photos("Hugo_Chavez"));
+
+    let same = faces::compare(&app, blair[0].clone(), blair[1].clone(), Default::default()).await.expect("compare");
+    let other = faces::compare(&app, blair[0].clone(), chavez[0].clone(), Default::default()).await.expect("compare");
+    assert!(same.is_match() && !other.is_match(), "{:?} vs {:?}", same.best(), other.best());
+    let err = faces::compare(&app, blair[0].clone(), Bytes::from_static(b"not an image"), Default::default()).await;
+    assert!(err.is_err_and(|e| e.code.status() == 400 || e.code.status() == 415));
+
+    let caller = auth::Access::unrestricted("test");
+    collections::create(&app, &caller, "staff".into(), None).await.expect("create");
+    let dup = collections::create(&app, &caller, "staff".into(), None).await;
+    assert_eq!(dup.err().map(|e| e.code), Some(Code::CollectionExists));
+    for (photo, id) in [(&blair[0], "blair"), (&chavez[0], "chavez")] {
+        let indexed = collections::index_faces(&app, "staff", photo.clone(), options(id)).await.expect("index");
+        assert_eq!(indexed.records.len(), 1);
+    }
+    let found = collections::search(&app, "staff", blair[2].clone(), SearchOptions::default()).await.expect("search");
+    let best = &found.results[0].matches;
+    assert_eq!(best.first().and_then(|m| m.external_id.as_deref()), Some("blair"));
+    assert!(best.iter().all(|m| m.external_id.as_deref() != Some("chavez")), "an impostor above the threshold");
+
+    let listed = collections::list_faces(&app, "staff", &Page { limit: Some(1), next_token: None }, None).await;
+    let listed = listed.expect("list faces");
+    assert_eq!(listed.items.len(), 1);
+    assert!(listed.next_token.is_some());
+    let gone = collections::delete_face(&app, "staff", &best[0].face_id.to_string()).await.expect("delete");
+    assert_eq!(gone.deleted, vec![best[0].face_id]);
+    let again = collections::search(&app, "staff", blair[2].clone(), SearchOptions::default()).await.expect("search");
+    assert!(again.results[0].matches.is_empty());
+    let missing = collections::search(&app, "nobody", blair[2].clone(), SearchOptions::default()).await;
+    assert_eq!(missing.err().map(|e| e.code), Some(Code::CollectionNotFound));
+    crate::service::close(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_log_in_with_their_face() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let app = service(dir.path()).await;
+    let (blair, chavez) = (photos("Tony_Blair"), photos("Hugo_Chavez"));
+    let profile = |id: &str| users::Profile { user_id: id.into(), ..Default::default() };
+
+    let alice = users::register(&app, profile("alice"), blair[..3].to_vec(), false).await.expect("register");
+    assert_eq!(alice.faces.len(), 3);
+    // Another account for the same face, or a registration mixing two people, is refused.
+    let taken = users::register(&app, profile("mallory"), vec![blair[3].clone()], false).await;
+    assert_eq!(taken.err().map(|e| e.code), Some(Code::FaceAlreadyRegistered));
+    let mixed = users::register(&app, profile("bob"), vec![chavez[0].clone(), blair[4].clone()], false).await;
+    assert_eq!(mixed.err().map(|e| e.code), Some(Code::FaceMismatch));
+    let bad_id = users::register(&app, profile("me"), vec![chavez[0].clone()], false).await;
+    assert_eq!(bad_id.err().map(|e| e.code), Some(Code::InvalidUserId));
+
+    let attempt =
+        |image: &Bytes| users::LoginAttempt { image: Some(image.clone()), threshold: None, liveness_session: None };
+    let login = users::face_login(&app, attempt(&blair[5])).await.expect("Blair logs in");
+    assert_eq!(login.user.user_id, "alice");
+    assert!(login.similarity >= app.config.login_threshold);
+    let (claims, user) = users::token_user(&app, Some(&login.token)).await.expect("the token opens");
+    assert_eq!((claims.sub.as_str(), user.user_id.as_str()), ("alice", "alice"));
+    let stranger = users::face_login(&app, attempt(&chavez[1])).await;
+    assert_eq!(stranger.err().map(|e| e.code), Some(Code::NoMatch));
+
+    users::logout(&app, Some(&login.token)).await.expect("logout");
+    let after = users::token_user(&app, Some(&login.token)).await;
+    assert_eq!(after.err().map(|e| e.code), Some(Code::InvalidToken));
+    assert_eq!(users::delete(&app, "alice").await.expect("delete"), 3);
+    let gone = users::face_login(&app, attempt(&blair[5])).await;
+    assert_eq!(gone.err().map(|e| e.code), Some(Code::NoMatch));
+    crate::service::close(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_their_usage() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = store::Store::open(&format!("sqlite://{}", dir.path().join("keys.db").display()), 2)
+        .await
+        .expect("the store opens");
+    let new = |scopes: &[&str]| -> crate::error::ApiResult<keys::NewKey> {
+        Ok(keys::NewKey {
+            name: "ci".into(),
+            scopes: keys::parse_scopes(&scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>())?,
+            monthly_quota: Some(10),
+            ..Default::default()
+        })
+    };
+    assert_eq!(new(&["faces:fly"]).err().map(|e| e.code), Some(Code::InvalidParameter));
+    let none = keys::create(&store, new(&[]).expect("no scopes parse")).await;
+    assert_eq!(none.err().map(|e| e.code), Some(Code::InvalidParameter));
+
+    let created = keys::create(&store, new(&["faces:detect", "faces:detect"]).expect("scopes")).await.expect("create");
+    assert!(created.token.starts_with(&format!("fg_{}_", created.key.key_id)));
+    assert_eq!(created.key.scopes, vec!["faces:detect"]);
+    let caller = auth::Access {
+        key_id: created.key.key_id.clone(),
+        scopes: vec![auth::Scope::FacesDetect],
+        collections: None,
+        stored: true,
+    };
+    let usage = keys::usage(&store, &caller, None).await.expect("usage");
+    assert_eq!((usage.requests, usage.remaining()), (0, Some(10)));
+    let other = keys::usage(&store, &caller, Some("someone-else".into())).await;
+    assert_eq!(other.err().map(|e| e.code), Some(Code::InsufficientScope));
+
+    let revoked = keys::revoke(&store, &created.key.key_id).await.expect("revoke");
+    assert!(revoked.revoked_at.is_some());
+    let pair = keys::issue_aws_credentials(&store, &created.key.key_id).await;
+    assert_eq!(pair.err().map(|e| e.code), Some(Code::InvalidParameter));
+    assert_eq!(keys::get(&store, "nope").await.err().map(|e| e.code), Some(Code::KeyNotFound));
+    store.close().await;
+}
