@@ -101,6 +101,11 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/metrics", Scope("metrics")),
     ("GET", "/openapi.json", Public),
     ("GET", "/docs", Public),
+    ("POST", "/compat/id-selfie/ips", Scope("faces:compare")),
+    ("POST", "/compat/id-selfie/{stage}/ips", Scope("faces:compare")),
+    ("POST", "/compat/liveness-api/session", Scope("liveness")),
+    ("GET", "/compat/liveness-api/session/{sessionId}", Scope("liveness")),
+    ("POST", "/compat/liveness-api/compare", Scope("faces:compare")),
 ];
 
 const ALL_BUT_ADMIN: [&str; 7] =
@@ -113,7 +118,8 @@ fn request(c: &Client, s: &Served, method: &str, path: &str, collection: &str, k
         .replace("{userId}", "nobody")
         .replace("{keyId}", "aaaaaaaaaaaa")
         .replace("{sessionId}", "0195a3c1-0000-4000-8000-000000000000")
-        .replace("{name}", "reference");
+        .replace("{name}", "reference")
+        .replace("{stage}", "prod");
     let req = match method {
         "GET" => c.get(s.url(&path)),
         "DELETE" => c.delete(s.url(&path)),
@@ -122,10 +128,14 @@ fn request(c: &Client, s: &Served, method: &str, path: &str, collection: &str, k
     with_key(req, key).send().expect("request")
 }
 
+/// The status and Facegate's error code: from the `/v1` body, or from the header of the drop-in front doors, whose
+/// bodies have their own systems' shapes.
 fn error_code(resp: Response) -> (u16, String) {
     let status = resp.status().as_u16();
+    let header = resp.headers().get("x-facegate-error-code").and_then(|v| v.to_str().ok()).map(str::to_string);
     let body: Value = resp.json().unwrap_or(Value::Null);
-    (status, body["error"]["code"].as_str().unwrap_or("").to_string())
+    let code = body["error"]["code"].as_str().map(str::to_string).or(header).unwrap_or_default();
+    (status, code)
 }
 
 fn auth_matrix(dir: &Path) -> Result<(), Failed> {

@@ -34,6 +34,8 @@ pub fn status_of(code: Code) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.code);
+        // Front doors that answer errors in another shape re-dress the response from this (routes::table).
+        let typed = self.clone();
         let body = ErrorBody {
             error: ErrorDetail { code: self.code.as_str().to_string(), message: self.message, details: self.details },
         };
@@ -50,6 +52,7 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        response.extensions_mut().insert(typed);
         response
     }
 }

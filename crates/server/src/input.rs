@@ -374,6 +374,22 @@ pub fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<S
     }
 }
 
+/// Any JSON value as the body (an object, or the JSON string some clients send holding one), read under the body
+/// limit and timeout, its text checked like every other input.
+pub struct AnyJson(pub Value);
+
+impl FromRequest<AppState> for AnyJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req.into_body(), state.body_limit(), state.body_timeout()).await?;
+        let mut value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+        crate::text::clean_json("", &mut value)?;
+        Ok(AnyJson(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! resolves; then in-flight requests finish before it returns.
 
 pub mod access;
+pub mod compat;
 pub mod config;
 pub mod connections;
 pub mod dto;

@@ -131,7 +131,8 @@ pub(super) async fn handle(
         "CompareFaces" => {
             let (source, target) = (image_bytes(&request, "SourceImage")?, image_bytes(&request, "TargetImage")?);
             let threshold = threshold_param(&request, "SimilarityThreshold")? as f32;
-            let options = faces::CompareOptions { threshold: Some(threshold), all_target_faces: true };
+            let options =
+                faces::CompareOptions { threshold: Some(threshold), all_target_faces: true, ..Default::default() };
             let c = faces::compare(&app, source, target, options).await?;
             Ok(json!({
                 "SourceImageFace": {

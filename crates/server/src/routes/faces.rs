@@ -50,8 +50,11 @@ pub async fn compare(State(app): State<AppState>, mut payload: Payload) -> ApiRe
     let source = payload.take_image("source")?;
     let target = payload.take_image("target")?;
     let req: CompareRequest = payload.options()?;
-    let options =
-        faces::CompareOptions { threshold: req.threshold, all_target_faces: req.target_faces == FaceSelection::All };
+    let options = faces::CompareOptions {
+        threshold: req.threshold,
+        all_target_faces: req.target_faces == FaceSelection::All,
+        ..Default::default()
+    };
     let c = faces::compare(&app, source, target, options).await?;
     let (similarity, cosine) = c.best();
     let dto =

@@ -29,6 +29,7 @@ pub fn all() -> table::Routes {
         .merge(ops::routes())
         .merge(web::routes())
         .merge(crate::rekognition::routes())
+        .merge(crate::compat::routes())
 }
 
 #[cfg(test)]

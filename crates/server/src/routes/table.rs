@@ -3,9 +3,11 @@
 //! access requirement the access layer enforces before the handler runs. [`super::all`] gathers the families;
 //! the router, the OpenAPI document and access control are all built from that one list.
 
+use axum::body::Body;
 use axum::handler::Handler;
-use axum::http::Method;
+use axum::http::{header, HeaderValue, Method};
 use axum::middleware;
+use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 use utoipa::openapi::path::HttpMethod;
@@ -13,6 +15,7 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::access::{enforce, Gate, Requirement};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// What the OpenAPI document takes from a documented route.
@@ -21,12 +24,32 @@ struct Doc {
     schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
 }
 
+/// The header that names an error's code when the body's shape has no field for it.
+pub const ERROR_CODE_HEADER: header::HeaderName = header::HeaderName::from_static("x-facegate-error-code");
+
+/// The body of an error in a front door's own shape (`{"message": ...}`, `{"detail": ...}`), from the typed
+/// error; the status and headers stay those of the code.
+pub type ErrorShape = fn(&ApiError) -> serde_json::Value;
+
 struct Route {
     path: String,
     method: Method,
     handler: MethodRouter<AppState>,
     requirement: Requirement,
     doc: Option<Doc>,
+    errors: Option<ErrorShape>,
+}
+
+/// Re-dresses an error response (one that carries its [`ApiError`]) in `shape`.
+fn reshape(response: Response, shape: ErrorShape) -> Response {
+    let Some(error) = response.extensions().get::<ApiError>().cloned() else { return response };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // The shape has no room for Facegate's code: it travels in a header, for logs and for clients that want it.
+    parts.headers.insert(ERROR_CODE_HEADER, HeaderValue::from_static(error.code.as_str()));
+    let body = serde_json::to_vec(&shape(&error)).unwrap_or_default();
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// The routes of one family (or of all of them, merged).
@@ -79,6 +102,7 @@ impl Routes {
                 method,
                 requirement,
                 doc: Some(Doc { operation: P::operation, schemas: P::schemas }),
+                errors: None,
             });
         }
         self
@@ -96,7 +120,16 @@ impl Routes {
             method,
             requirement,
             doc: None,
+            errors: None,
         });
+        self
+    }
+
+    /// Every route so far answers errors (its handler's and the access layer's) in `shape`.
+    pub fn errors_as(mut self, shape: ErrorShape) -> Self {
+        for route in &mut self.routes {
+            route.errors = Some(shape);
+        }
         self
     }
 
@@ -134,7 +167,11 @@ impl Routes {
         let mut router = Router::new();
         for route in self.routes {
             let gate = Gate { app: app.clone(), requirement: route.requirement };
-            let handler = route.handler.route_layer(middleware::from_fn_with_state(gate, enforce));
+            let mut handler = route.handler.route_layer(middleware::from_fn_with_state(gate, enforce));
+            if let Some(shape) = route.errors {
+                handler =
+                    handler.route_layer(middleware::map_response(move |r: Response| async move { reshape(r, shape) }));
+            }
             router = router.route(&route.path, handler);
         }
         router

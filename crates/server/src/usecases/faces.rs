@@ -26,6 +26,9 @@ pub struct CompareOptions {
     pub threshold: Option<f32>,
     /// Compare with every face of the target (else its largest).
     pub all_target_faces: bool,
+    /// The source is an identity document: its portrait, a small part of the page, is looked for at the
+    /// document resolution (`document_max_side`).
+    pub source_is_document: bool,
 }
 
 /// A target face and how similar it is to the source.
@@ -64,9 +67,10 @@ pub async fn compare(app: &AppState, source: Bytes, target: Bytes, options: Comp
     let _admission = app.pool.admit()?;
     let threshold = app.threshold(options.threshold)?;
     let max_side = app.config.detect_max_side;
+    let source_side = if options.source_is_document { app.config.document_max_side.max(max_side) } else { max_side };
     let all = options.all_target_faces;
     let (source, target) = tokio::join!(
-        app.analyze(source, max_side, |faces| largest(faces).into_iter().collect()),
+        app.analyze(source, source_side, |faces| largest(faces).into_iter().collect()),
         app.analyze(target, max_side, move |faces| {
             if all {
                 (0..faces.len()).collect()

@@ -1,0 +1,25 @@
+//! Drop-in front doors for the systems our users migrate from: each serves its system's documented paths, bodies,
+//! field names, statuses and error shapes under `/compat/<prefix>`, as a thin adapter over the use cases — a
+//! client written for that system works when the scheme and host of its URL become `http://HOST/compat/<prefix>`.
+//! Their static tokens and `x-api-key`s are Facegate API keys, scoped like the `/v1` twin of each call.
+
+pub mod id_selfie;
+pub mod liveness_api;
+
+use crate::error::ApiError;
+use crate::routes::table::Routes;
+
+/// API Gateway's error body: `{"message": "..."}`.
+pub fn gateway_error(e: &ApiError) -> serde_json::Value {
+    serde_json::json!({ "message": e.message })
+}
+
+/// FastAPI's error body: `{"detail": "..."}`.
+pub fn fastapi_error(e: &ApiError) -> serde_json::Value {
+    serde_json::json!({ "detail": e.message })
+}
+
+/// Every drop-in front door's routes.
+pub fn routes() -> Routes {
+    Routes::new().merge(id_selfie::routes()).merge(liveness_api::routes())
+}
