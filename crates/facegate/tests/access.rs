@@ -106,6 +106,21 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/compat/liveness-api/session", Scope("liveness")),
     ("GET", "/compat/liveness-api/session/{sessionId}", Scope("liveness")),
     ("POST", "/compat/liveness-api/compare", Scope("faces:compare")),
+    ("GET", "/compat/deepface-liveness/health", Public),
+    ("POST", "/compat/deepface-liveness/detect", Scope("faces:detect")),
+    ("POST", "/compat/deepface-liveness/liveness", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/antispoof", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/face-match", Scope("faces:compare")),
+    ("POST", "/compat/deepface-liveness/smile-check", Scope("faces:detect")),
+    ("POST", "/compat/deepface-liveness/blink-check", Scope("faces:detect")),
+    ("POST", "/compat/deepface-liveness/verify", Scope("faces:compare")),
+    ("POST", "/compat/deepface-liveness/head-pose", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/head-turn-check", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/challenge/validate", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/challenge/validate-multi", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/challenge/session", Scope("liveness")),
+    ("GET", "/compat/deepface-liveness/challenge/session/{session_id}", Scope("liveness")),
+    ("POST", "/compat/deepface-liveness/challenge/complete", Scope("liveness")),
 ];
 
 const ALL_BUT_ADMIN: [&str; 7] =
@@ -119,7 +134,8 @@ fn request(c: &Client, s: &Served, method: &str, path: &str, collection: &str, k
         .replace("{keyId}", "aaaaaaaaaaaa")
         .replace("{sessionId}", "0195a3c1-0000-4000-8000-000000000000")
         .replace("{name}", "reference")
-        .replace("{stage}", "prod");
+        .replace("{stage}", "prod")
+        .replace("{session_id}", "0195a3c1-0000-4000-8000-000000000000");
     let req = match method {
         "GET" => c.get(s.url(&path)),
         "DELETE" => c.delete(s.url(&path)),

@@ -22,9 +22,11 @@ impl Door {
     fn start(dir: &std::path::Path, config: &str) -> Door {
         std::fs::create_dir_all(dir).expect("data dir");
         std::fs::write(dir.join("facegate.toml"), config).expect("config");
-        let served = Served::start_env(dir, None, &[], &[("FACEGATE_ADMIN_KEY", ADMIN)]);
+        // The anti-spoofing weights, from the shared models.
+        let models = testkit::shared_dir().join("models/shared-only").display().to_string();
+        let served = Served::start_env(dir, None, &["--models-dir", &models], &[("FACEGATE_ADMIN_KEY", ADMIN)]);
         let c = client();
-        let spec = json!({"name": "migrated client", "scopes": ["faces:compare", "liveness"]});
+        let spec = json!({"name": "migrated client", "scopes": ["faces:detect", "faces:compare", "liveness"]});
         let (status, created) =
             json(c.post(served.url("/v1/keys")).bearer_auth(ADMIN).json(&spec).send().expect("key"));
         assert_eq!(status, 201, "{created}");
@@ -149,6 +151,230 @@ fn liveness_api(dir: &std::path::Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// FastAPI's error body: `{"detail": ...}`, the code in its header.
+fn fastapi_error(resp: reqwest::blocking::Response, status: u16, code: &str) -> Value {
+    let header = resp.headers().get("x-facegate-error-code").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (got, body) = json(resp);
+    assert_eq!(got, status, "{body}");
+    assert!(body["detail"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert_eq!(header.as_deref(), Some(code), "{body}");
+    body
+}
+
+/// The DeepFace liveness service's README, endpoint by endpoint, with its documented bodies.
+fn deepface_liveness(dir: &std::path::Path) -> Result<(), Failed> {
+    let door = Door::start(dir, "");
+    let call = |path: &str, body: Value| {
+        json(
+            door.post(&format!("/compat/deepface-liveness{path}"))
+                .header("x-api-key", &door.key)
+                .json(&body)
+                .send()
+                .expect(path),
+        )
+    };
+    let image = |rel: &str| b64(&read(rel));
+    let yale = |state: &str| b64(&read(&format!("yale/images/subject01/subject01_{state}.png")));
+
+    let (status, health) = json(door.get("/compat/deepface-liveness/health").send()?);
+    assert_eq!((status, &health["status"]), (200, &json!("healthy")), "{health}");
+
+    let (status, found) = call("/detect", json!({"image": image("samples/face_recognition/two_people.jpg")}));
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["face_count"], 2);
+    assert!(found["faces"][0]["width"].as_i64().is_some_and(|w| w > 50), "{found}");
+    assert!(found["processing_time_ms"].is_u64());
+
+    let (status, live) = call("/liveness", json!({"image": image("samples/silent_face/image_T1.jpg")}));
+    assert_eq!(status, 200, "{live}");
+    assert_eq!((live["is_real"].as_bool(), live["face_count"].as_u64()), (Some(true), Some(1)), "{live}");
+    assert!(live["bounding_box"]["width"].as_i64().is_some_and(|w| w > 20));
+    let (_, spoof) = call("/antispoof", json!({"image": image("samples/silent_face/image_F2.jpg")}));
+    assert_eq!(spoof["is_real"], false, "{spoof}");
+    // A per-request threshold: F1 passes the calibrated default, not 0.5.
+    let (_, strict) = call("/antispoof", json!({"image": image("samples/silent_face/image_F1.jpg"), "threshold": 0.5}));
+    assert_eq!(strict["is_real"], false, "{strict}");
+
+    let obama = image("samples/face_recognition/obama.jpg");
+    let (status, same) = call(
+        "/face-match",
+        json!({"idImage": obama, "selfieImage": image("samples/face_recognition/obama2.jpg"), "minConfidence": 0.6}),
+    );
+    assert_eq!(status, 200, "{same}");
+    assert_eq!((same["matched"].as_bool(), same["id_face_extracted"].as_bool()), (Some(true), Some(true)), "{same}");
+    let (_, other) =
+        call("/face-match", json!({"idImage": obama, "selfieImage": image("samples/face_recognition/biden.jpg")}));
+    assert_eq!(other["matched"], false, "{other}");
+    assert!(other["confidence"].as_f64() < same["confidence"].as_f64());
+
+    let (_, happy) = call("/smile-check", json!({"image": yale("happy")}));
+    let (_, normal) = call("/smile-check", json!({"image": yale("normal")}));
+    assert_eq!(
+        (happy["is_smiling"].as_bool(), normal["is_smiling"].as_bool()),
+        (Some(true), Some(false)),
+        "{happy} {normal}"
+    );
+    let (_, sleepy) = call("/blink-check", json!({"image": yale("sleepy")}));
+    let (_, open) = call("/blink-check", json!({"image": yale("normal")}));
+    assert_eq!(
+        (sleepy["is_blinking"].as_bool(), open["is_blinking"].as_bool()),
+        (Some(true), Some(false)),
+        "{sleepy} {open}"
+    );
+
+    let passport = image("id/passport-td3.jpg");
+    let body = json!({"idImage": passport, "selfieImage": image("id/passport-td2.jpg"), "antispoofThreshold": 0.3, "minFaceMatchConfidence": 0.4});
+    let (status, verified) = call("/verify", body);
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["faces_match"], true, "{verified}");
+    assert!(verified["antispoof_score"].is_number() && verified["processing_time_ms"].is_u64(), "{verified}");
+    assert_eq!(verified["verified"], verified["is_live"], "{verified}");
+    let (_, stranger) =
+        call("/verify", json!({"idImage": passport, "selfieImage": image("samples/face_recognition/biden.jpg")}));
+    assert_eq!(
+        (stranger["verified"].as_bool(), stranger["faces_match"].as_bool()),
+        (Some(false), Some(false)),
+        "{stranger}"
+    );
+
+    // Head pose: that service's "right" is the side of the image the nose moves to (right_face.png), which is the
+    // person's own left; turns completed per calling key until `resetSession`.
+    let pose = |rel: &str, reset: bool| call("/head-pose", json!({"image": image(rel), "resetSession": reset}));
+    let (status, right) = pose("samples/insightface/pose/right_face.png", true);
+    assert_eq!(status, 200, "{right}");
+    assert_eq!(
+        (right["direction"].as_str(), right["isTurningRight"].as_bool()),
+        (Some("right"), Some(true)),
+        "{right}"
+    );
+    assert!(right["yaw"].as_f64().is_some_and(|y| y >= 0.15) && right["processingTimeMs"].is_u64(), "{right}");
+    assert_eq!(
+        (right["rightTurnCompleted"].as_bool(), right["leftTurnCompleted"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let (_, left) = pose("samples/insightface/pose/left_face.jpeg", false);
+    assert_eq!(left["direction"], "left", "{left}");
+    assert_eq!((left["rightTurnCompleted"].as_bool(), left["leftTurnCompleted"].as_bool()), (Some(true), Some(true)));
+    let (_, reset) = pose("samples/face_recognition/obama.jpg", true);
+    assert_eq!(
+        (reset["direction"].as_str(), reset["leftTurnCompleted"].as_bool()),
+        (Some("center"), Some(false)),
+        "{reset}"
+    );
+    let turn = |direction: &str| {
+        call(
+            "/head-turn-check",
+            json!({"image": image("samples/insightface/pose/right_face.png"), "direction": direction, "threshold": 0.15}),
+        )
+    };
+    assert_eq!((turn("right").1["turned"].as_bool(), turn("left").1["turned"].as_bool()), (Some(true), Some(false)));
+
+    // Challenges against a baseline: a change, not a state.
+    let validate = |kind: &str, base: &str, now: &str| {
+        call(
+            "/challenge/validate",
+            json!({"baselineImage": yale(base), "challengeImage": yale(now), "challengeType": kind, "minEmotionChange": 20.0}),
+        )
+    };
+    let (status, smiled) = validate("smile", "normal", "happy");
+    assert_eq!((status, smiled["passed"].as_bool()), (200, Some(true)), "{smiled}");
+    assert!(smiled["score"].as_f64().is_some_and(|s| s > 50.0), "{smiled}");
+    assert_eq!(validate("smile", "normal", "normal").1["passed"], false);
+    assert_eq!(validate("blink", "normal", "sleepy").1["passed"], true);
+    let multi = json!({"baselineImage": yale("normal"), "challengeResults": [
+        {"challenge_type": "smile", "image": yale("happy")},
+        {"challenge_type": "blink", "image": yale("normal")},
+    ]});
+    let (status, multi) = call("/challenge/validate-multi", multi);
+    assert_eq!(status, 200, "{multi}");
+    assert_eq!(
+        (multi["allPassed"].as_bool(), multi["totalChallenges"].as_u64(), multi["passedCount"].as_u64()),
+        (Some(false), Some(2), Some(1)),
+        "{multi}"
+    );
+    assert_eq!(
+        (multi["results"][0]["challengeType"].as_str(), multi["results"][1]["passed"].as_bool()),
+        (Some("smile"), Some(false))
+    );
+
+    // The multi-challenge session: its shape, and a client that declares both challenges passed without the
+    // server seeing them done is not verified.
+    let (status, session) = call(
+        "/challenge/session",
+        json!({"numChallenges": 2, "excludeChallenges": ["blink"], "requireHeadTurn": true}),
+    );
+    assert_eq!(status, 200, "{session}");
+    let id = session["sessionId"].as_str().ok_or("sessionId")?.to_string();
+    let kinds: Vec<String> = session["challenges"]
+        .as_array()
+        .ok_or("challenges")?
+        .iter()
+        .filter_map(|c| c.as_str().map(String::from))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{session}");
+    assert!(kinds.contains(&"smile".to_string()) && kinds.iter().any(|k| k.starts_with("turn_")), "{session}");
+    assert_eq!((session["currentIndex"].as_u64(), session["isComplete"].as_bool()), (Some(0), Some(false)));
+    let current = &session["currentChallenge"];
+    assert_eq!(
+        (current["challengeType"].as_str(), current["index"].as_u64(), current["total"].as_u64()),
+        (Some(kinds[0].as_str()), Some(0), Some(2))
+    );
+    assert!(
+        current["title"].is_string()
+            && current["instruction"].is_string()
+            && current["icon"].is_string()
+            && current["timeoutSeconds"].is_number()
+    );
+    let complete = |kind: &str| {
+        call(
+            "/challenge/complete",
+            json!({"sessionId": id, "challengeType": kind, "passed": true, "metadata": {"yaw": -0.25}}),
+        )
+    };
+    let (status, next) = complete(&kinds[0]);
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(
+        (next["currentIndex"].as_u64(), next["currentChallenge"]["challengeType"].as_str()),
+        (Some(1), Some(kinds[1].as_str()))
+    );
+    let (_, done) = complete(&kinds[1]);
+    assert_eq!((done["isComplete"].as_bool(), done["currentChallenge"].is_null()), (Some(true), true), "{done}");
+    assert_eq!((done["verified"].as_bool(), &done["serverVerified"]), (Some(false), &json!([false, false])), "{done}");
+    let (status, state) = json(
+        door.get(&format!("/compat/deepface-liveness/challenge/session/{id}")).header("x-api-key", &door.key).send()?,
+    );
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(
+        (state["currentIndex"].as_u64(), state["isComplete"].as_bool(), state["verified"].as_bool()),
+        (Some(0), Some(false), Some(false)),
+        "{state}"
+    );
+
+    let no_face = read("samples/insightface/crop/no_face.png");
+    fastapi_error(
+        door.post("/compat/deepface-liveness/detect")
+            .header("x-api-key", &door.key)
+            .json(&json!({"image": "%%%"}))
+            .send()?,
+        400,
+        "invalid_base64",
+    );
+    fastapi_error(
+        door.post("/compat/deepface-liveness/smile-check")
+            .header("x-api-key", &door.key)
+            .json(&json!({"image": b64(&no_face)}))
+            .send()?,
+        422,
+        "no_face",
+    );
+    fastapi_error(
+        door.post("/compat/deepface-liveness/detect").json(&json!({"image": obama})).send()?,
+        401,
+        "unauthorized",
+    );
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -161,6 +387,10 @@ fn main() {
         {
             let d = root.join("liveness-api");
             Trial::test("liveness_api_readme_calls", move || liveness_api(&d))
+        },
+        {
+            let d = root.join("deepface-liveness");
+            Trial::test("deepface_liveness_readme_calls", move || deepface_liveness(&d))
         },
     ];
     libtest_mimic::run(&args, tests).exit();

@@ -22,6 +22,7 @@ pub mod state;
 pub mod text;
 pub mod time;
 pub mod tokens;
+pub mod turns;
 pub mod usecases;
 
 use std::future::Future;

@@ -108,6 +108,7 @@ pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
         key_limiter: auth::RateLimiter::new(100_000),
         ip_limiter: auth::RateLimiter::new(100_000),
         passive,
+        turns: Default::default(),
     }))
 }
 

@@ -36,6 +36,8 @@ pub struct Shared {
     pub ip_limiter: RateLimiter<IpAddr>,
     /// Passive anti-spoofing, when its weights are in the models directory; else why not.
     pub passive: Result<Arc<antispoof::PassiveLiveness>, String>,
+    /// Head turns clients have shown across single-frame calls (this replica's memory).
+    pub turns: crate::turns::TurnTracker,
 }
 
 impl Deref for AppState {

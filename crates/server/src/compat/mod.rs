@@ -3,6 +3,7 @@
 //! client written for that system works when the scheme and host of its URL become `http://HOST/compat/<prefix>`.
 //! Their static tokens and `x-api-key`s are Facegate API keys, scoped like the `/v1` twin of each call.
 
+pub mod deepface_liveness;
 pub mod id_selfie;
 pub mod liveness_api;
 
@@ -21,5 +22,5 @@ pub fn fastapi_error(e: &ApiError) -> serde_json::Value {
 
 /// Every drop-in front door's routes.
 pub fn routes() -> Routes {
-    Routes::new().merge(id_selfie::routes()).merge(liveness_api::routes())
+    Routes::new().merge(id_selfie::routes()).merge(liveness_api::routes()).merge(deepface_liveness::routes())
 }

@@ -15,7 +15,7 @@ use crate::input::{decode_base64, ImageField, JsonBody, Payload};
 use crate::routes::analysis::OutcomeDto;
 use crate::state::AppState;
 use crate::usecases::verification::{
-    self, Claim, StillChallenge, StillVerdict, StillsReason, Subject, MAX_STILL_CHALLENGES,
+    self, Claim, StillChallenge, StillVerdict, StillsReason, Subject, VerifyOptions, MAX_STILL_CHALLENGES,
 };
 
 use crate::access::Requirement::*;
@@ -213,7 +213,8 @@ pub async fn verify(
             return Err(ApiError::invalid_parameter("name exactly one of `document`, `userId` or `collectionId`"))
         }
     };
-    let v = verification::verify(&app, &caller, subject, claim, req.threshold).await?;
+    let options = VerifyOptions { threshold: req.threshold, passive_threshold: None };
+    let v = verification::verify(&app, &caller, subject, claim, options).await?;
     Ok(Json(VerifyResponse {
         verified: v.verified,
         is_live: v.is_live,

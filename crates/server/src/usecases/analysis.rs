@@ -8,6 +8,7 @@ use vision::{Face, FaceAnalysis};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{AppState, ImageInfo};
+use crate::turns::TurnProgress;
 
 /// At most this many faces are analysed per image.
 pub const MAX_ANALYSED_FACES: u32 = 20;
@@ -196,4 +197,31 @@ pub async fn passive(app: &AppState, image: Bytes, threshold: Option<f32>) -> Ap
         })
         .collect();
     Ok(PassiveCheck { image, faces, threshold })
+}
+
+/// How a frame's head pose moved a client's turn progress.
+pub struct TrackedTurn {
+    /// Degrees; > 0: toward the image's right (the person's own left).
+    pub yaw: f32,
+    pub pitch: f32,
+    pub progress: TurnProgress,
+}
+
+/// The largest face's head pose in `image`, and `client`'s turn progress with it (started afresh with `reset`):
+/// a turn counts once the yaw reaches `threshold_degrees` toward a side.
+pub async fn track_head_turn(
+    app: &AppState,
+    client: &str,
+    image: Bytes,
+    reset: bool,
+    threshold_degrees: f32,
+) -> ApiResult<TrackedTurn> {
+    if !(threshold_degrees.is_finite() && threshold_degrees > 0.0 && threshold_degrees <= 90.0) {
+        return Err(ApiError::invalid_parameter("a turn threshold lies in (0, 90] degrees"));
+    }
+    let analysed = analyze(app, image, Some(1)).await?;
+    let face = analysed.faces.first().ok_or_else(|| no_face("image"))?;
+    let pose = face.analysis.pose;
+    let progress = app.turns.record(client, pose.yaw, reset, threshold_degrees)?;
+    Ok(TrackedTurn { yaw: pose.yaw, pitch: pose.pitch, progress })
 }

@@ -219,6 +219,8 @@ impl VerifyReason {
 pub struct Verification {
     /// Live and the same person.
     pub verified: bool,
+    /// A selfie's passive anti-spoofing score (0-1), when the model ran.
+    pub passive_score: Option<f32>,
     /// `None` when liveness could not be judged.
     pub is_live: Option<bool>,
     /// The session's confidence, or the selfie's passive score x 100.
@@ -231,6 +233,15 @@ pub struct Verification {
     pub reasons: Vec<VerifyReason>,
 }
 
+/// How strict a verification is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions {
+    /// A calibrated similarity 0-100 the faces must reach; `None`: the server's match threshold.
+    pub threshold: Option<f32>,
+    /// The passive score (0-1) a selfie must reach; `None`: the server's `passive_threshold`.
+    pub passive_threshold: Option<f32>,
+}
+
 /// Is this a live person, and are they who they claim? `caller` must be allowed to read the user or the
 /// collection named.
 pub async fn verify(
@@ -238,9 +249,14 @@ pub async fn verify(
     caller: &auth::Access,
     subject: Subject,
     claim: Claim,
-    threshold: Option<f32>,
+    options: VerifyOptions,
 ) -> ApiResult<Verification> {
-    let threshold = app.threshold(threshold)?;
+    let threshold = app.threshold(options.threshold)?;
+    let passive_threshold = options.passive_threshold.unwrap_or(app.config.passive_threshold);
+    if !(passive_threshold.is_finite() && (0.0..=1.0).contains(&passive_threshold)) {
+        return Err(ApiError::invalid_parameter("a passive threshold lies in 0..1"));
+    }
+    let mut passive_score = None;
     // Reading users or a collection needs their scopes as well.
     let needs = match &claim {
         Claim::User(_) => Some(auth::Scope::Users),
@@ -262,6 +278,7 @@ pub async fn verify(
     let _admission = app.pool.admit()?;
     let unverified = |reasons, is_live, liveness_confidence| Verification {
         verified: false,
+        passive_score: None,
         is_live,
         liveness_confidence,
         faces_match: false,
@@ -316,7 +333,8 @@ pub async fn verify(
             };
             match face.passive {
                 Some(p) => {
-                    let live = p >= app.config.passive_threshold;
+                    passive_score = Some(p);
+                    let live = p >= passive_threshold;
                     if !live {
                         reasons.push(VerifyReason::NotLive);
                     }
@@ -376,6 +394,7 @@ pub async fn verify(
     }
     Ok(Verification {
         verified: faces_match && is_live == Some(true),
+        passive_score,
         is_live,
         liveness_confidence,
         faces_match,
