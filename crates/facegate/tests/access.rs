@@ -121,6 +121,15 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/compat/deepface-liveness/challenge/session", Scope("liveness")),
     ("GET", "/compat/deepface-liveness/challenge/session/{session_id}", Scope("liveness")),
     ("POST", "/compat/deepface-liveness/challenge/complete", Scope("liveness")),
+    ("GET", "/compat/facelock/", Public),
+    ("GET", "/compat/facelock/health", Public),
+    ("GET", "/compat/facelock/api-docs", Public),
+    ("POST", "/compat/facelock/token", Public),
+    ("POST", "/compat/facelock/register/", Scope("users")),
+    ("POST", "/compat/facelock/verify/", Scope("users")),
+    ("GET", "/compat/facelock/users/me/", UserToken),
+    ("GET", "/compat/facelock/users/", Scope("users")),
+    ("DELETE", "/compat/facelock/users/{user_id}/", Scope("users")),
 ];
 
 const ALL_BUT_ADMIN: [&str; 7] =
@@ -131,6 +140,7 @@ fn request(c: &Client, s: &Served, method: &str, path: &str, collection: &str, k
         .replace("{collectionId}", collection)
         .replace("{faceId}", "0195a3c1-0000-7000-8000-000000000000")
         .replace("{userId}", "nobody")
+        .replace("{user_id}", "nobody")
         .replace("{keyId}", "aaaaaaaaaaaa")
         .replace("{sessionId}", "0195a3c1-0000-4000-8000-000000000000")
         .replace("{name}", "reference")

@@ -41,6 +41,10 @@ impl Door {
     fn get(&self, path: &str) -> RequestBuilder {
         self.c.get(self.served.url(path))
     }
+
+    fn delete(&self, path: &str) -> RequestBuilder {
+        self.c.delete(self.served.url(path))
+    }
 }
 
 /// An error in API Gateway's shape: `{"message": ...}` and nothing of Facegate's own body; the code in its header.
@@ -375,6 +379,116 @@ fn deepface_liveness(dir: &std::path::Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Face Lock Server: the README's Python client functions run unchanged (with `open_routes` opening `/register/`
+/// and `/verify/` as that system had them), then every endpoint of its table with keys and tokens.
+fn facelock(dir: &std::path::Path) -> Result<(), Failed> {
+    let open = Door::start(&dir.join("open"), "open_routes = [\"facelock_register\", \"facelock_verify\"]\n");
+    let base = open.served.url("/compat/facelock");
+    let blair = lfw_person("Tony_Blair");
+    let (first, probe) = (dir.join("blair-0.jpg"), dir.join("blair-5.jpg"));
+    std::fs::write(&first, &blair[0])?;
+    std::fs::write(&probe, &blair[5])?;
+    match std::env::var_os("FACEGATE_TEST_PYTHON") {
+        Some(python) => {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/facelock_client.py");
+            let out = std::process::Command::new(python)
+                .arg(script)
+                .arg(&base)
+                .arg("ada")
+                .arg(&first)
+                .arg(&probe)
+                .output()?;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let v: Value = serde_json::from_slice(&out.stdout)?;
+            assert_eq!(
+                (v["registered"]["success"].as_bool(), v["registered"]["user_id"].as_str()),
+                (Some(true), Some("ada")),
+                "{v}"
+            );
+            assert!(v["registered"]["face_id"].as_str().is_some_and(|f| f.len() == 36), "{v}");
+            assert_eq!(
+                (v["verified"]["success"].as_bool(), v["verified"]["user_id"].as_str()),
+                (Some(true), Some("ada")),
+                "{v}"
+            );
+            assert!(v["verified"]["similarity"].as_f64().is_some_and(|s| s >= 85.0), "{v}");
+            assert_eq!(
+                (v["me"]["user_id"].as_str(), v["me"]["email"].as_str()),
+                (Some("ada"), Some("ada@example.com")),
+                "{v}"
+            );
+        }
+        None => {
+            assert!(std::env::var_os("CI").is_none(), "CI must set FACEGATE_TEST_PYTHON (a Python with requests)");
+            eprintln!("skipped the Face Lock Python client: FACEGATE_TEST_PYTHON is not set");
+        }
+    }
+
+    // Keyed (the default): /register/ and /verify/ need a key; tokens reach their own user, keys every user.
+    let door = Door::start(&dir.join("keyed"), "");
+    let users_key = {
+        let spec = json!({"name": "facelock backend", "scopes": ["users"]});
+        let (_, created) = json(door.post("/v1/keys").bearer_auth(ADMIN).json(&spec).send()?);
+        created["key"].as_str().ok_or("key")?.to_string()
+    };
+    let form = |user: &str, image: &[u8]| {
+        reqwest::blocking::multipart::Form::new()
+            .text("user_id", user.to_string())
+            .part("face_image", reqwest::blocking::multipart::Part::bytes(image.to_vec()).file_name("face.jpg"))
+    };
+    let facelock = |path: &str| format!("/compat/facelock{path}");
+    fastapi_error(door.post(&facelock("/register/")).multipart(form("bob", &blair[0])).send()?, 401, "unauthorized");
+    let (status, bob) = json(
+        door.post(&facelock("/register/")).header("x-api-key", &users_key).multipart(form("bob", &blair[0])).send()?,
+    );
+    assert_eq!((status, bob["success"].as_bool()), (200, Some(true)), "{bob}");
+    let chavez = lfw_person("Hugo_Chavez");
+    let (status, _) = json(
+        door.post(&facelock("/register/"))
+            .header("x-api-key", &users_key)
+            .multipart(form("hugo", &chavez[0]))
+            .send()?,
+    );
+    assert_eq!(status, 200);
+    let no_face = read("samples/insightface/crop/no_face.png");
+    fastapi_error(
+        door.post(&facelock("/register/"))
+            .header("x-api-key", &users_key)
+            .multipart(form("nobody", &no_face))
+            .send()?,
+        400,
+        "no_face",
+    );
+    let verify = |image: &[u8], threshold: &str| {
+        let form = reqwest::blocking::multipart::Form::new()
+            .text("similarity_threshold", threshold.to_string())
+            .part("face_image", reqwest::blocking::multipart::Part::bytes(image.to_vec()).file_name("face.jpg"));
+        door.post(&facelock("/verify/")).header("x-api-key", &users_key).multipart(form).send().expect("verify")
+    };
+    let (status, login) = json(verify(&blair[5], "90.0"));
+    assert_eq!((status, login["user_id"].as_str()), (200, Some("bob")), "{login}");
+    let token = login["token"].as_str().ok_or("token")?.to_string();
+    fastapi_error(verify(&lfw("Abel_Pacheco", 1), "90.0"), 400, "no_match");
+
+    let (_, mine) = json(door.get(&facelock("/users/")).bearer_auth(&token).send()?);
+    assert_eq!((mine["count"].as_u64(), mine["users"][0]["user_id"].as_str()), (Some(1), Some("bob")), "{mine}");
+    let (_, all) = json(door.get(&facelock("/users/")).bearer_auth(&users_key).send()?);
+    assert_eq!(all["count"], 2, "{all}");
+    fastapi_error(door.delete(&facelock("/users/hugo/")).bearer_auth(&token).send()?, 403, "insufficient_scope");
+    fastapi_error(door.get(&facelock("/users/me/")).bearer_auth("not.a.token").send()?, 401, "invalid_token");
+    let (status, gone) = json(door.delete(&facelock("/users/bob/")).bearer_auth(&token).send()?);
+    assert_eq!((status, gone["success"].as_bool()), (200, Some(true)), "{gone}");
+    fastapi_error(door.get(&facelock("/users/me/")).bearer_auth(&token).send()?, 401, "invalid_token");
+    let (status, _) = json(door.delete(&facelock("/users/hugo/")).bearer_auth(&users_key).send()?);
+    assert_eq!(status, 200);
+
+    for path in ["/", "/health", "/api-docs"] {
+        assert_eq!(door.get(&facelock(path)).send()?.status(), 200, "{path}");
+    }
+    fastapi_error(door.post(&facelock("/token")).send()?, 400, "not_applicable");
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -387,6 +501,10 @@ fn main() {
         {
             let d = root.join("liveness-api");
             Trial::test("liveness_api_readme_calls", move || liveness_api(&d))
+        },
+        {
+            let d = root.join("facelock");
+            Trial::test("facelock_readme_client_and_endpoints", move || facelock(&d))
         },
         {
             let d = root.join("deepface-liveness");

@@ -41,10 +41,23 @@ pub enum Requirement {
     Scope(Scope),
     /// A key with this scope that may use the collection named by the route's `{collectionId}`.
     CollectionScope(Scope),
+    /// Open to anyone (limited per client address) when the configuration lists the route in `open_routes`;
+    /// otherwise a key with this scope. A key, when sent, is always checked and counted.
+    OpenIf(OpenRoute, Scope),
+    /// A user's face-login token (checked by the handler, which limits what it reaches to its own user), or a key
+    /// with this scope.
+    UserTokenOr(Scope),
     /// An AWS Signature V4 (the admin pair or a key's pair), checked by the Rekognition front door itself (it
     /// reads the signed body); the operation in the request names the scope and collection, as its `/v1` twin's
     /// route does, and [`admit`] applies them.
     AwsSignature,
+}
+
+pub use crate::config::OpenRoute;
+
+/// Whether a bearer credential is a JWT (three base64url parts), not an API key.
+fn is_jwt(token: &str) -> bool {
+    token.split('.').count() == 3 && !token.starts_with("fg_")
 }
 
 /// The access layer of one route: the shared state and the route's requirement (from the route table,
@@ -66,6 +79,7 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
     // User tokens, and session tokens where a route takes them, are checked by the handler.
     let handler_checks_token = match need {
         Requirement::UserToken => true,
+        Requirement::UserTokenOr(_) => matches!(credentials(request.headers()), Some(Ok(t)) if is_jwt(t)),
         Requirement::SessionTokenOr(_) => {
             let in_query = query_session_token(request.uri().query());
             if in_query && credentials(request.headers()).is_some() {
@@ -98,6 +112,14 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
             return response;
         }
         Requirement::Login if credentials(request.headers()).is_none() => limit_address(&app, ip).map(|_| None),
+        Requirement::OpenIf(route, _)
+            if credentials(request.headers()).is_none() && app.config.open_routes.contains(&route) =>
+        {
+            limit_address(&app, ip).map(|_| None)
+        }
+        Requirement::OpenIf(_, scope) | Requirement::UserTokenOr(scope) => {
+            admit_key(&app, request.headers(), ip, Some(scope), None, Count::Yes).await.map(Some)
+        }
         Requirement::Login => admit_key(&app, request.headers(), ip, None, None, Count::Yes).await.map(Some),
         // Reading one's own usage is neither counted nor refused by the quota.
         Requirement::AnyKey => admit_key(&app, request.headers(), ip, None, None, Count::No).await.map(Some),

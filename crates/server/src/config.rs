@@ -12,6 +12,16 @@ use vision::{DecodeLimits, EmbeddingModel, PipelineConfig};
 /// The default of `liveness_min_depth`, calibrated with `facegate eval attacks` (see the README).
 pub const DEFAULT_MIN_DEPTH: f32 = 0.06;
 
+/// A drop-in route that may be opened to callers without a key (`open_routes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenRoute {
+    /// Face Lock's `POST /register/`.
+    FacelockRegister,
+    /// Face Lock's `POST /verify/` (a face login).
+    FacelockVerify,
+}
+
 /// How face-login tokens are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TokenAlgorithm {
@@ -141,6 +151,9 @@ pub struct ServerConfig {
     pub aws_liveness_challenges: Vec<liveness::Kind>,
     /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
     pub login_requires_liveness: bool,
+    /// Routes of the drop-in front doors that were open in their own systems and are open here only when listed
+    /// (limited per client address): `facelock_register`, `facelock_verify`.
+    pub open_routes: Vec<OpenRoute>,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
     pub liveness_max_bad_frames: u32,
     /// The face's box must be at least this many pixels on its shorter side in liveness frames.
@@ -253,6 +266,7 @@ impl Default for ServerConfig {
             aws_regions: Vec::new(),
             aws_liveness_challenges: Vec::new(),
             login_requires_liveness: false,
+            open_routes: Vec::new(),
             liveness_max_bad_frames: 15,
             liveness_min_face_px: 64.0,
             admin_key: None,

@@ -4,23 +4,28 @@
 //! Their static tokens and `x-api-key`s are Facegate API keys, scoped like the `/v1` twin of each call.
 
 pub mod deepface_liveness;
+pub mod facelock;
 pub mod id_selfie;
 pub mod liveness_api;
 
 use crate::error::ApiError;
 use crate::routes::table::Routes;
 
-/// API Gateway's error body: `{"message": "..."}`.
-pub fn gateway_error(e: &ApiError) -> serde_json::Value {
-    serde_json::json!({ "message": e.message })
+/// API Gateway's error body: `{"message": "..."}`, with the code's status.
+pub fn gateway_error(e: &ApiError) -> (u16, serde_json::Value) {
+    (e.code.status(), serde_json::json!({ "message": e.message }))
 }
 
-/// FastAPI's error body: `{"detail": "..."}`.
-pub fn fastapi_error(e: &ApiError) -> serde_json::Value {
-    serde_json::json!({ "detail": e.message })
+/// FastAPI's error body: `{"detail": "..."}`, with the code's status.
+pub fn fastapi_error(e: &ApiError) -> (u16, serde_json::Value) {
+    (e.code.status(), serde_json::json!({ "detail": e.message }))
 }
 
 /// Every drop-in front door's routes.
 pub fn routes() -> Routes {
-    Routes::new().merge(id_selfie::routes()).merge(liveness_api::routes()).merge(deepface_liveness::routes())
+    Routes::new()
+        .merge(id_selfie::routes())
+        .merge(liveness_api::routes())
+        .merge(deepface_liveness::routes())
+        .merge(facelock::routes())
 }

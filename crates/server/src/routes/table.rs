@@ -27,9 +27,9 @@ struct Doc {
 /// The header that names an error's code when the body's shape has no field for it.
 pub const ERROR_CODE_HEADER: header::HeaderName = header::HeaderName::from_static("x-facegate-error-code");
 
-/// The body of an error in a front door's own shape (`{"message": ...}`, `{"detail": ...}`), from the typed
-/// error; the status and headers stay those of the code.
-pub type ErrorShape = fn(&ApiError) -> serde_json::Value;
+/// An error in a front door's own shape: its status (where that system documents another one for the code) and
+/// body (`{"message": ...}`, `{"detail": ...}`), from the typed error; the other headers stay those of the code.
+pub type ErrorShape = fn(&ApiError) -> (u16, serde_json::Value);
 
 struct Route {
     path: String,
@@ -48,8 +48,9 @@ fn reshape(response: Response, shape: ErrorShape) -> Response {
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     // The shape has no room for Facegate's code: it travels in a header, for logs and for clients that want it.
     parts.headers.insert(ERROR_CODE_HEADER, HeaderValue::from_static(error.code.as_str()));
-    let body = serde_json::to_vec(&shape(&error)).unwrap_or_default();
-    Response::from_parts(parts, Body::from(body))
+    let (status, body) = shape(&error);
+    parts.status = axum::http::StatusCode::from_u16(status).unwrap_or(parts.status);
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&body).unwrap_or_default()))
 }
 
 /// The routes of one family (or of all of them, merged).

@@ -1,0 +1,276 @@
+//! `/compat/facelock`: "Face Lock Server" (FastAPI + Rekognition): register a face, verify a face for a JWT,
+//! read and delete users — every endpoint of its README, with its trailing slashes, multipart forms, field names
+//! and FastAPI's `{"detail": ...}` errors. Its users are Facegate's users (`/v1/users`), its tokens Facegate's
+//! face-login tokens (EdDSA, or HS256 with `token_secret` for backends that check with a shared secret).
+//!
+//! Access: `/register/` and `/verify/` were open in that system; here they need a key (scope `users` /
+//! face login) unless `open_routes` lists `facelock_register` / `facelock_verify` (then anyone, limited per
+//! address). `/users/me/`, `/users/` and `DELETE /users/{user_id}/` take a face-login token — limited to its own
+//! user — or a key with the `users` scope, which reaches every user.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::{OpenRoute, Requirement::*};
+use crate::error::{ApiError, ApiResult, Code};
+use crate::input::{lenient_string, Payload};
+use crate::routes::login::bearer_token;
+use crate::routes::table::Routes;
+use crate::state::AppState;
+use crate::usecases::collections::Page;
+use crate::usecases::users::{self, LoginAttempt, Profile};
+use auth::Scope;
+
+/// That system's default `similarity_threshold`.
+const DEFAULT_SIMILARITY: f32 = 90.0;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
+/// Welcome message.
+#[utoipa::path(get, path = "/compat/facelock/", tag = "compat: facelock", responses((status = 200, body = Message)))]
+pub async fn welcome() -> Json<Message> {
+    Json(Message { message: "Welcome to Face Lock Server (Facegate)".into() })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceHealth {
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
+/// System health check.
+#[utoipa::path(get, path = "/compat/facelock/health", tag = "compat: facelock", responses((status = 200, body = ServiceHealth)))]
+pub async fn health() -> Json<ServiceHealth> {
+    Json(ServiceHealth { status: "healthy", version: env!("CARGO_PKG_VERSION") })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiDocs {
+    pub docs_url: &'static str,
+    pub openapi_url: &'static str,
+    pub message: &'static str,
+}
+
+/// API documentation information.
+#[utoipa::path(get, path = "/compat/facelock/api-docs", tag = "compat: facelock", responses((status = 200, body = ApiDocs)))]
+pub async fn api_docs() -> Json<ApiDocs> {
+    Json(ApiDocs {
+        docs_url: "/docs",
+        openapi_url: "/openapi.json",
+        message:
+            "Facegate documents every front door in one OpenAPI document; this one is under the tag `compat: facelock`",
+    })
+}
+
+/// The OAuth2 password endpoint: as in that system, it refuses — tokens come from `/verify/`.
+#[utoipa::path(post, path = "/compat/facelock/token", tag = "compat: facelock",
+    responses((status = 400, description = "`{\"detail\": ...}`")))]
+pub async fn token() -> ApiError {
+    ApiError::new(Code::NotApplicable, "log in with a face: POST /verify/ with face_image returns the token")
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterForm {
+    #[serde(default, deserialize_with = "lenient_string")]
+    #[schema(value_type = String)]
+    pub user_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    pub success: bool,
+    pub user_id: String,
+    pub face_id: String,
+    pub message: String,
+}
+
+/// Register a new user with facial data (multipart: `user_id`, `full_name`, `email`, `face_image`).
+#[utoipa::path(post, path = "/compat/facelock/register/", tag = "compat: facelock",
+    request_body(content = RegisterForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = Registered), (status = 400, description = "`{\"detail\": ...}`: no face detected, ...")))]
+pub async fn register(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<Registered>> {
+    let images = payload.take_images("face_image")?;
+    let form: RegisterForm = payload.options()?;
+    if images.len() != 1 {
+        return Err(ApiError::new(Code::MissingImage, "send one face_image file"));
+    }
+    let profile = Profile { user_id: form.user_id.unwrap_or_default(), full_name: form.full_name, email: form.email };
+    let registered = users::register(&app, profile, images, false).await?;
+    let face_id = registered.faces.first().map(|f| f.face_id.to_string()).unwrap_or_default();
+    Ok(Json(Registered {
+        success: true,
+        user_id: registered.user.user_id,
+        face_id,
+        message: "User registered successfully".into(),
+    }))
+}
+
+/// FastAPI's `{"detail": ...}`; that system answers 400 where no face is found or none matches, and for `/token`.
+fn facelock_error(e: &ApiError) -> (u16, serde_json::Value) {
+    let (status, body) = super::fastapi_error(e);
+    match e.code {
+        Code::NoFace | Code::NoMatch | Code::NotApplicable => (400, body),
+        _ => (status, body),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyForm {
+    /// Similarity needed, 0-100 (default 90; at least the server's `login_threshold`).
+    #[serde(default)]
+    pub similarity_threshold: Option<f32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    pub success: bool,
+    pub user_id: String,
+    pub similarity: f32,
+    pub message: String,
+    /// A Facegate face-login token: `Authorization: Bearer TOKEN`.
+    pub token: String,
+}
+
+/// Verify a face and get an authentication token (multipart: `face_image`, `similarity_threshold`).
+#[utoipa::path(post, path = "/compat/facelock/verify/", tag = "compat: facelock",
+    request_body(content = VerifyForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = Verified), (status = 400, description = "`{\"detail\": ...}`: no matching face found, ...")))]
+pub async fn verify(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<Verified>> {
+    let mut images = payload.take_images("face_image")?;
+    let form: VerifyForm = payload.options()?;
+    if images.len() != 1 {
+        return Err(ApiError::new(Code::MissingImage, "send one face_image file"));
+    }
+    let attempt = LoginAttempt {
+        image: images.pop(),
+        threshold: Some(form.similarity_threshold.unwrap_or(DEFAULT_SIMILARITY)),
+        liveness_session: None,
+    };
+    let login = users::face_login(&app, attempt).await?;
+    Ok(Json(Verified {
+        success: true,
+        user_id: login.user.user_id,
+        similarity: login.similarity,
+        message: "Face verified successfully".into(),
+        token: login.token,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    pub user_id: String,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub face_count: u64,
+    pub created_at: String,
+}
+
+impl From<store::User> for UserInfo {
+    fn from(u: store::User) -> Self {
+        UserInfo {
+            user_id: u.user_id,
+            full_name: u.full_name,
+            email: u.email,
+            face_count: u.face_count,
+            created_at: crate::time::rfc3339(u.created_at),
+        }
+    }
+}
+
+/// Who the caller is: a face-login token's user (checked), or a key (the access layer checked its scope).
+enum Caller {
+    User(store::User),
+    Key,
+}
+
+async fn caller(app: &AppState, headers: &HeaderMap, key: Option<&auth::Access>) -> ApiResult<Caller> {
+    match key {
+        Some(_) => Ok(Caller::Key),
+        None => Ok(Caller::User(users::token_user(app, bearer_token(headers)).await?.1)),
+    }
+}
+
+/// The user a face-login token belongs to.
+#[utoipa::path(get, path = "/compat/facelock/users/me/", tag = "compat: facelock",
+    responses((status = 200, body = UserInfo), (status = 401, description = "`{\"detail\": ...}`")))]
+pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<UserInfo>> {
+    let (_, user) = users::token_user(&app, bearer_token(&headers)).await?;
+    Ok(Json(user.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserInfo>,
+    pub count: usize,
+}
+
+/// Registered users: a token sees its own user, a key with the `users` scope every user (the first 1000).
+#[utoipa::path(get, path = "/compat/facelock/users/", tag = "compat: facelock",
+    responses((status = 200, body = UserList), (status = 401, description = "`{\"detail\": ...}`")))]
+pub async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    key: Option<axum::Extension<auth::Access>>,
+) -> ApiResult<Json<UserList>> {
+    let users: Vec<UserInfo> = match caller(&app, &headers, key.as_ref().map(|k| &k.0)).await? {
+        Caller::User(user) => vec![user.into()],
+        Caller::Key => {
+            let page = Page { limit: Some(crate::usecases::collections::MAX_PAGE), next_token: None };
+            users::list(&app, &page).await?.items.into_iter().map(Into::into).collect()
+        }
+    };
+    Ok(Json(UserList { count: users.len(), users }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub success: bool,
+    pub user_id: String,
+    pub message: String,
+}
+
+/// Delete a user's facial data: a token only its own user, a key with the `users` scope any.
+#[utoipa::path(delete, path = "/compat/facelock/users/{user_id}/", tag = "compat: facelock",
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = Deleted), (status = 403, description = "`{\"detail\": ...}`"), (status = 404, description = "`{\"detail\": ...}`")))]
+pub async fn delete(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    key: Option<axum::Extension<auth::Access>>,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
+    if let Caller::User(user) = caller(&app, &headers, key.as_ref().map(|k| &k.0)).await? {
+        if user.user_id != user_id {
+            return Err(ApiError::new(Code::InsufficientScope, "a token may delete its own user only"));
+        }
+    }
+    users::delete(&app, &user_id).await?;
+    Ok(Json(Deleted { success: true, user_id, message: "User deleted successfully".into() }))
+}
+
+/// The routes of this front door, answering errors as FastAPI does.
+pub fn routes() -> Routes {
+    Routes::new()
+        .operation::<__path_welcome, _, _>(welcome, Public)
+        .operation::<__path_health, _, _>(health, Public)
+        .operation::<__path_api_docs, _, _>(api_docs, Public)
+        .operation::<__path_token, _, _>(token, Public)
+        .operation::<__path_register, _, _>(register, OpenIf(OpenRoute::FacelockRegister, Scope::Users))
+        .operation::<__path_verify, _, _>(verify, OpenIf(OpenRoute::FacelockVerify, Scope::Users))
+        .operation::<__path_me, _, _>(me, UserToken)
+        .operation::<__path_list, _, _>(list, UserTokenOr(Scope::Users))
+        .operation::<__path_delete, _, _>(delete, UserTokenOr(Scope::Users))
+        .errors_as(facelock_error)
+}
