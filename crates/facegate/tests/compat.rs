@@ -489,6 +489,88 @@ fn facelock(dir: &std::path::Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The nose challenge's web client calls (`RemoteStarter` / `RemoteVerifier`): start, a frame at a time, verify.
+/// A still photo slid toward the target does not pass: the head does not rotate.
+fn nose_challenge(dir: &std::path::Path) -> Result<(), Failed> {
+    let door = Door::start(dir, "");
+    let (status, started) = json(
+        door.post("/compat/nose-challenge/challenge/start")
+            .bearer_auth(&door.key)
+            .json(&json!({"userId": "u-1", "imageWidth": 640, "imageHeight": 480}))
+            .send()?,
+    );
+    assert_eq!(status, 200, "{started}");
+    for field in [
+        "areaLeft",
+        "areaTop",
+        "areaWidth",
+        "areaHeight",
+        "minFaceAreaPercent",
+        "noseLeft",
+        "noseTop",
+        "noseWidth",
+        "noseHeight",
+    ] {
+        assert!(started[field].is_u64(), "{field}: {started}");
+    }
+    assert_eq!((started["imageWidth"].as_u64(), started["imageHeight"].as_u64()), (Some(640), Some(480)));
+    let px = |f: &str| started[f].as_u64().unwrap_or(0) as i64;
+    assert!(px("noseLeft") + px("noseWidth") <= 640 && px("noseTop") + px("noseHeight") <= 480, "{started}");
+    let id = started["id"].as_str().ok_or("id")?.to_string();
+    let token = started["token"].as_str().ok_or("token")?.to_string();
+
+    // A still face slid from the middle of the frame to the nose box, one frame each 200 ms.
+    let face = image::load_from_memory(&read("yale/images/subject02/subject02_normal.png"))?.to_rgb8();
+    let face = image::imageops::resize(&face, 220, 167, image::imageops::FilterType::Triangle);
+    let (goal_x, goal_y) = (px("noseLeft") + px("noseWidth") / 2, px("noseTop") + px("noseHeight") / 2);
+    let steps = 12;
+    for i in 0..=steps {
+        let t = i as f64 / steps as f64;
+        // The face's nose sits near the middle of the crop.
+        let cx = (320.0 + (goal_x as f64 - 320.0) * t) as i64 - 110;
+        let cy = (240.0 + (goal_y as f64 - 240.0) * t) as i64 - 95;
+        let mut canvas = image::RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128]));
+        image::imageops::overlay(&mut canvas, &face, cx, cy);
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(canvas)
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
+        let body = json!({"timestamp": 1_700_000_000_000i64 + i * 200, "frameBase64": b64(&jpeg), "token": token});
+        let (status, saved) = json(
+            door.c.put(door.served.url(&format!("/compat/nose-challenge/challenge/{id}/frames"))).json(&body).send()?,
+        );
+        assert_eq!((status, saved), (200, json!({"message": "Frame saved successfully"})));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, verdict) =
+        json(door.post(&format!("/compat/nose-challenge/{id}/verify")).json(&json!({"token": token})).send()?);
+    assert_eq!((status, verdict), (200, json!({"success": false})));
+
+    // A token of another session, or none at all.
+    let (_, other) = json(
+        door.post("/compat/nose-challenge/start")
+            .header("x-api-key", &door.key)
+            .json(&json!({"imageWidth": 640, "imageHeight": 480}))
+            .send()?,
+    );
+    let wrong = other["token"].as_str().ok_or("token")?;
+    gateway_error(
+        door.post(&format!("/compat/nose-challenge/{id}/verify")).json(&json!({"token": wrong})).send()?,
+        401,
+        "session_token_mismatch",
+    );
+    gateway_error(
+        door.post(&format!("/compat/nose-challenge/{id}/verify")).json(&json!({})).send()?,
+        400,
+        "invalid_request",
+    );
+    gateway_error(
+        door.post("/compat/nose-challenge/start").json(&json!({"imageWidth": 640, "imageHeight": 480})).send()?,
+        401,
+        "unauthorized",
+    );
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -501,6 +583,10 @@ fn main() {
         {
             let d = root.join("liveness-api");
             Trial::test("liveness_api_readme_calls", move || liveness_api(&d))
+        },
+        {
+            let d = root.join("nose-challenge");
+            Trial::test("nose_challenge_client_calls", move || nose_challenge(&d))
         },
         {
             let d = root.join("facelock");

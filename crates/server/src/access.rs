@@ -41,6 +41,9 @@ pub enum Requirement {
     Scope(Scope),
     /// A key with this scope that may use the collection named by the route's `{collectionId}`.
     CollectionScope(Scope),
+    /// A session token carried in the request body (checked by the handler); refused tokens and unknown sessions
+    /// spend the client address's tokens.
+    TokenInBody,
     /// Open to anyone (limited per client address) when the configuration lists the route in `open_routes`;
     /// otherwise a key with this scope. A key, when sent, is always checked and counted.
     OpenIf(OpenRoute, Scope),
@@ -78,7 +81,7 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
     };
     // User tokens, and session tokens where a route takes them, are checked by the handler.
     let handler_checks_token = match need {
-        Requirement::UserToken => true,
+        Requirement::UserToken | Requirement::TokenInBody => true,
         Requirement::UserTokenOr(_) => matches!(credentials(request.headers()), Some(Ok(t)) if is_jwt(t)),
         Requirement::SessionTokenOr(_) => {
             let in_query = query_session_token(request.uri().query());
@@ -123,7 +126,7 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
         Requirement::Login => admit_key(&app, request.headers(), ip, None, None, Count::Yes).await.map(Some),
         // Reading one's own usage is neither counted nor refused by the quota.
         Requirement::AnyKey => admit_key(&app, request.headers(), ip, None, None, Count::No).await.map(Some),
-        Requirement::UserToken => Ok(None),
+        Requirement::UserToken | Requirement::TokenInBody => Ok(None),
         Requirement::SessionTokenOr(scope) => {
             admit_key(&app, request.headers(), ip, Some(scope), None, Count::Yes).await.map(Some)
         }

@@ -7,6 +7,7 @@ pub mod deepface_liveness;
 pub mod facelock;
 pub mod id_selfie;
 pub mod liveness_api;
+pub mod nose_challenge;
 
 use crate::error::ApiError;
 use crate::routes::table::Routes;
@@ -28,4 +29,5 @@ pub fn routes() -> Routes {
         .merge(liveness_api::routes())
         .merge(deepface_liveness::routes())
         .merge(facelock::routes())
+        .merge(nose_challenge::routes())
 }
