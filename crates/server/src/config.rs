@@ -20,6 +20,8 @@ pub enum OpenRoute {
     FacelockRegister,
     /// Face Lock's `POST /verify/` (a face login).
     FacelockVerify,
+    /// The nose challenge's `POST /start` (its web client calls it from the browser).
+    NoseChallengeStart,
 }
 
 /// How face-login tokens are signed.
@@ -152,7 +154,7 @@ pub struct ServerConfig {
     /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
     pub login_requires_liveness: bool,
     /// Routes of the drop-in front doors that were open in their own systems and are open here only when listed
-    /// (limited per client address): `facelock_register`, `facelock_verify`.
+    /// (limited per client address): `facelock_register`, `facelock_verify`, `nose_challenge_start`.
     pub open_routes: Vec<OpenRoute>,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
     pub liveness_max_bad_frames: u32,

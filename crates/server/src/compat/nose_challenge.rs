@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::Requirement::*;
+use crate::access::{OpenRoute, Requirement::*};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{decode_base64, JsonBody};
 use crate::routes::table::Routes;
@@ -62,15 +62,24 @@ fn px(fraction: f32, side: u32) -> u32 {
     (fraction * side as f32).round().max(0.0) as u32
 }
 
-/// Start a challenge: the area for the face and the nose target box, in the pixels of the declared size.
+/// Start a challenge: the area for the face and the nose target box, in the pixels of the declared size. Needs
+/// a key with the `liveness` scope unless `open_routes` lists `nose_challenge_start` (the sample's browser client
+/// calls it directly).
 #[utoipa::path(post, path = "/compat/nose-challenge/start", tag = "compat: nose-challenge",
     request_body = StartRequest,
     responses((status = 200, body = Started), (status = 400, description = "`{\"message\": ...}`")))]
 pub async fn start(
     State(app): State<AppState>,
-    Extension(caller): Extension<auth::Access>,
+    caller: Option<Extension<auth::Access>>,
     JsonBody(req): JsonBody<StartRequest>,
 ) -> ApiResult<Json<Started>> {
+    // Opened by `open_routes`, a caller without a key owns its session as `anonymous` (only its token reaches it).
+    let caller = caller.map(|c| c.0).unwrap_or_else(|| auth::Access {
+        key_id: "anonymous".into(),
+        scopes: vec![Scope::Liveness],
+        collections: None,
+        stored: false,
+    });
     let (w, h) = (req.image_width, req.image_height);
     if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
         return Err(ApiError::invalid_parameter("imageWidth and imageHeight must lie in 64..8192 pixels"));
@@ -186,10 +195,15 @@ fn error_shape(e: &ApiError) -> (u16, serde_json::Value) {
 pub fn routes() -> Routes {
     use axum::http::Method;
     Routes::new()
-        .operation::<__path_start, _, _>(start, Scope(Scope::Liveness))
+        .operation::<__path_start, _, _>(start, OpenIf(OpenRoute::NoseChallengeStart, Scope::Liveness))
         .operation::<__path_put_frame, _, _>(put_frame, TokenInBody)
         .operation::<__path_verify, _, _>(verify, TokenInBody)
-        .undocumented(Method::POST, "/compat/nose-challenge/challenge/start", start, Scope(Scope::Liveness))
+        .undocumented(
+            Method::POST,
+            "/compat/nose-challenge/challenge/start",
+            start,
+            OpenIf(OpenRoute::NoseChallengeStart, Scope::Liveness),
+        )
         .undocumented(Method::PUT, "/compat/nose-challenge/challenge/{id}/frames", put_frame, TokenInBody)
         .undocumented(Method::POST, "/compat/nose-challenge/challenge/{id}/verify", verify, TokenInBody)
         .errors_as(error_shape)
