@@ -149,6 +149,12 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
     }
 }
 
+/// The token in `Authorization: Bearer` (or `x-api-key`), when one is there: for handlers that check tokens
+/// themselves (face-login tokens).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    credentials(headers).and_then(Result::ok)
+}
+
 /// Whether the request's credentials are a liveness session token.
 fn carries_session_token(headers: &HeaderMap) -> bool {
     matches!(credentials(headers), Some(Ok(t)) if t.starts_with(crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))

@@ -286,10 +286,7 @@ impl FromRequest<AppState> for Payload {
                 if bytes.is_empty() && content_type.is_empty() {
                     return Ok(payload);
                 }
-                let mut value: Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {e}")))?;
-                crate::text::clean_json("", &mut value)?;
-                match value {
+                match json_body(&bytes)? {
                     Value::Object(map) => payload.fields.extend(map),
                     _ => return Err(ApiError::new(Code::InvalidJson, "the JSON body must be an object")),
                 }
@@ -309,6 +306,14 @@ impl FromRequest<AppState> for Payload {
         }
         Ok(payload)
     }
+}
+
+/// A JSON body, its text checked and normalised (see [`crate::text`]).
+fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    let mut value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    crate::text::clean_json("", &mut value)?;
+    Ok(value)
 }
 
 fn body_error_too_large() -> ApiError {
@@ -383,10 +388,7 @@ impl FromRequest<AppState> for AnyJson {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req.into_body(), state.body_limit(), state.body_timeout()).await?;
-        let mut value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {e}")))?;
-        crate::text::clean_json("", &mut value)?;
-        Ok(AnyJson(value))
+        Ok(AnyJson(json_body(&bytes)?))
     }
 }
 

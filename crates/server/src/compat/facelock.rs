@@ -14,15 +14,23 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{OpenRoute, Requirement::*};
+use crate::access::{bearer_token, OpenRoute, Requirement::*};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{lenient_string, Payload};
-use crate::routes::login::bearer_token;
 use crate::routes::table::Routes;
 use crate::state::AppState;
 use crate::usecases::collections::Page;
 use crate::usecases::users::{self, LoginAttempt, Profile};
 use auth::Scope;
+
+/// The one `face_image` file of a form.
+fn face_image(payload: &mut Payload) -> ApiResult<bytes::Bytes> {
+    let mut images = payload.take_images("face_image")?;
+    match (images.pop(), images.is_empty()) {
+        (Some(image), true) => Ok(image),
+        _ => Err(ApiError::new(Code::MissingImage, "send one face_image file")),
+    }
+}
 
 /// That system's default `similarity_threshold`.
 const DEFAULT_SIMILARITY: f32 = 90.0;
@@ -101,13 +109,10 @@ pub struct Registered {
     request_body(content = RegisterForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Registered), (status = 400, description = "`{\"detail\": ...}`: no face detected, ...")))]
 pub async fn register(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<Registered>> {
-    let images = payload.take_images("face_image")?;
+    let image = face_image(&mut payload)?;
     let form: RegisterForm = payload.options()?;
-    if images.len() != 1 {
-        return Err(ApiError::new(Code::MissingImage, "send one face_image file"));
-    }
     let profile = Profile { user_id: form.user_id.unwrap_or_default(), full_name: form.full_name, email: form.email };
-    let registered = users::register(&app, profile, images, false).await?;
+    let registered = users::register(&app, profile, vec![image], false).await?;
     let face_id = registered.faces.first().map(|f| f.face_id.to_string()).unwrap_or_default();
     Ok(Json(Registered {
         success: true,
@@ -148,13 +153,10 @@ pub struct Verified {
     request_body(content = VerifyForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Verified), (status = 400, description = "`{\"detail\": ...}`: no matching face found, ...")))]
 pub async fn verify(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<Verified>> {
-    let mut images = payload.take_images("face_image")?;
+    let image = face_image(&mut payload)?;
     let form: VerifyForm = payload.options()?;
-    if images.len() != 1 {
-        return Err(ApiError::new(Code::MissingImage, "send one face_image file"));
-    }
     let attempt = LoginAttempt {
-        image: images.pop(),
+        image: Some(image),
         threshold: Some(form.similarity_threshold.unwrap_or(DEFAULT_SIMILARITY)),
         liveness_session: None,
     };

@@ -8,6 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::bearer_token;
 use crate::dto::UserDto;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
@@ -130,11 +131,6 @@ pub async fn face_login(
         similarity: login.similarity,
         user: UserDto::new(login.user, None),
     }))
-}
-
-/// The token in `Authorization: Bearer` (or `x-api-key`), when one is there.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    crate::access::credentials(headers).and_then(Result::ok)
 }
 
 /// Log out: revokes the face-login token sent as `Authorization: Bearer`.

@@ -12,13 +12,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::access::bearer_token;
 use crate::dto::FaceRecordDto;
 use crate::dto::UserDto;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, ImageField, Payload, QueryOptions};
 use crate::routes::collections::PageQuery;
-use crate::routes::login::bearer_token;
 use crate::state::AppState;
 use crate::usecases::users::{self, Profile};
 

@@ -38,7 +38,7 @@ pub struct Listed<T> {
 }
 
 /// Cuts `items` (fetched with one more than `limit`) to the page and names the next page by its last item.
-fn paged<T>(mut items: Vec<T>, limit: u32, token: impl Fn(&T) -> String) -> Listed<T> {
+pub(crate) fn paged<T>(mut items: Vec<T>, limit: u32, token: impl Fn(&T) -> String) -> Listed<T> {
     let next_token = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(token)

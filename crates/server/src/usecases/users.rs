@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{largest, AppState};
-use crate::usecases::collections::{catch_up, sniff_content_type, usable_collection, Listed, Page};
+use crate::usecases::collections::{catch_up, paged, sniff_content_type, usable_collection, Listed, Page};
 use crate::usecases::liveness_sessions::{self, Credential};
 
 /// Face images per registration or addition.
@@ -60,7 +60,7 @@ async fn enrolments(app: &AppState, images: Vec<Bytes>, store_image: bool) -> Ap
         let analysed = analysed?;
         let (Some(i), Some(template)) = (largest(&analysed.faces), analysed.templates.first()) else {
             return Err(ApiError::new(Code::NoFace, format!("no face was found in image {index}"))
-                .with_details(serde_json::Value::Object([("image".to_string(), index.into())].into_iter().collect())));
+                .with_details(details(&[("image", index.into())])));
         };
         let face = &analysed.faces[i];
         let b = face.detection.bbox;
@@ -210,14 +210,8 @@ pub async fn add_faces(
 /// Users in id order.
 pub async fn list(app: &AppState, page: &Page) -> ApiResult<Listed<User>> {
     let limit = page.size()?;
-    let mut users = app.store.list_users(page.next_token.as_deref(), limit + 1).await?;
-    let next_token = if users.len() > limit as usize {
-        users.truncate(limit as usize);
-        users.last().map(|u| u.user_id.clone())
-    } else {
-        None
-    };
-    Ok(Listed { items: users, next_token })
+    let users = app.store.list_users(page.next_token.as_deref(), limit + 1).await?;
+    Ok(paged(users, limit, |u| u.user_id.clone()))
 }
 
 pub async fn get(app: &AppState, user_id: &str) -> ApiResult<UserFaces> {
