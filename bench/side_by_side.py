@@ -10,9 +10,10 @@ A benchmark, not a test: nothing here asserts a time.
     python3 bench/side_by_side.py [--facegate target/release/facegate] [--facegate-ort BIN] [--runs 20] [--json]
         [IMAGE IMAGE]
 
---facegate-ort names a binary built with `--features onnxruntime` (default: the --facegate binary, which is tried
-with --backend onnxruntime and skipped when it lacks the engine); its library comes from ORT_DYLIB_PATH or the
-onnxruntime package of this Python. Images default to the two samples `facegate bench` uses.
+The --facegate binary runs twice: with --backend tract (what a machine without ONNX Runtime gets) and with
+--backend onnxruntime (skipped when no library is found), the library coming from ORT_DYLIB_PATH or the
+onnxruntime package of this Python (--facegate-ort: another binary for that column). Images default to the two
+samples `facegate bench` uses.
 """
 import argparse
 import glob
@@ -58,7 +59,9 @@ def facegate(binary, images, runs, backend=None):
     """`facegate bench --json` with one thread; None (and why) when it cannot run."""
     args = [binary, "--threads", "1"]
     env = dict(os.environ)
-    if backend == "onnxruntime":
+    if backend == "tract":
+        args += ["--backend", "tract"]
+    elif backend == "onnxruntime":
         lib = ort_library()
         if lib is None:
             return None, "no ONNX Runtime library (set ORT_DYLIB_PATH or pip install onnxruntime)"
@@ -132,7 +135,7 @@ def main():
     a = ap.parse_args()
     images = [os.path.abspath(i) for i in a.images]
     engines = [
-        ("facegate (tract)", lambda: facegate(a.facegate, images, a.runs)),
+        ("facegate (tract)", lambda: facegate(a.facegate, images, a.runs, "tract")),
         ("facegate (ONNX Runtime)", lambda: facegate(a.facegate_ort or a.facegate, images, a.runs, "onnxruntime")),
         ("Python + ONNX Runtime", lambda: python_ort(images, a.runs)),
         ("face_recognition (dlib)", lambda: dlib_face_recognition(images, a.runs)),

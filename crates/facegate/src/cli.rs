@@ -33,15 +33,18 @@ impl From<ModelArg> for EmbeddingModel {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
-    /// Pure-Rust tract (always built in).
+    /// ONNX Runtime when its library is found (ORT_DYLIB_PATH, or python3's onnxruntime package), else tract.
+    Auto,
+    /// Pure-Rust tract (always works).
     Tract,
-    /// ONNX Runtime, loaded from ORT_DYLIB_PATH (builds with the `onnxruntime` feature).
+    /// ONNX Runtime (ORT_DYLIB_PATH, or python3's onnxruntime package); an error when it is not found.
     Onnxruntime,
 }
 
 impl From<BackendArg> for BackendKind {
     fn from(b: BackendArg) -> Self {
         match b {
+            BackendArg::Auto => BackendKind::Auto,
             BackendArg::Tract => BackendKind::Tract,
             BackendArg::Onnxruntime => BackendKind::Onnxruntime,
         }
@@ -56,7 +59,7 @@ pub struct CommonArgs {
     /// Face embedding model [default: sface].
     #[arg(long, global = true, env = "FACEGATE_MODEL", value_enum)]
     pub model: Option<ModelArg>,
-    /// Inference engine [default: tract].
+    /// Inference engine [default: auto].
     #[arg(long, global = true, env = "FACEGATE_BACKEND", value_enum)]
     pub backend: Option<BackendArg>,
     /// Worker threads (default: all cores; for `serve`, the inference workers).
@@ -65,6 +68,10 @@ pub struct CommonArgs {
     /// Images are scaled so that their long side is at most this many pixels before detection [default: 640].
     #[arg(long, global = true, env = "FACEGATE_DETECT_MAX_SIDE", value_name = "PIXELS")]
     pub detect_max_side: Option<u32>,
+    /// Where only the largest face matters, detect first with the long side at this many pixels, and at the
+    /// full size only when that finds no face or a small one; 0 = off [default: 320].
+    #[arg(long, global = true, env = "FACEGATE_DETECT_COARSE_SIDE", value_name = "PIXELS")]
+    pub detect_coarse_side: Option<u32>,
     /// Minimum detection score, 0..1 [default: 0.6].
     #[arg(long, global = true, env = "FACEGATE_DETECT_SCORE", value_name = "SCORE")]
     pub detect_score: Option<f32>,
@@ -86,6 +93,9 @@ impl CommonArgs {
         };
         if let Some(side) = self.detect_max_side {
             config.detector.max_side = side;
+        }
+        if let Some(side) = self.detect_coarse_side {
+            config.detector.coarse_side = side;
         }
         if let Some(score) = self.detect_score {
             config.detector.score_threshold = score;
@@ -138,6 +148,9 @@ pub enum Command {
         runs: usize,
         #[arg(long)]
         json: bool,
+        /// Also time each kind of operator inside the detector and the embedding model (tract only).
+        #[arg(long)]
+        profile: bool,
     },
     /// Manage API keys in the service's store (create shows the secret once; list; revoke).
     #[command(subcommand)]
@@ -483,4 +496,8 @@ pub struct LfwData {
     /// The folder holding `<Name>/<Name>_NNNN.jpg`.
     #[arg(long)]
     pub images: PathBuf,
+    /// Scale every image so that its long side is this many pixels and detect as a comparison of photos
+    /// does (the largest face, coarse to fine): LFW's 250x250 crops as camera-sized photos.
+    #[arg(long, value_name = "PIXELS")]
+    pub photo_size: Option<u32>,
 }

@@ -30,7 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Eval(e) => commands::eval::run(common, e),
-        Command::Bench { images, runs, json } => commands::bench::run(common, images, *runs, *json),
+        Command::Bench { images, runs, json, profile } => commands::bench::run(common, images, *runs, *json, *profile),
         Command::Keys(k) => commands::keys::run(common, k),
         Command::Models { command: None, json } => commands::models::run(common, *json),
         Command::Models { command: Some(cli::ModelsCommand::Fetch(args)), json } => {

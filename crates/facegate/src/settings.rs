@@ -38,6 +38,7 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
     }
     set(&mut c.workers, &common.threads);
     set(&mut c.detect_max_side, &common.detect_max_side);
+    set(&mut c.detect_coarse_side, &common.detect_coarse_side);
     set(&mut c.detect_score, &common.detect_score);
     set(&mut c.data_dir, &store.data_dir);
     if store.database.is_some() {

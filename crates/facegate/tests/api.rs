@@ -90,11 +90,24 @@ fn probes_metrics_and_docs(e: &Env) -> Result<(), Failed> {
     for required in ["yunet", "sface", "face_mesh", "emotion"] {
         assert!(models.contains(&required), "{required} missing from {ready}");
     }
+    // The engine in use: the one FACEGATE_BACKEND names, or with auto ONNX Runtime exactly when it is found.
+    let engine = ready["backend"].as_str().unwrap_or_default().to_string();
+    let requested = testkit::backend_name();
+    let expected = match requested.as_str() {
+        "auto" => match vision::runtime::onnxruntime::find_library() {
+            Ok(_) => "onnxruntime",
+            Err(_) => "tract",
+        },
+        named => named,
+    };
+    assert_eq!(engine, expected, "{ready}");
+    assert_eq!(ready["backendLibrary"].is_string(), engine == "onnxruntime", "{ready}");
 
     // A request, then its count and latency in the metrics.
     let resp = e.get("/health");
     assert!(resp.headers().get("x-request-id").is_some(), "every response carries a request id");
     let metrics = e.get("/metrics").text()?;
+    assert!(metrics.contains(&format!("facegate_inference_engine{{engine=\"{engine}\"")), "{metrics}");
     assert!(metrics.contains("facegate_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"}"));
     assert!(
         metrics.contains("facegate_http_request_duration_seconds_bucket{route=\"/health\",method=\"GET\",le=\"+Inf\"}")

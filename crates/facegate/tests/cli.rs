@@ -40,7 +40,7 @@ fn models_are_embedded_and_checked() {
     let v = json_of(&facegate(&["models", "--json"]));
     // The anti-spoofing weights are listed too, but never embedded: without a models directory they do not load.
     let (passive, models): (Vec<&Value>, Vec<&Value>) =
-        v.as_array().expect("a list").iter().partition(|m| m["role"] == "passive_anti_spoofing");
+        v["models"].as_array().expect("a list").iter().partition(|m| m["role"] == "passive_anti_spoofing");
     assert_eq!(passive.len(), 2, "{v}");
     for m in passive {
         assert_eq!((m["embedded_in_binary"].as_bool(), m["loads_from"].is_null()), (Some(false), true), "{m}");
@@ -71,8 +71,8 @@ fn a_models_directory_overrides_the_embedded_copy_and_a_tampered_file_is_refused
     std::fs::write(&path, &original).expect("write");
     let d = dir.path().to_str().expect("utf-8 path");
     let v = json_of(&facegate(&["--models-dir", d, "models", "--json"]));
-    assert_eq!(v[0]["loads_from"], path.display().to_string());
-    assert_eq!(v[1]["loads_from"], "embedded", "files not in the directory fall back to the embedded copy");
+    assert_eq!(v["models"][0]["loads_from"], path.display().to_string());
+    assert_eq!(v["models"][1]["loads_from"], "embedded", "files not in the directory fall back to the embedded copy");
 
     let mut tampered = original;
     let last = tampered.len() - 1;
@@ -82,6 +82,47 @@ fn a_models_directory_overrides_the_embedded_copy_and_a_tampered_file_is_refused
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("SHA-256 mismatch"), "{err}");
+}
+
+#[test]
+fn the_engine_is_chosen_at_run_time_and_shown() {
+    let engine_of = |args: &[&str], ort: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_facegate"));
+        c.args(args).args(["models", "--json"]).env_remove("FACEGATE_MODELS_DIR").env_remove("FACEGATE_BACKEND");
+        if let Some(path) = ort {
+            c.env("ORT_DYLIB_PATH", path);
+        }
+        json_of(&c.output().expect("the binary runs"))
+    };
+    let tract = engine_of(&["--backend", "tract"], None);
+    assert_eq!(
+        (tract["engine"]["name"].as_str(), tract["engine"]["requested"].as_str()),
+        (Some("tract"), Some("tract"))
+    );
+    assert!(tract["engine"]["fallback"].is_null(), "{tract}");
+
+    // auto without a usable library runs tract and says why; onnxruntime asked for explicitly is an error.
+    let fallback = engine_of(&[], Some("/nonexistent/libonnxruntime.so"));
+    assert_eq!(fallback["engine"]["name"], "tract", "{fallback}");
+    assert_eq!(fallback["engine"]["requested"], "auto", "{fallback}");
+    assert!(fallback["engine"]["fallback"].as_str().is_some_and(|w| w.contains("ORT_DYLIB_PATH")), "{fallback}");
+    let refused = engine_of(&["--backend", "onnxruntime"], Some("/nonexistent/libonnxruntime.so"));
+    assert!(refused["engine"].is_null(), "{refused}");
+    assert!(
+        refused["engine_error"].as_str().is_some_and(|e| e.contains("/nonexistent/libonnxruntime.so")),
+        "{refused}"
+    );
+
+    // With the library found (CI installs the onnxruntime wheel), auto runs it.
+    match vision::runtime::onnxruntime::find_library() {
+        Ok(found) => {
+            let ort = engine_of(&[], None);
+            assert_eq!(ort["engine"]["name"], "onnxruntime", "{ort}");
+            let library = ort["engine"]["library"].as_str().unwrap_or_default();
+            assert!(library.contains(&found.path.display().to_string()), "{ort}");
+        }
+        Err(why) => testkit::skip_unless_ci(&format!("auto choosing ONNX Runtime: {why}")),
+    }
 }
 
 #[test]
@@ -401,7 +442,7 @@ fn models_fetch_downloads_the_passive_weights_once_and_they_load() {
     // `facegate models` builds both networks from them.
     let listing = json_of(&facegate(&["--models-dir", dir, "models", "--json"]));
     let passive: Vec<&Value> =
-        listing.as_array().expect("a list").iter().filter(|m| m["role"] == "passive_anti_spoofing").collect();
+        listing["models"].as_array().expect("a list").iter().filter(|m| m["role"] == "passive_anti_spoofing").collect();
     assert_eq!(passive.len(), 2, "{listing}");
     for m in passive {
         let file = m["file"].as_str().expect("file");

@@ -33,6 +33,8 @@ struct Acknowledged {
     users: Vec<String>,
     /// Statuses of answers other than success (connection errors are not answers).
     other: Vec<u16>,
+    /// Registrations refused because the face is already another user's.
+    lookalikes: usize,
 }
 
 /// One photo each of people other than [`PEOPLE`], for users (a face belongs to one user only).
@@ -100,7 +102,14 @@ fn writers(
                                 a.faces.push((id, format!("{person}"), person));
                             }
                         }
-                        (s, _) => a.other.push(s),
+                        // Two of the 300 LFW people can look alike at the registration threshold, and which
+                        // photos a test registers depends on how the parallel tests interleave: that refusal
+                        // is the right answer, not a fault.
+                        (409, Some(_)) if body["error"]["code"] == "face_already_registered" => a.lookalikes += 1,
+                        (s, _) => {
+                            eprintln!("writer {w}: {s} {}", body["error"]);
+                            a.other.push(s)
+                        }
                     }
                 }
             })
@@ -226,7 +235,7 @@ fn postgres_restart_under_load(dir: &Path) -> Result<(), Failed> {
     );
     assert_eq!(status, 200);
     let a = acked.lock().map_err(|_| "poisoned")?;
-    let all = Acknowledged { faces: a.faces.clone(), users: a.users.clone(), other: Vec::new() };
+    let all = Acknowledged { faces: a.faces.clone(), users: a.users.clone(), other: Vec::new(), lookalikes: 0 };
     // Let the index follower catch up with the last write before comparing it with the store.
     std::thread::sleep(Duration::from_millis(500));
     let stored = check(&served, &all)?;

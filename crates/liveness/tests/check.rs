@@ -8,7 +8,11 @@ use vision::{FacePipeline, PipelineConfig};
 
 fn pipeline() -> Arc<FacePipeline> {
     static P: OnceLock<Arc<FacePipeline>> = OnceLock::new();
-    P.get_or_init(|| FacePipeline::new(PipelineConfig::default()).expect("the embedded models load")).clone()
+    P.get_or_init(|| {
+        let backend = testkit::backend_name().parse().expect("FACEGATE_BACKEND names an engine");
+        FacePipeline::new(PipelineConfig { backend, ..PipelineConfig::default() }).expect("the embedded models load")
+    })
+    .clone()
 }
 
 fn signals(rel: &str) -> Signals {

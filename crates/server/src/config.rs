@@ -86,7 +86,7 @@ pub struct ServerConfig {
     /// Face embedding model: `sface` or `mobilefacenet`.
     #[serde(with = "as_text")]
     pub model: EmbeddingModel,
-    /// Inference engine: `tract` or `onnxruntime`.
+    /// Inference engine: `auto` (ONNX Runtime when its library is found, else tract), `tract` or `onnxruntime`.
     #[serde(with = "as_text")]
     pub backend: BackendKind,
     /// Inference worker threads (0 = one per core).
@@ -95,6 +95,9 @@ pub struct ServerConfig {
     pub queue: usize,
     /// Long side (pixels) images are scaled to before detection.
     pub detect_max_side: u32,
+    /// Long side of the first, coarse detection pass where only the largest face matters (a selfie, a
+    /// login, a liveness frame, one side of a comparison); 0 = always detect at `detect_max_side`.
+    pub detect_coarse_side: u32,
     /// Long side for identity documents, whose portrait is small.
     pub document_max_side: u32,
     /// Minimum detection score (0..1).
@@ -241,10 +244,11 @@ impl Default for ServerConfig {
             database: None,
             models_dir: None,
             model: EmbeddingModel::default(),
-            backend: BackendKind::Tract,
+            backend: BackendKind::Auto,
             workers: 0,
             queue: 64,
             detect_max_side: vision::DetectorConfig::default().max_side,
+            detect_coarse_side: vision::DetectorConfig::default().coarse_side,
             document_max_side: 1600,
             detect_score: vision::DetectorConfig::default().score_threshold,
             match_threshold: vision::similarity::DEFAULT_SIMILARITY_THRESHOLD,
@@ -335,6 +339,9 @@ impl ServerConfig {
         }
         if self.detect_max_side < 64 || self.document_max_side < 64 {
             return invalid("detect_max_side", "must be at least 64");
+        }
+        if self.detect_coarse_side != 0 && self.detect_coarse_side < 64 {
+            return invalid("detect_coarse_side", "must be 0 (off) or at least 64");
         }
         if self.queue == 0 {
             return invalid("queue", "must be at least 1");
@@ -442,6 +449,7 @@ impl ServerConfig {
             ..PipelineConfig::default()
         };
         config.detector.max_side = self.detect_max_side;
+        config.detector.coarse_side = self.detect_coarse_side;
         config.detector.score_threshold = self.detect_score;
         config.decode_limits.max_bytes = self.max_image_bytes;
         config.decode_limits.max_pixels = self.max_image_pixels;

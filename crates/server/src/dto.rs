@@ -448,7 +448,14 @@ pub struct Readiness {
     /// unless `liveness_allow_challenge_only` is set.
     pub passive_liveness: String,
     pub models: Vec<String>,
+    /// The inference engine running the models: `tract` or `onnxruntime`.
     pub backend: String,
+    /// The ONNX Runtime library in use, and where its path came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_library: Option<String>,
+    /// Why `backend = "auto"` runs tract (no ONNX Runtime library found, or it did not load).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_fallback: Option<String>,
     pub face_model: String,
 }
 

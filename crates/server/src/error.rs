@@ -206,6 +206,7 @@ impl From<VisionError> for ApiError {
             ModelNotFound { .. }
             | ModelChecksum { .. }
             | ModelLoad { .. }
+            | EngineUnavailable(_)
             | Inference { .. }
             | ModelOutput { .. }
             | Config(_)

@@ -59,6 +59,9 @@ pub struct Gauges {
     pub workers: usize,
     pub queue_capacity: usize,
     pub indexed_faces: Vec<(String, usize)>,
+    /// The inference engine running the models (`tract` or `onnxruntime`) and what was asked for.
+    pub engine: &'static str,
+    pub engine_requested: String,
 }
 
 impl Metrics {
@@ -123,6 +126,13 @@ impl Metrics {
         gauge(&mut out, "facegate_inference_workers", "Inference worker threads.", gauges.workers);
         let _ = writeln!(
             out,
+            "# HELP facegate_inference_engine The engine running the models (1 for the one in use).\n\
+             # TYPE facegate_inference_engine gauge\nfacegate_inference_engine{{engine=\"{}\",requested=\"{}\"}} 1",
+            gauges.engine,
+            escape(&gauges.engine_requested)
+        );
+        let _ = writeln!(
+            out,
             "# HELP facegate_overload_rejections_total Requests refused with 503.\n\
              # TYPE facegate_overload_rejections_total counter\nfacegate_overload_rejections_total {}",
             m.rejected
@@ -158,6 +168,8 @@ mod tests {
             workers: 2,
             queue_capacity: 64,
             indexed_faces: vec![("staff".into(), 5)],
+            engine: "tract",
+            engine_requested: "auto".into(),
         });
         assert!(text.contains("facegate_http_requests_total{route=\"/v1/compare\",method=\"POST\",status=\"200\"} 2"));
         assert!(text.contains("facegate_http_requests_total{route=\"/v1/compare\",method=\"POST\",status=\"503\"} 1"));
@@ -171,5 +183,6 @@ mod tests {
         assert!(text.contains("facegate_inference_queue_depth 2"));
         assert!(text.contains("facegate_overload_rejections_total 1"));
         assert!(text.contains("facegate_index_faces{collection=\"staff\"} 5"));
+        assert!(text.contains("facegate_inference_engine{engine=\"tract\",requested=\"auto\"} 1"), "{text}");
     }
 }

@@ -73,7 +73,12 @@ pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
     let pipeline = tokio::task::spawn_blocking(move || vision::FacePipeline::new(pipeline_config))
         .await
         .map_err(|e| ServerError::Io { context: "loading the models".into(), source: std::io::Error::other(e) })??;
-    tracing::info!(ms = started.elapsed().as_millis() as u64, backend = pipeline.backend(), "models loaded");
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        engine = %pipeline.engine(),
+        requested = %pipeline.engine().requested,
+        "models loaded"
+    );
     let store = store::Store::open(&config.database_url(), config.db_connections).await?;
     tracing::info!(store = store.dialect().name(), "store open");
     // The users' faces live in an internal collection of the running model.

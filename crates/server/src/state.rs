@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use store::Store;
-use vision::{Embedding, EmbeddingModel, Face, FacePipeline, StageTimes, VisionError};
+use vision::{Embedding, EmbeddingModel, Face, FacePipeline, StageTimes, VisionError, Wanted};
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
@@ -105,12 +105,13 @@ impl AppState {
         passive_liveness_status(&self.passive, self.config.liveness_allow_challenge_only)
     }
 
-    /// Decodes the image and finds its faces on an inference worker (detecting at `max_side`), then embeds the
-    /// faces that `select` picks.
+    /// Decodes the image and finds its faces on an inference worker (detecting at `max_side`, looking for the
+    /// faces `wanted`), then embeds the faces that `select` picks.
     pub async fn analyze(
         &self,
         bytes: Bytes,
         max_side: u32,
+        wanted: Wanted,
         select: impl FnOnce(&[Face]) -> Vec<usize> + Send + 'static,
     ) -> ApiResult<Analyzed> {
         let pipeline = self.pipeline.clone();
@@ -119,7 +120,7 @@ impl AppState {
             .pool
             .run(move || {
                 let mut times = StageTimes::default();
-                let result = analyze_on_worker(&pipeline, &bytes, max_side, select, &mut times);
+                let result = analyze_on_worker(&pipeline, &bytes, max_side, wanted, select, &mut times);
                 (result, times)
             })
             .await?;
@@ -134,6 +135,7 @@ impl AppState {
         &self,
         bytes: Bytes,
         max_side: u32,
+        wanted: Wanted,
         inspect: impl FnOnce(&image::RgbImage, &[Face]) -> Result<R, ApiError> + Send + 'static,
     ) -> ApiResult<(ImageInfo, Vec<Face>, R)> {
         let pipeline = self.pipeline.clone();
@@ -145,7 +147,7 @@ impl AppState {
                 let result = (|| {
                     let decoded = pipeline.decode(&bytes)?;
                     times.decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-                    let found = pipeline.find_faces_timed(&decoded.rgb, max_side, &mut times)?;
+                    let found = pipeline.find_faces_timed(&decoded.rgb, max_side, wanted, &mut times)?;
                     let info = ImageInfo {
                         width: found.image.width(),
                         height: found.image.height(),
@@ -182,6 +184,8 @@ impl AppState {
             workers: self.pool.size(),
             queue_capacity: self.pool.capacity(),
             indexed_faces: self.indexes.sizes(),
+            engine: self.pipeline.backend(),
+            engine_requested: self.pipeline.engine().requested.to_string(),
         }
     }
 
@@ -204,13 +208,14 @@ fn analyze_on_worker(
     pipeline: &FacePipeline,
     bytes: &[u8],
     max_side: u32,
+    wanted: Wanted,
     select: impl FnOnce(&[Face]) -> Vec<usize>,
     times: &mut StageTimes,
 ) -> Result<Analyzed, VisionError> {
     let t = Instant::now();
     let decoded = pipeline.decode(bytes)?;
     times.decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let found = pipeline.find_faces_timed(&decoded.rgb, max_side, times)?;
+    let found = pipeline.find_faces_timed(&decoded.rgb, max_side, wanted, times)?;
     let image =
         ImageInfo { width: found.image.width(), height: found.image.height(), rotation: found.rotation.degrees() };
     let faces = found.faces;

@@ -26,6 +26,20 @@ pub fn shared_data(rel: &str) -> PathBuf {
     shared_dir().join("data").join(rel)
 }
 
+/// A check that needs something this machine may lack (a Python package, a library): skipped with a note on
+/// a developer's machine, a failure in CI (`CI` set), where everything is installed.
+pub fn skip_unless_ci(what: &str) {
+    assert!(std::env::var_os("CI").is_none(), "CI must provide what this test needs: {what}");
+    eprintln!("skipped: {what}");
+}
+
+/// The inference engine tests run their in-process pipelines on: `FACEGATE_BACKEND` as the binary reads it
+/// (`auto`, `tract`, `onnxruntime`), so that one variable moves a whole test run to one engine; `auto` when
+/// unset.
+pub fn backend_name() -> String {
+    std::env::var("FACEGATE_BACKEND").ok().filter(|b| !b.is_empty()).unwrap_or_else(|| "auto".into())
+}
+
 /// A free TCP port on loopback (free when asked; good enough for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")

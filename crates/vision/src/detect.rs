@@ -75,19 +75,22 @@ pub struct DetectorConfig {
     pub nms_threshold: f32,
     /// The image is scaled down so that its long side is at most this many pixels.
     pub max_side: u32,
+    /// Where only the largest face matters, a first pass runs with the long side at most this many pixels
+    /// (see [`crate::pipeline::Wanted::Largest`]); 0 turns the coarse pass off.
+    pub coarse_side: u32,
     /// Candidates kept before NMS.
     pub top_k: usize,
 }
 
 impl Default for DetectorConfig {
     fn default() -> Self {
-        Self { score_threshold: 0.6, nms_threshold: 0.3, max_side: 640, top_k: 5000 }
+        Self { score_threshold: 0.6, nms_threshold: 0.3, max_side: 640, coarse_side: 320, top_k: 5000 }
     }
 }
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 /// How many input shapes stay planned at once.
-const PLAN_CACHE_SHAPES: usize = 12;
+const PLAN_CACHE_SHAPES: usize = 24;
 
 pub struct FaceDetector {
     plans: PlanCache,
@@ -124,26 +127,9 @@ impl FaceDetector {
     /// Detects faces, scaling the image so that its long side is at most `max_side` (a larger value finds
     /// smaller faces, such as the portrait on an identity document, at a higher cost).
     pub fn detect_with_max_side(&self, img: &RgbImage, max_side: u32) -> Result<Vec<Detection>> {
-        let (w, h) = img.dimensions();
-        if w == 0 || h == 0 {
-            return Err(VisionError::ImageTooSmall { width: w, height: h, min: 1 });
-        }
-        let long = w.max(h).max(1);
-        let scale = if long > max_side.max(32) { max_side.max(32) as f32 / long as f32 } else { 1.0 };
-        let resized;
-        let input_img = if scale < 1.0 {
-            let nw = ((w as f32 * scale).round() as u32).max(1);
-            let nh = ((h as f32 * scale).round() as u32).max(1);
-            resized = crate::image::resize_bilinear(img, nw, nh);
-            &resized
-        } else {
-            img
-        };
-        let (iw, ih) = input_img.dimensions();
-        let pw = (iw as usize).div_ceil(32) * 32;
-        let ph = (ih as usize).div_ceil(32) * 32;
-        let tensor = bgr_planar_padded(input_img, pw, ph);
-        let plan = self.plans.get(&[1, 3, ph, pw])?;
+        let (tensor, scale) = input_tensor(img, max_side)?;
+        let (ph, pw) = (tensor.shape[2], tensor.shape[3]);
+        let plan = self.plans.get(&tensor.shape)?;
         let outputs = plan.run(tensor)?;
         let names = plan.output_names();
         let find = |name: &str| -> Result<&TensorF32> {
@@ -207,6 +193,46 @@ impl FaceDetector {
         Ok(non_max_suppression(candidates, self.config.nms_threshold, self.config.top_k))
     }
 
+    /// Detects faces in a square `region` of `img` (which may reach past the image: that part is black),
+    /// scaled to `input_side` pixels square — one planned shape whatever the image — in `img`'s coordinates.
+    pub fn detect_in_region(&self, img: &RgbImage, region: BBox, input_side: u32) -> Result<Vec<Detection>> {
+        let side = region.width.max(region.height).max(1.0);
+        let (x0, y0) = (region.x.round() as i64, region.y.round() as i64);
+        let s = side.round().max(1.0) as u32;
+        let mut canvas = RgbImage::new(s, s);
+        // Copy the part of the region inside the image (rows of pixels), leaving the rest black.
+        let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+        let (cx0, cy0) = (x0.max(0), y0.max(0));
+        let (cx1, cy1) = ((x0 + i64::from(s)).min(w), (y0 + i64::from(s)).min(h));
+        if cx1 > cx0 && cy1 > cy0 {
+            let (src, dst) = (img.as_raw(), &mut *canvas);
+            let row_bytes = ((cx1 - cx0) * 3) as usize;
+            for y in cy0..cy1 {
+                let from = ((y * w + cx0) * 3) as usize;
+                let to = (((y - y0) * i64::from(s) + (cx0 - x0)) * 3) as usize;
+                dst[to..to + row_bytes].copy_from_slice(&src[from..from + row_bytes]);
+            }
+        }
+        let input = crate::image::resize_bilinear(&canvas, input_side, input_side);
+        let k = s as f32 / input_side as f32;
+        let (ox, oy) = (x0 as f32, y0 as f32);
+        let mut found = self.detect_with_max_side(&input, input_side)?;
+        for d in &mut found {
+            d.bbox =
+                BBox { x: ox + d.bbox.x * k, y: oy + d.bbox.y * k, width: d.bbox.width * k, height: d.bbox.height * k };
+            for p in &mut d.landmarks {
+                *p = Point { x: ox + p.x * k, y: oy + p.y * k };
+            }
+        }
+        Ok(found)
+    }
+
+    /// Runs the detector once on `img` at `max_side`, timing each kind of operator (where the engine can).
+    pub fn profile(&self, img: &RgbImage, max_side: u32) -> Result<Option<Vec<crate::runtime::OperatorTime>>> {
+        let (tensor, _) = input_tensor(img, max_side)?;
+        self.plans.get(&tensor.shape)?.profile(tensor)
+    }
+
     /// How many input shapes are planned now (each new image size plans once).
     pub fn planned_shapes(&self) -> usize {
         self.plans.len()
@@ -223,6 +249,29 @@ fn non_max_suppression(mut candidates: Vec<Candidate>, iou_threshold: f32, top_k
         }
     }
     kept
+}
+
+/// The detector's input for `img` scaled to at most `max_side` (and padded to multiples of 32), with the scale.
+fn input_tensor(img: &RgbImage, max_side: u32) -> Result<(TensorF32, f32)> {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return Err(VisionError::ImageTooSmall { width: w, height: h, min: 1 });
+    }
+    let long = w.max(h).max(1);
+    let scale = if long > max_side.max(32) { max_side.max(32) as f32 / long as f32 } else { 1.0 };
+    let resized;
+    let input_img = if scale < 1.0 {
+        let nw = ((w as f32 * scale).round() as u32).max(1);
+        let nh = ((h as f32 * scale).round() as u32).max(1);
+        resized = crate::image::resize_bilinear(img, nw, nh);
+        &resized
+    } else {
+        img
+    };
+    let (iw, ih) = input_img.dimensions();
+    let pw = (iw as usize).div_ceil(32) * 32;
+    let ph = (ih as usize).div_ceil(32) * 32;
+    Ok((bgr_planar_padded(input_img, pw, ph), scale))
 }
 
 /// NCHW float32 BGR 0..255, zero-padded to `pw` x `ph`.

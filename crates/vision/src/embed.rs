@@ -102,6 +102,8 @@ const MAX_BATCH: usize = 8;
 pub struct FaceEmbedder {
     model: EmbeddingModel,
     plans: PlanCache,
+    /// Faces per model run: the engine's preference, at most [`MAX_BATCH`].
+    batch: usize,
 }
 
 impl FaceEmbedder {
@@ -110,7 +112,8 @@ impl FaceEmbedder {
             return Err(VisionError::Config(format!("model file {} is not {}", loaded.spec.file, model)));
         }
         let parsed = backend.parse(model.id(), &loaded.bytes)?;
-        Ok(Self { model, plans: PlanCache::new(parsed, MAX_BATCH) })
+        let batch = backend.preferred_batch().clamp(1, MAX_BATCH);
+        Ok(Self { model, plans: PlanCache::new(parsed, MAX_BATCH), batch })
     }
 
     pub fn model(&self) -> EmbeddingModel {
@@ -131,7 +134,7 @@ impl FaceEmbedder {
         match self.model {
             EmbeddingModel::Sface => {
                 let mut out = Vec::with_capacity(faces.len());
-                for chunk in faces.chunks(MAX_BATCH) {
+                for chunk in faces.chunks(self.batch) {
                     out.extend(self.embed_sface_batch(chunk)?);
                 }
                 Ok(out)
@@ -148,21 +151,20 @@ impl FaceEmbedder {
         self.split_rows(out, faces.len())
     }
 
-    /// Runs SFace on a batch: NCHW RGB 0..255.
-    fn run_sface(&self, faces: &[&RgbImage]) -> Result<Vec<TensorF32>> {
-        let n = faces.len();
-        let side = ALIGNED_SIZE as usize;
-        let plane = side * side;
-        let mut data = vec![0f32; n * 3 * plane];
-        for (face, chunk) in faces.iter().zip(data.chunks_mut(3 * plane)) {
-            for (j, px) in face.pixels().enumerate().take(plane) {
-                chunk[j] = f32::from(px[0]);
-                chunk[plane + j] = f32::from(px[1]);
-                chunk[2 * plane + j] = f32::from(px[2]);
-            }
+    /// Runs the embedding model once on `faces` as one batch, timing each kind of operator (where the engine
+    /// can; SFace only).
+    pub fn profile(&self, faces: &[&RgbImage]) -> Result<Option<Vec<crate::runtime::OperatorTime>>> {
+        if self.model != EmbeddingModel::Sface {
+            return Ok(None);
         }
-        let shape = [n, 3, side, side];
-        self.plans.get(&shape)?.run(TensorF32::new(shape.to_vec(), data))
+        let input = sface_input(faces);
+        self.plans.get(&input.shape)?.profile(input)
+    }
+
+    /// Runs SFace on a batch.
+    fn run_sface(&self, faces: &[&RgbImage]) -> Result<Vec<TensorF32>> {
+        let input = sface_input(faces);
+        self.plans.get(&input.shape)?.run(input)
     }
 
     fn embed_mobilefacenet(&self, face: &RgbImage) -> Result<Embedding> {
@@ -204,6 +206,22 @@ impl FaceEmbedder {
     fn shape_error(&self, message: &str) -> VisionError {
         VisionError::ModelOutput { name: self.model.id().to_string(), message: message.to_string() }
     }
+}
+
+/// SFace's input for a batch of aligned faces: NCHW RGB 0..255.
+fn sface_input(faces: &[&RgbImage]) -> TensorF32 {
+    let n = faces.len();
+    let side = ALIGNED_SIZE as usize;
+    let plane = side * side;
+    let mut data = vec![0f32; n * 3 * plane];
+    for (face, chunk) in faces.iter().zip(data.chunks_mut(3 * plane)) {
+        for (j, px) in face.pixels().enumerate().take(plane) {
+            chunk[j] = f32::from(px[0]);
+            chunk[plane + j] = f32::from(px[1]);
+            chunk[2 * plane + j] = f32::from(px[2]);
+        }
+    }
+    TensorF32::new(vec![n, 3, side, side], data)
 }
 
 /// Raw (unnormalised) SFace output for a stored crop: used to check numeric agreement with a reference.

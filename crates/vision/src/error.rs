@@ -37,6 +37,8 @@ pub enum VisionError {
     #[error("model {name} gave output of an unexpected shape: {message}")]
     ModelOutput { name: String, message: String },
 
+    #[error("ONNX Runtime is unavailable: {0}")]
+    EngineUnavailable(String),
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("I/O error on {path}: {source}")]

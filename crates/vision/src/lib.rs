@@ -20,5 +20,8 @@ pub use detect::{BBox, Detection, DetectorConfig, FaceDetector, Landmarks5, Poin
 pub use embed::{Embedding, EmbeddingModel, FaceEmbedder};
 pub use error::{Result, VisionError};
 pub use image::{decode, DecodeLimits, DecodedImage, Rotation};
-pub use pipeline::{Face, FacePipeline, FacesInImage, PipelineConfig, StageTimes};
+pub use pipeline::{
+    Face, FacePipeline, FacesInImage, PipelineConfig, StageTimes, Wanted, COARSE_MIN_FACE_PX, COARSE_TRUSTED_FACE_PX,
+    REFINE_SIDE,
+};
 pub use quality::{FaceQuality, QualityIssue, QualityThresholds};

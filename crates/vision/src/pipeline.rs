@@ -11,13 +11,13 @@ use serde::Serialize;
 
 use crate::align::align_face;
 use crate::analysis::FaceAnalyzer;
-use crate::detect::{Detection, DetectorConfig, FaceDetector};
+use crate::detect::{BBox, Detection, DetectorConfig, FaceDetector};
 use crate::embed::{Embedding, EmbeddingModel, FaceEmbedder};
 use crate::error::{Result, VisionError};
 use crate::image::{decode, DecodeLimits, DecodedImage, Rotation};
 use crate::models::{ModelOrigin, ModelRepository, YUNET};
 use crate::quality::{assess, FaceQuality, QualityThresholds};
-use crate::runtime::{make_backend, BackendKind, InferenceBackend};
+use crate::runtime::{choose_backend, BackendKind, EngineInfo, InferenceBackend};
 
 /// Everything the pipeline can be configured with.
 #[derive(Debug, Clone)]
@@ -44,11 +44,36 @@ impl Default for PipelineConfig {
             decode_limits: DecodeLimits::default(),
             quality: QualityThresholds::default(),
             try_rotations: true,
-            backend: BackendKind::Tract,
+            backend: BackendKind::Auto,
             intra_op_threads: 1,
         }
     }
 }
+
+/// Which faces of an image a caller needs; detection does less work when only the largest matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    /// Every face the detector finds at the detection size: listings, indexing every face, group photos,
+    /// identity documents (whose portrait is small).
+    Every,
+    /// The largest face (a selfie, a login, a liveness frame, one side of a comparison): detection runs at
+    /// [`DetectorConfig::coarse_side`] first; a largest face too small there for its landmarks to be trusted
+    /// ([`COARSE_TRUSTED_FACE_PX`]) is detected again in a square around it, and the full size runs only
+    /// when the coarse pass finds no usable face ([`COARSE_MIN_FACE_PX`]) or the second look loses it.
+    Largest,
+}
+
+/// The width, in pixels of the coarse detector input, under which the coarse pass's largest face is not
+/// trusted at all (detection at the full size follows).
+pub const COARSE_MIN_FACE_PX: f32 = 32.0;
+/// The width, in pixels of the coarse detector input, from which the coarse pass's landmarks are taken as
+/// they are. Between the two, the largest face is detected again in a square around it ([`REFINE_SIDE`]),
+/// where it is ~110-130 pixels wide: landmarks as precise as a full-size pass gives for camera photos.
+pub const COARSE_TRUSTED_FACE_PX: f32 = 128.0;
+/// The side of the refinement pass's input (one planned shape for every image).
+pub const REFINE_SIDE: u32 = 256;
+/// The refinement pass looks at a square this many times the face box's longer side.
+const REFINE_MARGIN: f32 = 1.5;
 
 /// A detection score at which an upright face is taken as is, with no look at other orientations.
 const CONFIDENT_UPRIGHT_SCORE: f32 = 0.9;
@@ -145,17 +170,22 @@ pub struct FacePipeline {
     embedder: FaceEmbedder,
     analyzer: FaceAnalyzer,
     models: Vec<LoadedModelInfo>,
-    backend: &'static str,
+    engine: EngineInfo,
 }
 
 impl FacePipeline {
-    /// Loads and checks the models, on the configured backend.
+    /// Loads and checks the models, on the configured backend (`auto`: ONNX Runtime when its library is
+    /// found, else tract).
     pub fn new(config: PipelineConfig) -> Result<Arc<Self>> {
-        let backend = make_backend(config.backend, config.intra_op_threads)?;
-        Self::with_backend(config, backend.as_ref())
+        let (backend, engine) = choose_backend(config.backend, config.intra_op_threads)?;
+        Self::with_backend(config, backend.as_ref(), engine)
     }
 
-    pub fn with_backend(config: PipelineConfig, backend: &dyn InferenceBackend) -> Result<Arc<Self>> {
+    pub fn with_backend(
+        config: PipelineConfig,
+        backend: &dyn InferenceBackend,
+        engine: EngineInfo,
+    ) -> Result<Arc<Self>> {
         let repo = ModelRepository::new(config.models_dir.clone());
         let det_model = repo.load(&YUNET)?;
         let emb_model = repo.load(&config.embedding_model.spec())?;
@@ -175,16 +205,21 @@ impl FacePipeline {
         let detector = FaceDetector::new(backend, &det_model, config.detector)?;
         let embedder = FaceEmbedder::new(backend, &emb_model, config.embedding_model)?;
         let analyzer = FaceAnalyzer::new(backend, &mesh_model, &attention_model, &emotion_model)?;
-        Ok(Arc::new(Self { config, detector, embedder, analyzer, models, backend: backend.name() }))
+        Ok(Arc::new(Self { config, detector, embedder, analyzer, models, engine }))
     }
 
     pub fn config(&self) -> &PipelineConfig {
         &self.config
     }
 
-    /// The inference engine's name.
+    /// The inference engine's name: `tract` or `onnxruntime`.
     pub fn backend(&self) -> &'static str {
-        self.backend
+        self.engine.name
+    }
+
+    /// The inference engine and how it was chosen.
+    pub fn engine(&self) -> &EngineInfo {
+        &self.engine
     }
 
     pub fn models(&self) -> &[LoadedModelInfo] {
@@ -216,18 +251,19 @@ impl FacePipeline {
     /// Detects, aligns and assesses every face of an upright image, trying quarter turns when no confident
     /// upright face is found and the configuration allows.
     pub fn find_faces<'a>(&self, img: &'a RgbImage) -> Result<FacesInImage<'a>> {
-        self.find_faces_timed(img, self.config.detector.max_side, &mut StageTimes::default())
+        self.find_faces_timed(img, self.config.detector.max_side, Wanted::Every, &mut StageTimes::default())
     }
 
     /// As [`FacePipeline::find_faces`], detecting at a chosen resolution (a larger `max_side` finds smaller
-    /// faces) and adding the time spent detecting and aligning to `times`.
+    /// faces), looking for the faces `wanted`, and adding the time spent detecting and aligning to `times`.
     pub fn find_faces_timed<'a>(
         &self,
         img: &'a RgbImage,
         max_side: u32,
+        wanted: Wanted,
         times: &mut StageTimes,
     ) -> Result<FacesInImage<'a>> {
-        let faces = self.faces_of(img, max_side, times)?;
+        let faces = self.faces_of(img, max_side, wanted, times)?;
         let best =
             |faces: &[Face]| faces.iter().filter(|f| f.is_upright()).map(|f| f.detection.score).fold(0.0, f32::max);
         let upright_best = best(&faces);
@@ -241,7 +277,7 @@ impl FacePipeline {
         let mut chosen_best = upright_best;
         for rotation in [Rotation::Cw90, Rotation::Cw270, Rotation::Cw180] {
             let turned = rotation.apply(img);
-            let turned_faces = self.faces_of(&turned, max_side, times)?;
+            let turned_faces = self.faces_of(&turned, max_side, wanted, times)?;
             let score = best(&turned_faces);
             if score > chosen_best + ROTATION_MARGIN {
                 chosen = FacesInImage { image: Cow::Owned(turned), rotation, faces: turned_faces };
@@ -254,9 +290,9 @@ impl FacePipeline {
         Ok(chosen)
     }
 
-    fn faces_of(&self, img: &RgbImage, max_side: u32, times: &mut StageTimes) -> Result<Vec<Face>> {
+    fn faces_of(&self, img: &RgbImage, max_side: u32, wanted: Wanted, times: &mut StageTimes) -> Result<Vec<Face>> {
         let t = Instant::now();
-        let detections = self.detector.detect_with_max_side(img, max_side)?;
+        let detections = self.detect(img, max_side, wanted)?;
         times.detect_ms += ms(t.elapsed());
         let t = Instant::now();
         let faces = detections
@@ -271,25 +307,66 @@ impl FacePipeline {
         Ok(faces)
     }
 
+    /// Detection coarse to fine: for the largest face only, a pass at the coarse size first, kept when its
+    /// largest face is big enough; else (and for every face) the pass at `max_side`.
+    fn detect(&self, img: &RgbImage, max_side: u32, wanted: Wanted) -> Result<Vec<Detection>> {
+        let coarse = self.config.detector.coarse_side;
+        let long = img.width().max(img.height());
+        if wanted == Wanted::Largest && coarse >= 32 && coarse < max_side.min(long) {
+            let mut found = self.detector.detect_with_max_side(img, coarse)?;
+            let scale = coarse as f32 / long as f32;
+            let largest = found.iter().enumerate().max_by(|a, b| a.1.bbox.area().total_cmp(&b.1.bbox.area()));
+            if let Some((i, face)) = largest {
+                let width = face.bbox.width * scale;
+                if width >= COARSE_TRUSTED_FACE_PX {
+                    return Ok(found);
+                }
+                if width >= COARSE_MIN_FACE_PX {
+                    if let Some(refined) = self.refine(img, face)? {
+                        found[i] = refined;
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        self.detector.detect_with_max_side(img, max_side)
+    }
+
+    /// The face detected again in a square twice its size around it, or `None` when that pass does not find
+    /// it (the full-size pass follows).
+    fn refine(&self, img: &RgbImage, face: &Detection) -> Result<Option<Detection>> {
+        let side = REFINE_MARGIN * face.bbox.width.max(face.bbox.height);
+        let centre = face.bbox.center();
+        let region = BBox { x: centre.x - side / 2.0, y: centre.y - side / 2.0, width: side, height: side };
+        let found = self.detector.detect_in_region(img, region, REFINE_SIDE)?;
+        Ok(found.into_iter().filter(|d| d.bbox.iou(&face.bbox) > 0.5).max_by(|a, b| a.score.total_cmp(&b.score)))
+    }
+
     /// Prepares the models for the input shapes most requests will have (the backend plans each shape once,
     /// ~150 ms with tract), so that the first requests don't pay for it: detection of images whose long side
-    /// is at `max_side` in the common aspect ratios, and of small 250x250 photos; embedding batches of 1 and
-    /// 2. Returns how long it took.
+    /// is at `max_side` or at the coarse size in the common aspect ratios, and of small 250x250 photos;
+    /// embedding batches of 1 and 2. Returns how long it took.
     pub fn warm_up(&self) -> Result<Duration> {
         let started = Instant::now();
-        let side = self.config.detector.max_side;
-        // 4:3 and 16:9 both ways, 4:5 portrait, square: cameras, phones and ID photos.
-        let shapes = [
-            (side, side * 3 / 4),
-            (side * 3 / 4, side),
-            (side, side * 9 / 16),
-            (side * 9 / 16, side),
-            (side * 4 / 5, side),
-            (side, side),
-            (250, 250),
-        ];
-        for (w, h) in shapes {
-            self.detector.detect(&RgbImage::new(w.max(32), h.max(32)))?;
+        let detector = &self.config.detector;
+        let sides = [detector.max_side, detector.coarse_side].into_iter().filter(|&s| s >= 32);
+        for side in sides {
+            // 4:3 and 16:9 both ways, 4:5 portrait, square: cameras, phones and ID photos.
+            let shapes = [
+                (side, side * 3 / 4),
+                (side * 3 / 4, side),
+                (side, side * 9 / 16),
+                (side * 9 / 16, side),
+                (side * 4 / 5, side),
+                (side, side),
+            ];
+            for (w, h) in shapes {
+                self.detector.detect_with_max_side(&RgbImage::new(w.max(32), h.max(32)), side)?;
+            }
+        }
+        self.detector.detect(&RgbImage::new(250, 250))?;
+        if detector.coarse_side >= 32 {
+            self.detector.detect_with_max_side(&RgbImage::new(REFINE_SIDE, REFINE_SIDE), REFINE_SIDE)?;
         }
         let crop = RgbImage::new(112, 112);
         for batch in 1..=2 {
@@ -312,7 +389,8 @@ impl FacePipeline {
         let t = Instant::now();
         let decoded = self.decode(bytes)?;
         times.decode_ms = ms(t.elapsed());
-        let detections = self.find_faces_timed(&decoded.rgb, self.config.detector.max_side, &mut times)?;
+        let wanted = if face_index.is_some() { Wanted::Every } else { Wanted::Largest };
+        let detections = self.find_faces_timed(&decoded.rgb, self.config.detector.max_side, wanted, &mut times)?;
         let face = match face_index {
             Some(i) => detections.face(i)?,
             None => detections.largest()?,

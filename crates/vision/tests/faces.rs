@@ -174,12 +174,72 @@ fn several_faces_embed_as_one_batch_like_one_at_a_time() {
 #[test]
 fn warm_up_plans_the_common_shapes() {
     // A pipeline of its own: the shared one may already have planned shapes for other tests.
-    let p = vision::FacePipeline::new(vision::PipelineConfig::default()).expect("models load");
+    let config = vision::PipelineConfig { backend: common::backend(), ..vision::PipelineConfig::default() };
+    let p = vision::FacePipeline::new(config).expect("models load");
     assert_eq!(p.detector().planned_shapes(), 0);
     p.warm_up().expect("warm-up runs");
-    assert_eq!(p.detector().planned_shapes(), 7, "seven distinct padded detector shapes");
-    // A photo of one of those shapes needs no new plan.
+    // Six aspect ratios at 640 (each padded to a multiple of 32), five distinct ones at the coarse 320
+    // (240x320 and 256x320 pad alike), and 250x250 photos.
+    assert_eq!(p.detector().planned_shapes(), 12, "twelve distinct padded detector shapes");
+    // A photo of one of those shapes needs no new plan, at either size.
     let before = p.detector().planned_shapes();
-    p.detector().detect(&image::RgbImage::new(640, 480)).expect("detects");
+    let photo = image::RgbImage::new(640, 480);
+    p.detector().detect(&photo).expect("detects");
+    p.detector().detect_with_max_side(&photo, 320).expect("detects");
     assert_eq!(p.detector().planned_shapes(), before);
+}
+
+#[test]
+fn the_largest_face_coarse_to_fine_is_as_faithful_as_the_full_size_pass() {
+    // Photos larger than the coarse pass, their largest face at sizes that take each path: kept from the
+    // coarse pass, looked at again around the face (webcam frames, a 2280-pixel couple), or found at the
+    // full size. Each path's landmarks and template are set against detection at the photo's full resolution:
+    // coarse to fine may not stray much further from it than the full-size (640) pass does.
+    let p = common::pipeline();
+    let max_side = p.config().detector.max_side;
+    let mut images: Vec<String> = [
+        "samples/face_recognition/obama.jpg",
+        "samples/face_recognition/biden.jpg",
+        "samples/deepface/couple.jpg",
+        "samples/silent_face/image_F1.jpg",
+    ]
+    .map(String::from)
+    .to_vec();
+    for person in ["0001", "0003", "0005", "0007", "0009"] {
+        let dir = testkit::shared_data(&format!("nuaa/ClientRaw/{person}"));
+        let mut frames: Vec<_> = std::fs::read_dir(&dir).expect("NUAA frames").filter_map(|e| e.ok()).collect();
+        frames.sort_by_key(|e| e.file_name());
+        let first = frames.first().expect("a frame").file_name();
+        images.push(format!("nuaa/ClientRaw/{person}/{}", first.to_string_lossy()));
+    }
+    for rel in &images {
+        let decoded = p.decode(&common::read(rel)).expect("decodes");
+        let mut times = vision::StageTimes::default();
+        let mut largest = |side: u32, wanted: vision::Wanted| {
+            let found = p.find_faces_timed(&decoded.rgb, side, wanted, &mut times).expect("detects");
+            found.largest().expect("a face").clone()
+        };
+        let sharp = largest(4096, vision::Wanted::Every);
+        let full = largest(max_side, vision::Wanted::Every);
+        let fast = largest(max_side, vision::Wanted::Largest);
+        assert!(fast.detection.bbox.iou(&full.detection.bbox) > 0.5, "{rel}: the same largest face");
+        let strays = |f: &vision::Face| {
+            f.detection
+                .landmarks
+                .iter()
+                .zip(&sharp.detection.landmarks)
+                .map(|(p, q)| ((p.x - q.x).powi(2) + (p.y - q.y).powi(2)).sqrt() / sharp.quality.eye_distance)
+                .fold(0.0, f32::max)
+        };
+        let t = p.embed(&[&sharp, &full, &fast]).expect("embeds");
+        let (cos_full, cos_fast) = (t[1].cosine(&t[0]).expect("cosine"), t[2].cosine(&t[0]).expect("cosine"));
+        eprintln!(
+            "{rel}: against full resolution, full-size pass landmarks {:.1} % of the eye distance, cosine {cos_full:.3}; \
+             coarse to fine {:.1} %, cosine {cos_fast:.3}",
+            100.0 * strays(&full),
+            100.0 * strays(&fast)
+        );
+        assert!(strays(&fast) <= strays(&full) + 0.15, "{rel}: coarse-to-fine landmarks stray");
+        assert!(cos_fast >= cos_full - 0.08, "{rel}: coarse-to-fine template cosine {cos_fast} vs {cos_full}");
+    }
 }

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
 use vision::align::align_face;
-use vision::{FacePipeline, StageTimes};
+use vision::{FacePipeline, StageTimes, Wanted};
 
 use super::{print_json, read_file};
 use crate::cli::CommonArgs;
@@ -57,9 +57,14 @@ struct StageReport {
     width: u32,
     height: u32,
     decode: Percentiles,
+    /// Detection of the largest face (coarse to fine), as a comparison, a login or a liveness frame does it.
     detect: Percentiles,
+    /// Detection of every face at the full detection size, as a listing or a group photo needs.
+    detect_every: Percentiles,
     align: Percentiles,
     embed: Percentiles,
+    /// Two faces embedded as one batch (what a comparison would gain by batching its two faces).
+    embed_batch_of_two: Percentiles,
     /// Face analysis of the largest face: the mesh twice, the attention mesh, the expression network.
     analyze: Percentiles,
     /// What a liveness frame costs: decode, detect, analyse and embed the largest face.
@@ -85,6 +90,17 @@ struct BenchReport {
     /// The same with the inference engine using every core inside each model run.
     compare_all_threads: Percentiles,
     throughput: Vec<Throughput>,
+    /// Per-operator times inside the detector (at the coarse and the full size) and the embedding model, on
+    /// the first image (`--profile`, tract only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    profiles: Vec<ModelProfile>,
+}
+
+#[derive(Serialize)]
+struct ModelProfile {
+    model: String,
+    input: String,
+    operators: Vec<vision::runtime::OperatorTime>,
 }
 
 fn compare_once(pipeline: &FacePipeline, a: &[u8], b: &[u8]) -> Result<f32> {
@@ -93,7 +109,7 @@ fn compare_once(pipeline: &FacePipeline, a: &[u8], b: &[u8]) -> Result<f32> {
     Ok(ea.cosine(&eb)?)
 }
 
-pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> Result<()> {
+pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool, profile: bool) -> Result<()> {
     let images: Vec<PathBuf> = if images.is_empty() {
         DEFAULT_IMAGES.iter().map(PathBuf::from).filter(|p| p.is_file()).collect()
     } else {
@@ -129,6 +145,8 @@ pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> 
         throughput.push(Throughput { workers, compares, seconds, compares_per_second: compares as f64 / seconds });
     }
 
+    let profiles = if profile { profile_models(&pipeline, &bytes[0])? } else { Vec::new() };
+
     // Last, the same comparison with every core inside each model run (the lowest single-request latency).
     let backend = pipeline.backend();
     let model = pipeline.embedding_model().to_string();
@@ -136,7 +154,8 @@ pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> 
     let wide = FacePipeline::new(common.pipeline_config(cores)).context("loading the face models")?;
     let compare_all_threads = time_runs(runs, || compare_once(&wide, a, b).map(|_| ()))?;
 
-    let report = BenchReport { model, backend, cores, stages, compare_single_thread, compare_all_threads, throughput };
+    let report =
+        BenchReport { model, backend, cores, stages, compare_single_thread, compare_all_threads, throughput, profiles };
     if json {
         return print_json(&report);
     }
@@ -151,9 +170,11 @@ pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> 
         let name = Path::new(&s.image).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         println!("  {} ({}x{})", name, s.width, s.height);
         line("    decode", &s.decode);
-        line("    detect", &s.detect);
+        line("    detect the largest face (coarse to fine)", &s.detect);
+        line("    detect every face (full size)", &s.detect_every);
         line("    align", &s.align);
         line("    embed", &s.embed);
+        line("    embed two faces as one batch", &s.embed_batch_of_two);
         line("    analyze (mesh x2, eyelids, expression)", &s.analyze);
         line("    liveness frame (all of the above)", &s.liveness_frame);
     }
@@ -165,7 +186,72 @@ pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool) -> 
             t.workers, t.compares_per_second, t.compares, t.seconds
         );
     }
+    for p in &report.profiles {
+        let total: f64 = p.operators.iter().map(|o| o.ms).sum();
+        println!("  {} at {}: {total:.1} ms in operators", p.model, p.input);
+        for o in p.operators.iter().take(8) {
+            println!(
+                "    {:<32} {:>3} nodes {:>8.2} ms {:>5.1} %",
+                o.op,
+                o.nodes,
+                o.ms,
+                100.0 * o.ms / total.max(1e-9)
+            );
+        }
+    }
+    if profile && report.profiles.is_empty() {
+        println!("  (--profile: the {} engine does not report per-operator times)", report.backend);
+    }
     Ok(())
+}
+
+/// Per-operator times of the detector at the coarse and the full size and of the embedding model, on one
+/// image's largest face; the median of five runs of each operator kind.
+fn profile_models(pipeline: &FacePipeline, data: &[u8]) -> Result<Vec<ModelProfile>> {
+    let decoded = pipeline.decode(data)?;
+    let found = pipeline.find_faces(&decoded.rgb)?;
+    let face = found.largest()?;
+    let detector = pipeline.config().detector;
+    let median_of = |runs: Vec<Vec<vision::runtime::OperatorTime>>| -> Vec<vision::runtime::OperatorTime> {
+        let Some(first) = runs.first() else { return Vec::new() };
+        let mut out: Vec<vision::runtime::OperatorTime> = first
+            .iter()
+            .map(|o| {
+                let mut ms: Vec<f64> =
+                    runs.iter().filter_map(|r| r.iter().find(|x| x.op == o.op).map(|x| x.ms)).collect();
+                ms.sort_by(f64::total_cmp);
+                vision::runtime::OperatorTime { op: o.op.clone(), nodes: o.nodes, ms: ms[ms.len() / 2] }
+            })
+            .collect();
+        out.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        out
+    };
+    let mut profiles = Vec::new();
+    for side in [detector.coarse_side, detector.max_side].into_iter().filter(|&s| s >= 32) {
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            match pipeline.detector().profile(&found.image, side)? {
+                Some(r) => runs.push(r),
+                None => return Ok(Vec::new()),
+            }
+        }
+        profiles.push(ModelProfile {
+            model: "yunet".into(),
+            input: format!("long side {side}"),
+            operators: median_of(runs),
+        });
+    }
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        if let Some(r) = pipeline.embedder().profile(&[&face.aligned])? {
+            runs.push(r);
+        }
+    }
+    if !runs.is_empty() {
+        let model = pipeline.embedding_model().to_string();
+        profiles.push(ModelProfile { model, input: "one 112x112 face".into(), operators: median_of(runs) });
+    }
+    Ok(profiles)
 }
 
 fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) -> Result<StageReport> {
@@ -174,20 +260,26 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
     let face = found.largest().with_context(|| format!("{}", path.display()))?.clone();
     let decode = time_runs(runs, || pipeline.decode(data).map(|_| ()).map_err(Into::into))?;
     let max_side = pipeline.config().detector.max_side;
-    let detect = time_runs(runs, || {
-        pipeline.find_faces_timed(&decoded.rgb, max_side, &mut StageTimes::default()).map(|_| ()).map_err(Into::into)
-    })?;
+    let detect_with = |wanted: Wanted| {
+        time_runs(runs, || {
+            let mut times = StageTimes::default();
+            pipeline.find_faces_timed(&decoded.rgb, max_side, wanted, &mut times).map(|_| ()).map_err(Into::into)
+        })
+    };
+    let detect = detect_with(Wanted::Largest)?;
+    let detect_every = detect_with(Wanted::Every)?;
     let align = time_runs(runs, || {
         let _ = align_face(&found.image, &face.detection.landmarks);
         Ok(())
     })?;
     let embed = time_runs(runs, || pipeline.embed(&[&face]).map(|_| ()).map_err(Into::into))?;
+    let embed_batch_of_two = time_runs(runs, || pipeline.embed(&[&face, &face]).map(|_| ()).map_err(Into::into))?;
     let analyze = time_runs(runs, || {
         pipeline.analyzer().analyze(&found.image, &face.detection.bbox).map(|_| ()).map_err(Into::into)
     })?;
     let liveness_frame = time_runs(runs, || {
         let decoded = pipeline.decode(data)?;
-        let found = pipeline.find_faces(&decoded.rgb)?;
+        let found = pipeline.find_faces_timed(&decoded.rgb, max_side, Wanted::Largest, &mut StageTimes::default())?;
         let face = found.largest().context("no face")?;
         pipeline.analyzer().analyze(&found.image, &face.detection.bbox)?;
         pipeline.embed(&[face])?;
@@ -199,8 +291,10 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
         height: decoded.height(),
         decode,
         detect,
+        detect_every,
         align,
         embed,
+        embed_batch_of_two,
         analyze,
         liveness_frame,
     })

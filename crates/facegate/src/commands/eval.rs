@@ -89,7 +89,7 @@ fn identify(common: &CommonArgs, data: &LfwData, json: bool) -> Result<()> {
         .collect();
     people.sort();
     let paths: Vec<PathBuf> = people.iter().flat_map(|(_, g, p)| [g.clone(), p.clone()]).collect();
-    let templates = embed_images(&pipeline, &paths, common.threads())?;
+    let templates = embed_images(&pipeline, &paths, common.threads(), data.photo_size)?;
     let model = pipeline.embedding_model();
     let mut gallery = index::FlatIndex::new(model.dimension())?;
     for (i, (_, g, _)) in people.iter().enumerate() {
@@ -154,6 +154,7 @@ pub fn embed_images(
     pipeline: &FacePipeline,
     paths: &[PathBuf],
     threads: usize,
+    photo_size: Option<u32>,
 ) -> Result<HashMap<PathBuf, Option<Embedding>>> {
     let bar = ProgressBar::new(paths.len() as u64);
     bar.set_style(
@@ -167,7 +168,7 @@ pub fn embed_images(
         paths
             .par_iter()
             .map(|path| {
-                let r = embed_centre_face(pipeline, path).map(|e| (path.clone(), e));
+                let r = embed_centre_face(pipeline, path, photo_size).map(|e| (path.clone(), e));
                 bar.inc(1);
                 r
             })
@@ -177,10 +178,22 @@ pub fn embed_images(
     results.into_iter().collect()
 }
 
-fn embed_centre_face(pipeline: &FacePipeline, path: &Path) -> Result<Option<Embedding>> {
+fn embed_centre_face(pipeline: &FacePipeline, path: &Path, photo_size: Option<u32>) -> Result<Option<Embedding>> {
     let bytes = read_file(path)?;
     let decoded = pipeline.decode(&bytes).with_context(|| format!("{}", path.display()))?;
-    let found = pipeline.find_faces(&decoded.rgb)?;
+    let scaled;
+    let (img, wanted) = match photo_size {
+        Some(side) => {
+            let (w, h) = decoded.rgb.dimensions();
+            let scale = side as f32 / w.max(h).max(1) as f32;
+            let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+            scaled = vision::image::resize_bilinear(&decoded.rgb, sw, sh);
+            (&scaled, vision::Wanted::Largest)
+        }
+        None => (&decoded.rgb, vision::Wanted::Every),
+    };
+    let max_side = pipeline.config().detector.max_side;
+    let found = pipeline.find_faces_timed(img, max_side, wanted, &mut vision::StageTimes::default())?;
     let (cx, cy) = (found.image.width() as f32 / 2.0, found.image.height() as f32 / 2.0);
     let centre = found.faces.iter().min_by(|a, b| {
         let d = |f: &vision::Face| {
@@ -209,7 +222,7 @@ fn lfw(common: &CommonArgs, data: &LfwData, json: bool) -> Result<()> {
     let (pipeline, file) = load(common, data)?;
     let unique: Vec<PathBuf> =
         file.pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect::<BTreeSet<_>>().into_iter().collect();
-    let templates = embed_images(&pipeline, &unique, common.threads())?;
+    let templates = embed_images(&pipeline, &unique, common.threads(), data.photo_size)?;
     let faces_not_found = templates.values().filter(|t| t.is_none()).count();
     let mut pairs_without_face = 0;
     let mut scored = Vec::with_capacity(file.pairs.len());
@@ -273,7 +286,7 @@ fn calibrate(common: &CommonArgs, data: &LfwData, json: bool) -> Result<()> {
     let model = pipeline.embedding_model();
     let unique: Vec<PathBuf> =
         file.pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect::<BTreeSet<_>>().into_iter().collect();
-    let templates = embed_images(&pipeline, &unique, common.threads())?;
+    let templates = embed_images(&pipeline, &unique, common.threads(), data.photo_size)?;
     let found: Vec<(String, &Embedding)> =
         unique.iter().filter_map(|p| templates.get(p)?.as_ref().map(|e| (identity_of(p), e))).collect();
     let mut genuine = Vec::new();

@@ -925,7 +925,12 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
             .par_iter()
             .map(|bytes| {
                 let decoded = pipeline.decode(bytes)?;
-                let found = pipeline.find_faces_timed(&decoded.rgb, config.detect_max_side, &mut Default::default())?;
+                let found = pipeline.find_faces_timed(
+                    &decoded.rgb,
+                    config.detect_max_side,
+                    vision::Wanted::Largest,
+                    &mut Default::default(),
+                )?;
                 Ok(liveness::measure_faces(&pipeline, passive.as_ref(), &found.image, &found.faces, min_px)?)
             })
             .collect::<Result<_>>()?,

@@ -128,8 +128,28 @@ pub fn run(common: &CommonArgs, json: bool) -> Result<()> {
         })
         .collect();
     rows.extend(passive_rows(common));
+    // The engine the service would run the models on (`--backend`, default auto).
+    let engine = match vision::runtime::choose_backend(common.pipeline_config(1).backend, 1) {
+        Ok((_, engine)) => Ok(engine),
+        Err(e) => Err(e.to_string()),
+    };
     if json {
-        return print_json(&rows);
+        #[derive(Serialize)]
+        struct Listing<'a> {
+            engine: Option<&'a vision::runtime::EngineInfo>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            engine_error: Option<&'a str>,
+            models: &'a [ModelRow],
+        }
+        return print_json(&Listing {
+            engine: engine.as_ref().ok(),
+            engine_error: engine.as_ref().err().map(String::as_str),
+            models: &rows,
+        });
+    }
+    match &engine {
+        Ok(engine) => println!("inference engine: {engine}"),
+        Err(e) => println!("inference engine: NOT AVAILABLE: {e}"),
     }
     match repo.dir() {
         Some(d) => println!("models directory: {} (searched first)", d.display()),

@@ -39,6 +39,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
         passive_liveness: app.passive_liveness_status(),
         models: app.pipeline.models().iter().map(|m| m.id.to_string()).collect(),
         backend: app.pipeline.backend().to_string(),
+        backend_library: app.pipeline.engine().library.clone(),
+        backend_fallback: app.pipeline.engine().fallback.clone(),
         face_model: app.face_model(),
     };
     (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))

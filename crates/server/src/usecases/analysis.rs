@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use liveness::{CheckOutcome, Criteria, Kind, Signals};
-use vision::{Face, FaceAnalysis};
+use vision::{Face, FaceAnalysis, Wanted};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{AppState, ImageInfo};
@@ -49,7 +49,7 @@ async fn analyse_image(
     let pipeline = app.pipeline.clone();
     let started = std::time::Instant::now();
     let out = app
-        .inspect(image, app.config.detect_max_side, move |img, faces| {
+        .inspect(image, app.config.detect_max_side, Wanted::Every, move |img, faces| {
             largest_first(faces)
                 .into_iter()
                 .take(max)
@@ -173,7 +173,7 @@ pub async fn passive(app: &AppState, image: Bytes, threshold: Option<f32>) -> Ap
     let _admission = app.pool.admit()?;
     let started = std::time::Instant::now();
     let (image, faces, scores) = app
-        .inspect(image, app.config.detect_max_side, move |img, faces| {
+        .inspect(image, app.config.detect_max_side, Wanted::Every, move |img, faces| {
             largest_first(faces)
                 .into_iter()
                 .map(|i| {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use store::{Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage};
 use uuid::Uuid;
-use vision::{Face, QualityIssue};
+use vision::{Face, QualityIssue, Wanted};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{largest, AppState, ImageInfo};
@@ -256,8 +256,9 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
     let filter = options.quality_filter;
     let stored_copy = options.store_image.then(|| image.clone());
     let only_largest = options.selection == IndexSelection::Largest;
+    let wanted = if only_largest { Wanted::Largest } else { Wanted::Every };
     let analyzed = app
-        .analyze(image, app.config.detect_max_side, move |faces| {
+        .analyze(image, app.config.detect_max_side, wanted, move |faces| {
             let mut order: Vec<usize> = (0..faces.len()).collect();
             order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
             let candidates = if only_largest { 1 } else { order.len() };
@@ -442,8 +443,9 @@ pub async fn search(app: &AppState, id: &str, image: Bytes, options: SearchOptio
     let k = max_results(options.max_results)?;
     usable_collection(app, id).await?;
     let all = options.all_faces;
+    let wanted = if all { Wanted::Every } else { Wanted::Largest };
     let analyzed = app
-        .analyze(image, app.config.detect_max_side, move |faces| {
+        .analyze(image, app.config.detect_max_side, wanted, move |faces| {
             if all {
                 (0..faces.len()).collect()
             } else {

@@ -2,7 +2,7 @@
 //! document + selfie.
 
 use bytes::Bytes;
-use vision::Face;
+use vision::{Face, Wanted};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{largest, AppState, ImageInfo};
@@ -15,7 +15,7 @@ pub struct Detection {
 
 pub async fn detect(app: &AppState, image: Bytes) -> ApiResult<Detection> {
     let _admission = app.pool.admit()?;
-    let analyzed = app.analyze(image, app.config.detect_max_side, |_| Vec::new()).await?;
+    let analyzed = app.analyze(image, app.config.detect_max_side, Wanted::Every, |_| Vec::new()).await?;
     Ok(Detection { image: analyzed.image, faces: analyzed.faces })
 }
 
@@ -69,9 +69,11 @@ pub async fn compare(app: &AppState, source: Bytes, target: Bytes, options: Comp
     let max_side = app.config.detect_max_side;
     let source_side = if options.source_is_document { app.config.document_max_side.max(max_side) } else { max_side };
     let all = options.all_target_faces;
+    let source_wanted = if options.source_is_document { Wanted::Every } else { Wanted::Largest };
+    let target_wanted = if all { Wanted::Every } else { Wanted::Largest };
     let (source, target) = tokio::join!(
-        app.analyze(source, source_side, |faces| largest(faces).into_iter().collect()),
-        app.analyze(target, max_side, move |faces| {
+        app.analyze(source, source_side, source_wanted, |faces| largest(faces).into_iter().collect()),
+        app.analyze(target, max_side, target_wanted, move |faces| {
             if all {
                 (0..faces.len()).collect()
             } else {
@@ -143,8 +145,8 @@ pub async fn verify_id(
     let document_side = app.config.document_max_side.max(app.config.detect_max_side);
     let pick_largest = |faces: &[Face]| largest(faces).into_iter().collect::<Vec<_>>();
     let (document, selfie) = tokio::join!(
-        app.analyze(document, document_side, pick_largest),
-        app.analyze(selfie, app.config.detect_max_side, pick_largest),
+        app.analyze(document, document_side, Wanted::Every, pick_largest),
+        app.analyze(selfie, app.config.detect_max_side, Wanted::Largest, pick_largest),
     );
     let (mut document, mut selfie) = (document?, selfie?);
     let doc_index = largest(&document.faces)

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use store::{FaceBox, FaceRecord, NewFace, NewUser, StoredImage, User, USERS_COLLECTION};
 use uuid::Uuid;
+use vision::Wanted;
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{largest, AppState};
@@ -52,8 +53,9 @@ fn check_image_count(images: &[Bytes]) -> ApiResult<()> {
 /// The largest face of each image, embedded (in parallel on the inference workers).
 async fn enrolments(app: &AppState, images: Vec<Bytes>, store_image: bool) -> ApiResult<Vec<Enrolment>> {
     let max_side = app.config.detect_max_side;
-    let analyses =
-        images.iter().map(|bytes| app.analyze(bytes.clone(), max_side, |f| largest(f).into_iter().collect()));
+    let analyses = images
+        .iter()
+        .map(|bytes| app.analyze(bytes.clone(), max_side, Wanted::Largest, |f| largest(f).into_iter().collect()));
     let analysed = futures_util::future::join_all(analyses).await;
     let mut out = Vec::with_capacity(images.len());
     for (index, (analysed, bytes)) in analysed.into_iter().zip(images).enumerate() {
@@ -278,7 +280,9 @@ pub async fn face_login(app: &AppState, attempt: LoginAttempt<'_>) -> ApiResult<
     }
     let probe = match attempt.image {
         Some(image) => {
-            let analysed = app.analyze(image, app.config.detect_max_side, |f| largest(f).into_iter().collect()).await?;
+            let analysed = app
+                .analyze(image, app.config.detect_max_side, Wanted::Largest, |f| largest(f).into_iter().collect())
+                .await?;
             let Some(template) = analysed.templates.first() else {
                 return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
             };

@@ -352,7 +352,9 @@ pub async fn verify(
     let (similarity, matched_face_id, matched_external_id) = match claim {
         Claim::Document(doc) => {
             let analysed = app
-                .analyze(doc, app.config.document_max_side, |f| crate::state::largest(f).into_iter().collect())
+                .analyze(doc, app.config.document_max_side, vision::Wanted::Every, |f| {
+                    crate::state::largest(f).into_iter().collect()
+                })
                 .await?;
             let doc_template = analysed
                 .templates

@@ -22,10 +22,18 @@ pub fn read(rel: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("test data {} is missing: {e}", path.display()))
 }
 
-/// The default pipeline (SFace), models from the binary.
+/// The engine of this test run (`FACEGATE_BACKEND`, default auto).
+pub fn backend() -> BackendKind {
+    testkit::backend_name().parse().expect("FACEGATE_BACKEND names an engine")
+}
+
+/// The default pipeline (SFace), models from the binary, on this run's engine.
 pub fn pipeline() -> Arc<FacePipeline> {
     static P: OnceLock<Arc<FacePipeline>> = OnceLock::new();
-    P.get_or_init(|| FacePipeline::new(PipelineConfig::default()).expect("models load")).clone()
+    P.get_or_init(|| {
+        FacePipeline::new(PipelineConfig { backend: backend(), ..PipelineConfig::default() }).expect("models load")
+    })
+    .clone()
 }
 
 /// A pipeline on `backend` that detects at full resolution (no downscaling up to 4096 pixels), as the

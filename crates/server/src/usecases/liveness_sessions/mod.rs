@@ -467,7 +467,7 @@ pub async fn measure_frame(app: &AppState, bytes: Bytes) -> ApiResult<FrameMeasu
     let passive = app.passive.clone().ok();
     let min_px = app.config.liveness_min_face_px;
     let (_, _, measured) = app
-        .inspect(bytes, app.config.detect_max_side, move |img, faces| {
+        .inspect(bytes, app.config.detect_max_side, vision::Wanted::Largest, move |img, faces| {
             liveness::measure_faces(&pipeline, passive.as_deref(), img, faces, min_px)
                 .map_err(|e| ApiError::internal("measuring a frame", e))
         })
