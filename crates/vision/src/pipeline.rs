@@ -56,7 +56,8 @@ pub enum Wanted {
     /// Every face the detector finds at the detection size: listings, indexing every face, group photos,
     /// identity documents (whose portrait is small).
     Every,
-    /// The largest face (a selfie, a login, a liveness frame, one side of a comparison): detection runs at
+    /// The largest face (a selfie, a login, one side of a comparison, a search by image; not a liveness
+    /// frame, whose checks across frames need the steadier full-size boxes): detection runs at
     /// [`DetectorConfig::coarse_side`] first; a largest face too small there for its landmarks to be trusted
     /// ([`COARSE_TRUSTED_FACE_PX`]) is detected again in a square around it, and the full size runs only
     /// when the coarse pass finds no usable face ([`COARSE_MIN_FACE_PX`]) or the second look loses it.

@@ -57,7 +57,7 @@ struct StageReport {
     width: u32,
     height: u32,
     decode: Percentiles,
-    /// Detection of the largest face (coarse to fine), as a comparison, a login or a liveness frame does it.
+    /// Detection of the largest face (coarse to fine), as a comparison or a login does it.
     detect: Percentiles,
     /// Detection of every face at the full detection size, as a listing or a group photo needs.
     detect_every: Percentiles,
@@ -279,7 +279,8 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
     })?;
     let liveness_frame = time_runs(runs, || {
         let decoded = pipeline.decode(data)?;
-        let found = pipeline.find_faces_timed(&decoded.rgb, max_side, Wanted::Largest, &mut StageTimes::default())?;
+        // Liveness frames are detected at the full size (the session's still-picture checks need steady boxes).
+        let found = pipeline.find_faces_timed(&decoded.rgb, max_side, Wanted::Every, &mut StageTimes::default())?;
         let face = found.largest().context("no face")?;
         pipeline.analyzer().analyze(&found.image, &face.detection.bbox)?;
         pipeline.embed(&[face])?;

@@ -928,7 +928,8 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
                 let found = pipeline.find_faces_timed(
                     &decoded.rgb,
                     config.detect_max_side,
-                    vision::Wanted::Largest,
+                    // As the service measures frames: at the full size (see measure_frame).
+                    vision::Wanted::Every,
                     &mut Default::default(),
                 )?;
                 Ok(liveness::measure_faces(&pipeline, passive.as_ref(), &found.image, &found.faces, min_px)?)
