@@ -14,6 +14,7 @@ import uuid
 
 import boto3
 import botocore.exceptions
+import botocore.utils
 
 endpoint, key_id, secret, admin_key = sys.argv[1:5]
 
@@ -85,11 +86,15 @@ assert error_of(rk.compare_faces, SourceImage={"Bytes": no_face}, TargetImage={"
 )
 created = rk.create_collection(CollectionId="boto-staff")
 assert created["StatusCode"] == 200, created
-assert created["CollectionArn"].endswith("collection/boto-staff"), created
+# The ARN as botocore's own parser reads AWS ARNs.
+parsed = botocore.utils.ArnParser().parse_arn(created["CollectionArn"])
+assert (parsed["partition"], parsed["service"], parsed["region"], parsed["resource"]) == (
+    "aws", "rekognition", "eu-west-1", "collection/boto-staff"), parsed
+assert len(parsed["account"]) == 12 and parsed["account"].isdigit(), parsed
 assert created["FaceModelVersion"], created
 assert error_of(rk.create_collection, CollectionId="boto-staff") == "ResourceAlreadyExistsException"
 described = rk.describe_collection(CollectionId="boto-staff")
-assert described["FaceCount"] == 0 and described["CollectionARN"].endswith("boto-staff"), described
+assert described["FaceCount"] == 0 and described["CollectionARN"] == created["CollectionArn"], described
 assert described["CreationTimestamp"].year >= 2024, described
 # IndexFaces, then SearchFacesByImage finds the right person, and nobody for a stranger.
 indexed = rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("obama.jpg")}, ExternalImageId="obama")

@@ -108,8 +108,10 @@ fn threshold_param(request: &Value, name: &str) -> Result<f64, AwsError> {
     }
 }
 
+/// A collection's ARN as AWS writes it (`arn:aws:rekognition:REGION:ACCOUNT:collection/ID`), with a
+/// twelve-digit account of zeros: SDKs and the AWS CLI parse it.
 fn arn(region: &str, collection: &str) -> String {
-    format!("aws:rekognition:{region}:000000000000:collection/{collection}")
+    format!("arn:aws:rekognition:{region}:000000000000:collection/{collection}")
 }
 
 fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
