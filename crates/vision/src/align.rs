@@ -3,7 +3,7 @@
 
 use ::image::{Rgb, RgbImage};
 
-use crate::detect::{Landmarks5, Point};
+use crate::detect::{BBox, Landmarks5, Point};
 
 /// Side of an aligned face crop.
 pub const ALIGNED_SIZE: u32 = 112;
@@ -39,6 +39,16 @@ impl Affine {
     pub fn scale(&self) -> f32 {
         (self.m[0][0] * self.m[0][0] + self.m[1][0] * self.m[1][0]).sqrt()
     }
+}
+
+/// A square view of a face: its box made square (the long side times `scale`) around its centre, scaled to
+/// `side` x `side` pixels. With [`warp_affine`], black beyond the image.
+pub fn square_view(bbox: &BBox, scale: f32, side: u32) -> Affine {
+    let span = bbox.width.max(bbox.height).max(1.0) * scale;
+    let centre = bbox.center();
+    let k = side as f32 / span;
+    let (left, top) = (centre.x - span / 2.0, centre.y - span / 2.0);
+    Affine { m: [[k, 0.0, -k * left], [0.0, k, -k * top]] }
 }
 
 /// The least-squares similarity transform (no reflection) taking `src` points onto `dst` points.

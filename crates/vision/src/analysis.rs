@@ -8,7 +8,7 @@
 
 use image::{imageops, RgbImage};
 
-use crate::align::{warp_affine, Affine};
+use crate::align::{square_view, warp_affine, Affine};
 use crate::detect::BBox;
 use crate::error::{Result, VisionError};
 use crate::models::LoadedModel;
@@ -396,11 +396,7 @@ fn upright_view(mesh: &[[f32; 3]]) -> Affine {
 /// The mesh network's first view: the face box made square (its long side x1.5) around its centre, scaled to
 /// 192x192 (black beyond the image).
 fn box_view(bbox: &BBox) -> Affine {
-    let side = bbox.width.max(bbox.height).max(1.0) * MESH_CROP_SCALE;
-    let (cx, cy) = (bbox.x + bbox.width / 2.0, bbox.y + bbox.height / 2.0);
-    let k = MESH_SIDE as f32 / side;
-    let (left, top) = (cx - side / 2.0, cy - side / 2.0);
-    Affine { m: [[k, 0.0, -k * left], [0.0, k, -k * top]] }
+    square_view(bbox, MESH_CROP_SCALE, MESH_SIDE)
 }
 
 /// The expression network's view: the face box enlarged by [`EMOTION_CROP_SCALE`] (cut at the image's edges),

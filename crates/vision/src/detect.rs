@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ::image::RgbImage;
 use serde::Serialize;
 
+use crate::align::{warp_affine, Affine};
 use crate::error::{Result, VisionError};
 use crate::models::LoadedModel;
 use crate::runtime::{InferenceBackend, PlanCache, TensorF32};
@@ -193,35 +194,19 @@ impl FaceDetector {
         Ok(non_max_suppression(candidates, self.config.nms_threshold, self.config.top_k))
     }
 
-    /// Detects faces in a square `region` of `img` (which may reach past the image: that part is black),
-    /// scaled to `input_side` pixels square — one planned shape whatever the image — in `img`'s coordinates.
-    pub fn detect_in_region(&self, img: &RgbImage, region: BBox, input_side: u32) -> Result<Vec<Detection>> {
-        let side = region.width.max(region.height).max(1.0);
-        let (x0, y0) = (region.x.round() as i64, region.y.round() as i64);
-        let s = side.round().max(1.0) as u32;
-        let mut canvas = RgbImage::new(s, s);
-        // Copy the part of the region inside the image (rows of pixels), leaving the rest black.
-        let (w, h) = (i64::from(img.width()), i64::from(img.height()));
-        let (cx0, cy0) = (x0.max(0), y0.max(0));
-        let (cx1, cy1) = ((x0 + i64::from(s)).min(w), (y0 + i64::from(s)).min(h));
-        if cx1 > cx0 && cy1 > cy0 {
-            let (src, dst) = (img.as_raw(), &mut *canvas);
-            let row_bytes = ((cx1 - cx0) * 3) as usize;
-            for y in cy0..cy1 {
-                let from = ((y * w + cx0) * 3) as usize;
-                let to = (((y - y0) * i64::from(s) + (cx0 - x0)) * 3) as usize;
-                dst[to..to + row_bytes].copy_from_slice(&src[from..from + row_bytes]);
-            }
-        }
-        let input = crate::image::resize_bilinear(&canvas, input_side, input_side);
-        let k = s as f32 / input_side as f32;
-        let (ox, oy) = (x0 as f32, y0 as f32);
-        let mut found = self.detect_with_max_side(&input, input_side)?;
+    /// Detects faces in a `side` x `side` view of `img` (`view` maps the image into it, as
+    /// [`crate::align::square_view`] makes one; black beyond the image) — one planned shape whatever the image —
+    /// and returns them in `img`'s coordinates.
+    pub fn detect_in_view(&self, img: &RgbImage, view: &Affine, side: u32) -> Result<Vec<Detection>> {
+        let Some(back) = view.inverse() else { return Ok(Vec::new()) };
+        let input = warp_affine(img, view, side, side);
+        let mut found = self.detect_with_max_side(&input, side)?;
         for d in &mut found {
-            d.bbox =
-                BBox { x: ox + d.bbox.x * k, y: oy + d.bbox.y * k, width: d.bbox.width * k, height: d.bbox.height * k };
+            let corner = back.apply(Point { x: d.bbox.x, y: d.bbox.y });
+            let k = back.scale();
+            d.bbox = BBox { x: corner.x, y: corner.y, width: d.bbox.width * k, height: d.bbox.height * k };
             for p in &mut d.landmarks {
-                *p = Point { x: ox + p.x * k, y: oy + p.y * k };
+                *p = back.apply(*p);
             }
         }
         Ok(found)

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use ::image::RgbImage;
 use serde::Serialize;
 
-use crate::align::align_face;
+use crate::align::{align_face, square_view};
 use crate::analysis::FaceAnalyzer;
-use crate::detect::{BBox, Detection, DetectorConfig, FaceDetector};
+use crate::detect::{Detection, DetectorConfig, FaceDetector};
 use crate::embed::{Embedding, EmbeddingModel, FaceEmbedder};
 use crate::error::{Result, VisionError};
 use crate::image::{decode, DecodeLimits, DecodedImage, Rotation};
@@ -336,10 +336,8 @@ impl FacePipeline {
     /// The face detected again in a square twice its size around it, or `None` when that pass does not find
     /// it (the full-size pass follows).
     fn refine(&self, img: &RgbImage, face: &Detection) -> Result<Option<Detection>> {
-        let side = REFINE_MARGIN * face.bbox.width.max(face.bbox.height);
-        let centre = face.bbox.center();
-        let region = BBox { x: centre.x - side / 2.0, y: centre.y - side / 2.0, width: side, height: side };
-        let found = self.detector.detect_in_region(img, region, REFINE_SIDE)?;
+        let view = square_view(&face.bbox, REFINE_MARGIN, REFINE_SIDE);
+        let found = self.detector.detect_in_view(img, &view, REFINE_SIDE)?;
         Ok(found.into_iter().filter(|d| d.bbox.iou(&face.bbox) > 0.5).max_by(|a, b| a.score.total_cmp(&b.score)))
     }
 
