@@ -10,7 +10,6 @@ use std::sync::Arc;
 use ::image::RgbImage;
 use serde::Serialize;
 
-use crate::align::{warp_affine, Affine};
 use crate::error::{Result, VisionError};
 use crate::models::LoadedModel;
 use crate::runtime::{InferenceBackend, PlanCache, TensorF32};
@@ -192,24 +191,6 @@ impl FaceDetector {
             }
         }
         Ok(non_max_suppression(candidates, self.config.nms_threshold, self.config.top_k))
-    }
-
-    /// Detects faces in a `side` x `side` view of `img` (`view` maps the image into it, as
-    /// [`crate::align::square_view`] makes one; black beyond the image) — one planned shape whatever the image —
-    /// and returns them in `img`'s coordinates.
-    pub fn detect_in_view(&self, img: &RgbImage, view: &Affine, side: u32) -> Result<Vec<Detection>> {
-        let Some(back) = view.inverse() else { return Ok(Vec::new()) };
-        let input = warp_affine(img, view, side, side);
-        let mut found = self.detect_with_max_side(&input, side)?;
-        for d in &mut found {
-            let corner = back.apply(Point { x: d.bbox.x, y: d.bbox.y });
-            let k = back.scale();
-            d.bbox = BBox { x: corner.x, y: corner.y, width: d.bbox.width * k, height: d.bbox.height * k };
-            for p in &mut d.landmarks {
-                *p = back.apply(*p);
-            }
-        }
-        Ok(found)
     }
 
     /// Runs the detector once on `img` at `max_side`, timing each kind of operator (where the engine can).

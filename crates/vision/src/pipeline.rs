@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use ::image::RgbImage;
 use serde::Serialize;
 
-use crate::align::{align_face, square_view};
+use crate::align::{align_face, square_view, warp_affine};
 use crate::analysis::FaceAnalyzer;
-use crate::detect::{Detection, DetectorConfig, FaceDetector};
+use crate::detect::{BBox, Detection, DetectorConfig, FaceDetector, Point};
 use crate::embed::{Embedding, EmbeddingModel, FaceEmbedder};
 use crate::error::{Result, VisionError};
 use crate::image::{decode, DecodeLimits, DecodedImage, Rotation};
@@ -336,8 +336,19 @@ impl FacePipeline {
     /// The face detected again in a square twice its size around it, or `None` when that pass does not find
     /// it (the full-size pass follows).
     fn refine(&self, img: &RgbImage, face: &Detection) -> Result<Option<Detection>> {
+        // The face's square view, as the mesh takes one (black beyond the image): one planned shape.
         let view = square_view(&face.bbox, REFINE_MARGIN, REFINE_SIDE);
-        let found = self.detector.detect_in_view(img, &view, REFINE_SIDE)?;
+        let Some(back) = view.inverse() else { return Ok(None) };
+        let input = warp_affine(img, &view, REFINE_SIDE, REFINE_SIDE);
+        let mut found = self.detector.detect_with_max_side(&input, REFINE_SIDE)?;
+        for d in &mut found {
+            let corner = back.apply(Point { x: d.bbox.x, y: d.bbox.y });
+            let k = back.scale();
+            d.bbox = BBox { x: corner.x, y: corner.y, width: d.bbox.width * k, height: d.bbox.height * k };
+            for p in &mut d.landmarks {
+                *p = back.apply(*p);
+            }
+        }
         Ok(found.into_iter().filter(|d| d.bbox.iou(&face.bbox) > 0.5).max_by(|a, b| a.score.total_cmp(&b.score)))
     }
 
