@@ -140,8 +140,98 @@ assert error_of(rk.describe_collection, CollectionId="bad/../id") in ("InvalidPa
 # Wrong credentials: an unknown key id, and the right id with a wrong secret.
 assert error_of(client(key="AKIDUNKNOWN").list_collections) == "UnrecognizedClientException"
 assert error_of(client(secret_key="not-the-secret").list_collections) == "InvalidSignatureException"
-# Operations not (yet) offered answer a clear error rather than a wrong result.
-assert error_of(rk.list_users, CollectionId="boto-staff") == "UnknownOperationException"
+
+# Users: faces grouped under a user id, with AWS's rules.
+knn = os.path.join(data, "knn")
+rk.create_collection(CollectionId="boto-users")
+def index_one(path, external):
+    record = rk.index_faces(CollectionId="boto-users", Image={"Bytes": open(path, "rb").read()}, ExternalImageId=external)
+    return record["FaceRecords"][0]["Face"]["FaceId"]
+obama_a = index_one(os.path.join(data, "obama.jpg"), "obama")
+obama_b = index_one(os.path.join(data, "obama2.jpg"), "obama")
+biden_a = index_one(os.path.join(data, "biden.jpg"), "biden")
+biden_b = index_one(os.path.join(knn, "train", "biden", "biden2.jpg"), "biden")
+kit = index_one(os.path.join(knn, "train", "kit_harington", "john1.jpeg"), "kit")
+# CreateUser is idempotent on its token; the same id again is a conflict; the token with another id a mismatch.
+assert rk.create_user(CollectionId="boto-users", UserId="obama:44", ClientRequestToken="create-obama")
+assert rk.create_user(CollectionId="boto-users", UserId="obama:44", ClientRequestToken="create-obama") is not None
+assert error_of(rk.create_user, CollectionId="boto-users", UserId="obama:44") == "ConflictException"
+assert error_of(rk.create_user, CollectionId="boto-users", UserId="other", ClientRequestToken="create-obama") == (
+    "IdempotentParameterMismatchException"
+)
+assert error_of(rk.create_user, CollectionId="boto-users", UserId="bad user") == "InvalidParameterException"
+assert error_of(rk.create_user, CollectionId="nope", UserId="x") == "ResourceNotFoundException"
+assert rk.list_users(CollectionId="boto-users")["Users"] == [{"UserId": "obama:44", "UserStatus": "CREATED"}]
+# The first faces of a user need no match; later ones must reach UserMatchThreshold against its faces.
+first = rk.associate_faces(CollectionId="boto-users", UserId="obama:44", FaceIds=[obama_a])
+assert first["AssociatedFaces"] == [{"FaceId": obama_a}] and first["UserStatus"] == "ACTIVE", first
+assert first["UnsuccessfulFaceAssociations"] == [], first
+missing = "0195a3c1-0000-7000-8000-000000000000"
+more = rk.associate_faces(CollectionId="boto-users", UserId="obama:44", FaceIds=[obama_b, biden_a, missing, obama_a])
+assert more["AssociatedFaces"] == [{"FaceId": obama_b}], more
+refused = {u["FaceId"]: u for u in more["UnsuccessfulFaceAssociations"]}
+assert set(refused) == {biden_a, missing}, more
+assert refused[biden_a]["Reasons"] == ["LOW_MATCH_CONFIDENCE"] and refused[biden_a]["Confidence"] < 75, refused
+assert refused[missing]["Reasons"] == ["FACE_NOT_FOUND"], refused
+rk.create_user(CollectionId="boto-users", UserId="biden")
+both = rk.associate_faces(CollectionId="boto-users", UserId="biden", FaceIds=[biden_a, biden_b], ClientRequestToken="a1")
+assert sorted(f["FaceId"] for f in both["AssociatedFaces"]) == sorted([biden_a, biden_b]), both
+# A retry with the token answers as the first call did.
+assert rk.associate_faces(CollectionId="boto-users", UserId="biden", FaceIds=[biden_a, biden_b], ClientRequestToken="a1")[
+    "AssociatedFaces"] == both["AssociatedFaces"]
+taken = rk.associate_faces(CollectionId="boto-users", UserId="biden", FaceIds=[obama_a], UserMatchThreshold=0)
+assert taken["UnsuccessfulFaceAssociations"] == [
+    {"FaceId": obama_a, "UserId": "obama:44", "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}], taken
+assert error_of(rk.associate_faces, CollectionId="boto-users", UserId="nobody", FaceIds=[kit]) == "ResourceNotFoundException"
+# Faces know their user.
+mine = rk.list_faces(CollectionId="boto-users", UserId="obama:44")["Faces"]
+assert sorted(f["FaceId"] for f in mine) == sorted([obama_a, obama_b]) and all(f["UserId"] == "obama:44" for f in mine)
+named = rk.list_faces(CollectionId="boto-users", FaceIds=[kit, biden_b])["Faces"]
+assert {f["FaceId"]: f.get("UserId") for f in named} == {kit: None, biden_b: "biden"}, named
+# SearchUsers by a face (it does not count for its own user) and by a user (not among its own matches).
+by_face = rk.search_users(CollectionId="boto-users", FaceId=obama_a)
+assert by_face["SearchedFace"] == {"FaceId": obama_a} and by_face["FaceModelVersion"], by_face
+assert [m["User"]["UserId"] for m in by_face["UserMatches"]] == ["obama:44"], by_face
+assert by_face["UserMatches"][0]["Similarity"] > 80 and by_face["UserMatches"][0]["User"]["UserStatus"] == "ACTIVE"
+by_user = rk.search_users(CollectionId="boto-users", UserId="biden", UserMatchThreshold=0, MaxUsers=5)
+assert by_user["SearchedUser"] == {"UserId": "biden"} and [m["User"]["UserId"] for m in by_user["UserMatches"]] == [
+    "obama:44"], by_user
+assert by_user["UserMatches"][0]["Similarity"] < 60, "Biden is not Obama"
+assert error_of(rk.search_users, CollectionId="boto-users") == "InvalidParameterException"
+assert error_of(rk.search_users, CollectionId="boto-users", FaceId=missing) == "ResourceNotFoundException"
+# SearchUsersByImage: the largest face is searched; the others are listed with the reason.
+probe = rk.search_users_by_image(CollectionId="boto-users", Image={"Bytes": open(os.path.join(knn, "test", "obama1.jpg"), "rb").read()})
+assert [m["User"]["UserId"] for m in probe["UserMatches"]] == ["obama:44"] and probe["UserMatches"][0]["Similarity"] > 80, probe
+assert probe["SearchedFace"]["FaceDetail"]["Confidence"] > 90 and probe["UnsearchedFaces"] == [], probe
+pair = rk.search_users_by_image(CollectionId="boto-users", Image={"Bytes": open(os.path.join(knn, "test", "obama_and_biden.jpg"), "rb").read()})
+assert len(pair["UserMatches"]) == 1 and pair["UserMatches"][0]["User"]["UserId"] in ("obama:44", "biden"), pair
+assert pair["UnsearchedFaces"] and all(u["Reasons"] == ["FACE_NOT_LARGEST"] for u in pair["UnsearchedFaces"]), pair
+area = lambda box: box["Width"] * box["Height"]
+searched_area = area(pair["SearchedFace"]["FaceDetail"]["BoundingBox"])
+assert all(area(u["FaceDetails"]["BoundingBox"]) <= searched_area for u in pair["UnsearchedFaces"]), pair
+nobody = rk.search_users_by_image(CollectionId="boto-users", Image={"Bytes": no_face})
+assert nobody["UserMatches"] == [] and "SearchedFace" not in nobody, nobody
+stranger = rk.search_users_by_image(CollectionId="boto-users", Image={"Bytes": image("lin-manuel-miranda.png")})
+assert stranger["UserMatches"] == [] and "SearchedFace" in stranger, stranger
+# DisassociateFaces: another user's face is refused; the user's own goes; a face without a user is ignored.
+off = rk.disassociate_faces(CollectionId="boto-users", UserId="biden", FaceIds=[obama_b, biden_b, kit])
+assert off["DisassociatedFaces"] == [{"FaceId": biden_b}] and off["UserStatus"] == "ACTIVE", off
+assert off["UnsuccessfulFaceDisassociations"] == [
+    {"FaceId": obama_b, "UserId": "obama:44", "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]}], off
+# ListUsers pages through boto3's own paginator.
+for i in range(3):
+    rk.create_user(CollectionId="boto-users", UserId=f"page-{i}")
+pages = list(rk.get_paginator("list_users").paginate(CollectionId="boto-users", PaginationConfig={"PageSize": 2}))
+assert len(pages) == 3 and [len(p["Users"]) for p in pages] == [2, 2, 1], pages
+assert [u["UserId"] for p in pages for u in p["Users"]] == ["biden", "obama:44", "page-0", "page-1", "page-2"]
+# DeleteUser: its faces stay, without a user; a second delete finds nothing (unless it repeats a token).
+face_count = rk.describe_collection(CollectionId="boto-users")["FaceCount"]
+assert rk.delete_user(CollectionId="boto-users", UserId="obama:44", ClientRequestToken="del-1") is not None
+assert rk.delete_user(CollectionId="boto-users", UserId="obama:44", ClientRequestToken="del-1") is not None
+assert error_of(rk.delete_user, CollectionId="boto-users", UserId="obama:44") == "ResourceNotFoundException"
+assert "UserId" not in rk.list_faces(CollectionId="boto-users", FaceIds=[obama_a])["Faces"][0]
+assert rk.describe_collection(CollectionId="boto-users")["FaceCount"] == face_count
+assert rk.search_users(CollectionId="boto-users", FaceId=obama_b)["UserMatches"] == []
 
 
 def key_with_pair(**fields):
@@ -169,6 +259,9 @@ assert error_of(reader.index_faces, CollectionId="boto-staff", Image={"Bytes": i
 ), "collections:read cannot write"
 assert error_of(reader.delete_collection, CollectionId="boto-staff") == "AccessDeniedException"
 assert error_of(reader.detect_faces, Image={"Bytes": image("obama.jpg")}) == "AccessDeniedException"
+assert error_of(reader.create_user, CollectionId="boto-staff", UserId="u") == "AccessDeniedException", "read only"
+assert error_of(reader.search_users, CollectionId="boto-users", FaceId=obama_a) == "AccessDeniedException"
+assert reader.list_users(CollectionId="boto-staff")["Users"] == []
 assert error_of(reader.create_face_liveness_session) == "AccessDeniedException"
 assert rk.describe_collection(CollectionId="boto-staff")["FaceCount"] == 2, "nothing was written or deleted"
 # The internal users collection is nobody's through this API.

@@ -4,6 +4,9 @@
 //! (SIMD-friendly: the inner loop runs over eight independent accumulators, which the compiler vectorises),
 //! with an id per row. Removal swaps the last row into the hole, so the block stays dense. Large indexes are
 //! scanned in parallel chunks, each keeping its own top-k, merged at the end.
+//!
+//! Each row may carry a label (a non-zero `u32`: the person a face belongs to, say). [`FlatIndex::search_labels`]
+//! ranks labels by their best row in the same single scan, so grouping costs no second pass.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -30,6 +33,19 @@ pub struct Hit<K> {
     pub score: f32,
 }
 
+/// The best row of one label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelHit<K> {
+    pub label: u32,
+    /// The label's best cosine similarity.
+    pub score: f32,
+    /// The row that scored it.
+    pub id: K,
+}
+
+/// No label.
+pub const NO_LABEL: u32 = 0;
+
 /// Rows per parallel chunk; below two chunks the scan runs on the calling thread.
 const CHUNK_ROWS: usize = 16_384;
 
@@ -39,6 +55,8 @@ pub struct FlatIndex<K> {
     dim: usize,
     data: Vec<f32>,
     ids: Vec<K>,
+    /// Per row, [`NO_LABEL`] or its label.
+    labels: Vec<u32>,
     rows: HashMap<K, usize>,
 }
 
@@ -47,7 +65,7 @@ impl<K: Clone + Eq + Hash + Send + Sync> FlatIndex<K> {
         if dim == 0 {
             return Err(IndexError::ZeroDimension);
         }
-        Ok(Self { dim, data: Vec::new(), ids: Vec::new(), rows: HashMap::new() })
+        Ok(Self { dim, data: Vec::new(), ids: Vec::new(), labels: Vec::new(), rows: HashMap::new() })
     }
 
     pub fn dim(&self) -> usize {
@@ -66,7 +84,8 @@ impl<K: Clone + Eq + Hash + Send + Sync> FlatIndex<K> {
         self.rows.contains_key(id)
     }
 
-    /// Adds a template (normalised here), or replaces the one stored under `id`.
+    /// Adds a template (normalised here, without a label), or replaces the one stored under `id` (keeping its
+    /// label).
     pub fn upsert(&mut self, id: K, vector: &[f32]) -> Result<(), IndexError> {
         let normalised = self.normalised(vector)?;
         match self.rows.get(&id) {
@@ -74,6 +93,7 @@ impl<K: Clone + Eq + Hash + Send + Sync> FlatIndex<K> {
             None => {
                 self.rows.insert(id.clone(), self.ids.len());
                 self.ids.push(id);
+                self.labels.push(NO_LABEL);
                 self.data.extend_from_slice(&normalised);
             }
         }
@@ -90,11 +110,29 @@ impl<K: Clone + Eq + Hash + Send + Sync> FlatIndex<K> {
             let (dim, moved) = (self.dim, self.ids[last].clone());
             self.data.copy_within(last * dim..(last + 1) * dim, row * dim);
             self.ids.swap(row, last);
+            self.labels.swap(row, last);
             self.rows.insert(moved, row);
         }
         self.ids.pop();
+        self.labels.pop();
         self.data.truncate(last * self.dim);
         true
+    }
+
+    /// Sets the label of `id` ([`NO_LABEL`] clears it); false when `id` is not there.
+    pub fn set_label(&mut self, id: &K, label: u32) -> bool {
+        match self.rows.get(id) {
+            Some(&row) => {
+                self.labels[row] = label;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The label of `id` ([`NO_LABEL`] when it has none), `None` when `id` is not there.
+    pub fn label(&self, id: &K) -> Option<u32> {
+        self.rows.get(id).map(|&row| self.labels[row])
     }
 
     /// The stored (normalised) template of `id`.
@@ -127,6 +165,67 @@ impl<K: Clone + Eq + Hash + Send + Sync> FlatIndex<K> {
         let mut hits: Vec<Scored> = top.into_vec();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
         Ok(hits.into_iter().map(|s| Hit { id: self.ids[s.row].clone(), score: s.score.clamp(-1.0, 1.0) }).collect())
+    }
+
+    /// The `k` labels whose best row is most similar to `query`, best first, each with that row; rows without
+    /// a label, rows scoring under `min_score` and the row of `exclude` are left out. One scan, as [`Self::search`].
+    pub fn search_labels(
+        &self,
+        query: &[f32],
+        k: usize,
+        min_score: f32,
+        exclude: Option<&K>,
+    ) -> Result<Vec<LabelHit<K>>, IndexError> {
+        let q = self.normalised(query)?;
+        if k == 0 || self.is_empty() {
+            return Ok(Vec::new());
+        }
+        let skip = exclude.and_then(|id| self.rows.get(id).copied());
+        let rows = self.len();
+        let best = if rows < 2 * CHUNK_ROWS {
+            self.scan_labels(&q, 0, rows, min_score, skip)
+        } else {
+            let chunks: Vec<(usize, usize)> =
+                (0..rows).step_by(CHUNK_ROWS).map(|start| (start, (start + CHUNK_ROWS).min(rows))).collect();
+            chunks.par_iter().map(|&(start, end)| self.scan_labels(&q, start, end, min_score, skip)).reduce(
+                HashMap::new,
+                |mut a, b| {
+                    for (label, entry) in b {
+                        keep_better(&mut a, label, entry);
+                    }
+                    a
+                },
+            )
+        };
+        let mut hits: Vec<(u32, Scored)> = best.into_iter().collect();
+        hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then(a.1.row.cmp(&b.1.row)));
+        hits.truncate(k);
+        Ok(hits
+            .into_iter()
+            .map(|(label, s)| LabelHit { label, score: s.score.clamp(-1.0, 1.0), id: self.ids[s.row].clone() })
+            .collect())
+    }
+
+    fn scan_labels(
+        &self,
+        q: &[f32],
+        start: usize,
+        end: usize,
+        min_score: f32,
+        skip: Option<usize>,
+    ) -> HashMap<u32, Scored> {
+        let mut best = HashMap::new();
+        let rows = self.data[start * self.dim..end * self.dim].chunks_exact(self.dim);
+        for (i, (row, &label)) in rows.zip(&self.labels[start..end]).enumerate() {
+            if label == NO_LABEL || skip == Some(start + i) {
+                continue;
+            }
+            let score = dot(q, row);
+            if score >= min_score {
+                keep_better(&mut best, label, Scored { score, row: start + i });
+            }
+        }
+        best
     }
 
     fn scan(&self, q: &[f32], start: usize, end: usize, k: usize, min_score: f32) -> BinaryHeap<Scored> {
@@ -175,6 +274,16 @@ impl Ord for Scored {
         // Reversed: lower score is "greater", so it sits on top and is evicted first; on ties the later row goes.
         other.score.total_cmp(&self.score).then(self.row.cmp(&other.row))
     }
+}
+
+fn keep_better(best: &mut HashMap<u32, Scored>, label: u32, entry: Scored) {
+    best.entry(label)
+        .and_modify(|kept| {
+            if entry < *kept {
+                *kept = entry;
+            }
+        })
+        .or_insert(entry);
 }
 
 fn push_bounded(heap: &mut BinaryHeap<Scored>, entry: Scored, k: usize) {

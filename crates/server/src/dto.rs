@@ -308,6 +308,8 @@ pub struct FaceRecordDto {
     pub confidence: f32,
     pub quality: f32,
     pub image_stored: bool,
+    /// The user of the collection the face is associated with (null: none).
+    pub user_id: Option<String>,
     pub created_at: String,
 }
 
@@ -322,6 +324,7 @@ impl From<store::FaceRecord> for FaceRecordDto {
             confidence: r.detection_score,
             quality: r.quality,
             image_stored: r.image_stored,
+            user_id: r.user_id,
             created_at: rfc3339(r.created_at),
         }
     }
@@ -400,6 +403,8 @@ pub struct MatchDto {
     pub image_id: Uuid,
     pub external_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    /// The user of the collection the face is associated with (null: none).
+    pub user_id: Option<String>,
     pub similarity: f32,
     pub cosine: f32,
 }
@@ -472,6 +477,7 @@ impl From<crate::usecases::collections::Match> for MatchDto {
             image_id: m.image_id,
             external_id: m.external_id,
             metadata: m.metadata,
+            user_id: m.user_id,
             similarity: m.similarity,
             cosine: m.cosine,
         }

@@ -106,7 +106,12 @@ error_codes! {
 
     // Conflicts with the state of things.
     CollectionExists => 409, "collection_exists", "ResourceAlreadyExistsException";
-    UserExists => 409, "user_exists", "ResourceAlreadyExistsException";
+    /// A user id taken (face login, or a collection's users: AWS answers `ConflictException` for CreateUser).
+    UserExists => 409, "user_exists", "ConflictException";
+    /// A client request token used before with other parameters.
+    RequestTokenReused => 409, "request_token_reused", "IdempotentParameterMismatchException";
+    /// A collection's user holds as many faces as it may.
+    UserFaceLimit => 409, "user_face_limit", "ServiceQuotaExceededException";
     FaceAlreadyRegistered => 409, "face_already_registered", "InvalidParameterException";
     /// A collection of templates of another model than the running one.
     ModelMismatch => 409, "model_mismatch", "InvalidParameterException";
@@ -225,6 +230,8 @@ impl From<StoreError> for ApiError {
             StoreError::CollectionNotFound(id) => Self::collection_not_found(id),
             StoreError::UserExists(id) => Self::new(Code::UserExists, format!("user {id:?} already exists")),
             StoreError::UserNotFound(id) => Self::user_not_found(id),
+            StoreError::UserFaceLimit { .. } => Self::new(Code::UserFaceLimit, e.to_string()),
+            StoreError::RequestMismatch(_) => Self::new(Code::RequestTokenReused, e.to_string()),
             _ if e.is_invalid_text() => Self::new(Code::InvalidText, "the request holds text that cannot be stored"),
             _ if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable");

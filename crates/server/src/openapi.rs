@@ -18,6 +18,7 @@ use utoipa::OpenApi;
     tags(
         (name = "faces", description = "Stateless face operations"),
         (name = "collections", description = "1:N collections of enrolled faces"),
+        (name = "collection users", description = "Users of a collection: faces grouped under your user ids, searched by user"),
         (name = "liveness", description = "Passive anti-spoofing and liveness checks"),
         (name = "users", description = "Users of face login"),
         (name = "auth", description = "Face login, signed tokens, revocation, the JWKS"),

@@ -12,6 +12,10 @@ pub enum StoreError {
     UserExists(String),
     #[error("user {0:?} does not exist")]
     UserNotFound(String),
+    #[error("user {user_id:?} holds {has} faces; {adding} more would pass the limit of {limit}")]
+    UserFaceLimit { user_id: String, has: u64, adding: u64, limit: u64 },
+    #[error("request token {0:?} was used before with other parameters")]
+    RequestMismatch(String),
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]

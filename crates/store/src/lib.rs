@@ -5,6 +5,7 @@
 //! `postgres://` URL, for several replicas). Both speak the same SQL through sqlx's `Any` driver; only the
 //! schema (migrations) and the write lock differ per dialect.
 
+mod collection_users;
 mod dialect;
 mod error;
 mod frame_prints;
@@ -17,12 +18,15 @@ pub mod text;
 mod tokens;
 mod users;
 
+pub use collection_users::{
+    valid_collection_user_id, Association, CollectionUser, Disassociation, Once, RequestKey, MAX_USER_FACES,
+};
 pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use frame_prints::{FramePrintRow, NewFramePrint};
 pub use keys::{ApiKey, NewApiKey};
 pub use records::{
-    Change, ChangeOp, Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
+    Change, ChangeOp, Collection, FaceBox, FaceFilter, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
 pub use sessions::{NewSession, SessionCreated, SessionImage, SessionUpdate, StoredSession};
 pub use store::{Added, Store};

@@ -168,6 +168,27 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX liveness_sessions_by_biometrics ON liveness_sessions (biometrics_until)",
         ],
     },
+    Migration {
+        version: 9,
+        name: "users of a collection (faces grouped under a user id) and their idempotent requests",
+        statements: &[
+            "CREATE TABLE collection_users (
+            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (collection_id, user_id))",
+            "ALTER TABLE faces ADD COLUMN user_id TEXT",
+            "CREATE INDEX faces_by_user ON faces (collection_id, user_id)",
+            "CREATE TABLE user_requests (
+            collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+            operation TEXT NOT NULL,
+            token TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (collection_id, operation, token))",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

@@ -64,7 +64,16 @@ pub struct FaceRecord {
     pub detection_score: f32,
     pub quality: f32,
     pub image_stored: bool,
+    /// The user of the collection the face is associated with.
+    pub user_id: Option<String>,
     pub created_at: i64,
+}
+
+/// Which faces a listing holds: all, or those with an external id, or those of a user (or both).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaceFilter<'a> {
+    pub external_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
 }
 
 /// One face's template, as the index loads it.
@@ -73,6 +82,8 @@ pub struct TemplateRow {
     pub collection_id: String,
     pub face_id: Uuid,
     pub template: Vec<f32>,
+    /// The user of the collection the face is associated with.
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +94,8 @@ pub enum ChangeOp {
     Delete,
     /// A whole collection was deleted.
     DropCollection,
+    /// A face was associated with a user of its collection, or disassociated.
+    User,
 }
 
 impl ChangeOp {
@@ -91,6 +104,7 @@ impl ChangeOp {
             ChangeOp::Add => "add",
             ChangeOp::Delete => "delete",
             ChangeOp::DropCollection => "drop",
+            ChangeOp::User => "user",
         }
     }
 
@@ -99,6 +113,7 @@ impl ChangeOp {
             "add" => Some(ChangeOp::Add),
             "delete" => Some(ChangeOp::Delete),
             "drop" => Some(ChangeOp::DropCollection),
+            "user" => Some(ChangeOp::User),
             _ => None,
         }
     }
@@ -113,4 +128,7 @@ pub struct Change {
     pub face_id: Option<Uuid>,
     /// For `Add`: the template, or `None` when the face has been deleted since.
     pub template: Option<Vec<f32>>,
+    /// For `Add` and `User`: the face's user now (changes are replayed against the present state, so a replay
+    /// of any suffix of the log converges on it).
+    pub user_id: Option<String>,
 }

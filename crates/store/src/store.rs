@@ -10,11 +10,13 @@ use uuid::Uuid;
 
 use crate::dialect::{redact_url, Dialect};
 use crate::error::{StoreError, StoreResult};
-use crate::records::{Change, ChangeOp, Collection, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow};
+use crate::records::{
+    Change, ChangeOp, Collection, FaceFilter, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
+};
 use crate::{decode_template, encode_template, migrations, now_millis};
 
 const FACE_COLUMNS: &str = "f.face_id, f.collection_id, f.image_id, f.external_id, f.metadata, f.bbox, \
-     f.detection_score, f.quality, f.created_at, \
+     f.detection_score, f.quality, f.created_at, f.user_id, \
      CASE WHEN EXISTS (SELECT 1 FROM images i WHERE i.image_id = f.image_id) THEN 1 ELSE 0 END AS image_stored";
 
 /// What [`Store::add_faces_once`] did.
@@ -218,6 +220,12 @@ impl Store {
             .try_get("n")?;
         sqlx::query("DELETE FROM images WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM client_tokens WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
+        for table in ["user_requests", "collection_users"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE collection_id = $1"))
+                .bind(collection_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM faces WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
         let gone = sqlx::query("DELETE FROM collections WHERE collection_id = $1")
             .bind(collection_id)
@@ -343,21 +351,22 @@ impl Store {
     }
 
     /// Faces in enrolment order (face ids are time-ordered UUIDv7), `limit` at most, after the face `after`;
-    /// only those with the given external id when one is given.
+    /// only those the filter names.
     pub async fn list_faces(
         &self,
         collection_id: &str,
         after: Option<Uuid>,
         limit: u32,
-        external_id: Option<&str>,
+        filter: FaceFilter<'_>,
     ) -> StoreResult<Vec<FaceRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {FACE_COLUMNS} FROM faces f WHERE f.collection_id = $1 AND f.face_id > $2 \
-             AND ($3 IS NULL OR f.external_id = $3) ORDER BY f.face_id LIMIT $4"
+             AND ($3 IS NULL OR f.external_id = $3) AND ($4 IS NULL OR f.user_id = $4) ORDER BY f.face_id LIMIT $5"
         ))
         .bind(collection_id)
         .bind(after.map(|u| u.to_string()).unwrap_or_default())
-        .bind(external_id)
+        .bind(filter.external_id)
+        .bind(filter.user_id)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -411,27 +420,31 @@ impl Store {
         collection_id: Option<&str>,
         mut each: impl FnMut(TemplateRow),
     ) -> StoreResult<u64> {
-        let mut rows =
-            sqlx::query("SELECT collection_id, face_id, template FROM faces WHERE ($1 IS NULL OR collection_id = $1)")
-                .bind(collection_id)
-                .fetch(&self.pool);
+        let mut rows = sqlx::query(
+            "SELECT collection_id, face_id, template, user_id FROM faces WHERE ($1 IS NULL OR collection_id = $1)",
+        )
+        .bind(collection_id)
+        .fetch(&self.pool);
         let mut n = 0;
         while let Some(row) = rows.try_next().await? {
             each(TemplateRow {
                 collection_id: row.try_get("collection_id")?,
                 face_id: parse_uuid(&row.try_get::<String, _>("face_id")?)?,
                 template: decode_template(&row.try_get::<Vec<u8>, _>("template")?)?,
+                user_id: row.try_get("user_id")?,
             });
             n += 1;
         }
         Ok(n)
     }
 
-    /// Changes after `seq`, oldest first, `limit` at most; an added face carries its template while it exists.
+    /// Changes after `seq`, oldest first, `limit` at most; an added face carries its template while it exists,
+    /// an added or (dis)associated face its user now.
     pub async fn changes_since(&self, seq: i64, limit: u32) -> StoreResult<Vec<Change>> {
         let rows = sqlx::query(
-            "SELECT c.seq, c.op, c.collection_id, c.face_id, f.template FROM face_changes c \
-             LEFT JOIN faces f ON f.face_id = c.face_id AND c.op = 'add' \
+            "SELECT c.seq, c.op, c.collection_id, c.face_id, \
+             CASE WHEN c.op = 'add' THEN f.template END AS template, f.user_id FROM face_changes c \
+             LEFT JOIN faces f ON f.face_id = c.face_id AND c.op IN ('add', 'user') \
              WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
         )
         .bind(seq)
@@ -449,6 +462,7 @@ impl Store {
                     collection_id: r.try_get("collection_id")?,
                     face_id: face_id.as_deref().map(parse_uuid).transpose()?,
                     template: template.as_deref().map(decode_template).transpose()?,
+                    user_id: r.try_get("user_id")?,
                 })
             })
             .collect()
@@ -506,6 +520,7 @@ pub(crate) async fn insert_faces(
             detection_score: face.detection_score,
             quality: face.quality,
             image_stored: images.iter().any(|i| i.image_id == face.image_id),
+            user_id: None,
             created_at,
         });
     }
@@ -534,7 +549,7 @@ pub(crate) async fn delete_face(
     Ok(true)
 }
 
-async fn log_change(
+pub(crate) async fn log_change(
     tx: &mut Transaction<'static, sqlx::Any>,
     op: ChangeOp,
     collection_id: &str,
@@ -550,7 +565,7 @@ async fn log_change(
     Ok(())
 }
 
-fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+pub(crate) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("{s:?} is not a UUID")))
 }
 
@@ -581,6 +596,7 @@ fn face_from_row(r: &AnyRow) -> StoreResult<FaceRecord> {
         detection_score: r.try_get::<f64, _>("detection_score")? as f32,
         quality: r.try_get::<f64, _>("quality")? as f32,
         image_stored: r.try_get::<i64, _>("image_stored")? != 0,
+        user_id: r.try_get("user_id")?,
         created_at: r.try_get("created_at")?,
     })
 }

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use crate::error::{StoreError, StoreResult};
 use crate::now_millis;
-use crate::records::{FaceRecord, NewFace, StoredImage};
+use crate::records::{FaceFilter, FaceRecord, NewFace, StoredImage};
 use crate::store::{delete_face, insert_faces, Store};
 
 /// The internal collection that holds the users' faces (`@` keeps it apart from API collection ids).
@@ -129,7 +129,8 @@ impl Store {
 
     /// The user's faces, in face id order.
     pub async fn user_faces(&self, user_id: &str) -> StoreResult<Vec<FaceRecord>> {
-        self.list_faces(USERS_COLLECTION, None, u32::MAX, Some(user_id)).await
+        self.list_faces(USERS_COLLECTION, None, u32::MAX, FaceFilter { external_id: Some(user_id), user_id: None })
+            .await
     }
 
     /// Deletes a user with their faces and stored images; `None` when there is no such user, else the number of

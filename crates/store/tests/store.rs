@@ -69,12 +69,12 @@ async fn faces_and_images(store: Store) -> Result<(), Failed> {
     assert_eq!(store.get_collection("c").await?.map(|c| c.face_count), Some(2));
 
     // Pagination in enrolment order, and the external-id filter.
-    let first = store.list_faces("c", None, 1, None).await?;
+    let first = store.list_faces("c", None, 1, Default::default()).await?;
     assert_eq!(first.iter().map(|f| f.face_id).collect::<Vec<_>>(), [a.face_id]);
-    let second = store.list_faces("c", Some(first[0].face_id), 1, None).await?;
+    let second = store.list_faces("c", Some(first[0].face_id), 1, Default::default()).await?;
     assert_eq!(second.iter().map(|f| f.face_id).collect::<Vec<_>>(), [b.face_id]);
-    assert!(store.list_faces("c", Some(b.face_id), 1, None).await?.is_empty());
-    let bobs = store.list_faces("c", None, 10, Some("bob")).await?;
+    assert!(store.list_faces("c", Some(b.face_id), 1, Default::default()).await?.is_empty());
+    let bobs = store.list_faces("c", None, 10, store::FaceFilter { external_id: Some("bob"), user_id: None }).await?;
     assert_eq!(bobs.iter().map(|f| f.face_id).collect::<Vec<_>>(), [b.face_id]);
     assert_eq!(store.get_faces("c", &[a.face_id, b.face_id, Uuid::new_v4()]).await?.len(), 2);
 
@@ -316,6 +316,114 @@ async fn change_log(store: Store) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Users of a collection: create (once per token), associate with AWS's rules (a face in one user, at most 100
+/// per user, all or nothing), disassociate, delete (faces stay), and every association in the change log.
+async fn collection_users(store: Store) -> Result<(), Failed> {
+    use store::{Once, RequestKey};
+    store.create_collection(&new_collection("team")).await?;
+    let key = |operation, token, fingerprint: &str| RequestKey { operation, token, fingerprint: fingerprint.into() };
+    let created = store.create_collection_user("team", "ann", Some(&key("create", "t1", "ann"))).await?;
+    assert!(matches!(&created, Once::First(u) if u.user_id == "ann" && u.face_count == 0));
+    // The same token again replays the first answer; another token finds the user there.
+    let again = store.create_collection_user("team", "ann", Some(&key("create", "t1", "ann"))).await?;
+    assert_eq!(again, Once::Repeated(created.clone().into_inner()));
+    assert!(matches!(store.create_collection_user("team", "ann", None).await, Err(StoreError::UserExists(_))));
+    assert!(matches!(
+        store.create_collection_user("team", "bob", Some(&key("create", "t1", "bob"))).await,
+        Err(StoreError::RequestMismatch(_))
+    ));
+    assert!(matches!(store.create_collection_user("nope", "ann", None).await, Err(StoreError::CollectionNotFound(_))));
+    store.create_collection_user("team", "bob", None).await?;
+
+    let faces: Vec<NewFace> = (0..4).map(|i| new_face(&format!("f{i}"), [1.0, i as f32, 0.0, 0.0])).collect();
+    store.add_faces("team", &faces, None).await?;
+    let ids: Vec<Uuid> = faces.iter().map(|f| f.face_id).collect();
+    let start = store.latest_change().await?;
+    let missing = Uuid::now_v7();
+    let low = vec![(ids[3], 12.5)];
+    let done = store
+        .associate_faces("team", "ann", &[ids[0], ids[1], ids[0], missing], low.clone(), Some(&key("assoc", "a1", "x")))
+        .await?
+        .into_inner();
+    assert_eq!(done.associated, [ids[0], ids[1]]);
+    assert_eq!((done.not_found.as_slice(), done.face_count), ([missing].as_slice(), 2));
+    assert_eq!(done.low_confidence, low);
+    // A retry replays; ann's faces are not bob's to take.
+    let replay = store.associate_faces("team", "ann", &[ids[0]], vec![], Some(&key("assoc", "a1", "x"))).await?;
+    assert_eq!(replay, Once::Repeated(done));
+    let bob = store.associate_faces("team", "bob", &[ids[0], ids[2]], vec![], None).await?.into_inner();
+    assert_eq!(bob.associated, [ids[2]]);
+    assert_eq!(bob.other_user, [(ids[0], "ann".to_string())]);
+    let ann = store.associate_faces("team", "ann", &[ids[1]], vec![], None).await?.into_inner();
+    assert_eq!((ann.already.as_slice(), ann.associated.len()), ([ids[1]].as_slice(), 0));
+    assert!(matches!(
+        store.associate_faces("team", "carl", &[ids[3]], vec![], None).await,
+        Err(StoreError::UserNotFound(_))
+    ));
+
+    // The face records, the listing by user and the change log know the users.
+    let record = store.get_face("team", ids[0]).await?.ok_or("face")?;
+    assert_eq!(record.user_id.as_deref(), Some("ann"));
+    let filter = store::FaceFilter { user_id: Some("ann"), external_id: None };
+    let listed: Vec<Uuid> = store.list_faces("team", None, 10, filter).await?.iter().map(|f| f.face_id).collect();
+    assert_eq!(listed, [ids[0], ids[1]]);
+    assert_eq!(store.collection_user_faces("team", "bob").await?, [ids[2]]);
+    let changes = store.changes_since(start, 100).await?;
+    let users: Vec<_> = changes.iter().map(|c| (c.op, c.face_id, c.user_id.clone())).collect();
+    assert_eq!(
+        users,
+        [
+            (ChangeOp::User, Some(ids[0]), Some("ann".to_string())),
+            (ChangeOp::User, Some(ids[1]), Some("ann".to_string())),
+            (ChangeOp::User, Some(ids[2]), Some("bob".to_string())),
+        ]
+    );
+    let mut rows = Vec::new();
+    store.for_each_template(Some("team"), |r| rows.push((r.face_id, r.user_id))).await?;
+    assert!(rows.contains(&(ids[2], Some("bob".to_string()))) && rows.contains(&(ids[3], None)));
+    let users = store.list_collection_users("team", None, 10).await?;
+    assert_eq!(users.iter().map(|u| (u.user_id.as_str(), u.face_count)).collect::<Vec<_>>(), [("ann", 2), ("bob", 1)]);
+    assert_eq!(store.list_collection_users("team", Some("ann"), 10).await?.len(), 1);
+
+    // Disassociation: bob's face is not ann's to release; a face without a user is left alone.
+    let off = store.disassociate_faces("team", "ann", &[ids[1], ids[2], ids[3], missing], None).await?.into_inner();
+    assert_eq!(off.disassociated, [ids[1]]);
+    assert_eq!(off.other_user, [(ids[2], "bob".to_string())]);
+    assert_eq!((off.not_found.as_slice(), off.face_count), ([missing].as_slice(), 1));
+
+    // At most 100 faces per user, all or nothing.
+    let many: Vec<NewFace> = (0..100).map(|i| new_face("many", [0.0, 1.0, i as f32, 0.0])).collect();
+    store.add_faces("team", &many, None).await?;
+    let many_ids: Vec<Uuid> = many.iter().map(|f| f.face_id).collect();
+    assert!(matches!(
+        store.associate_faces("team", "ann", &many_ids, vec![], None).await,
+        Err(StoreError::UserFaceLimit { has: 1, adding: 100, limit: 100, .. })
+    ));
+    assert_eq!(store.get_collection_user("team", "ann").await?.ok_or("ann")?.face_count, 1);
+    store.associate_faces("team", "ann", &many_ids[..99], vec![], None).await?;
+    assert_eq!(store.get_collection_user("team", "ann").await?.ok_or("ann")?.face_count, 100);
+
+    // Deleting a user keeps its faces, without a user; a retry with its token replays.
+    let deleted = store.delete_collection_user("team", "ann", Some(&key("delete", "d1", "ann"))).await?;
+    assert_eq!(deleted, Once::First(100));
+    assert_eq!(
+        store.delete_collection_user("team", "ann", Some(&key("delete", "d1", "ann"))).await?,
+        Once::Repeated(100)
+    );
+    assert!(matches!(store.delete_collection_user("team", "ann", None).await, Err(StoreError::UserNotFound(_))));
+    assert_eq!(store.get_face("team", ids[0]).await?.ok_or("face")?.user_id, None);
+    assert!(store.get_collection_user("team", "ann").await?.is_none());
+    // Deleting the collection takes its users and recorded requests with it.
+    store.delete_collection("team").await?;
+    store.create_collection(&new_collection("team")).await?;
+    assert!(store.list_collection_users("team", None, 10).await?.is_empty());
+    assert!(matches!(
+        store.create_collection_user("team", "ann", Some(&key("create", "t1", "ann"))).await?,
+        Once::First(_)
+    ));
+    Ok(())
+}
+
 /// Writers on several connections at once: every acknowledged face is there, and the change log has exactly
 /// one entry per face in a strictly increasing order.
 async fn concurrent_writers(store: Store) -> Result<(), Failed> {
@@ -458,7 +566,8 @@ fn main() {
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
-    let cases: [(&str, Case); 10] = [
+    let cases: [(&str, Case); 11] = [
+        ("collection_users", |s| Box::pin(collection_users(s))),
         ("liveness_sessions", |s| Box::pin(liveness_sessions(s))),
         ("frame_prints", |s| Box::pin(frame_prints(s))),
         ("users_and_their_faces", |s| Box::pin(users_and_their_faces(s))),

@@ -5,7 +5,9 @@
 //! Each operation translates AWS shapes onto the use case that does the work ([`crate::usecases`]) and back;
 //! every error code answers with its AWS error type from the one table (`{"__type", "message"}`). Operations: DetectFaces, CompareFaces,
 //! IndexFaces, ListFaces, DeleteFaces, SearchFaces, SearchFacesByImage, CreateCollection, DescribeCollection,
-//! ListCollections, DeleteCollection, CreateFaceLivenessSession, GetFaceLivenessSessionResults.
+//! ListCollections, DeleteCollection, CreateFaceLivenessSession, GetFaceLivenessSessionResults; and the Users of a
+//! collection: CreateUser, DeleteUser, ListUsers, AssociateFaces, DisassociateFaces, SearchUsers,
+//! SearchUsersByImage.
 //!
 //! Credentials: the admin pair from the configuration, or a pair issued for an API key
 //! (`POST /v1/keys/{keyId}/aws-credentials`). This front door checks the signature ([`signed`]: it reads the
@@ -13,7 +15,7 @@
 //! and quota, exactly as on the `/v1` route that does the same work.
 //!
 //! Modules: [`errors`] (AWS's error shape), [`signed`] (Signature V4 admission and the operation table),
-//! [`operations`] (each operation: AWS shapes in, a use case, AWS shapes out).
+//! [`operations`] (each operation: AWS shapes in, a use case, AWS shapes out), [`users`] (the Users operations).
 //!
 //! Shapes: boxes and landmarks as ratios of the image's width and height; `Confidence` = detection score × 100;
 //! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
@@ -22,6 +24,7 @@
 mod errors;
 mod operations;
 mod signed;
+mod users;
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -43,7 +46,12 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
         Ok(admitted) => admitted,
         Err(e) => return e.into_response(),
     };
-    match operations::handle(app, caller, &region, signed).await {
+    let answer = if users::OPERATIONS.contains(&signed.operation.as_str()) {
+        users::handle(&app, &signed.operation, &signed.request).await
+    } else {
+        operations::handle(app, caller, &region, signed).await
+    };
+    match answer {
         Ok(v) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], v.to_string()).into_response(),
         Err(e) => e.into_response(),
     }

@@ -18,7 +18,7 @@ use crate::usecases::faces;
 use crate::usecases::liveness_sessions::{self, Credential};
 
 /// The bytes of an `Image` parameter (`{"Bytes": base64}`; `S3Object` needs an S3-compatible store).
-fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
+pub(super) fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
     let image = request.get(name).ok_or_else(|| AwsError::invalid(format!("{name} is required")))?;
     if image.get("S3Object").is_some() {
         return Err(AwsError::invalid(format!(
@@ -36,7 +36,7 @@ fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
 }
 
 /// A box as ratios of the image's width and height.
-fn ratio_box(b: &vision::BBox, image: &ImageInfo) -> Value {
+pub(super) fn ratio_box(b: &vision::BBox, image: &ImageInfo) -> Value {
     let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
     json!({"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h})
 }
@@ -45,7 +45,7 @@ fn stored_box(b: &store::FaceBox, image: &ImageInfo) -> Value {
     ratio_box(&vision::BBox { x: b.x, y: b.y, width: b.width, height: b.height }, image)
 }
 
-fn face_detail(f: &Face, image: &ImageInfo) -> Value {
+pub(super) fn face_detail(f: &Face, image: &ImageInfo) -> Value {
     let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
     // The detector's five points: the person's right eye, left eye, nose, right and left mouth corners.
     let p = &f.detection.landmarks;
@@ -78,10 +78,12 @@ fn unindexed_reason(reason: NotIndexedReason) -> &'static str {
 }
 
 fn matched_face(m: &collections::Match) -> Value {
-    json!({
-        "Similarity": m.similarity.clamp(0.0, 100.0),
-        "Face": {"FaceId": m.face_id.to_string(), "ImageId": m.image_id.to_string(), "ExternalImageId": m.external_id},
-    })
+    let mut face =
+        json!({"FaceId": m.face_id.to_string(), "ImageId": m.image_id.to_string(), "ExternalImageId": m.external_id});
+    if let Some(user) = &m.user_id {
+        face["UserId"] = json!(user);
+    }
+    json!({"Similarity": m.similarity.clamp(0.0, 100.0), "Face": face})
 }
 
 /// `MaxResults`: 1..=4096 as AWS takes it, served in pages of at most 1000.
@@ -114,7 +116,7 @@ fn arn(region: &str, collection: &str) -> String {
     format!("arn:aws:rekognition:{region}:000000000000:collection/{collection}")
 }
 
-fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
+pub(super) fn string_field<'a>(body: &'a Value, name: &str) -> Result<&'a str, AwsError> {
     body.get(name).and_then(Value::as_str).ok_or_else(|| AwsError::invalid(format!("{name} is required")))
 }
 
@@ -208,21 +210,44 @@ pub(super) async fn handle(
         }
         "ListFaces" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let page = collections::Page {
-                limit: request.get("MaxResults").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32),
-                next_token: request.get("NextToken").and_then(Value::as_str).map(String::from),
+            let user = match request.get("UserId") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_str().ok_or_else(|| AwsError::invalid("UserId must be a string"))?.to_string()),
             };
-            let list = collections::list_faces(&app, &id, &page, None).await?;
+            let (faces, next_token) = match request.get("FaceIds").and_then(Value::as_array) {
+                // Only the faces named (and of the user, when one is named too): one answer, no pages.
+                Some(ids) => {
+                    let ids: Vec<String> = ids.iter().filter_map(Value::as_str).map(String::from).collect();
+                    let mut faces = collections::faces_among(&app, &id, &ids).await?;
+                    faces.retain(|f| user.is_none() || f.user_id == user);
+                    (faces, None)
+                }
+                None => {
+                    let page = collections::Page {
+                        limit: request.get("MaxResults").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32),
+                        next_token: request.get("NextToken").and_then(Value::as_str).map(String::from),
+                    };
+                    let filter = store::FaceFilter { external_id: None, user_id: user.as_deref() };
+                    let list = collections::list_faces(&app, &id, &page, filter).await?;
+                    (list.items, list.next_token)
+                }
+            };
             let mut out = json!({
-                "Faces": list.items.iter().map(|f| json!({
-                    "FaceId": f.face_id.to_string(),
-                    "ImageId": f.image_id.to_string(),
-                    "ExternalImageId": f.external_id,
-                    "Confidence": f.detection_score * 100.0,
-                })).collect::<Vec<_>>(),
+                "Faces": faces.iter().map(|f| {
+                    let mut face = json!({
+                        "FaceId": f.face_id.to_string(),
+                        "ImageId": f.image_id.to_string(),
+                        "ExternalImageId": f.external_id,
+                        "Confidence": f.detection_score * 100.0,
+                    });
+                    if let Some(user) = &f.user_id {
+                        face["UserId"] = json!(user);
+                    }
+                    face
+                }).collect::<Vec<_>>(),
                 "FaceModelVersion": app.face_model(),
             });
-            if let Some(token) = list.next_token {
+            if let Some(token) = next_token {
                 out["NextToken"] = json!(token);
             }
             Ok(out)

@@ -76,12 +76,10 @@ pub fn operation_requirement(signed: &SignedRequest) -> Result<(Scope, Option<St
         "DetectFaces" => (Scope::FacesDetect, None),
         "CompareFaces" => (Scope::FacesCompare, None),
         "ListCollections" => (Scope::CollectionsRead, None),
-        "DescribeCollection" | "ListFaces" | "SearchFaces" | "SearchFacesByImage" => {
-            (Scope::CollectionsRead, collection())
-        }
-        "CreateCollection" | "DeleteCollection" | "IndexFaces" | "DeleteFaces" => {
-            (Scope::CollectionsWrite, collection())
-        }
+        "DescribeCollection" | "ListFaces" | "SearchFaces" | "SearchFacesByImage" | "ListUsers" | "SearchUsers"
+        | "SearchUsersByImage" => (Scope::CollectionsRead, collection()),
+        "CreateCollection" | "DeleteCollection" | "IndexFaces" | "DeleteFaces" | "CreateUser" | "DeleteUser"
+        | "AssociateFaces" | "DisassociateFaces" => (Scope::CollectionsWrite, collection()),
         "CreateFaceLivenessSession" | "GetFaceLivenessSessionResults" => (Scope::Liveness, None),
         other => return Err(unknown_operation(other)),
     })

@@ -33,6 +33,9 @@ pub struct PageQuery {
     /// Only faces with this external id (face listing only).
     #[serde(default, deserialize_with = "lenient_string")]
     pub external_id: Option<String>,
+    /// Only the faces of this user of the collection (face listing only).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub user_id: Option<String>,
 }
 
 impl PageQuery {
@@ -152,7 +155,13 @@ pub async fn list_faces(
     Path(id): Path<String>,
     QueryOptions(q): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<FaceList>> {
-    let listed = collections::list_faces(&app, &id, &q.page(), q.external_id.as_deref()).await?;
+    let listed = collections::list_faces(
+        &app,
+        &id,
+        &q.page(),
+        store::FaceFilter { external_id: q.external_id.as_deref(), user_id: q.user_id.as_deref() },
+    )
+    .await?;
     Ok(Json(FaceList { faces: listed.items.into_iter().map(Into::into).collect(), next_token: listed.next_token }))
 }
 

@@ -2,6 +2,7 @@
 //! operation, access requirement) in [`table::Routes`], and [`all`] gathers them with the other front doors'.
 
 pub mod analysis;
+pub mod collection_users;
 pub mod collections;
 pub mod faces;
 pub mod keys;
@@ -22,6 +23,7 @@ pub fn all() -> table::Routes {
         .merge(passive_liveness::routes())
         .merge(verify::routes())
         .merge(collections::routes())
+        .merge(collection_users::routes())
         .merge(liveness_sessions::routes())
         .merge(users::routes())
         .merge(login::routes())

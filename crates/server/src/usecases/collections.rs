@@ -328,12 +328,12 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
     Ok(Indexed { records, not_indexed, image: analyzed.image, face_model: app.face_model() })
 }
 
-/// The faces of a collection in enrolment order (optionally only those of one external id).
+/// The faces of a collection in enrolment order (optionally only those of one external id, or of one user).
 pub async fn list_faces(
     app: &AppState,
     id: &str,
     page: &Page,
-    external_id: Option<&str>,
+    filter: store::FaceFilter<'_>,
 ) -> ApiResult<Listed<FaceRecord>> {
     let limit = page.size()?;
     let after = match page.next_token.as_deref() {
@@ -341,8 +341,21 @@ pub async fn list_faces(
         None => None,
     };
     existing_collection(app, id).await?;
-    let faces = app.store.list_faces(id, after, limit + 1, external_id).await?;
+    let faces = app.store.list_faces(id, after, limit + 1, filter).await?;
     Ok(paged(faces, limit, |f| f.face_id.to_string()))
+}
+
+/// The faces of a collection among `face_ids` (1-4096 ids; ids that are not there are left out), in face id
+/// order.
+pub async fn faces_among(app: &AppState, id: &str, face_ids: &[String]) -> ApiResult<Vec<FaceRecord>> {
+    if face_ids.is_empty() || face_ids.len() > 4096 {
+        return Err(ApiError::invalid_parameter("faceIds must hold 1-4096 ids"));
+    }
+    existing_collection(app, id).await?;
+    let ids: Vec<Uuid> = face_ids.iter().filter_map(|f| Uuid::parse_str(f).ok()).collect();
+    let mut faces = app.store.get_faces(id, &ids).await?;
+    faces.sort_by_key(|f| f.face_id);
+    Ok(faces)
 }
 
 pub async fn describe_face(app: &AppState, id: &str, face_id: &str) -> ApiResult<FaceRecord> {
@@ -406,6 +419,8 @@ pub struct Match {
     pub image_id: Uuid,
     pub external_id: Option<String>,
     pub metadata: Option<serde_json::Value>,
+    /// The user of the collection the face is associated with.
+    pub user_id: Option<String>,
     /// Calibrated 0-100.
     pub similarity: f32,
     pub cosine: f32,
@@ -523,6 +538,7 @@ async fn find(
                 image_id: record.image_id,
                 external_id: record.external_id,
                 metadata: record.metadata,
+                user_id: record.user_id,
                 similarity: app.similarity(hit.score),
                 cosine: hit.score,
             })

@@ -101,7 +101,8 @@ async fn faces_and_collections() {
     assert_eq!(best.first().and_then(|m| m.external_id.as_deref()), Some("blair"));
     assert!(best.iter().all(|m| m.external_id.as_deref() != Some("chavez")), "an impostor above the threshold");
 
-    let listed = collections::list_faces(&app, "staff", &Page { limit: Some(1), next_token: None }, None).await;
+    let listed =
+        collections::list_faces(&app, "staff", &Page { limit: Some(1), next_token: None }, Default::default()).await;
     let listed = listed.expect("list faces");
     assert_eq!(listed.items.len(), 1);
     assert!(listed.next_token.is_some());
