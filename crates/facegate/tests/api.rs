@@ -637,6 +637,109 @@ fn two_replicas_share_one_store(e: &Env) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Users of a collection through `/v1`: faces grouped under user ids (a face in one user, a new face must match
+/// the user's), search by image ranks users by their best face, and a second replica follows associations
+/// through the change log.
+fn collection_users_group_faces(e: &Env) -> Result<(), Failed> {
+    let c = e.create_collection("users");
+    let people: Vec<_> = lfw_same_pairs().into_iter().skip(40).take(3).collect();
+    let mut face_of = Vec::new();
+    for (name, i, _) in &people {
+        let v = e.index(&c, &lfw(name, *i), json!({"externalId": name}));
+        face_of.push(v["faceRecords"][0]["faceId"].as_str().ok_or("faceId")?.to_string());
+        let (status, user) = json(e.post_json(&format!("/v1/collections/{c}/users"), &json!({"userId": name})));
+        assert_eq!((status, user["status"].as_str(), user["faceCount"].as_u64()), (201, Some("created"), Some(0)));
+    }
+    let users = |path: &str| format!("/v1/collections/{c}/users{path}");
+    // The first face of a user needs no match; the second person's face is refused for the first user.
+    let (status, v) =
+        json(e.post_json(&users(&format!("/{}/associate", people[0].0)), &json!({"faceIds": [face_of[0]]})));
+    assert_eq!(
+        (status, v["faces"][0].as_str(), v["userStatus"].as_str()),
+        (200, Some(face_of[0].as_str()), Some("active")),
+        "{v}"
+    );
+    let (_, v) = json(e.post_json(&users(&format!("/{}/associate", people[0].0)), &json!({"faceIds": [face_of[1]]})));
+    assert_eq!(v["refusedFaces"][0]["reason"], "low_match", "{v}");
+    assert!(v["refusedFaces"][0]["similarity"].as_f64() < Some(60.0), "{v}");
+    for k in 1..3 {
+        let (status, v) =
+            json(e.post_json(&users(&format!("/{}/associate", people[k].0)), &json!({"faceIds": [face_of[k]]})));
+        assert_eq!(status, 200, "{v}");
+    }
+    let (_, v) = json(
+        e.post_json(&users(&format!("/{}/associate", people[1].0)), &json!({"faceIds": [face_of[0]], "threshold": 0})),
+    );
+    assert_eq!(v["refusedFaces"][0]["reason"], "associated_to_another_user", "{v}");
+    assert_eq!(v["refusedFaces"][0]["userId"].as_str(), Some(people[0].0.as_str()), "{v}");
+    // Reads: the user with its faces, the faces of a user, the face's user.
+    let (_, user) = json(e.get(&users(&format!("/{}", people[0].0))));
+    assert_eq!(user["faceIds"], json!([face_of[0]]), "{user}");
+    let (_, faces) = json(e.get(&format!("/v1/collections/{c}/faces?userId={}", people[2].0)));
+    assert_eq!(faces["faces"].as_array().map(Vec::len), Some(1), "{faces}");
+    assert_eq!(faces["faces"][0]["userId"].as_str(), Some(people[2].0.as_str()));
+    let (_, list) = json(e.get(&users("?limit=2")));
+    assert_eq!(list["users"].as_array().map(Vec::len), Some(2), "{list}");
+    assert!(list["nextToken"].is_string(), "{list}");
+
+    // Each person's other photo finds their user first, on this replica and on another one.
+    let b = Served::start(
+        &e.backend.tmp.join(unique("users-b")),
+        Some(&e.backend.server().1),
+        &["--threads", "1", "--sync-interval-ms", "100"],
+    );
+    for (k, (name, _, j)) in people.iter().enumerate() {
+        let probe = json!({"image": b64(&lfw(name, *j)), "maxUsers": 3});
+        let (status, v) = json(e.post_json(&format!("/v1/collections/{c}/search-users"), &probe));
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["matches"][0]["userId"].as_str(), Some(name.as_str()), "{name}: {v}");
+        assert_eq!(v["matches"][0]["faceId"].as_str(), Some(face_of[k].as_str()), "{v}");
+        assert!(v["searchedFace"]["boundingBox"].is_object(), "{v}");
+        let (_, on_b) = json(client().post(b.url(&format!("/v1/collections/{c}/search-users"))).json(&probe).send()?);
+        assert_eq!(on_b["matches"][0]["userId"].as_str(), Some(name.as_str()), "replica B: {on_b}");
+    }
+    // Disassociated on B: A stops finding the user once it has followed the change log.
+    let resp = client()
+        .post(b.url(&users(&format!("/{}/disassociate", people[2].0))))
+        .json(&json!({"faceIds": [face_of[2]]}))
+        .send()?;
+    let (status, v) = json(resp);
+    assert_eq!((status, v["userStatus"].as_str(), v["faceCount"].as_u64()), (200, Some("created"), Some(0)), "{v}");
+    let probe = json!({"image": b64(&lfw(&people[2].0, people[2].2))});
+    poll(Duration::from_secs(5), || {
+        let (_, v) = json(e.post_json(&format!("/v1/collections/{c}/search-users"), &probe));
+        v["matches"].as_array().is_some_and(|m| m.is_empty())
+    })
+    .ok_or("A still finds the user of a face disassociated on B")?;
+    // Search by user and by face; deleting a user keeps its faces.
+    let (status, v) = json(e.post_json(&users(&format!("/{}/search", people[0].0)), &json!({"threshold": 0})));
+    assert_eq!(status, 200, "{v}");
+    assert!(v["matches"].as_array().is_some_and(|m| m.iter().all(|u| u["userId"] != people[0].0.as_str())), "{v}");
+    let (status, v) =
+        json(e.post_json(&format!("/v1/collections/{c}/faces/{}/search-users", face_of[1]), &json!({"threshold": 0})));
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["matches"].as_array().is_some_and(|m| m.iter().all(|u| u["userId"] != people[1].0.as_str())),
+        "its own face does not count: {v}"
+    );
+    let (status, v) = json(e.http.delete(e.s.url(&users(&format!("/{}", people[0].0)))).send()?);
+    assert_eq!((status, v["disassociatedFaces"].as_u64()), (200, Some(1)), "{v}");
+    let (_, face) = json(e.get(&format!("/v1/collections/{c}/faces/{}", face_of[0])));
+    assert_eq!(face["userId"], Value::Null, "{face}");
+    // Typed errors.
+    expect_error(e.get(&users("/nobody")), 404, "user_not_found");
+    expect_error(e.post_json(&users(""), &json!({"userId": "a b"})), 400, "invalid_user_id");
+    expect_error(e.post_json(&users(""), &json!({"userId": people[1].0})), 409, "user_exists");
+    let many: Vec<String> = (0..101).map(|_| uuid_v4()).collect();
+    expect_error(
+        e.post_json(&users(&format!("/{}/associate", people[1].0)), &json!({"faceIds": many})),
+        400,
+        "invalid_parameter",
+    );
+    expect_error(e.post_json("/v1/collections/nope/users", &json!({"userId": "x"})), 404, "collection_not_found");
+    Ok(())
+}
+
 fn poll(limit: Duration, mut done: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -827,6 +930,7 @@ fn main() {
         ("index_search_and_delete_faces", index_search_and_delete_faces),
         ("index_options_and_errors", index_options_and_errors),
         ("two_replicas_share_one_store", two_replicas_share_one_store),
+        ("collection_users_group_faces", collection_users_group_faces),
     ];
     let mut trials = Vec::new();
     for backend in &backends {
