@@ -371,8 +371,11 @@ impl FaceAnalyzer {
             let c = mean_point(lids);
             (iris[0] - c[0]).powi(2) + (iris[1] - c[1]).powi(2)
         };
-        let (iris_a, iris_b) =
-            if gap(iris_a, &a) + gap(iris_b, &b) <= gap(iris_b, &a) + gap(iris_a, &b) { (iris_a, iris_b) } else { (iris_b, iris_a) };
+        let (iris_a, iris_b) = if gap(iris_a, &a) + gap(iris_b, &b) <= gap(iris_b, &a) + gap(iris_a, &b) {
+            (iris_a, iris_b)
+        } else {
+            (iris_b, iris_a)
+        };
         // Which contour is which eye: the one nearer the mesh's right-eye corner is the subject's right.
         use points::*;
         let near = |c: &[[f32; 2]], i: usize| {

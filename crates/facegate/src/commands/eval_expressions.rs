@@ -79,11 +79,8 @@ pub fn run(common: &CommonArgs, labels: &Path, root: Option<&Path>, json: bool) 
         entry.top_class_right += usize::from(top == *expected);
     }
     let right: usize = conditions.values().map(|c| c.top_class_right).sum();
-    let out = ExpressionsOutput {
-        mouth_open,
-        top_class_accuracy: right as f64 / images.len().max(1) as f64,
-        conditions,
-    };
+    let out =
+        ExpressionsOutput { mouth_open, top_class_accuracy: right as f64 / images.len().max(1) as f64, conditions };
     if json {
         return print_json(&out);
     }

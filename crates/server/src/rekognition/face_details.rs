@@ -219,11 +219,8 @@ pub(super) fn detail(
 pub(super) async fn detect_faces(app: &AppState, image: Bytes, wanted: &Attributes) -> Result<Value, AwsError> {
     let analysed = if wanted.need_analysis() { MAX_ANALYSED_FACES } else { 0 };
     let found = analysis::detect(app, image, analysed).await?;
-    let details: Vec<Value> = found
-        .faces
-        .iter()
-        .map(|f| detail(&app.config, &f.face, f.analysis.as_ref(), &found.image, wanted))
-        .collect();
+    let details: Vec<Value> =
+        found.faces.iter().map(|f| detail(&app.config, &f.face, f.analysis.as_ref(), &found.image, wanted)).collect();
     Ok(json!({"FaceDetails": details}))
 }
 

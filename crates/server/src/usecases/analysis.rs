@@ -126,7 +126,11 @@ pub async fn detect(app: &AppState, image: Bytes, analysed: u32) -> ApiResult<De
 /// Analyses the faces in `boxes`, found earlier in the same image (in its upright frame, as detection gives
 /// them): the largest [`MAX_ANALYSED_FACES`] of them; the others (and none where the image holds no face) get
 /// `None`. One analysis per box, in the order given.
-pub async fn analyze_boxes(app: &AppState, image: Bytes, boxes: Vec<vision::BBox>) -> ApiResult<Vec<Option<FaceAnalysis>>> {
+pub async fn analyze_boxes(
+    app: &AppState,
+    image: Bytes,
+    boxes: Vec<vision::BBox>,
+) -> ApiResult<Vec<Option<FaceAnalysis>>> {
     let mut order: Vec<usize> = (0..boxes.len()).collect();
     order.sort_by(|&a, &b| boxes[b].area().total_cmp(&boxes[a].area()));
     order.truncate(MAX_ANALYSED_FACES as usize);
