@@ -63,7 +63,9 @@ async fn analyse_image(
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
-    app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
+    if max > 0 {
+        app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
+    }
     Ok(out)
 }
 
@@ -104,16 +106,13 @@ pub struct Detected {
 pub async fn detect(app: &AppState, image: Bytes, analysed: u32) -> ApiResult<Detected> {
     let max = analysed.min(MAX_ANALYSED_FACES) as usize;
     let _admission = app.pool.admit()?;
-    let (image, faces, analyses) = analyse_image(app, image, max).await?;
-    let mut analyses: Vec<Option<FaceAnalysis>> = {
-        let mut slots: Vec<Option<FaceAnalysis>> = faces.iter().map(|_| None).collect();
-        for (i, a) in analyses {
-            if let Some(slot) = slots.get_mut(i) {
-                *slot = Some(a);
-            }
+    let (image, faces, found) = analyse_image(app, image, max).await?;
+    let mut analyses: Vec<Option<FaceAnalysis>> = faces.iter().map(|_| None).collect();
+    for (i, a) in found {
+        if let Some(slot) = analyses.get_mut(i) {
+            *slot = Some(a);
         }
-        slots
-    };
+    }
     let order = largest_first(&faces);
     let mut slots: Vec<Option<Face>> = faces.into_iter().map(Some).collect();
     let faces = order
