@@ -97,6 +97,9 @@ pub struct Irises {
     pub right: [f32; 2],
 }
 
+/// Points of each of the two eyes (crop pixels), in the order of the attention mesh's outputs.
+pub type EyePoints = [Vec<[f32; 2]>; 2];
+
 /// The mouth-geometry and expression cues the smile score combines, all scale-free.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -297,7 +300,7 @@ impl FaceAnalyzer {
     /// The attention mesh on a 192x192 RGB crop, in crop pixels: its two 71-point eye contours
     /// (`Identity_1:0`, `Identity_5:0`) and its two 5-point irises (`Identity_2:0`, `Identity_6:0`), each
     /// pair in the order of its outputs.
-    pub fn attention_of_crop(&self, crop: &RgbImage) -> Result<([Vec<[f32; 2]>; 2], [Vec<[f32; 2]>; 2])> {
+    pub fn attention_of_crop(&self, crop: &RgbImage) -> Result<(EyePoints, EyePoints)> {
         let out = self.attention.run(Self::crop_tensor(crop)?)?;
         let names = self.attention.output_names();
         let points = |name: &str, values: usize| -> Result<Vec<[f32; 2]>> {

@@ -128,7 +128,8 @@ async fn detection_with_analysis_of_the_largest_faces() {
     assert!(found.faces[0].analysis.is_some() && found.faces[1].analysis.is_none(), "only the largest analysed");
     let plain = analysis::detect(&app, two.clone(), 0).await.expect("detect");
     assert!(plain.faces.iter().all(|f| f.analysis.is_none()) && plain.faces.len() == 2);
-    let none = analysis::detect(&app, read("samples/insightface/crop/no_face.png"), 20).await.expect("no face is no error");
+    let none =
+        analysis::detect(&app, read("samples/insightface/crop/no_face.png"), 20).await.expect("no face is no error");
     assert!(none.faces.is_empty());
 
     // The same boxes analysed later give the same measurements, in the order given.
