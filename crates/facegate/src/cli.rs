@@ -444,13 +444,24 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Head pose: the signs of yaw, pitch and roll on the insightface pose samples, and the yaw error on
-    /// GENKI's labels.
+    /// Mouth open and expressions on Yale's posed faces (`path,subject,condition`): mouth open = `surprised`,
+    /// closed = `normal` (accuracy, AUC); the expression network's most likely class per condition (`normal`:
+    /// neutral, `happy`, `sad`, `surprised`).
+    Expressions {
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        root: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Head pose: the signs of yaw, pitch and roll on the insightface pose samples, and the yaw, pitch and roll
+    /// errors on GENKI's labels.
     Pose {
         /// The folder of `left_face`, `right_face`, `rise_face`, `lower_face`, `*_wryneck` images.
         #[arg(long)]
         samples: PathBuf,
-        /// GENKI labels (`file,smile,yaw_rad,pitch_rad,roll_rad`) for the yaw error.
+        /// GENKI labels (`file,smile,yaw_rad,pitch_rad,roll_rad`) for the angle errors.
         #[arg(long)]
         genki: Option<PathBuf>,
         #[arg(long)]

@@ -69,6 +69,96 @@ assert 0 <= faces[0]["Quality"]["Brightness"] <= 100 and 0 <= faces[0]["Quality"
 assert len(rk.detect_faces(Image={"Bytes": image("two_people.jpg")})["FaceDetails"]) >= 2
 assert error_of(rk.detect_faces, Image={"Bytes": b"not an image"}) == "InvalidImageFormatException"
 assert error_of(rk.detect_faces, Image={"S3Object": {"Bucket": "faces", "Name": "face.jpg"}}) == "InvalidParameterException"
+assert "Smile" not in faces[0] and "Emotions" not in faces[0], "DEFAULT runs no analysis"
+
+# Face attributes: Attributes=["ALL"] returns what Facegate measures, and nothing it does not.
+AWS_EMOTIONS = {"HAPPY", "SAD", "ANGRY", "CONFUSED", "DISGUSTED", "SURPRISED", "CALM", "FEAR"}
+NEVER = ["AgeRange", "Gender", "Eyeglasses", "Sunglasses", "Beard", "Mustache", "FaceOccluded", "EyeDirection"]
+LANDMARKS = [
+    "eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight", "leftEyeBrowLeft", "leftEyeBrowRight", "leftEyeBrowUp",
+    "rightEyeBrowLeft", "rightEyeBrowRight", "rightEyeBrowUp", "leftEyeLeft", "leftEyeRight", "leftEyeUp",
+    "leftEyeDown", "rightEyeLeft", "rightEyeRight", "rightEyeUp", "rightEyeDown", "noseLeft", "noseRight", "mouthUp",
+    "mouthDown", "leftPupil", "rightPupil", "upperJawlineLeft", "midJawlineLeft", "chinBottom", "midJawlineRight",
+    "upperJawlineRight",
+]
+
+
+def yes_no(detail, name):
+    v = detail[name]
+    assert isinstance(v["Value"], bool) and 0 <= v["Confidence"] <= 100, (name, v)
+    return v["Value"]
+
+
+def check_all(detail):
+    """A FaceDetail of Attributes=["ALL"] on a frontal face, eyes open: every measured field, AWS's shapes."""
+    assert not [k for k in NEVER if k in detail], "unmeasured attributes are left out"
+    pose = detail["Pose"]
+    assert all(-180 <= pose[k] <= 180 for k in ("Roll", "Yaw", "Pitch")), pose
+    assert abs(pose["Yaw"]) < 20 and abs(pose["Pitch"]) < 25 and abs(pose["Roll"]) < 15, pose
+    assert yes_no(detail, "EyesOpen") is True
+    yes_no(detail, "Smile"), yes_no(detail, "MouthOpen")
+    emotions = detail["Emotions"]
+    assert {e["Type"] for e in emotions} <= AWS_EMOTIONS and len(emotions) == 7, emotions
+    confidences = [e["Confidence"] for e in emotions]
+    assert confidences == sorted(confidences, reverse=True) and all(0 <= c <= 100 for c in confidences), emotions
+    assert 99 <= sum(confidences) <= 101, "the expression network's probabilities, x 100"
+    points = {l["Type"]: (l["X"], l["Y"]) for l in detail["Landmarks"]}
+    assert sorted(points) == sorted(LANDMARKS) and len(detail["Landmarks"]) == 30, sorted(points)
+    assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in points.values()), points
+    x = {k: p[0] for k, p in points.items()}
+    y = {k: p[1] for k, p in points.items()}
+    box = detail["BoundingBox"]
+    slack = 0.2 * box["Width"]
+    assert all(box["Left"] - slack <= v <= box["Left"] + box["Width"] + slack for v in x.values()), (box, x)
+    # "Left" is the person's left, as for the default five: on the image's right in a frontal photo.
+    for left, right in [("eyeLeft", "eyeRight"), ("mouthLeft", "mouthRight"), ("leftPupil", "rightPupil"),
+                        ("leftEyeLeft", "leftEyeRight"), ("rightEyeLeft", "rightEyeRight"),
+                        ("leftEyeBrowLeft", "leftEyeBrowRight"), ("rightEyeBrowLeft", "rightEyeBrowRight"),
+                        ("noseLeft", "noseRight"), ("midJawlineLeft", "midJawlineRight"),
+                        ("upperJawlineLeft", "upperJawlineRight"), ("leftEyeRight", "rightEyeLeft")]:
+        assert x[left] > x[right], (left, right, x[left], x[right])
+    for side in ("left", "right"):
+        eye = side + "Eye"
+        assert y[eye + "BrowUp"] < y[eye + "Up"] < y[side + "Pupil"] < y[eye + "Down"], (side, y)
+        assert x[eye + "Right"] < x[side + "Pupil"] < x[eye + "Left"], (side, x)
+    assert y["noseLeft"] < y["mouthUp"] < y["mouthDown"] < y["chinBottom"], y
+    assert y["upperJawlineLeft"] < y["midJawlineLeft"] < y["chinBottom"], y
+    assert x["midJawlineRight"] < x["chinBottom"] < x["midJawlineLeft"], x
+
+
+everything = rk.detect_faces(Image={"Bytes": image("obama.jpg")}, Attributes=["ALL"])["FaceDetails"]
+assert len(everything) == 1, everything
+check_all(everything[0])
+assert everything[0]["BoundingBox"] == faces[0]["BoundingBox"], "the same face as with DEFAULT"
+# An explicit list: the default set plus what it names; names Facegate cannot measure are accepted, not answered.
+only_smile = rk.detect_faces(Image={"Bytes": image("obama.jpg")}, Attributes=["SMILE", "AGE_RANGE"])["FaceDetails"][0]
+assert "Smile" in only_smile and "Pitch" in only_smile["Pose"], only_smile
+assert not [k for k in ["Emotions", "EyesOpen", "MouthOpen"] + NEVER if k in only_smile], only_smile
+assert len(only_smile["Landmarks"]) == 5, "the full landmark list comes with ALL"
+unmeasured = rk.detect_faces(Image={"Bytes": image("obama.jpg")}, Attributes=["GENDER", "EYEGLASSES"])["FaceDetails"][0]
+assert set(unmeasured) == set(faces[0]), unmeasured
+for bad in (["SMILES"], ["smile"], ["ALL", "AGE"]):
+    assert error_of(rk.detect_faces, Image={"Bytes": image("obama.jpg")}, Attributes=bad) == "InvalidParameterException"
+# Smiles on GENKI's labelled faces (measured on all of GENKI: 90.9 %); eyes and mouths on Yale's (the same person
+# with eyes closed, smiling, surprised).
+genki = os.path.join(data, "..", "..", "genki")
+rows = [line.strip().split(",") for line in open(os.path.join(genki, "labels.csv")).read().splitlines()[1:] if line]
+smiling, straight = [r[0] for r in rows if r[1] == "1"][:8], [r[0] for r in rows if r[1] == "0"][:8]
+genki_image = lambda name: open(os.path.join(genki, name), "rb").read()
+right = 0
+for name, smiles in [(n, True) for n in smiling] + [(n, False) for n in straight]:
+    found = rk.detect_faces(Image={"Bytes": genki_image(name)}, Attributes=["SMILE"])["FaceDetails"]
+    right += bool(found) and yes_no(found[0], "Smile") == smiles
+assert right >= 13, f"{right} of 16 GENKI faces read right"
+yale_dir = os.path.join(data, "..", "..", "yale", "images")
+for subject in ("subject01", "subject02", "subject03"):
+    yale_image = lambda condition: open(os.path.join(yale_dir, subject, f"{subject}_{condition}.png"), "rb").read()
+    detail = lambda condition: rk.detect_faces(Image={"Bytes": yale_image(condition)}, Attributes=["ALL"])["FaceDetails"][0]
+    normal, sleepy, happy, surprised = (detail(c) for c in ("normal", "sleepy", "happy", "surprised"))
+    assert yes_no(normal, "EyesOpen") and not yes_no(sleepy, "EyesOpen"), subject
+    assert yes_no(happy, "Smile") and not yes_no(normal, "Smile"), subject
+    assert yes_no(surprised, "MouthOpen") and not yes_no(normal, "MouthOpen"), subject
+    assert happy["Emotions"][0]["Type"] == "HAPPY", (subject, happy["Emotions"])
 
 # CompareFaces: Obama matches Obama above 90, Biden does not match.
 same = rk.compare_faces(SourceImage={"Bytes": image("obama.jpg")}, TargetImage={"Bytes": image("obama2.jpg")})
@@ -100,6 +190,8 @@ assert described["CreationTimestamp"].year >= 2024, described
 indexed = rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("obama.jpg")}, ExternalImageId="obama")
 assert len(indexed["FaceRecords"]) == 1 and indexed["FaceRecords"][0]["Face"]["ExternalImageId"] == "obama", indexed
 obama_face = indexed["FaceRecords"][0]["Face"]["FaceId"]
+detail = indexed["FaceRecords"][0]["FaceDetail"]
+assert len(detail["Landmarks"]) == 5 and "Smile" not in detail and detail["Confidence"] > 90, detail
 assert len(obama_face) == 36 and indexed["FaceModelVersion"], indexed
 rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("biden.jpg")}, ExternalImageId="biden")
 assert rk.describe_collection(CollectionId="boto-staff")["FaceCount"] == 2
@@ -112,6 +204,18 @@ assert all(m["Face"]["ExternalImageId"] == "obama" for m in found["FaceMatches"]
 stranger = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("lin-manuel-miranda.png")})
 assert stranger["FaceMatches"] == [], stranger
 assert error_of(rk.index_faces, CollectionId="nope", Image={"Bytes": image("obama.jpg")}) == "ResourceNotFoundException"
+# IndexFaces with DetectionAttributes=["ALL"]: the attributes in FaceRecords[].FaceDetail.
+rk.create_collection(CollectionId="boto-attributes")
+measured = rk.index_faces(
+    CollectionId="boto-attributes", Image={"Bytes": image("obama.jpg")}, DetectionAttributes=["ALL"]
+)
+assert len(measured["FaceRecords"]) == 1, measured
+check_all(measured["FaceRecords"][0]["FaceDetail"])
+assert error_of(
+    rk.index_faces, CollectionId="boto-attributes", Image={"Bytes": image("obama.jpg")}, DetectionAttributes=["X"]
+) == "InvalidParameterException"
+assert rk.describe_collection(CollectionId="boto-attributes")["FaceCount"] == 1, "a refused request indexes nothing"
+rk.delete_collection(CollectionId="boto-attributes")
 # SearchFaces by an enrolled face, ListFaces, DeleteFaces.
 more = rk.index_faces(CollectionId="boto-staff", Image={"Bytes": image("obama2.jpg")}, ExternalImageId="obama")
 again = rk.search_faces(CollectionId="boto-staff", FaceId=obama_face, MaxFaces=5)

@@ -66,6 +66,10 @@ pub struct Eyes {
 /// closed eyes measure at most 0.138 there, open ones at least 0.186.
 pub const EYES_CLOSED_THRESHOLD: f32 = 0.17;
 
+/// From this inner-lip gap over mouth width on the mouth reads open (closed lips measure about 0; set a priori,
+/// measured by `facegate eval expressions` on Yale's surprised and neutral faces).
+pub const MOUTH_OPEN_THRESHOLD: f32 = 0.1;
+
 impl Eyes {
     pub fn mean(&self) -> f32 {
         (self.left + self.right) / 2.0
@@ -84,6 +88,17 @@ pub struct EyeContours {
     pub left: Vec<[f32; 2]>,
     pub right: Vec<[f32; 2]>,
 }
+
+/// The iris centres in image pixels, per eye as the subject sees them: the mean of the attention mesh's five
+/// iris points (its centre and four around it).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Irises {
+    pub left: [f32; 2],
+    pub right: [f32; 2],
+}
+
+/// Points of each of the two eyes (crop pixels), in the order of the attention mesh's outputs.
+pub type EyePoints = [Vec<[f32; 2]>; 2];
 
 /// The mouth-geometry and expression cues the smile score combines, all scale-free.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -130,6 +145,7 @@ pub struct FaceAnalysis {
     pub pose: HeadPose,
     pub eyes: Eyes,
     pub eye_contours: EyeContours,
+    pub irises: Irises,
     /// Inner-lip gap over mouth width (about 0 closed, 0.3+ wide open).
     pub mouth_open: f32,
     /// The nose tip in image pixels.
@@ -278,17 +294,27 @@ impl FaceAnalyzer {
     /// The attention mesh's two 71-point eye contours on a 192x192 RGB crop, in crop pixels, in the order
     /// of its outputs.
     pub fn eye_contours_of_crop(&self, crop: &RgbImage) -> Result<[Vec<[f32; 2]>; 2]> {
+        Ok(self.attention_of_crop(crop)?.0)
+    }
+
+    /// The attention mesh on a 192x192 RGB crop, in crop pixels: its two 71-point eye contours
+    /// (`Identity_1:0`, `Identity_5:0`) and its two 5-point irises (`Identity_2:0`, `Identity_6:0`), each
+    /// pair in the order of its outputs.
+    pub fn attention_of_crop(&self, crop: &RgbImage) -> Result<(EyePoints, EyePoints)> {
         let out = self.attention.run(Self::crop_tensor(crop)?)?;
         let names = self.attention.output_names();
-        let contour = |name: &str| -> Result<Vec<[f32; 2]>> {
-            let t = names.iter().position(|n| n == name).and_then(|i| out.get(i)).filter(|t| t.data.len() == 142);
+        let points = |name: &str, values: usize| -> Result<Vec<[f32; 2]>> {
+            let t = names.iter().position(|n| n == name).and_then(|i| out.get(i)).filter(|t| t.data.len() == values);
             let t = t.ok_or_else(|| VisionError::ModelOutput {
                 name: "face_mesh_attention".into(),
-                message: format!("no 142-value output {name}"),
+                message: format!("no {values}-value output {name}"),
             })?;
             Ok(t.data.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
         };
-        Ok([contour("Identity_1:0")?, contour("Identity_5:0")?])
+        Ok((
+            [points("Identity_1:0", 142)?, points("Identity_5:0", 142)?],
+            [points("Identity_2:0", 10)?, points("Identity_6:0", 10)?],
+        ))
     }
 
     /// Expression probabilities from a 64x64 greyscale crop (0..255 as luma).
@@ -337,22 +363,33 @@ impl FaceAnalyzer {
         let crop = warp_affine(img, &view, MESH_SIDE, MESH_SIDE);
         let (mesh, presence_logit) = self.mesh_in_image(&crop, &view)?;
         let back = view.inverse().ok_or_else(|| VisionError::Config("degenerate face box".into()))?;
-        let [a, b] = self.eye_contours_of_crop(&crop)?;
+        let ([a, b], [iris_a, iris_b]) = self.attention_of_crop(&crop)?;
         let lids = |c: &[[f32; 2]]| -> Vec<[f32; 2]> {
             c.iter().take(EYELID_POINTS).map(|p| to_image(&back, p[0], p[1])).collect()
         };
         let (a, b) = (lids(&a), lids(&b));
+        let (iris_a, iris_b) = (centre(&iris_a, &back), centre(&iris_b, &back));
+        // Each iris belongs to the eyelid contour it lies nearer to.
+        let gap = |iris: [f32; 2], lids: &[[f32; 2]]| {
+            let c = mean_point(lids);
+            (iris[0] - c[0]).powi(2) + (iris[1] - c[1]).powi(2)
+        };
+        let (iris_a, iris_b) = if gap(iris_a, &a) + gap(iris_b, &b) <= gap(iris_b, &a) + gap(iris_a, &b) {
+            (iris_a, iris_b)
+        } else {
+            (iris_b, iris_a)
+        };
         // Which contour is which eye: the one nearer the mesh's right-eye corner is the subject's right.
         use points::*;
         let near = |c: &[[f32; 2]], i: usize| {
             c.first().map_or(f32::MAX, |p| (p[0] - mesh[i][0]).powi(2) + (p[1] - mesh[i][1]).powi(2))
         };
-        let (right, left) = if near(&a, RIGHT_EYE_CORNERS.0) + near(&b, LEFT_EYE_CORNERS.1)
+        let ((right, right_iris), (left, left_iris)) = if near(&a, RIGHT_EYE_CORNERS.0) + near(&b, LEFT_EYE_CORNERS.1)
             <= near(&b, RIGHT_EYE_CORNERS.0) + near(&a, LEFT_EYE_CORNERS.1)
         {
-            (a, b)
+            ((a, iris_a), (b, iris_b))
         } else {
-            (b, a)
+            ((b, iris_b), (a, iris_a))
         };
         let eyes = Eyes { left: eye_openness(&left), right: eye_openness(&right) };
         let expressions = self.expressions_of_crop(&emotion_crop(img, bbox))?;
@@ -361,6 +398,7 @@ impl FaceAnalyzer {
             pose: head_pose(&mesh),
             eyes,
             eye_contours: EyeContours { left, right },
+            irises: Irises { left: left_iris, right: right_iris },
             mouth_open: smile_cues.mouth_open,
             nose_tip: [mesh[NOSE_TIP][0], mesh[NOSE_TIP][1]],
             presence: sigmoid(presence_logit),
@@ -370,6 +408,19 @@ impl FaceAnalyzer {
             mesh,
         })
     }
+}
+
+/// The mean of points.
+fn mean_point(points: &[[f32; 2]]) -> [f32; 2] {
+    let n = points.len().max(1) as f32;
+    let (x, y) = points.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+    [x / n, y / n]
+}
+
+/// The centre of crop points, in image pixels.
+fn centre(points: &[[f32; 2]], back: &Affine) -> [f32; 2] {
+    let [x, y] = mean_point(points);
+    to_image(back, x, y)
 }
 
 /// A square view around mesh points, rotated so that their eye line is level, scaled to the mesh input.

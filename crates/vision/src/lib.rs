@@ -15,7 +15,7 @@ pub mod quality;
 pub mod runtime;
 pub mod similarity;
 
-pub use analysis::{EyeContours, Eyes, FaceAnalysis, FaceAnalyzer, HeadPose, SmileCues};
+pub use analysis::{EyeContours, Eyes, FaceAnalysis, FaceAnalyzer, HeadPose, Irises, SmileCues};
 pub use detect::{BBox, Detection, DetectorConfig, FaceDetector, Landmarks5, Point};
 pub use embed::{Embedding, EmbeddingModel, FaceEmbedder};
 pub use error::{Result, VisionError};

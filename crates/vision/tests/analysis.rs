@@ -103,6 +103,16 @@ fn eyes_and_smiles_on_the_reaction_samples() {
         assert_eq!((a.eye_contours.left.len(), a.eye_contours.right.len()), (16, 16));
         assert!(mean_x(&a.eye_contours.left) > mean_x(&a.eye_contours.right));
     }
+    // Each iris lies between its eye's corners (contour points 0 and 8), on the image's side of that eye.
+    let open_eyes = &open.eye_contours;
+    for (iris, lids) in [(open.irises.left, &open_eyes.left), (open.irises.right, &open_eyes.right)] {
+        let (lo, hi) = (lids[0][0].min(lids[8][0]), lids[0][0].max(lids[8][0]));
+        assert!(lo < iris[0] && iris[0] < hi, "iris {iris:?} outside the corners {lo}..{hi}");
+        let ys: Vec<f32> = lids.iter().map(|p| p[1]).collect();
+        let (top, bottom) = (ys.iter().copied().fold(f32::MAX, f32::min), ys.iter().copied().fold(f32::MIN, f32::max));
+        assert!(top - 2.0 < iris[1] && iris[1] < bottom + 2.0, "iris {iris:?} outside the lids {top}..{bottom}");
+    }
+    assert!(open.irises.left[0] > open.irises.right[0], "{:?}", open.irises);
     let happy = analyse("samples/insightface/emotion/happy.png");
     let sad = analyse("samples/insightface/emotion/sad.png");
     assert!(happy.smile > 0.5 && sad.smile < 0.5, "{} {}", happy.smile, sad.smile);

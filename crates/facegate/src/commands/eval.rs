@@ -41,6 +41,9 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
                 json: *json,
             },
         ),
+        EvalCommand::Expressions { labels, root, json } => {
+            super::eval_expressions::run(common, labels, root.as_deref(), *json)
+        }
         EvalCommand::Pose { samples, genki, json } => {
             super::eval_liveness::pose(common, samples, genki.as_deref(), *json)
         }

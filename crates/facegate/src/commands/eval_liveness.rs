@@ -194,11 +194,11 @@ fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<FaceAnalysis>>
 }
 
 /// The pipeline for the evaluations: one thread per model run, images analysed in parallel.
-fn eval_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {
+pub(super) fn eval_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {
     load_pipeline(&CommonArgs { threads: Some(1), ..common.clone() })
 }
 
-fn analyse_all(
+pub(super) fn analyse_all(
     common: &CommonArgs,
     pipeline: &FacePipeline,
     paths: &[PathBuf],
@@ -224,13 +224,13 @@ fn write_scores(file: Option<&Path>, rows: &[(PathBuf, String, Option<f32>)]) ->
     std::fs::write(file, csv).with_context(|| format!("writing {}", file.display()))
 }
 
-fn root_of(labels: &Path, root: Option<&Path>) -> PathBuf {
+pub(super) fn root_of(labels: &Path, root: Option<&Path>) -> PathBuf {
     root.map(Path::to_path_buf).unwrap_or_else(|| labels.parent().unwrap_or(Path::new(".")).to_path_buf())
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct BinaryOutput {
+pub(super) struct BinaryOutput {
     labels: String,
     threshold: f32,
     positives: usize,
@@ -253,7 +253,7 @@ struct WinkOutput {
 }
 
 /// Accuracy and AUC of `score >= threshold` predicting `positive`.
-fn binary(labels: &Path, threshold: f32, items: &[(bool, Option<f32>)], ms: f64) -> BinaryOutput {
+pub(super) fn binary(labels: &Path, threshold: f32, items: &[(bool, Option<f32>)], ms: f64) -> BinaryOutput {
     let pos: Vec<f32> = items.iter().filter(|i| i.0).filter_map(|i| i.1).collect();
     let neg: Vec<f32> = items.iter().filter(|i| !i.0).filter_map(|i| i.1).collect();
     let correct = items.iter().filter(|(p, s)| s.is_some_and(|s| (s >= threshold) == *p)).count();
@@ -270,7 +270,7 @@ fn binary(labels: &Path, threshold: f32, items: &[(bool, Option<f32>)], ms: f64)
     }
 }
 
-fn print_binary(what: &str, out: &BinaryOutput) {
+pub(super) fn print_binary(what: &str, out: &BinaryOutput) {
     println!(
         "{what} on {}: {} positive, {} negative (threshold {})",
         out.labels, out.positives, out.negatives, out.threshold
@@ -435,6 +435,27 @@ struct PoseOutput {
     genki_yaw_correlation: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     genki_images: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_pitch_mae_degrees: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_pitch_correlation: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_roll_mae_degrees: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_roll_correlation: Option<f64>,
+}
+
+/// The mean absolute error and the correlation of measured against labelled angles (degrees). A dataset's sign
+/// convention is its own: the error is taken in the convention that correlates.
+fn agreement(pairs: &[(f64, f64)]) -> (f64, f64) {
+    let n = pairs.len().max(1) as f64;
+    let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
+    let cov: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let (vx, vy): (f64, f64) =
+        (pairs.iter().map(|p| (p.0 - mx).powi(2)).sum(), pairs.iter().map(|p| (p.1 - my).powi(2)).sum());
+    let correlation = cov / (vx.sqrt() * vy.sqrt()).max(1e-12);
+    let sign = if correlation < 0.0 { -1.0 } else { 1.0 };
+    (pairs.iter().map(|p| (p.0 - sign * p.1).abs()).sum::<f64>() / n, correlation)
 }
 
 pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: bool) -> Result<()> {
@@ -453,6 +474,10 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
         genki_yaw_mae_degrees: None,
         genki_yaw_correlation: None,
         genki_images: None,
+        genki_pitch_mae_degrees: None,
+        genki_pitch_correlation: None,
+        genki_roll_mae_degrees: None,
+        genki_roll_correlation: None,
     };
     for (path, a) in files.iter().zip(&analyses) {
         let Some(a) = a else { continue };
@@ -483,27 +508,33 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
         let root = root_of(labels, None);
         let rows = read_labels(labels)?;
         let mut paths = Vec::new();
-        let mut yaws = Vec::new();
+        let mut labelled = Vec::new();
         for r in &rows {
             let file = r.get("file").context("no `file` column")?;
-            let yaw: f64 = r.get("yaw_rad").context("no `yaw_rad` column")?.parse()?;
+            let angle = |name: &str| -> Result<f64> {
+                Ok(r.get(name).with_context(|| format!("no `{name}` column"))?.parse::<f64>()?.to_degrees())
+            };
             paths.push(root.join(file));
-            yaws.push(yaw.to_degrees());
+            labelled.push([angle("yaw_rad")?, angle("pitch_rad")?, angle("roll_rad")?]);
         }
         let (analyses, _) = analyse_all(common, &pipeline, &paths)?;
-        let pairs: Vec<(f64, f64)> =
-            analyses.iter().zip(&yaws).filter_map(|(a, y)| a.as_ref().map(|a| (f64::from(a.pose.yaw), *y))).collect();
-        let n = pairs.len().max(1) as f64;
-        let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-        let cov: f64 = pairs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-        let (vx, vy): (f64, f64) =
-            (pairs.iter().map(|p| (p.0 - mx).powi(2)).sum(), pairs.iter().map(|p| (p.1 - my).powi(2)).sum());
-        let correlation = cov / (vx.sqrt() * vy.sqrt()).max(1e-12);
-        // GENKI's yaw sign convention is the dataset's own: compare in the convention that correlates.
-        let sign = if correlation < 0.0 { -1.0 } else { 1.0 };
-        out.genki_yaw_mae_degrees = Some(pairs.iter().map(|p| (p.0 - sign * p.1).abs()).sum::<f64>() / n);
-        out.genki_yaw_correlation = Some(correlation);
-        out.genki_images = Some(pairs.len());
+        let measured: Vec<([f64; 3], [f64; 3])> = analyses
+            .iter()
+            .zip(&labelled)
+            .filter_map(|(a, l)| {
+                let p = a.as_ref()?.pose;
+                Some(([f64::from(p.yaw), f64::from(p.pitch), f64::from(p.roll)], *l))
+            })
+            .collect();
+        let axis = |k: usize| agreement(&measured.iter().map(|(m, l)| (m[k], l[k])).collect::<Vec<_>>());
+        let ((yaw_mae, yaw_r), (pitch_mae, pitch_r), (roll_mae, roll_r)) = (axis(0), axis(1), axis(2));
+        out.genki_yaw_mae_degrees = Some(yaw_mae);
+        out.genki_yaw_correlation = Some(yaw_r);
+        out.genki_pitch_mae_degrees = Some(pitch_mae);
+        out.genki_pitch_correlation = Some(pitch_r);
+        out.genki_roll_mae_degrees = Some(roll_mae);
+        out.genki_roll_correlation = Some(roll_r);
+        out.genki_images = Some(measured.len());
     }
     if json {
         return print_json(&out);
@@ -515,6 +546,12 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
     println!("signs right: {} of {}", out.signs_right, out.signs_checked);
     if let (Some(mae), Some(r), Some(n)) = (out.genki_yaw_mae_degrees, out.genki_yaw_correlation, out.genki_images) {
         println!("GENKI yaw: MAE {mae:.1} degrees, correlation {r:.3} over {n} images");
+    }
+    if let (Some(mae), Some(r)) = (out.genki_pitch_mae_degrees, out.genki_pitch_correlation) {
+        println!("GENKI pitch: MAE {mae:.1} degrees, correlation {r:.3}");
+    }
+    if let (Some(mae), Some(r)) = (out.genki_roll_mae_degrees, out.genki_roll_correlation) {
+        println!("GENKI roll: MAE {mae:.1} degrees, correlation {r:.3}");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod detect;
 pub mod enroll;
 pub mod eval;
 pub mod eval_attacks;
+pub mod eval_expressions;
 pub mod eval_liveness;
 pub mod keys;
 pub mod models;

@@ -15,13 +15,15 @@
 //! and quota, exactly as on the `/v1` route that does the same work.
 //!
 //! Modules: [`errors`] (AWS's error shape), [`signed`] (Signature V4 admission and the operation table),
-//! [`operations`] (each operation: AWS shapes in, a use case, AWS shapes out), [`users`] (the Users operations).
+//! [`operations`] (each operation: AWS shapes in, a use case, AWS shapes out), [`face_details`] (`FaceDetail` and
+//! the attributes that choose it), [`users`] (the Users operations).
 //!
 //! Shapes: boxes and landmarks as ratios of the image's width and height; `Confidence` = detection score × 100;
 //! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
 //! face / 10, capped at 100; `Similarity` = the calibrated similarity (FMR on LFW), capped at 100.
 
 mod errors;
+mod face_details;
 mod operations;
 mod signed;
 mod users;

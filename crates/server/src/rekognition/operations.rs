@@ -7,8 +7,9 @@
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{json, Value};
-use vision::{Face, QualityIssue};
+use vision::QualityIssue;
 
+use super::face_details::{self, face_detail, ratio_box, Attributes};
 use super::signed::unknown_operation;
 use super::{AwsError, SignedRequest};
 use crate::error::ApiError;
@@ -35,35 +36,8 @@ pub(super) fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError
         .map_err(|_| AwsError::invalid(format!("{name}.Bytes is not valid base64")))
 }
 
-/// A box as ratios of the image's width and height.
-pub(super) fn ratio_box(b: &vision::BBox, image: &ImageInfo) -> Value {
-    let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
-    json!({"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h})
-}
-
 fn stored_box(b: &store::FaceBox, image: &ImageInfo) -> Value {
     ratio_box(&vision::BBox { x: b.x, y: b.y, width: b.width, height: b.height }, image)
-}
-
-pub(super) fn face_detail(f: &Face, image: &ImageInfo) -> Value {
-    let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
-    // The detector's five points: the person's right eye, left eye, nose, right and left mouth corners.
-    let p = &f.detection.landmarks;
-    let point = |kind: &str, i: usize| json!({"Type": kind, "X": p[i].x / w, "Y": p[i].y / h});
-    let q = &f.quality;
-    json!({
-        "BoundingBox": ratio_box(&f.detection.bbox, image),
-        "Landmarks": [
-            point("eyeLeft", 1),
-            point("eyeRight", 0),
-            point("nose", 2),
-            point("mouthLeft", 4),
-            point("mouthRight", 3),
-        ],
-        "Pose": {"Roll": q.roll, "Yaw": q.yaw},
-        "Quality": {"Brightness": q.brightness * 100.0, "Sharpness": (q.sharpness / 10.0).min(100.0)},
-        "Confidence": f.detection.score * 100.0,
-    })
 }
 
 /// AWS's reason for a face left out of IndexFaces.
@@ -129,8 +103,8 @@ pub(super) async fn handle(
 ) -> Result<Value, AwsError> {
     match operation.as_str() {
         "DetectFaces" => {
-            let found = faces::detect(&app, image_bytes(&request, "Image")?).await?;
-            Ok(json!({"FaceDetails": found.faces.iter().map(|f| face_detail(f, &found.image)).collect::<Vec<_>>()}))
+            let wanted = Attributes::parse(&request, "Attributes")?;
+            face_details::detect_faces(&app, image_bytes(&request, "Image")?, &wanted).await
         }
         "CompareFaces" => {
             let (source, target) = (image_bytes(&request, "SourceImage")?, image_bytes(&request, "TargetImage")?);
@@ -153,6 +127,7 @@ pub(super) async fn handle(
         "IndexFaces" => {
             let id = string_field(&request, "CollectionId")?.to_string();
             let image = image_bytes(&request, "Image")?;
+            let wanted = Attributes::parse(&request, "DetectionAttributes")?;
             // Rekognition indexes every face by default (MaxFaces caps it, largest first).
             let max = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.min(100) as u32);
             let options = collections::IndexOptions {
@@ -163,12 +138,14 @@ pub(super) async fn handle(
                 client_request_token: None,
                 store_image: false,
             };
-            let r = collections::index_faces(&app, &id, image, options).await?;
+            let r = collections::index_faces(&app, &id, image.clone(), options).await?;
+            let (indexed, unindexed) = face_details::index_faces_details(&app, image, &r, &wanted).await?;
             let records: Vec<Value> = r
                 .records
                 .iter()
-                .map(|f| {
-                    json!({
+                .zip(indexed)
+                .map(|(f, detail)| {
+                    let mut record = json!({
                         "Face": {
                             "FaceId": f.face_id.to_string(),
                             "ImageId": f.image_id.to_string(),
@@ -176,15 +153,20 @@ pub(super) async fn handle(
                             "BoundingBox": stored_box(&f.bbox, &r.image),
                             "Confidence": f.detection_score * 100.0,
                         }
-                    })
+                    });
+                    if let Some(detail) = detail {
+                        record["FaceDetail"] = detail;
+                    }
+                    record
                 })
                 .collect();
             let unindexed: Vec<Value> = r
                 .not_indexed
                 .iter()
-                .map(|u| {
+                .zip(unindexed)
+                .map(|(u, detail)| {
                     let reasons: Vec<&str> = u.reasons.iter().map(|r| unindexed_reason(*r)).collect();
-                    json!({"Reasons": reasons, "FaceDetail": face_detail(&u.face, &r.image)})
+                    json!({"Reasons": reasons, "FaceDetail": detail})
                 })
                 .collect();
             Ok(json!({"FaceRecords": records, "UnindexedFaces": unindexed, "FaceModelVersion": r.face_model}))

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::operations::{face_detail, image_bytes, ratio_box, string_field};
+use super::face_details::{face_detail, ratio_box};
+use super::operations::{image_bytes, string_field};
 use super::AwsError;
 use crate::state::AppState;
 use crate::usecases::collection_users::{

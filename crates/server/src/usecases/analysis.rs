@@ -63,7 +63,9 @@ async fn analyse_image(
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
-    app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
+    if max > 0 {
+        app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
+    }
     Ok(out)
 }
 
@@ -85,6 +87,78 @@ pub async fn analyze(app: &AppState, image: Bytes, max_faces: Option<u32>) -> Ap
         .filter_map(|(i, analysis)| Some(AnalyzedFace { face: slots.get_mut(i)?.take()?, analysis }))
         .collect();
     Ok(Analysis { image, faces, face_count })
+}
+
+/// A face found in an image, and what the networks measured on it when it was analysed.
+pub struct DetectedFace {
+    pub face: Face,
+    pub analysis: Option<FaceAnalysis>,
+}
+
+/// Every face of an image, largest first.
+pub struct Detected {
+    pub image: ImageInfo,
+    pub faces: Vec<DetectedFace>,
+}
+
+/// Finds every face of `image` (none is no error) and analyses the largest `analysed` of them (at most
+/// [`MAX_ANALYSED_FACES`]; 0: none, detection alone).
+pub async fn detect(app: &AppState, image: Bytes, analysed: u32) -> ApiResult<Detected> {
+    let max = analysed.min(MAX_ANALYSED_FACES) as usize;
+    let _admission = app.pool.admit()?;
+    let (image, faces, found) = analyse_image(app, image, max).await?;
+    let mut analyses: Vec<Option<FaceAnalysis>> = faces.iter().map(|_| None).collect();
+    for (i, a) in found {
+        if let Some(slot) = analyses.get_mut(i) {
+            *slot = Some(a);
+        }
+    }
+    let order = largest_first(&faces);
+    let mut slots: Vec<Option<Face>> = faces.into_iter().map(Some).collect();
+    let faces = order
+        .into_iter()
+        .filter_map(|i| Some(DetectedFace { face: slots.get_mut(i)?.take()?, analysis: analyses.get_mut(i)?.take() }))
+        .collect();
+    Ok(Detected { image, faces })
+}
+
+/// Analyses the faces in `boxes`, found earlier in the same image (in its upright frame, as detection gives
+/// them): the largest [`MAX_ANALYSED_FACES`] of them; the others (and none where the image holds no face) get
+/// `None`. One analysis per box, in the order given.
+pub async fn analyze_boxes(
+    app: &AppState,
+    image: Bytes,
+    boxes: Vec<vision::BBox>,
+) -> ApiResult<Vec<Option<FaceAnalysis>>> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by(|&a, &b| boxes[b].area().total_cmp(&boxes[a].area()));
+    order.truncate(MAX_ANALYSED_FACES as usize);
+    let _admission = app.pool.admit()?;
+    let pipeline = app.pipeline.clone();
+    let started = std::time::Instant::now();
+    let count = boxes.len();
+    let (_, _, analysed) = app
+        .inspect(image, app.config.detect_max_side, Wanted::Every, move |img, _| {
+            order
+                .into_iter()
+                .map(|i| {
+                    let a = pipeline
+                        .analyzer()
+                        .analyze(img, &boxes[i])
+                        .map_err(|e| ApiError::internal("face analysis", e))?;
+                    Ok((i, a))
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await?;
+    app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
+    let mut out: Vec<Option<FaceAnalysis>> = (0..count).map(|_| None).collect();
+    for (i, a) in analysed {
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(a);
+        }
+    }
+    Ok(out)
 }
 
 /// The largest face of an image and its liveness signals.

@@ -222,6 +222,8 @@ pub struct NotIndexed {
 
 pub struct Indexed {
     pub records: Vec<FaceRecord>,
+    /// The face detected for each record this call indexed, by face id (a retry's earlier records have none).
+    pub detected: Vec<(Uuid, Face)>,
     pub not_indexed: Vec<NotIndexed>,
     pub image: ImageInfo,
     pub face_model: String,
@@ -277,6 +279,7 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
     let image_id = Uuid::new_v4();
     let mut new_faces = Vec::new();
     let mut not_indexed = Vec::new();
+    let mut detected = Vec::new();
     for (i, face) in analyzed.faces.iter().enumerate() {
         if only_largest && Some(i) != largest_face {
             // Not a candidate at all when only the largest face is.
@@ -285,8 +288,10 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
         match analyzed.template_of(i) {
             Some(template) => {
                 let b = face.detection.bbox;
+                let face_id = Uuid::now_v7();
+                detected.push((face_id, face.clone()));
                 new_faces.push(NewFace {
-                    face_id: Uuid::now_v7(),
+                    face_id,
                     image_id,
                     external_id: options.external_id.clone(),
                     metadata: options.metadata.clone(),
@@ -325,7 +330,7 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
         };
         catch_up(app).await;
     }
-    Ok(Indexed { records, not_indexed, image: analyzed.image, face_model: app.face_model() })
+    Ok(Indexed { records, detected, not_indexed, image: analyzed.image, face_model: app.face_model() })
 }
 
 /// The faces of a collection in enrolment order (optionally only those of one external id, or of one user).

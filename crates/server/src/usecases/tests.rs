@@ -6,7 +6,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::collections::{self, IndexOptions, IndexSelection, Page, SearchOptions};
-use super::{faces, keys, users};
+use super::{analysis, faces, keys, users};
 use crate::config::ServerConfig;
 use crate::error::Code;
 use crate::state::AppState;
@@ -112,6 +112,47 @@ async fn faces_and_collections() {
     assert!(again.results[0].matches.is_empty());
     let missing = collections::search(&app, "nobody", blair[2].clone(), SearchOptions::default()).await;
     assert_eq!(missing.err().map(|e| e.code), Some(Code::CollectionNotFound));
+    crate::service::close(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detection_with_analysis_of_the_largest_faces() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let app = service(dir.path()).await;
+    let read = |rel: &str| Bytes::from(std::fs::read(testkit::shared_data(rel)).expect("a shared image"));
+    let two = read("samples/face_recognition/two_people.jpg");
+
+    let found = analysis::detect(&app, two.clone(), 1).await.expect("detect");
+    assert_eq!(found.faces.len(), 2);
+    let area = |f: &analysis::DetectedFace| f.face.detection.bbox.area();
+    assert!(area(&found.faces[0]) >= area(&found.faces[1]), "largest first");
+    assert!(found.faces[0].analysis.is_some() && found.faces[1].analysis.is_none(), "only the largest analysed");
+    let plain = analysis::detect(&app, two.clone(), 0).await.expect("detect");
+    assert!(plain.faces.iter().all(|f| f.analysis.is_none()) && plain.faces.len() == 2);
+    let none =
+        analysis::detect(&app, read("samples/insightface/crop/no_face.png"), 20).await.expect("no face is no error");
+    assert!(none.faces.is_empty());
+
+    // The same boxes analysed later give the same measurements, in the order given.
+    let boxes = found.faces.iter().rev().map(|f| f.face.detection.bbox).collect();
+    let again = analysis::analyze_boxes(&app, two, boxes).await.expect("analyse boxes");
+    let (Some(first), Some(second)) = (&found.faces[0].analysis, &again[1]) else { panic!("not analysed") };
+    assert!(again[0].is_some());
+    assert!((first.pose.yaw - second.pose.yaw).abs() < 1e-3 && (first.smile - second.smile).abs() < 1e-4);
+
+    // Indexing tells which detected face each new record is.
+    let caller = auth::Access::unrestricted("test");
+    collections::create(&app, &caller, "attributes".into(), None).await.expect("create");
+    let mut every = options("two");
+    every.selection = IndexSelection::All { max: None };
+    let indexed = collections::index_faces(&app, "attributes", read("samples/face_recognition/two_people.jpg"), every)
+        .await
+        .expect("index");
+    assert_eq!(indexed.records.len(), indexed.detected.len());
+    for record in &indexed.records {
+        let face = indexed.detected.iter().find(|(id, _)| *id == record.face_id).map(|(_, f)| f).expect("detected");
+        assert_eq!(face.detection.bbox.x, record.bbox.x);
+    }
     crate::service::close(app).await;
 }
 
