@@ -110,20 +110,20 @@ def check_all(detail):
     box = detail["BoundingBox"]
     slack = 0.2 * box["Width"]
     assert all(box["Left"] - slack <= v <= box["Left"] + box["Width"] + slack for v in x.values()), (box, x)
-    # "Left" is the person's left, as for the default five: on the image's right in a frontal photo.
+    # "Left" is the image's left, as in AWS's own examples (eyeLeft has the smaller X).
     for left, right in [("eyeLeft", "eyeRight"), ("mouthLeft", "mouthRight"), ("leftPupil", "rightPupil"),
                         ("leftEyeLeft", "leftEyeRight"), ("rightEyeLeft", "rightEyeRight"),
                         ("leftEyeBrowLeft", "leftEyeBrowRight"), ("rightEyeBrowLeft", "rightEyeBrowRight"),
                         ("noseLeft", "noseRight"), ("midJawlineLeft", "midJawlineRight"),
                         ("upperJawlineLeft", "upperJawlineRight"), ("leftEyeRight", "rightEyeLeft")]:
-        assert x[left] > x[right], (left, right, x[left], x[right])
+        assert x[left] < x[right], (left, right, x[left], x[right])
     for side in ("left", "right"):
         eye = side + "Eye"
         assert y[eye + "BrowUp"] < y[eye + "Up"] < y[side + "Pupil"] < y[eye + "Down"], (side, y)
-        assert x[eye + "Right"] < x[side + "Pupil"] < x[eye + "Left"], (side, x)
+        assert x[eye + "Left"] < x[side + "Pupil"] < x[eye + "Right"], (side, x)
     assert y["noseLeft"] < y["mouthUp"] < y["mouthDown"] < y["chinBottom"], y
     assert y["upperJawlineLeft"] < y["midJawlineLeft"] < y["chinBottom"], y
-    assert x["midJawlineRight"] < x["chinBottom"] < x["midJawlineLeft"], x
+    assert x["midJawlineLeft"] < x["chinBottom"] < x["midJawlineRight"], x
 
 
 everything = rk.detect_faces(Image={"Bytes": image("obama.jpg")}, Attributes=["ALL"])["FaceDetails"]

@@ -15,8 +15,8 @@
 //!   (neutral is `CALM`; AWS's `CONFUSED` has no class and is not listed);
 //! - with `ALL`, the 30 landmarks AWS documents: the detector's five, 23 mesh points and the two iris centres.
 //!
-//! "Left" and "right" are the person's own, as the five default landmarks have always been here: `eyeLeft` is the
-//! person's left eye, on the image's right in a frontal photo.
+//! "Left" and "right" are the image's, as in AWS's own examples (`eyeLeft` has the smaller `X`): `eyeLeft` is the
+//! person's right eye in a frontal photo.
 //!
 //! Age, gender, glasses, sunglasses, beard, moustache, occlusion and eye direction are accepted in a list but never
 //! returned: Facegate has no measured model for them, and a guess would be an invented answer.
@@ -98,18 +98,19 @@ pub(super) fn ratio_box(b: &vision::BBox, image: &ImageInfo) -> Value {
 /// The default `FaceDetail`: box, the detector's five landmarks, pose from them, quality, confidence.
 pub(super) fn face_detail(f: &Face, image: &ImageInfo) -> Value {
     let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
-    // The detector's five points: the person's right eye, left eye, nose, right and left mouth corners.
+    // The detector's five points: the person's right eye, left eye, nose, right and left mouth corners — on the
+    // image's left, right, ..., as AWS names them (`eyeLeft` is the eye on the image's left).
     let p = &f.detection.landmarks;
     let point = |kind: &str, i: usize| json!({"Type": kind, "X": p[i].x / w, "Y": p[i].y / h});
     let q = &f.quality;
     json!({
         "BoundingBox": ratio_box(&f.detection.bbox, image),
         "Landmarks": [
-            point("eyeLeft", 1),
-            point("eyeRight", 0),
+            point("eyeLeft", 0),
+            point("eyeRight", 1),
             point("nose", 2),
-            point("mouthLeft", 4),
-            point("mouthRight", 3),
+            point("mouthLeft", 3),
+            point("mouthRight", 4),
         ],
         "Pose": {"Roll": q.roll, "Yaw": q.yaw},
         "Quality": {"Brightness": q.brightness * 100.0, "Sharpness": (q.sharpness / 10.0).min(100.0)},
@@ -120,37 +121,37 @@ pub(super) fn face_detail(f: &Face, image: &ImageInfo) -> Value {
 /// AWS's emotion type of each expression class ([`vision::analysis::EXPRESSIONS`] order).
 const EMOTIONS: [&str; 7] = ["ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM"];
 
-/// Mesh points of AWS's landmarks (MediaPipe's canonical face mesh; the person's own left and right), each the
+/// Mesh points of AWS's landmarks (MediaPipe's canonical face mesh; left and right as the image shows them), each the
 /// mean of the indices listed.
 const MESH_LANDMARKS: [(&str, &[usize]); 23] = [
     // Eyebrows: the ends (upper and lower contour) and the top of the upper contour.
-    ("leftEyeBrowLeft", &[300, 276]),
-    ("leftEyeBrowRight", &[336, 285]),
-    ("leftEyeBrowUp", &[334]),
-    ("rightEyeBrowLeft", &[107, 55]),
-    ("rightEyeBrowRight", &[70, 46]),
-    ("rightEyeBrowUp", &[105]),
+    ("rightEyeBrowRight", &[300, 276]),
+    ("rightEyeBrowLeft", &[336, 285]),
+    ("rightEyeBrowUp", &[334]),
+    ("leftEyeBrowRight", &[107, 55]),
+    ("leftEyeBrowLeft", &[70, 46]),
+    ("leftEyeBrowUp", &[105]),
     // Eyes: the corners and the middle of each lid.
-    ("leftEyeLeft", &[263]),
-    ("leftEyeRight", &[362]),
-    ("leftEyeUp", &[386]),
-    ("leftEyeDown", &[374]),
-    ("rightEyeLeft", &[133]),
-    ("rightEyeRight", &[33]),
-    ("rightEyeUp", &[159]),
-    ("rightEyeDown", &[145]),
+    ("rightEyeRight", &[263]),
+    ("rightEyeLeft", &[362]),
+    ("rightEyeUp", &[386]),
+    ("rightEyeDown", &[374]),
+    ("leftEyeRight", &[133]),
+    ("leftEyeLeft", &[33]),
+    ("leftEyeUp", &[159]),
+    ("leftEyeDown", &[145]),
     // The nostrils' outer edges.
-    ("noseLeft", &[327]),
-    ("noseRight", &[98]),
+    ("noseRight", &[327]),
+    ("noseLeft", &[98]),
     // The outer edge of the upper and the lower lip at the middle.
     ("mouthUp", &[0]),
     ("mouthDown", &[17]),
     // The face outline at the ears, at the jaw's angle, and the chin.
-    ("upperJawlineLeft", &[454]),
-    ("midJawlineLeft", &[397]),
+    ("upperJawlineRight", &[454]),
+    ("midJawlineRight", &[397]),
     ("chinBottom", &[152]),
-    ("midJawlineRight", &[172]),
-    ("upperJawlineRight", &[234]),
+    ("midJawlineLeft", &[172]),
+    ("upperJawlineLeft", &[234]),
 ];
 
 /// `Confidence` of a reading `value` against `threshold`: 50 at the threshold, growing linearly to 100 at
@@ -207,8 +208,9 @@ pub(super) fn detail(
                 .fold((0.0, 0.0), |(x, y), p| (x + p[0] / n, y + p[1] / n));
             landmarks.push(at(kind, [x, y]));
         }
-        landmarks.push(at("leftPupil", a.irises.left));
-        landmarks.push(at("rightPupil", a.irises.right));
+        // The person's right iris is on the image's left.
+        landmarks.push(at("leftPupil", a.irises.right));
+        landmarks.push(at("rightPupil", a.irises.left));
         out["Landmarks"] = Value::Array(landmarks);
     }
     out
