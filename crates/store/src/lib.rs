@@ -5,6 +5,7 @@
 //! `postgres://` URL, for several replicas). Both speak the same SQL through sqlx's `Any` driver; only the
 //! schema (migrations) and the write lock differ per dialect.
 
+mod blobs;
 mod dialect;
 mod error;
 mod frame_prints;
@@ -17,6 +18,7 @@ pub mod text;
 mod tokens;
 mod users;
 
+pub use blobs::{valid_bucket_name, BlobError, Blobs, Object, S3Settings, S3};
 pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use frame_prints::{FramePrintRow, NewFramePrint};
