@@ -74,6 +74,9 @@ pub struct Access {
     pub scopes: Vec<Scope>,
     /// `None`: every collection.
     pub collections: Option<Vec<String>>,
+    /// The S3 buckets it may read and write (`S3Object` inputs, liveness output); `None`: every bucket the
+    /// server's credentials reach.
+    pub buckets: Option<Vec<String>>,
     /// Whether requests count against a stored key's usage and quota.
     pub stored: bool,
 }
@@ -81,7 +84,13 @@ pub struct Access {
 impl Access {
     /// Everything, everywhere (the configured admin key; every caller of an open loopback server).
     pub fn unrestricted(key_id: &str) -> Self {
-        Access { key_id: key_id.to_string(), scopes: vec![Scope::Admin], collections: None, stored: false }
+        Access {
+            key_id: key_id.to_string(),
+            scopes: vec![Scope::Admin],
+            collections: None,
+            buckets: None,
+            stored: false,
+        }
     }
 
     pub fn is_admin(&self) -> bool {
@@ -99,6 +108,12 @@ impl Access {
             None => true,
             Some(list) => list.iter().any(|c| c == id),
         }
+    }
+
+    /// Whether the caller may read or write the S3 bucket `name` (admin keys and keys without a bucket list may
+    /// use all).
+    pub fn may_use_bucket(&self, name: &str) -> bool {
+        self.is_admin() || self.buckets.as_ref().is_none_or(|list| list.iter().any(|b| b == name))
     }
 }
 
@@ -121,13 +136,15 @@ mod tests {
             key_id: "k".into(),
             scopes: vec![Scope::CollectionsRead],
             collections: Some(vec!["a".into()]),
+            buckets: Some(vec!["faces".into()]),
             stored: true,
         };
         assert!(reader.allows(Scope::CollectionsRead));
         assert!(!reader.allows(Scope::CollectionsWrite));
         assert!(reader.may_use_collection("a"));
         assert!(!reader.may_use_collection("b"));
+        assert!(reader.may_use_bucket("faces") && !reader.may_use_bucket("other"));
         let admin = Access::unrestricted("admin");
-        assert!(admin.allows(Scope::Users) && admin.may_use_collection("b"));
+        assert!(admin.allows(Scope::Users) && admin.may_use_collection("b") && admin.may_use_bucket("other"));
     }
 }

@@ -195,6 +195,11 @@ pub struct StoreArgs {
     /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB [default: SQLite in the data directory].
     #[arg(long, env = "FACEGATE_DATABASE", value_name = "URL", hide_env_values = true)]
     pub database: Option<String>,
+    /// Where stored images go: database, or s3://BUCKET/PREFIX (endpoint, region and credentials from the usual
+    /// AWS variables: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY) [default: database].
+    #[arg(long, env = "FACEGATE_BLOB_STORE", value_name = "URL")]
+    pub blob_store: Option<server::config::BlobStore>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -262,6 +267,9 @@ pub enum KeysCommand {
         /// Limit the key to a collection, repeatable [default: all collections].
         #[arg(long = "collection", value_name = "ID")]
         collections: Vec<String>,
+        /// Limit the key to an S3 bucket (`S3Object` inputs, liveness output), repeatable [default: all buckets].
+        #[arg(long = "bucket", value_name = "NAME")]
+        buckets: Vec<String>,
         /// The key expires this many days from now.
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u64>,

@@ -57,6 +57,22 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
     if let Some(secret) = secret_from_env("FACEGATE_TOKEN_SECRET") {
         c.token_secret = Some(secret);
     }
+    set(&mut c.blob_store, &store.blob_store);
+    // The S3-compatible service as AWS's tools find it: the usual AWS variables, where the file says nothing.
+    let aws = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+    if c.s3_endpoint.is_none() {
+        c.s3_endpoint = aws(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]);
+    }
+    if c.s3_region.is_none() {
+        c.s3_region = aws(&["AWS_REGION", "AWS_DEFAULT_REGION"]);
+    }
+    if c.s3_access_key_id.is_none() && c.s3_secret_access_key.is_none() {
+        c.s3_access_key_id = aws(&["AWS_ACCESS_KEY_ID"]);
+        c.s3_secret_access_key = secret_from_env("AWS_SECRET_ACCESS_KEY");
+        if c.s3_session_token.is_none() {
+            c.s3_session_token = secret_from_env("AWS_SESSION_TOKEN");
+        }
+    }
     if let Some(s) = serve {
         set(&mut c.listen, &s.listen);
         set(&mut c.queue, &s.queue);

@@ -1,8 +1,10 @@
 //! Crash safety: writers enroll faces and register users concurrently while the server is killed with SIGKILL
 //! at moments that vary from round to round; after each restart every write the server acknowledged is there
 //! and searchable, nothing half-written is visible (every listed face has its image, the counts agree), and the
-//! index agrees with the store — on SQLite and on PostgreSQL. Then PostgreSQL itself restarts under load: the
-//! server answers 503 meanwhile (never a 500), reconnects by itself, and keeps every acknowledged write.
+//! index agrees with the store — on SQLite and on PostgreSQL, and with the images in an S3-compatible bucket
+//! (moto's standalone server), where afterwards every row's object exists and every object is named by a row once
+//! the orphans of the killed uploads have been swept. Then PostgreSQL itself restarts under load: the server
+//! answers 503 meanwhile (never a 500), reconnects by itself, and keeps every acknowledged write.
 
 mod support;
 
@@ -164,8 +166,13 @@ fn check(served: &Served, acked: &Acknowledged) -> Result<usize, Failed> {
 }
 
 fn kill_rounds(dir: &Path, database: Option<&str>) -> Result<(), Failed> {
+    kill_rounds_with(dir, database, &[])
+}
+
+fn kill_rounds_with(dir: &Path, database: Option<&str>, env: &[(&str, &str)]) -> Result<(), Failed> {
+    let start = || Served::start_env(dir, database, &["--threads", "1"], env);
     let acked = Arc::new(Mutex::new(Acknowledged::default()));
-    let mut served = Served::start(dir, database, &["--threads", "1"]);
+    let mut served = start();
     let (status, _) =
         json(client().post(served.url("/v1/collections")).json(&json!({"collectionId": "crash"})).send()?);
     assert_eq!(status, 201);
@@ -187,7 +194,7 @@ fn kill_rounds(dir: &Path, database: Option<&str>) -> Result<(), Failed> {
         for t in threads {
             t.join().map_err(|_| "a writer panicked")?;
         }
-        served = Served::start(dir, database, &["--threads", "1"]);
+        served = start();
         let a = acked.lock().map_err(|_| "poisoned")?;
         assert!(a.other.iter().all(|s| *s == 503), "answers other than success or back-pressure: {:?}", a.other);
         let stored = check(&served, &a)?;
@@ -200,6 +207,42 @@ fn kill_rounds(dir: &Path, database: Option<&str>) -> Result<(), Failed> {
     let a = acked.lock().map_err(|_| "poisoned")?;
     assert!(a.faces.len() >= 4 && !a.users.is_empty(), "the rounds wrote something before each kill");
     Ok(())
+}
+
+/// The kill rounds with the images in a bucket; then, once the grace period of the killed uploads is over and a
+/// restart has swept, the bucket and the database agree exactly: no row without its object (the rounds' checks
+/// read every image back), no object without its row, nothing left pending.
+fn sigkill_rounds_s3(dir: &Path, s3: &testkit::S3Server) -> Result<(), Failed> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("facegate.toml"), "blob_orphan_grace_seconds = 2\n")?;
+    s3.create_bucket("crash-images")?;
+    let env = s3.server_env("crash-images", "crash");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    kill_rounds_with(dir, None, &env)?;
+    std::thread::sleep(Duration::from_secs(3));
+    // A start sweeps the orphans whose grace is over.
+    drop(Served::start_env(dir, None, &["--threads", "1"], &env));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let settings = store::S3Settings {
+        endpoint: Some(s3.endpoint.clone()),
+        region: "us-east-1".into(),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        session_token: None,
+        allow_http: true,
+    };
+    runtime.block_on(async {
+        let db = store::Store::open(&format!("sqlite://{}", dir.join("facegate.db").display()), 1).await?;
+        let (mut named, pending) = db.object_inventory().await?;
+        let mut listed = store::S3::new(settings).list("crash-images", "crash").await?;
+        named.sort();
+        listed.sort();
+        assert!(!named.is_empty(), "the rounds stored images in the bucket");
+        assert_eq!(listed, named, "the bucket holds exactly the objects the rows name");
+        assert!(pending.is_empty(), "nothing is left pending after the sweep: {pending:?}");
+        eprintln!("S3: {} objects, each named by a row", listed.len());
+        Ok::<_, Failed>(())
+    })
 }
 
 fn postgres_restart_under_load(dir: &Path) -> Result<(), Failed> {
@@ -249,14 +292,25 @@ fn main() {
     let args = Arguments::from_args();
     let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL"));
-    let (t1, t2, t3) = (tmp.clone(), tmp.clone(), tmp);
-    let trials = vec![
+    let (t1, t2, t3, t4) = (tmp.clone(), tmp.clone(), tmp.clone(), tmp);
+    let s3 = match testkit::S3Server::for_tests() {
+        Ok(s3) => Some(s3),
+        Err(why) => {
+            testkit::skip_unless_ci(&format!("an S3-compatible server for the bucket round ({why})"));
+            None
+        }
+    };
+    let mut trials = vec![];
+    if let Some(s3) = s3 {
+        trials.push(Trial::test("sigkill_rounds_s3", move || sigkill_rounds_s3(&t4.path().join("s3"), &s3)));
+    }
+    trials.extend([
         Trial::test("sigkill_rounds_sqlite", move || kill_rounds(&t1.path().join("sqlite"), None)),
         Trial::test("sigkill_rounds_postgres", move || {
             let url = postgres.create_database("crash")?;
             kill_rounds(&t2.path().join("postgres"), Some(&url))
         }),
         Trial::test("postgres_restart_under_load", move || postgres_restart_under_load(&t3.path().join("pgrestart"))),
-    ];
+    ]);
     libtest_mimic::run(&args, trials).exit();
 }

@@ -199,3 +199,238 @@ fn signatures_bind_the_operation_host_time_and_scope() {
     refused(send(&s, &authorizations), "IncompleteSignatureException", "two authorizations");
     assert!(exists(), "a request with repeated headers deleted the collection");
 }
+
+/// The S3-compatible server for these tests, or `None` (skipped with a message; a failure under CI).
+fn s3_server() -> Option<testkit::S3Server> {
+    match testkit::S3Server::for_tests() {
+        Ok(s3) => Some(s3),
+        Err(why) => {
+            testkit::skip_unless_ci(&format!("an S3-compatible server ({why})"));
+            None
+        }
+    }
+}
+
+/// A server whose images go to `bucket` on `s3`, with the admin key and the admin AWS pair.
+fn serve_with_bucket(dir: &std::path::Path, s3: &testkit::S3Server, bucket: &str, database: Option<&str>) -> Served {
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    std::fs::write(
+        dir.join("data/facegate.toml"),
+        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
+         liveness_replay_window_seconds = 0\naws_regions = [\"eu-west-1\"]\n",
+    )
+    .expect("config");
+    s3.create_bucket(bucket).expect("the images bucket");
+    let env = s3.server_env(bucket, "facegate");
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.extend([
+        ("FACEGATE_ADMIN_KEY", ADMIN_KEY),
+        ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
+        ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
+    ]);
+    Served::start_env(&dir.join("data"), database, &[], &env)
+}
+
+/// `S3Object` inputs, keys limited to buckets, liveness `OutputConfig` and face images kept in a bucket, through
+/// boto3 against a real S3-compatible server (moto's standalone mode) and a real `facegate serve`
+/// (tests/rekognition_s3_boto3.py).
+#[test]
+fn rekognition_with_an_s3_store_through_boto3() {
+    let Some(python) = std::env::var_os("FACEGATE_TEST_PYTHON") else {
+        testkit::skip_unless_ci("FACEGATE_TEST_PYTHON (a Python with boto3) for the S3 suite");
+        return;
+    };
+    let Some(s3) = s3_server() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let s = serve_with_bucket(tmp.path(), &s3, "facegate-images", None);
+    let script = testkit::repo_root().join("crates/facegate/tests/rekognition_s3_boto3.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args([
+            s.url(""),
+            KEY_ID.into(),
+            SECRET.into(),
+            ADMIN_KEY.into(),
+            s3.endpoint.clone(),
+            "facegate-images".into(),
+        ])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "boto3 S3 suite failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        s.log_text()
+    );
+}
+
+/// Two replicas on one PostgreSQL database keep their images in one bucket: a face indexed (with its image)
+/// through one is read back, image included, through the other; deleted through the other, its object goes.
+#[test]
+fn replicas_share_images_through_the_bucket() {
+    let Some(s3) = s3_server() else { return };
+    let pg = testkit::Postgres::for_tests().expect("PostgreSQL");
+    let url = pg.create_database("s3replicas").expect("a database");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let one = serve_with_bucket(&tmp.path().join("one"), &s3, "replica-images", Some(&url));
+    let two = serve_with_bucket(&tmp.path().join("two"), &s3, "replica-images", Some(&url));
+    let admin = |r: reqwest::blocking::RequestBuilder| r.bearer_auth(ADMIN_KEY);
+    let (status, _) = json(
+        admin(client().post(one.url("/v1/collections")))
+            .json(&serde_json::json!({"collectionId": "shared"}))
+            .send()
+            .expect("create"),
+    );
+    assert_eq!(status, 201);
+    let photo = read("samples/face_recognition/obama.jpg");
+    let body = serde_json::json!({"image": b64(&photo), "storeImage": true, "externalId": "obama"});
+    let (status, added) =
+        json(admin(client().post(one.url("/v1/collections/shared/faces"))).json(&body).send().expect("index"));
+    assert_eq!(status, 200, "{added}");
+    let face = added["faceRecords"][0]["faceId"].as_str().expect("a face id").to_string();
+    let read_back =
+        admin(client().get(two.url(&format!("/v1/collections/shared/faces/{face}/image")))).send().expect("image");
+    assert_eq!(read_back.status().as_u16(), 200);
+    assert_eq!(read_back.bytes().expect("bytes").as_ref(), photo.as_slice(), "the other replica reads the same image");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let settings = store::S3Settings {
+        endpoint: Some(s3.endpoint.clone()),
+        region: "us-east-1".into(),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        session_token: None,
+        allow_http: true,
+    };
+    let bucket = store::S3::new(settings);
+    let listed = runtime.block_on(bucket.list("replica-images", "facegate")).expect("list");
+    assert_eq!(listed.len(), 1, "one object for the image: {listed:?}");
+    let resp = admin(client().delete(two.url(&format!("/v1/collections/shared/faces/{face}")))).send().expect("delete");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let listed = runtime.block_on(bucket.list("replica-images", "facegate")).expect("list");
+    assert!(listed.is_empty(), "deleting the face through the other replica deleted its object: {listed:?}");
+}
+
+/// The AWS CLI — a second real client — against Facegate: compare-faces, create-collection, index-faces and
+/// search-faces-by-image with `--endpoint-url`, images as bytes and as `S3Object`s (put with `aws s3api`).
+#[test]
+fn aws_cli_against_facegate() {
+    let Some(python) = std::env::var_os("FACEGATE_TEST_PYTHON") else {
+        testkit::skip_unless_ci("FACEGATE_TEST_PYTHON (a venv with awscli) for the AWS CLI check");
+        return;
+    };
+    let aws = std::path::PathBuf::from(python).with_file_name("aws");
+    if !aws.exists() {
+        testkit::skip_unless_ci(&format!("the AWS CLI at {} (pip install awscli)", aws.display()));
+        return;
+    }
+    let Some(s3) = s3_server() else { return };
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let s = serve_with_bucket(tmp.path(), &s3, "cli-images", None);
+    let run = |endpoint: &str, region: &str, key: &str, secret: &str, args: &[&str]| -> Value {
+        let out = Command::new(&aws)
+            .args(args)
+            .args(["--endpoint-url", endpoint, "--region", region, "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .expect("aws runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "aws {args:?} failed:\n{stdout}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            s.log_text()
+        );
+        if stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("aws {args:?}: not JSON ({e}): {stdout}"))
+        }
+    };
+    let face = |name: &str| shared_data(&format!("samples/face_recognition/{name}")).display().to_string();
+    let rk = |args: &[&str]| run(&s.base, "eu-west-1", KEY_ID, SECRET, args);
+    let s3api = |args: &[&str]| run(&s3.endpoint, "us-east-1", "testing", "testing", args);
+    s3api(&["s3api", "create-bucket", "--bucket", "cli-inputs"]);
+    let obama2 = face("obama2.jpg");
+    s3api(&["s3api", "put-object", "--bucket", "cli-inputs", "--key", "obama2.jpg", "--body", &obama2]);
+
+    let source = format!("fileb://{}", face("obama.jpg"));
+    let same = rk(&[
+        "rekognition",
+        "compare-faces",
+        "--source-image-bytes",
+        &source,
+        "--target-image",
+        "S3Object={Bucket=cli-inputs,Name=obama2.jpg}",
+    ]);
+    let matches = same["FaceMatches"].as_array().expect("FaceMatches");
+    assert!(matches.len() == 1 && matches[0]["Similarity"].as_f64() > Some(90.0), "{same}");
+    let other = rk(&[
+        "rekognition",
+        "compare-faces",
+        "--source-image-bytes",
+        &source,
+        "--target-image-bytes",
+        &format!("fileb://{}", face("biden.jpg")),
+    ]);
+    assert_eq!(other["FaceMatches"], serde_json::json!([]), "{other}");
+    assert_eq!(other["UnmatchedFaces"].as_array().map(Vec::len), Some(1), "{other}");
+
+    let created = rk(&["rekognition", "create-collection", "--collection-id", "cli"]);
+    assert_eq!(created["StatusCode"], 200, "{created}");
+    let indexed = rk(&[
+        "rekognition",
+        "index-faces",
+        "--collection-id",
+        "cli",
+        "--image-bytes",
+        &source,
+        "--external-image-id",
+        "obama",
+    ]);
+    let records = indexed["FaceRecords"].as_array().expect("FaceRecords");
+    assert_eq!(records.len(), 1, "{indexed}");
+    assert_eq!(records[0]["Face"]["ExternalImageId"], "obama", "{indexed}");
+    let face_id = records[0]["Face"]["FaceId"].as_str().expect("a face id").to_string();
+    let found = rk(&[
+        "rekognition",
+        "search-faces-by-image",
+        "--collection-id",
+        "cli",
+        "--image",
+        "S3Object={Bucket=cli-inputs,Name=obama2.jpg}",
+    ]);
+    assert_eq!(found["FaceMatches"][0]["Face"]["FaceId"], face_id.as_str(), "{found}");
+    assert!(found["FaceMatches"][0]["Similarity"].as_f64() > Some(90.0), "{found}");
+
+    // Users: the indexed face in a user, found by search-users-by-image with an S3Object.
+    rk(&["rekognition", "create-user", "--collection-id", "cli", "--user-id", "obama:44"]);
+    let associated = rk(&[
+        "rekognition",
+        "associate-faces",
+        "--collection-id",
+        "cli",
+        "--user-id",
+        "obama:44",
+        "--face-ids",
+        &face_id,
+    ]);
+    assert_eq!(associated["AssociatedFaces"][0]["FaceId"], face_id.as_str(), "{associated}");
+    assert_eq!(associated["UserStatus"], "ACTIVE", "{associated}");
+    let users = rk(&[
+        "rekognition",
+        "search-users-by-image",
+        "--collection-id",
+        "cli",
+        "--image",
+        "S3Object={Bucket=cli-inputs,Name=obama2.jpg}",
+    ]);
+    assert_eq!(users["UserMatches"][0]["User"]["UserId"], "obama:44", "{users}");
+    assert!(users["UserMatches"][0]["Similarity"].as_f64() > Some(80.0), "{users}");
+    let listed = rk(&["rekognition", "list-users", "--collection-id", "cli"]);
+    assert_eq!(listed["Users"], serde_json::json!([{"UserId": "obama:44", "UserStatus": "ACTIVE"}]), "{listed}");
+}

@@ -324,7 +324,7 @@ pub(crate) fn access_of(key: store::ApiKey) -> (Access, Limits) {
         rate: key.rate_per_second.map(|r| (r, key.burst.unwrap_or_else(|| r.ceil().max(1.0) as u32))),
         monthly_quota: key.monthly_quota,
     };
-    (Access { key_id: key.key_id, scopes, collections: key.collections, stored: true }, limits)
+    (Access { key_id: key.key_id, scopes, collections: key.collections, buckets: key.buckets, stored: true }, limits)
 }
 
 /// The client's address: from the configured proxy header (its last entry), else the connection's peer.

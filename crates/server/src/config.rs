@@ -54,6 +54,50 @@ impl std::fmt::Display for TokenAlgorithm {
     }
 }
 
+/// Where stored images go: `database` (rows of the database, the default) or `s3://BUCKET/PREFIX` (an
+/// S3-compatible bucket, reached with the `s3_*` settings).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BlobStore {
+    #[default]
+    Database,
+    S3 {
+        bucket: String,
+        /// Without leading or trailing `/`; may be empty.
+        prefix: String,
+    },
+}
+
+impl std::str::FromStr for BlobStore {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "database" {
+            return Ok(BlobStore::Database);
+        }
+        let rest = s.strip_prefix("s3://").ok_or_else(|| format!("{s:?}: use database or s3://BUCKET/PREFIX"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if !store::valid_bucket_name(bucket) {
+            return Err(format!("{bucket:?} is not an S3 bucket name (3-63 characters of a-z 0-9 . -)"));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
+            || prefix.chars().any(|c| c.is_control())
+        {
+            return Err(format!("{prefix:?} is not an object key prefix"));
+        }
+        Ok(BlobStore::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() })
+    }
+}
+
+impl std::fmt::Display for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobStore::Database => f.write_str("database"),
+            BlobStore::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            BlobStore::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
 /// Settings that are names in the file and typed values in the program: parsed once, when the file is read.
 mod as_text {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
@@ -112,6 +156,25 @@ pub struct ServerConfig {
     pub sync_interval_ms: u64,
     /// Database connections in the pool.
     pub db_connections: u32,
+    /// Where stored images (collection face images, liveness reference and audit images) go: `database`, or
+    /// `s3://BUCKET/PREFIX` for an S3-compatible bucket. With a bucket, Rekognition's `S3Object` inputs and
+    /// liveness `OutputConfig` work too (through the same endpoint and credentials).
+    #[serde(with = "as_text")]
+    pub blob_store: BlobStore,
+    /// How long an image upload may take before its object counts as an orphan that the sweep deletes (when the
+    /// process died before committing the row that names it), in seconds.
+    pub blob_orphan_grace_seconds: u64,
+    /// The S3-compatible endpoint (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`); none: AWS S3.
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (`AWS_REGION`, `AWS_DEFAULT_REGION`); default `us-east-1`.
+    pub s3_region: Option<String>,
+    /// Credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); none: the S3 client's
+    /// default chain (instance metadata, web identity).
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    pub s3_session_token: Option<Secret>,
+    /// Allow an `http://` endpoint that is not on loopback (loopback endpoints may always use http).
+    pub s3_allow_http: bool,
     /// Passive liveness: a face is real when the MiniFASNet ensemble's score reaches this (0..1). 0.05 keeps
     /// APCER and BPCER under 1 % on webcam print attacks (NUAA); replayed screens need a stricter value (see
     /// the README's table).
@@ -256,6 +319,14 @@ impl Default for ServerConfig {
             max_image_pixels: limits.max_pixels,
             sync_interval_ms: 250,
             db_connections: 8,
+            blob_store: BlobStore::Database,
+            blob_orphan_grace_seconds: 900,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_session_token: None,
+            s3_allow_http: false,
             passive_threshold: 0.05,
             smile_threshold: vision::analysis::SMILE_THRESHOLD,
             eye_closed_threshold: vision::analysis::EYES_CLOSED_THRESHOLD,
@@ -436,7 +507,72 @@ impl ServerConfig {
         }
         store::Dialect::of_url(&self.database_url())
             .map_err(|e| ConfigError::Invalid { key: "database", message: e.to_string() })?;
+        if !(1..=7 * 86_400).contains(&self.blob_orphan_grace_seconds) {
+            return invalid("blob_orphan_grace_seconds", "must lie between 1 second and 7 days");
+        }
+        // The S3 settings matter (and are checked) only with a bucket: AWS variables set for other tools must not
+        // stop a server that keeps its images in the database.
+        if self.blob_store != BlobStore::Database {
+            self.s3_settings()?;
+        }
         Ok(())
+    }
+
+    /// The S3-compatible service's endpoint and credentials.
+    pub fn s3_settings(&self) -> Result<store::S3Settings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { key: "s3_endpoint", message };
+        let mut allow_http = self.s3_allow_http;
+        if let Some(endpoint) = &self.s3_endpoint {
+            let url: axum::http::Uri = endpoint.parse().map_err(|_| invalid(format!("{endpoint:?} is not a URL")))?;
+            let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+            let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            match url.scheme_str() {
+                Some("https") => {}
+                Some("http") if loopback || allow_http => allow_http = true,
+                Some("http") => {
+                    return Err(invalid(format!(
+                        "{endpoint} is plain http beyond this machine: use https, or set s3_allow_http"
+                    )))
+                }
+                _ => return Err(invalid(format!("{endpoint:?}: the endpoint must be an http(s) URL"))),
+            }
+        }
+        if let Some(region) = &self.s3_region {
+            if !auth::sigv4::valid_region(region) {
+                return Err(ConfigError::Invalid {
+                    key: "s3_region",
+                    message: "a region is lower-case letters, digits and dashes, such as eu-west-1".into(),
+                });
+            }
+        }
+        if self.s3_access_key_id.is_some() != self.s3_secret_access_key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "s3_access_key_id",
+                message: "give both the access key id and the secret access key, or neither".into(),
+            });
+        }
+        Ok(store::S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone().unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.as_ref().map(|s| s.expose().to_string()),
+            session_token: self.s3_session_token.as_ref().map(|s| s.expose().to_string()),
+            allow_http,
+        })
+    }
+
+    /// Where the store keeps images, as these settings say.
+    pub fn blobs(&self) -> Result<store::Blobs, ConfigError> {
+        match &self.blob_store {
+            BlobStore::Database => Ok(store::Blobs::Database),
+            BlobStore::S3 { bucket, prefix } => store::Blobs::s3(
+                store::S3::new(self.s3_settings()?),
+                bucket,
+                prefix,
+                std::time::Duration::from_secs(self.blob_orphan_grace_seconds),
+            )
+            .map_err(|e| ConfigError::Invalid { key: "blob_store", message: e.to_string() }),
+        }
     }
 
     /// The face pipeline these settings describe; inference runs one thread per worker.
@@ -524,6 +660,36 @@ mod tests {
         }
         let hs = ServerConfig { token_algorithm: TokenAlgorithm::Hs256, ..keyed };
         assert!(matches!(hs.validate(), Err(ConfigError::Invalid { key: "token_secret", .. })));
+    }
+
+    #[test]
+    fn blob_stores_and_s3_endpoints() {
+        assert_eq!("database".parse::<BlobStore>(), Ok(BlobStore::Database));
+        let s3: BlobStore = "s3://faces/fg/prod/".parse().unwrap();
+        assert_eq!(s3, BlobStore::S3 { bucket: "faces".into(), prefix: "fg/prod".into() });
+        assert_eq!(s3.to_string(), "s3://faces/fg/prod");
+        assert_eq!("s3://faces".parse::<BlobStore>().unwrap().to_string(), "s3://faces");
+        for bad in ["s3://Faces/x", "file:///tmp", "s3://faces/a//b", "s3://faces/../x", "s3://ab"] {
+            assert!(bad.parse::<BlobStore>().is_err(), "{bad}");
+        }
+        let local = ServerConfig { s3_endpoint: Some("http://127.0.0.1:9000".into()), ..ServerConfig::default() };
+        assert!(local.s3_settings().unwrap().allow_http);
+        let remote = ServerConfig { s3_endpoint: Some("http://minio.internal:9000".into()), ..ServerConfig::default() };
+        assert!(matches!(remote.s3_settings(), Err(ConfigError::Invalid { key: "s3_endpoint", .. })));
+        let allowed = ServerConfig { s3_allow_http: true, ..remote };
+        assert!(allowed.s3_settings().unwrap().allow_http);
+        let half = ServerConfig { s3_access_key_id: Some("AKID".into()), ..ServerConfig::default() };
+        half.validate().expect("S3 settings do not matter without a bucket");
+        let half = ServerConfig { blob_store: s3.clone(), ..half };
+        assert!(matches!(half.validate(), Err(ConfigError::Invalid { key: "s3_access_key_id", .. })));
+        let secret = ServerConfig {
+            s3_access_key_id: Some("AKID".into()),
+            s3_secret_access_key: Some(Secret::new("s3-very-secret")),
+            blob_store: s3,
+            ..ServerConfig::default()
+        };
+        assert!(!format!("{secret:?}").contains("s3-very-secret"));
+        assert!(!format!("{:?}", secret.blobs().unwrap()).contains("s3-very-secret"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the table (the `/v1` API to `{"error": {"code", "message"}}` with the code's status, the Rekognition API to
 //! the code's AWS error type). Nothing here knows of HTTP beyond the status number in the table.
 
-use store::StoreError;
+use store::{BlobError, StoreError};
 use vision::VisionError;
 
 /// Declares the error codes: variant => HTTP status, stable code string, AWS error type (what the
@@ -68,6 +68,9 @@ error_codes! {
     UnsupportedImageFormat => 415, "unsupported_image_format", "InvalidImageFormatException";
     ImageTooLarge => 413, "image_too_large", "ImageTooLargeException";
     ImageTooManyPixels => 413, "image_too_many_pixels", "ImageTooLargeException";
+    /// An image named in a bucket that cannot be read: no such bucket, object or version, or refused to the
+    /// server's credentials (AWS answers all of these alike).
+    InvalidS3Object => 400, "invalid_s3_object", "InvalidS3ObjectException";
 
     // Faces.
     NoFace => 422, "no_face", "InvalidParameterException";
@@ -91,6 +94,7 @@ error_codes! {
     NoMatch => 401, "no_match", "AccessDeniedException";
     InsufficientScope => 403, "insufficient_scope", "AccessDeniedException";
     CollectionForbidden => 403, "collection_forbidden", "AccessDeniedException";
+    BucketForbidden => 403, "bucket_forbidden", "AccessDeniedException";
     SessionTokenMismatch => 403, "session_token_mismatch", "AccessDeniedException";
 
     // Things that are not there.
@@ -232,6 +236,19 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound(id) => Self::user_not_found(id),
             StoreError::UserFaceLimit { .. } => Self::new(Code::UserFaceLimit, e.to_string()),
             StoreError::RequestMismatch(_) => Self::new(Code::RequestTokenReused, e.to_string()),
+            StoreError::Blob(b) => match b {
+                BlobError::NotFound { .. } | BlobError::AccessDenied { .. } => Self::new(
+                    Code::InvalidS3Object,
+                    format!("unable to get the object from S3 ({b}): check the bucket, the key and the version"),
+                ),
+                BlobError::TooLarge { .. } => Self::new(Code::ImageTooLarge, b.to_string()),
+                BlobError::InvalidName(m) => Self::new(Code::InvalidS3Object, m.clone()),
+                BlobError::NotConfigured => Self::invalid_parameter(b.to_string()),
+                BlobError::Unavailable(_) => {
+                    tracing::warn!(error = %b, "object store unavailable");
+                    Self::new(Code::StoreUnavailable, "the S3-compatible store is unavailable").with_retry_after(1)
+                }
+            },
             _ if e.is_invalid_text() => Self::new(Code::InvalidText, "the request holds text that cannot be stored"),
             _ if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable");

@@ -150,6 +150,9 @@ async fn sweep_sessions(state: AppState) {
             Ok(n) => tracing::debug!(sessions = n, "liveness sessions swept"),
             Err(e) => tracing::warn!(error = %e.message, "sweeping liveness sessions failed"),
         }
+        if let Err(e) = state.store.sweep_objects().await {
+            tracing::warn!(error = %e, "sweeping pending objects failed");
+        }
     }
 }
 

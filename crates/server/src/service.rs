@@ -79,8 +79,15 @@ pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
         requested = %pipeline.engine().requested,
         "models loaded"
     );
-    let store = store::Store::open(&config.database_url(), config.db_connections).await?;
-    tracing::info!(store = store.dialect().name(), "store open");
+    let blobs = config.blobs()?;
+    let store = store::Store::open(&config.database_url(), config.db_connections).await?.with_blobs(blobs);
+    tracing::info!(store = store.dialect().name(), images = %store.blobs().describe(), "store open");
+    // Orphaned uploads of a process that died, and deletions it left unfinished.
+    match store.sweep_objects().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(objects = n, "swept pending objects"),
+        Err(e) => tracing::warn!(error = %e, "sweeping pending objects failed (retried with the housekeeping)"),
+    }
     // The users' faces live in an internal collection of the running model.
     let users_model = store
         .ensure_collection(&store::NewCollection {

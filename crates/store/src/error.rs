@@ -22,6 +22,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Blob(#[from] crate::blobs::BlobError),
     #[error("migration {version} failed: {message}")]
     Migration { version: i64, message: String },
 }
@@ -31,7 +33,7 @@ impl StoreError {
     /// than a problem with the request: the HTTP layer answers 503 for these.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Unavailable(_) => true,
+            StoreError::Unavailable(_) | StoreError::Blob(crate::blobs::BlobError::Unavailable(_)) => true,
             StoreError::Database(e) => matches!(
                 e,
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)

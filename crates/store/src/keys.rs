@@ -19,6 +19,8 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
     /// When set, the key may only touch these collections.
     pub collections: Option<Vec<String>>,
+    /// When set, the key may only read and write these S3 buckets (`S3Object` inputs, liveness output).
+    pub buckets: Option<Vec<String>>,
     pub rate_per_second: Option<f64>,
     pub burst: Option<u32>,
     pub monthly_quota: Option<u64>,
@@ -32,6 +34,7 @@ pub struct ApiKey {
     pub name: String,
     pub scopes: Vec<String>,
     pub collections: Option<Vec<String>>,
+    pub buckets: Option<Vec<String>>,
     pub rate_per_second: Option<f64>,
     pub burst: Option<u32>,
     pub monthly_quota: Option<u64>,
@@ -47,7 +50,8 @@ impl ApiKey {
     }
 }
 
-const KEY_COLUMNS: &str = "key_id, name, scopes, collections, rate_per_second, burst, monthly_quota, expires_at, \
+const KEY_COLUMNS: &str =
+    "key_id, name, scopes, collections, buckets, rate_per_second, burst, monthly_quota, expires_at, \
                            revoked_at, created_at";
 
 fn join(list: &[String]) -> String {
@@ -60,6 +64,7 @@ fn split(text: &str) -> Vec<String> {
 
 fn key_from_row(r: &AnyRow) -> StoreResult<ApiKey> {
     let collections: Option<String> = r.try_get("collections")?;
+    let buckets: Option<String> = r.try_get("buckets")?;
     let burst: Option<i64> = r.try_get("burst")?;
     let quota: Option<i64> = r.try_get("monthly_quota")?;
     Ok(ApiKey {
@@ -67,6 +72,7 @@ fn key_from_row(r: &AnyRow) -> StoreResult<ApiKey> {
         name: r.try_get("name")?,
         scopes: split(&r.try_get::<String, _>("scopes")?),
         collections: collections.as_deref().map(split),
+        buckets: buckets.as_deref().map(split),
         rate_per_second: r.try_get("rate_per_second")?,
         burst: burst.map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
         monthly_quota: quota.map(|q| q.max(0) as u64),
@@ -81,7 +87,8 @@ impl Store {
         let created_at = now_millis();
         sqlx::query(
             "INSERT INTO api_keys (key_id, key_hash, name, scopes, collections, rate_per_second, burst, \
-             monthly_quota, expires_at, revoked_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+             monthly_quota, expires_at, revoked_at, created_at, buckets) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11)",
         )
         .bind(&new.key_id)
         .bind(&new.key_hash)
@@ -93,6 +100,7 @@ impl Store {
         .bind(new.monthly_quota.map(|q| i64::try_from(q).unwrap_or(i64::MAX)))
         .bind(new.expires_at)
         .bind(created_at)
+        .bind(new.buckets.as_deref().map(join))
         .execute(&self.pool)
         .await?;
         Ok(ApiKey {
@@ -100,6 +108,7 @@ impl Store {
             name: new.name.clone(),
             scopes: new.scopes.clone(),
             collections: new.collections.clone(),
+            buckets: new.buckets.clone(),
             rate_per_second: new.rate_per_second,
             burst: new.burst,
             monthly_quota: new.monthly_quota,

@@ -5,6 +5,7 @@
 //! `postgres://` URL, for several replicas). Both speak the same SQL through sqlx's `Any` driver; only the
 //! schema (migrations) and the write lock differ per dialect.
 
+mod blobs;
 mod collection_users;
 mod dialect;
 mod error;
@@ -18,6 +19,7 @@ pub mod text;
 mod tokens;
 mod users;
 
+pub use blobs::{valid_bucket_name, BlobError, Blobs, Object, S3Settings, S3};
 pub use collection_users::{
     valid_collection_user_id, Association, CollectionUser, Disassociation, Once, RequestKey, MAX_USER_FACES,
 };

@@ -189,6 +189,23 @@ const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (collection_id, operation, token))",
         ],
     },
+    Migration {
+        version: 10,
+        name: "images in an S3-compatible bucket: object keys, pending uploads and deletions",
+        statements: &[
+            "ALTER TABLE images ADD COLUMN object_key TEXT",
+            "CREATE INDEX images_by_object ON images (object_key)",
+            "ALTER TABLE liveness_images ADD COLUMN object_key TEXT",
+            "CREATE INDEX liveness_images_by_object ON liveness_images (object_key)",
+            "CREATE TABLE blob_pending (object_key TEXT PRIMARY KEY, due_at BIGINT NOT NULL)",
+            "CREATE INDEX blob_pending_by_due ON blob_pending (due_at)",
+        ],
+    },
+    Migration {
+        version: 11,
+        name: "the buckets an API key may read and write (S3Object inputs, liveness output)",
+        statements: &["ALTER TABLE api_keys ADD COLUMN buckets TEXT"],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::StoreResult;
-use crate::store::Store;
+use crate::store::{commit_upload, release_objects, Store};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {
@@ -147,8 +147,35 @@ impl Store {
     }
 
     /// Saves a session's new state if it is still at `version` (and puts its images), in one transaction.
-    /// `false` when another writer got there first: nothing was written.
+    /// `false` when another writer got there first: nothing was written. With a bucket, the images are uploaded
+    /// first (see the `blobs` module) and those of a write that did not happen are deleted.
     pub async fn update_session(&self, update: &SessionUpdate<'_>, images: &[SessionImage]) -> StoreResult<bool> {
+        let mut keys = Vec::with_capacity(images.len());
+        for image in images {
+            match self.upload(&format!("liveness/{}", update.session_id), &image.content_type, &image.bytes).await {
+                Ok(key) => keys.push(key),
+                Err(e) => {
+                    self.discard_uploads(&keys.into_iter().flatten().collect::<Vec<_>>()).await;
+                    return Err(e);
+                }
+            }
+        }
+        let written = self.write_session(update, images, &keys).await;
+        if !matches!(written, Ok(true)) {
+            self.discard_uploads(&keys.into_iter().flatten().collect::<Vec<_>>()).await;
+        } else if keys.iter().any(Option::is_some) {
+            // The objects of images replaced by these.
+            self.sweep_objects_logged().await;
+        }
+        written
+    }
+
+    async fn write_session(
+        &self,
+        update: &SessionUpdate<'_>,
+        images: &[SessionImage],
+        keys: &[Option<String>],
+    ) -> StoreResult<bool> {
         let SessionUpdate { session_id, version, status, state, biometrics_until } = *update;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -166,18 +193,30 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        for image in images {
+        for (image, key) in images.iter().zip(keys) {
+            // The object of the image this one replaces, if any, goes.
+            let replaced = sqlx::query(
+                "INSERT INTO blob_pending (object_key, due_at) SELECT object_key, 0 FROM liveness_images \
+                 WHERE object_key IS NOT NULL AND session_id = $1 AND name = $2 \
+                 ON CONFLICT (object_key) DO UPDATE SET due_at = 0",
+            );
+            replaced.bind(session_id).bind(&image.name).execute(&mut *tx).await?;
+            let bytes: &[u8] = if key.is_some() { &[] } else { &image.bytes };
             sqlx::query(
-                "INSERT INTO liveness_images (session_id, name, content_type, bytes) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO liveness_images (session_id, name, content_type, bytes, object_key) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (session_id, name) DO UPDATE SET content_type = excluded.content_type, \
-                 bytes = excluded.bytes",
+                 bytes = excluded.bytes, object_key = excluded.object_key",
             )
             .bind(session_id)
             .bind(&image.name)
             .bind(&image.content_type)
-            .bind(&image.bytes)
+            .bind(bytes)
+            .bind(key)
             .execute(&mut *tx)
             .await?;
+            if let Some(key) = key {
+                commit_upload(&mut tx, key).await?;
+            }
         }
         tx.commit().await?;
         Ok(true)
@@ -203,30 +242,31 @@ impl Store {
     }
 
     pub async fn session_image(&self, session_id: &str, name: &str) -> StoreResult<Option<SessionImage>> {
-        let row =
-            sqlx::query("SELECT name, content_type, bytes FROM liveness_images WHERE session_id = $1 AND name = $2")
-                .bind(session_id)
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|r| {
-            Ok(SessionImage {
-                name: r.try_get("name")?,
-                content_type: r.try_get("content_type")?,
-                bytes: r.try_get("bytes")?,
-            })
-        })
-        .transpose()
+        let row = sqlx::query(
+            "SELECT name, content_type, bytes, object_key FROM liveness_images WHERE session_id = $1 AND name = $2",
+        )
+        .bind(session_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(SessionImage {
+            name: r.try_get("name")?,
+            content_type: r.try_get("content_type")?,
+            bytes: self.image_bytes(r.try_get("bytes")?, r.try_get("object_key")?).await?,
+        }))
     }
 
     /// Deletes a session's images (kept: the session and its decision).
     pub async fn delete_session_images(&self, session_id: &str) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM liveness_images WHERE session_id = $1")
-            .bind(session_id)
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.pool.begin().await?;
+        release_objects(&mut tx, "liveness_images", "session_id = $1", session_id).await?;
+        let done =
+            sqlx::query("DELETE FROM liveness_images WHERE session_id = $1").bind(session_id).execute(&mut *tx).await?;
+        tx.commit().await?;
         if done.rows_affected() > 0 {
             self.forget_deleted().await;
+            self.sweep_objects_logged().await;
         }
         Ok(done.rows_affected())
     }
@@ -234,6 +274,7 @@ impl Store {
     /// Deletes a session, its images and its frames' prints in the replay memory. `false` when there was none.
     pub async fn delete_session(&self, session_id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
+        release_objects(&mut tx, "liveness_images", "session_id = $1", session_id).await?;
         sqlx::query("DELETE FROM liveness_images WHERE session_id = $1").bind(session_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM liveness_frame_prints WHERE session_id = $1")
             .bind(session_id)
@@ -245,6 +286,7 @@ impl Store {
             .await?;
         tx.commit().await?;
         self.forget_deleted().await;
+        self.sweep_objects_logged().await;
         Ok(done.rows_affected() > 0)
     }
 
@@ -264,6 +306,15 @@ impl Store {
     pub async fn purge_sessions(&self, now: i64) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
+            "INSERT INTO blob_pending (object_key, due_at) SELECT object_key, 0 FROM liveness_images \
+             WHERE object_key IS NOT NULL AND session_id IN \
+             (SELECT session_id FROM liveness_sessions WHERE purge_at < $1) \
+             ON CONFLICT (object_key) DO UPDATE SET due_at = 0",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
             "DELETE FROM liveness_images WHERE session_id IN \
              (SELECT session_id FROM liveness_sessions WHERE purge_at < $1)",
         )
@@ -274,6 +325,7 @@ impl Store {
         tx.commit().await?;
         if done.rows_affected() > 0 {
             self.forget_deleted().await;
+            self.sweep_objects_logged().await;
         }
         Ok(done.rows_affected())
     }

@@ -8,6 +8,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row, Transaction};
 use uuid::Uuid;
 
+use crate::blobs::Blobs;
 use crate::dialect::{redact_url, Dialect};
 use crate::error::{StoreError, StoreResult};
 use crate::records::{
@@ -32,12 +33,19 @@ pub enum Added {
 pub struct Store {
     pub(crate) pool: AnyPool,
     dialect: Dialect,
+    pub(crate) blobs: Blobs,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dialect", &self.dialect).finish()
+        f.debug_struct("Store").field("dialect", &self.dialect).field("blobs", &self.blobs.describe()).finish()
     }
+}
+
+/// An image ready for its row: uploaded to the bucket (its object key) or to be stored in the row.
+pub(crate) struct Staged<'a> {
+    pub image: &'a StoredImage,
+    pub object_key: Option<String>,
 }
 
 impl Store {
@@ -74,11 +82,166 @@ impl Store {
             e => StoreError::Database(e),
         })?;
         migrations::migrate(&pool, dialect).await?;
-        Ok(Store { pool, dialect })
+        Ok(Store { pool, dialect, blobs: Blobs::Database })
+    }
+
+    /// This store with its images kept in `blobs` from now on (images stored before stay readable where they
+    /// are: each row names its object, or holds its bytes).
+    pub fn with_blobs(mut self, blobs: Blobs) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
+    /// Where new images go.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    // --- objects in the bucket (see the `blobs` module for the protocol) ---
+
+    /// Uploads an image of `kind` to the bucket after recording it as pending (an orphan once the grace period is
+    /// over, unless its row is committed first); `None` when images are kept in the database.
+    pub(crate) async fn upload(&self, kind: &str, content_type: &str, bytes: &[u8]) -> StoreResult<Option<String>> {
+        let Some(key) = self.blobs.new_key(kind) else { return Ok(None) };
+        sqlx::query("INSERT INTO blob_pending (object_key, due_at) VALUES ($1, $2)")
+            .bind(&key)
+            .bind(self.blobs.orphan_at(now_millis()))
+            .execute(&self.pool)
+            .await?;
+        if let Err(e) = self.blobs.put(&key, bytes::Bytes::copy_from_slice(bytes), content_type).await {
+            self.discard_uploads(std::slice::from_ref(&key)).await;
+            // The configured bucket failing or refusing the server's own credentials: the store is unavailable.
+            return Err(StoreError::Unavailable(e.to_string()));
+        }
+        Ok(Some(key))
+    }
+
+    /// Uploads the images that go to the bucket (all or none).
+    pub(crate) async fn stage<'a>(&self, images: &[&'a StoredImage]) -> StoreResult<Vec<Staged<'a>>> {
+        let mut staged = Vec::with_capacity(images.len());
+        for image in images {
+            match self.upload("faces", &image.content_type, &image.bytes).await {
+                Ok(object_key) => staged.push(Staged { image, object_key }),
+                Err(e) => {
+                    self.discard_staged(&staged).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    pub(crate) async fn discard_staged(&self, staged: &[Staged<'_>]) {
+        let keys: Vec<String> = staged.iter().filter_map(|s| s.object_key.clone()).collect();
+        self.discard_uploads(&keys).await;
+    }
+
+    /// Uploads whose rows will not be written: due for deletion now, and deleted now (else by the sweep).
+    pub(crate) async fn discard_uploads(&self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        for key in keys {
+            let marked = sqlx::query("UPDATE blob_pending SET due_at = 0 WHERE object_key = $1 AND due_at > 0")
+                .bind(key)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = marked {
+                tracing::warn!(error = %e, "marking an unused upload for deletion failed (the sweep deletes it later)");
+            }
+        }
+        self.sweep_objects_logged().await;
+    }
+
+    /// Deletes the objects that are due (orphaned uploads past their grace period, objects whose rows were
+    /// deleted) and that no row names; their pending rows go with them. Returns how many pending rows were
+    /// settled. Nothing to do when images are kept in the database.
+    pub async fn sweep_objects(&self) -> StoreResult<u64> {
+        if self.blobs.s3_client().is_none() {
+            return Ok(0);
+        }
+        let now = now_millis();
+        let rows = sqlx::query("SELECT object_key FROM blob_pending WHERE due_at <= $1 ORDER BY due_at LIMIT 500")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut settled = 0;
+        for row in rows {
+            let key: String = row.try_get("object_key")?;
+            // Claimed (due_at = -1) only while no row names the object: a writer whose commit removes the
+            // pending row (only while it is not yet due) and this claim exclude each other.
+            let claimed = sqlx::query(
+                "UPDATE blob_pending SET due_at = -1 WHERE object_key = $1 AND due_at <= $2 \
+                 AND NOT EXISTS (SELECT 1 FROM images WHERE object_key = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM liveness_images WHERE object_key = $1)",
+            )
+            .bind(&key)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                == 1;
+            if claimed {
+                if let Err(e) = self.blobs.delete(&key).await {
+                    tracing::warn!(error = %e, "deleting an unreferenced object failed (retried by the next sweep)");
+                    continue;
+                }
+            }
+            // Deleted, or named by a row (a stale pending row): either way nothing is pending any more.
+            let done = sqlx::query(
+                "DELETE FROM blob_pending WHERE object_key = $1 AND due_at <= $2 AND (due_at = -1 \
+                 OR EXISTS (SELECT 1 FROM images WHERE object_key = $1) \
+                 OR EXISTS (SELECT 1 FROM liveness_images WHERE object_key = $1))",
+            )
+            .bind(&key)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+            settled += done.rows_affected();
+        }
+        Ok(settled)
+    }
+
+    /// The object keys that rows name (images of faces and of liveness sessions), and those pending (uploads not
+    /// yet committed, deletions not yet done): for checking a bucket against the database.
+    pub async fn object_inventory(&self) -> StoreResult<(Vec<String>, Vec<String>)> {
+        let named = sqlx::query(
+            "SELECT object_key FROM images WHERE object_key IS NOT NULL \
+             UNION ALL SELECT object_key FROM liveness_images WHERE object_key IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let pending = sqlx::query("SELECT object_key FROM blob_pending").fetch_all(&self.pool).await?;
+        let keys = |rows: Vec<AnyRow>| -> StoreResult<Vec<String>> {
+            rows.iter().map(|r| Ok(r.try_get::<String, _>("object_key")?)).collect()
+        };
+        Ok((keys(named)?, keys(pending)?))
+    }
+
+    /// [`Store::sweep_objects`] after a deletion: failures are logged (the next sweep retries).
+    pub(crate) async fn sweep_objects_logged(&self) {
+        if let Err(e) = self.sweep_objects().await {
+            tracing::warn!(error = %e, "deleting objects failed (the next sweep retries)");
+        }
+    }
+
+    /// Reads an image's bytes: from its object when the row names one.
+    pub(crate) async fn image_bytes(&self, bytes: Vec<u8>, object_key: Option<String>) -> StoreResult<Vec<u8>> {
+        match object_key {
+            None => Ok(bytes),
+            Some(key) => match self.blobs.get(&key).await {
+                Ok(object) => Ok(object.bytes.to_vec()),
+                Err(crate::BlobError::NotFound { .. }) => {
+                    Err(StoreError::Corrupt(format!("the object {key:?} of a stored image is missing")))
+                }
+                // The configured bucket refusing the server's own credentials is no caller's mistake.
+                Err(e) => Err(StoreError::Unavailable(e.to_string())),
+            },
+        }
     }
 
     /// After a deletion of biometric data: on SQLite, copies the write-ahead log into the database (whose
@@ -218,6 +381,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
+        release_objects(&mut tx, "images", "collection_id = $1", collection_id).await?;
         sqlx::query("DELETE FROM images WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM client_tokens WHERE collection_id = $1").bind(collection_id).execute(&mut *tx).await?;
         for table in ["user_requests", "collection_users"] {
@@ -238,6 +402,7 @@ impl Store {
         log_change(&mut tx, ChangeOp::DropCollection, collection_id, None).await?;
         tx.commit().await?;
         self.forget_deleted().await;
+        self.sweep_objects_logged().await;
         Ok(faces as u64)
     }
 
@@ -264,6 +429,22 @@ impl Store {
         faces: &[NewFace],
         image: Option<&StoredImage>,
     ) -> StoreResult<Added> {
+        let images: Vec<&StoredImage> = image.into_iter().collect();
+        let staged = self.stage(&images).await?;
+        let added = self.add_staged_faces(collection_id, client_token, faces, &staged).await;
+        if !matches!(added, Ok(Added::New(_))) {
+            self.discard_staged(&staged).await;
+        }
+        added
+    }
+
+    async fn add_staged_faces(
+        &self,
+        collection_id: &str,
+        client_token: Option<&str>,
+        faces: &[NewFace],
+        staged: &[Staged<'_>],
+    ) -> StoreResult<Added> {
         let mut tx = self.begin_write().await?;
         if let Some(token) = client_token {
             let earlier = sqlx::query("SELECT face_ids FROM client_tokens WHERE collection_id = $1 AND token = $2")
@@ -289,8 +470,7 @@ impl Store {
         if !exists {
             return Err(StoreError::CollectionNotFound(collection_id.to_string()));
         }
-        let images: Vec<&StoredImage> = image.into_iter().collect();
-        let records = insert_faces(&mut tx, collection_id, faces, &images).await?;
+        let records = insert_faces(&mut tx, collection_id, faces, staged).await?;
         let created_at = records.first().map_or_else(now_millis, |r| r.created_at);
         if let Some(token) = client_token {
             let ids: Vec<String> = faces.iter().map(|f| f.face_id.to_string()).collect();
@@ -386,19 +566,23 @@ impl Store {
         tx.commit().await?;
         if !deleted.is_empty() {
             self.forget_deleted().await;
+            self.sweep_objects_logged().await;
         }
         Ok(deleted)
     }
 
     pub async fn get_image(&self, collection_id: &str, image_id: Uuid) -> StoreResult<Option<StoredImage>> {
-        let row = sqlx::query("SELECT content_type, bytes FROM images WHERE collection_id = $1 AND image_id = $2")
-            .bind(collection_id)
-            .bind(image_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT content_type, bytes, object_key FROM images WHERE collection_id = $1 AND image_id = $2",
+        )
+        .bind(collection_id)
+        .bind(image_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(r) => {
-                Ok(Some(StoredImage { image_id, content_type: r.try_get("content_type")?, bytes: r.try_get("bytes")? }))
+                let bytes = self.image_bytes(r.try_get("bytes")?, r.try_get("object_key")?).await?;
+                Ok(Some(StoredImage { image_id, content_type: r.try_get("content_type")?, bytes }))
             }
             None => Ok(None),
         }
@@ -474,20 +658,28 @@ pub(crate) async fn insert_faces(
     tx: &mut Transaction<'static, sqlx::Any>,
     collection_id: &str,
     faces: &[NewFace],
-    images: &[&StoredImage],
+    images: &[Staged<'_>],
 ) -> StoreResult<Vec<FaceRecord>> {
     let created_at = now_millis();
-    for img in images {
+    for staged in images {
+        let img = staged.image;
+        // An uploaded image's row holds no bytes: its object does.
+        let bytes: &[u8] = if staged.object_key.is_some() { &[] } else { img.bytes.as_slice() };
         sqlx::query(
-            "INSERT INTO images (image_id, collection_id, content_type, bytes, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO images (image_id, collection_id, content_type, bytes, created_at, object_key) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(img.image_id.to_string())
         .bind(collection_id)
         .bind(&img.content_type)
-        .bind(img.bytes.as_slice())
+        .bind(bytes)
         .bind(created_at)
+        .bind(&staged.object_key)
         .execute(&mut **tx)
         .await?;
+        if let Some(key) = &staged.object_key {
+            commit_upload(tx, key).await?;
+        }
     }
     let mut records = Vec::with_capacity(faces.len());
     for face in faces {
@@ -519,7 +711,7 @@ pub(crate) async fn insert_faces(
             bbox: face.bbox,
             detection_score: face.detection_score,
             quality: face.quality,
-            image_stored: images.iter().any(|i| i.image_id == face.image_id),
+            image_stored: images.iter().any(|i| i.image.image_id == face.image_id),
             user_id: None,
             created_at,
         });
@@ -541,12 +733,49 @@ pub(crate) async fn delete_face(
         .await?;
     let Some(row) = row else { return Ok(false) };
     let image_id: String = row.try_get("image_id")?;
+    release_objects(tx, "images", "image_id = $1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = $1)", &image_id)
+        .await?;
     sqlx::query("DELETE FROM images WHERE image_id = $1 AND NOT EXISTS (SELECT 1 FROM faces WHERE image_id = $1)")
         .bind(&image_id)
         .execute(&mut **tx)
         .await?;
     log_change(tx, ChangeOp::Delete, collection_id, Some(face_id)).await?;
     Ok(true)
+}
+
+/// In the transaction that writes the row naming an uploaded object: the upload is no longer pending. Fails when
+/// the upload outlasted its grace period (the sweep may be deleting the object): the transaction then rolls back.
+pub(crate) async fn commit_upload(tx: &mut Transaction<'static, sqlx::Any>, key: &str) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM blob_pending WHERE object_key = $1 AND due_at > $2")
+        .bind(key)
+        .bind(now_millis())
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(crate::BlobError::Unavailable(format!(
+            "the upload of {key:?} took longer than its grace period: send the request again"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// In the transaction that deletes rows of `table` matching `filter` (with `$1` = `value`): their objects become
+/// due for deletion (after the commit, or by the sweep).
+pub(crate) async fn release_objects(
+    tx: &mut Transaction<'static, sqlx::Any>,
+    table: &str,
+    filter: &str,
+    value: &str,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO blob_pending (object_key, due_at) SELECT object_key, 0 FROM {table} \
+         WHERE object_key IS NOT NULL AND {filter} ON CONFLICT (object_key) DO UPDATE SET due_at = 0"
+    ))
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn log_change(

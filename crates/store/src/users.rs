@@ -8,7 +8,7 @@ use sqlx::Row;
 use crate::error::{StoreError, StoreResult};
 use crate::now_millis;
 use crate::records::{FaceFilter, FaceRecord, NewFace, StoredImage};
-use crate::store::{delete_face, insert_faces, Store};
+use crate::store::{delete_face, insert_faces, Staged, Store};
 
 /// The internal collection that holds the users' faces (`@` keeps it apart from API collection ids).
 pub const USERS_COLLECTION: &str = "@users";
@@ -58,6 +58,16 @@ impl Store {
     /// Registers a user with their faces (external id = user id) and, when given, the source images; all or
     /// nothing. The users' collection must exist (see [`Store::ensure_collection`]).
     pub async fn create_user(&self, user: &NewUser, faces: &[NewFace], images: &[StoredImage]) -> StoreResult<User> {
+        let images: Vec<&StoredImage> = images.iter().collect();
+        let staged = self.stage(&images).await?;
+        let created = self.create_staged_user(user, faces, &staged).await;
+        if created.is_err() {
+            self.discard_staged(&staged).await;
+        }
+        created
+    }
+
+    async fn create_staged_user(&self, user: &NewUser, faces: &[NewFace], images: &[Staged<'_>]) -> StoreResult<User> {
         let mut tx = self.begin_write().await?;
         let created_at = now_millis();
         let inserted = sqlx::query(
@@ -74,9 +84,8 @@ impl Store {
         if inserted == 0 {
             return Err(StoreError::UserExists(user.user_id.clone()));
         }
-        let images: Vec<&StoredImage> = images.iter().collect();
         let faces = with_user(faces, &user.user_id);
-        insert_faces(&mut tx, USERS_COLLECTION, &faces, &images).await?;
+        insert_faces(&mut tx, USERS_COLLECTION, &faces, images).await?;
         tx.commit().await?;
         Ok(User {
             user_id: user.user_id.clone(),
@@ -94,6 +103,21 @@ impl Store {
         faces: &[NewFace],
         images: &[StoredImage],
     ) -> StoreResult<Vec<FaceRecord>> {
+        let images: Vec<&StoredImage> = images.iter().collect();
+        let staged = self.stage(&images).await?;
+        let added = self.add_staged_user_faces(user_id, faces, &staged).await;
+        if added.is_err() {
+            self.discard_staged(&staged).await;
+        }
+        added
+    }
+
+    async fn add_staged_user_faces(
+        &self,
+        user_id: &str,
+        faces: &[NewFace],
+        images: &[Staged<'_>],
+    ) -> StoreResult<Vec<FaceRecord>> {
         let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT 1 AS one FROM users WHERE user_id = $1")
             .bind(user_id)
@@ -103,8 +127,7 @@ impl Store {
         if !exists {
             return Err(StoreError::UserNotFound(user_id.to_string()));
         }
-        let images: Vec<&StoredImage> = images.iter().collect();
-        let records = insert_faces(&mut tx, USERS_COLLECTION, &with_user(faces, user_id), &images).await?;
+        let records = insert_faces(&mut tx, USERS_COLLECTION, &with_user(faces, user_id), images).await?;
         tx.commit().await?;
         Ok(records)
     }
@@ -156,6 +179,7 @@ impl Store {
         }
         tx.commit().await?;
         self.forget_deleted().await;
+        self.sweep_objects_logged().await;
         Ok(Some(deleted))
     }
 }

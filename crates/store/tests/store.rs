@@ -119,6 +119,7 @@ fn new_key(id: &str, hash: &str) -> store::NewApiKey {
         name: format!("key {id}"),
         scopes: vec!["faces:compare".into(), "collections:read".into()],
         collections: Some(vec!["staff".into()]),
+        buckets: Some(vec!["faces".into()]),
         rate_per_second: Some(5.0),
         burst: Some(10),
         monthly_quota: Some(1000),
@@ -561,11 +562,136 @@ async fn reopen_keeps_data(url: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A store whose images go to `bucket` on the test S3 server, under a prefix of its own.
+fn with_bucket(store: Store, s3: &testkit::S3Server, bucket: &str, grace: std::time::Duration) -> Store {
+    let settings = store::S3Settings {
+        endpoint: Some(s3.endpoint.clone()),
+        region: "us-east-1".into(),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+        session_token: None,
+        allow_http: true,
+    };
+    let prefix = format!("t-{}", Uuid::new_v4().simple());
+    store.with_blobs(store::Blobs::s3(store::S3::new(settings), bucket, &prefix, grace).expect("blobs"))
+}
+
+/// The objects under this store's prefix.
+async fn objects(store: &Store) -> Result<Vec<String>, Failed> {
+    let store::Blobs::S3 { s3, bucket, prefix, .. } = store.blobs() else { return Err("not in a bucket".into()) };
+    Ok(s3.list(bucket, prefix).await?)
+}
+
+/// With a bucket: an image goes to an object that its row names, reads back through the store, and goes with the
+/// last face that refers to it, with the collection, with a session; writes that fail leave no object behind;
+/// the bucket and the database agree after each step.
+async fn images_in_a_bucket(store: Store) -> Result<(), Failed> {
+    let agree = |store: Store| async move {
+        let (named, pending) = store.object_inventory().await?;
+        let mut listed = objects(&store).await?;
+        listed.sort();
+        let mut named = named;
+        named.sort();
+        assert_eq!(listed, named, "every object is named by a row and every named object exists");
+        assert!(pending.is_empty(), "nothing is left pending: {pending:?}");
+        Ok::<_, Failed>(())
+    };
+    store.create_collection(&new_collection("c")).await?;
+    let a = new_face("alice", [1.0, 0.0, 0.0, 0.0]);
+    let image = StoredImage { image_id: a.image_id, content_type: "image/jpeg".into(), bytes: vec![0xff, 0xd8, 7, 7] };
+    let recs = store.add_faces("c", std::slice::from_ref(&a), Some(&image)).await?;
+    assert!(recs[0].image_stored);
+    assert_eq!(objects(&store).await?.len(), 1, "the image went to the bucket");
+    assert_eq!(store.get_image("c", a.image_id).await?.map(|i| i.bytes), Some(image.bytes.clone()));
+    agree(store.clone()).await?;
+    // A write that fails after the upload (no such collection) deletes its object at once.
+    let lost = new_face("x", [0.0; 4]);
+    let lost_image = StoredImage { image_id: lost.image_id, ..image.clone() };
+    assert!(matches!(
+        store.add_faces("nope", &[lost], Some(&lost_image)).await,
+        Err(StoreError::CollectionNotFound(_))
+    ));
+    agree(store.clone()).await?;
+    // Deleting the face deletes the object.
+    assert_eq!(store.delete_faces("c", &[a.face_id]).await?, vec![a.face_id]);
+    assert!(objects(&store).await?.is_empty(), "the object went with the face");
+    assert!(store.get_image("c", a.image_id).await?.is_none());
+    // A collection's images go with it.
+    let b = new_face("bob", [0.0, 1.0, 0.0, 0.0]);
+    store
+        .add_faces("c", std::slice::from_ref(&b), Some(&StoredImage { image_id: b.image_id, ..image.clone() }))
+        .await?;
+    assert_eq!(objects(&store).await?.len(), 1);
+    store.delete_collection("c").await?;
+    agree(store.clone()).await?;
+    assert!(objects(&store).await?.is_empty());
+    // Liveness session images: written, replaced (the old object goes), deleted with the session.
+    let now = store::now_millis();
+    let session = store::NewSession {
+        session_id: "s1".into(),
+        owner_key: "k".into(),
+        client_request_token: None,
+        token_hash: "h".into(),
+        status: "CREATED".into(),
+        state: "{}".into(),
+        created_at: now,
+        expires_at: now + 60_000,
+        purge_at: now + 120_000,
+        biometrics_until: None,
+    };
+    store.create_session(&session).await?;
+    let shot =
+        |b: u8| store::SessionImage { name: "reference".into(), content_type: "image/png".into(), bytes: vec![b; 8] };
+    let update = |version| store::SessionUpdate {
+        session_id: "s1",
+        version,
+        status: "IN_PROGRESS",
+        state: "{}",
+        biometrics_until: None,
+    };
+    assert!(store.update_session(&update(1), &[shot(1)]).await?);
+    assert!(store.update_session(&update(2), &[shot(2)]).await?);
+    // A write that loses the version race leaves no object.
+    assert!(!store.update_session(&update(1), &[shot(3)]).await?);
+    assert_eq!(store.session_image("s1", "reference").await?.map(|i| i.bytes), Some(vec![2; 8]));
+    assert_eq!(objects(&store).await?.len(), 1, "the replaced and the unwritten images left no object");
+    agree(store.clone()).await?;
+    assert!(store.delete_session("s1").await?);
+    assert!(objects(&store).await?.is_empty());
+    agree(store.clone()).await?;
+    Ok(())
+}
+
+/// An upload that outlasts its grace period (here: none) may already be the sweep's: the write is refused and
+/// leaves no object, rather than a row naming an object the sweep deletes.
+async fn slow_uploads_are_refused(store: Store) -> Result<(), Failed> {
+    store.create_collection(&new_collection("c")).await?;
+    let a = new_face("alice", [1.0, 0.0, 0.0, 0.0]);
+    let image = StoredImage { image_id: a.image_id, content_type: "image/jpeg".into(), bytes: vec![1, 2, 3] };
+    let refused = store.add_faces("c", std::slice::from_ref(&a), Some(&image)).await;
+    assert!(refused.as_ref().is_err_and(StoreError::is_unavailable), "{refused:?}");
+    assert!(store.get_face("c", a.face_id).await?.is_none());
+    assert!(objects(&store).await?.is_empty(), "the refused upload's object was deleted");
+    let (named, pending) = store.object_inventory().await?;
+    assert!(named.is_empty() && pending.is_empty(), "{named:?} {pending:?}");
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let runtime = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
     let postgres = Arc::new(testkit::Postgres::for_tests().expect("PostgreSQL for the store tests"));
     let tmp = Arc::new(tempfile::tempdir().unwrap());
+    let s3 = match testkit::S3Server::for_tests() {
+        Ok(s3) => Some(Arc::new(s3)),
+        Err(why) => {
+            testkit::skip_unless_ci(&format!("an S3-compatible server for the bucket cases ({why})"));
+            None
+        }
+    };
+    if let Some(s3) = &s3 {
+        s3.create_bucket("store-tests").expect("a bucket");
+    }
     let cases: [(&str, Case); 11] = [
         ("collection_users", |s| Box::pin(collection_users(s))),
         ("liveness_sessions", |s| Box::pin(liveness_sessions(s))),
@@ -591,6 +717,27 @@ fn main() {
                 runtime.block_on(async move { case(Store::open(&url, 4).await?).await })
             }));
         }
+        let bucket_cases: [(&str, Case, u64); 5] = [
+            ("images_in_a_bucket", |s| Box::pin(images_in_a_bucket(s)), 600),
+            ("slow_uploads_are_refused", |s| Box::pin(slow_uploads_are_refused(s)), 0),
+            ("faces_and_images", |s| Box::pin(faces_and_images(s)), 600),
+            ("users_and_their_faces", |s| Box::pin(users_and_their_faces(s)), 600),
+            ("liveness_sessions", |s| Box::pin(liveness_sessions(s)), 600),
+        ];
+        for (name, case, grace) in bucket_cases.into_iter().filter(|_| s3.is_some()) {
+            let (runtime, postgres, tmp, s3) = (runtime.clone(), postgres.clone(), tmp.clone(), s3.clone());
+            trials.push(Trial::test(format!("{backend}::s3::{name}"), move || {
+                let s3 = s3.ok_or("no S3 server")?;
+                let url = match backend {
+                    "sqlite" => format!("sqlite://{}", tmp.path().join(format!("s3-{name}.db")).display()),
+                    _ => postgres.create_database("store")?,
+                };
+                runtime.block_on(async move {
+                    let grace = std::time::Duration::from_secs(grace);
+                    case(with_bucket(Store::open(&url, 4).await?, &s3, "store-tests", grace)).await
+                })
+            }));
+        }
         let (runtime, postgres, tmp) = (runtime.clone(), postgres.clone(), tmp.clone());
         trials.push(Trial::test(format!("{backend}::reopen_keeps_data"), move || {
             let url = match backend {
@@ -602,5 +749,6 @@ fn main() {
     }
     let conclusion = libtest_mimic::run(&args, trials);
     drop(postgres);
+    drop(s3);
     conclusion.exit();
 }

@@ -207,3 +207,80 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     png.extend(chunk(b"IEND", &[]));
     png
 }
+
+/// An S3-compatible server for tests: the one named by `FACEGATE_TEST_S3_ENDPOINT` (CI starts moto's standalone
+/// server), or else `moto_server` from the virtual environment of `FACEGATE_TEST_PYTHON` started here on a free
+/// port (stopped when this is dropped). Any credentials are accepted; the region is `us-east-1`.
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    child: Option<std::process::Child>,
+}
+
+impl S3Server {
+    /// `Err` says why there is none (the caller skips, or fails under CI).
+    pub fn for_tests() -> Result<Self, String> {
+        if let Ok(endpoint) = std::env::var("FACEGATE_TEST_S3_ENDPOINT") {
+            return Ok(S3Server { endpoint, child: None });
+        }
+        let python = std::env::var_os("FACEGATE_TEST_PYTHON")
+            .ok_or("neither FACEGATE_TEST_S3_ENDPOINT nor FACEGATE_TEST_PYTHON (a venv with moto[server]) is set")?;
+        let moto = PathBuf::from(python).with_file_name("moto_server");
+        if !moto.exists() {
+            return Err(format!("{} is missing: pip install 'moto[server]'", moto.display()));
+        }
+        let port = free_port();
+        let child = Command::new(&moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", moto.display()))?;
+        let server = S3Server { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err("moto_server did not start listening within 60 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+
+    /// Creates a bucket (an unsigned `PUT /BUCKET`, which moto accepts; an existing bucket is fine).
+    pub fn create_bucket(&self, bucket: &str) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let host = self.endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = std::net::TcpStream::connect(host).map_err(|e| format!("{host}: {e}"))?;
+        let request =
+            format!("PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        if answer.starts_with("HTTP/1.1 200") || answer.contains("BucketAlreadyOwnedByYou") {
+            Ok(())
+        } else {
+            Err(format!("creating bucket {bucket}: {}", answer.lines().next().unwrap_or_default()))
+        }
+    }
+
+    /// The environment a `facegate serve` needs to keep its images in `bucket` on this server.
+    pub fn server_env(&self, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+        vec![
+            ("FACEGATE_BLOB_STORE".into(), format!("s3://{bucket}/{prefix}")),
+            ("AWS_ENDPOINT_URL".into(), self.endpoint.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -24,13 +24,25 @@ fn open(common: &CommonArgs, args: &StoreArgs) -> Result<(tokio::runtime::Runtim
 
 pub fn run(common: &CommonArgs, command: &KeysCommand) -> Result<()> {
     match command {
-        KeysCommand::Create { store, name, scopes, collections, expires_in_days, rate, burst, monthly_quota, json } => {
+        KeysCommand::Create {
+            store,
+            name,
+            scopes,
+            collections,
+            buckets,
+            expires_in_days,
+            rate,
+            burst,
+            monthly_quota,
+            json,
+        } => {
             let (runtime, store) = open(common, store)?;
             let name = store::text::normalize(name).map_err(|e| anyhow::anyhow!("the key name {e}"))?;
             let new = NewKey {
                 name: name.clone().into_owned(),
                 scopes: keys::parse_scopes(scopes).map_err(|e| anyhow::anyhow!(e.message))?,
                 collections: (!collections.is_empty()).then(|| collections.clone()),
+                buckets: (!buckets.is_empty()).then(|| buckets.clone()),
                 expires_in_seconds: expires_in_days.map(|d| d.saturating_mul(86_400)),
                 rate_per_second: *rate,
                 burst: *burst,

@@ -711,6 +711,7 @@ pub async fn challenge_session(
         require_head_turn: req.require_head_turn.unwrap_or(true),
         audit_images: 0,
         client_request_token: None,
+        output: None,
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     Ok(Json(session_view(&created.session, created.row.session_id, 0, Some(created.token))))

@@ -78,6 +78,7 @@ pub async fn start(
         key_id: "anonymous".into(),
         scopes: vec![Scope::Liveness],
         collections: None,
+        buckets: None,
         stored: false,
     });
     let (w, h) = (req.image_width, req.image_height);
@@ -91,6 +92,7 @@ pub async fn start(
         require_head_turn: false,
         audit_images: 0,
         client_request_token: None,
+        output: None,
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     let target = created

@@ -49,7 +49,7 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
         Err(e) => return e.into_response(),
     };
     let answer = if users::OPERATIONS.contains(&signed.operation.as_str()) {
-        users::handle(&app, &signed.operation, &signed.request).await
+        users::handle(&app, &caller, &signed.operation, &signed.request).await
     } else {
         operations::handle(app, caller, &region, signed).await
     };

@@ -14,17 +14,31 @@ use super::signed::unknown_operation;
 use super::{AwsError, SignedRequest};
 use crate::error::ApiError;
 use crate::state::{AppState, ImageInfo};
+use crate::usecases::buckets;
 use crate::usecases::collections::{self, NotIndexedReason};
 use crate::usecases::faces;
 use crate::usecases::liveness_sessions::{self, Credential};
 
-/// The bytes of an `Image` parameter (`{"Bytes": base64}`; `S3Object` needs an S3-compatible store).
-pub(super) fn image_bytes(request: &Value, name: &str) -> Result<Bytes, AwsError> {
+/// The bytes of an `Image` parameter: `{"Bytes": base64}`, or `{"S3Object": {"Bucket", "Name", "Version"}}` read
+/// through the configured S3-compatible store (in a bucket the caller's key may use).
+pub(super) async fn image_bytes(
+    app: &AppState,
+    caller: &auth::Access,
+    request: &Value,
+    name: &str,
+) -> Result<Bytes, AwsError> {
     let image = request.get(name).ok_or_else(|| AwsError::invalid(format!("{name} is required")))?;
-    if image.get("S3Object").is_some() {
-        return Err(AwsError::invalid(format!(
-            "{name}.S3Object needs an S3-compatible store, and none is configured: send {name}.Bytes"
-        )));
+    if let Some(object) = image.get("S3Object") {
+        if image.get("Bytes").is_some() {
+            return Err(AwsError::invalid(format!("{name}: send either Bytes or S3Object, not both")));
+        }
+        let field = |field: &str| object.get(field).and_then(Value::as_str).map(String::from);
+        let object = buckets::ObjectRef {
+            bucket: field("Bucket").ok_or_else(|| AwsError::invalid(format!("{name}.S3Object.Bucket is required")))?,
+            key: field("Name").ok_or_else(|| AwsError::invalid(format!("{name}.S3Object.Name is required")))?,
+            version: field("Version"),
+        };
+        return Ok(buckets::read_image(app, caller, &object).await?);
     }
     let b64 = image
         .get("Bytes")
@@ -104,10 +118,11 @@ pub(super) async fn handle(
     match operation.as_str() {
         "DetectFaces" => {
             let wanted = Attributes::parse(&request, "Attributes")?;
-            face_details::detect_faces(&app, image_bytes(&request, "Image")?, &wanted).await
+            face_details::detect_faces(&app, image_bytes(&app, &caller, &request, "Image").await?, &wanted).await
         }
         "CompareFaces" => {
-            let (source, target) = (image_bytes(&request, "SourceImage")?, image_bytes(&request, "TargetImage")?);
+            let source = image_bytes(&app, &caller, &request, "SourceImage").await?;
+            let target = image_bytes(&app, &caller, &request, "TargetImage").await?;
             let threshold = threshold_param(&request, "SimilarityThreshold")? as f32;
             let options =
                 faces::CompareOptions { threshold: Some(threshold), all_target_faces: true, ..Default::default() };
@@ -126,7 +141,7 @@ pub(super) async fn handle(
         }
         "IndexFaces" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let image = image_bytes(&request, "Image")?;
+            let image = image_bytes(&app, &caller, &request, "Image").await?;
             let wanted = Attributes::parse(&request, "DetectionAttributes")?;
             // Rekognition indexes every face by default (MaxFaces caps it, largest first).
             let max = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.min(100) as u32);
@@ -173,7 +188,7 @@ pub(super) async fn handle(
         }
         "SearchFacesByImage" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let image = image_bytes(&request, "Image")?;
+            let image = image_bytes(&app, &caller, &request, "Image").await?;
             let options = collections::SearchOptions {
                 threshold: Some(threshold_param(&request, "FaceMatchThreshold")? as f32),
                 max_results: request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32),
@@ -310,12 +325,15 @@ pub(super) async fn handle(
 /// (with the creating key, or a session token from `POST /v1/liveness/sessions/{SessionId}/token`).
 async fn create_liveness_session(app: &AppState, caller: &auth::Access, request: &Value) -> Result<Value, AwsError> {
     let settings = request.get("Settings").cloned().unwrap_or(json!({}));
-    if settings.get("OutputConfig").is_some() {
-        return Err(AwsError::invalid(
-            "Settings.OutputConfig needs an S3-compatible store, and none is configured: read the images with \
-             GetFaceLivenessSessionResults",
-        ));
-    }
+    let output = match settings.get("OutputConfig") {
+        None | Some(Value::Null) => None,
+        Some(config) => Some(liveness_sessions::OutputTarget {
+            bucket: string_field(config, "S3Bucket")
+                .map_err(|_| AwsError::invalid("Settings.OutputConfig.S3Bucket is required"))?
+                .to_string(),
+            prefix: config.get("S3KeyPrefix").and_then(Value::as_str).unwrap_or_default().to_string(),
+        }),
+    };
     let audit = match settings.get("AuditImagesLimit") {
         None | Some(Value::Null) => 0,
         Some(v) => v
@@ -328,6 +346,7 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
         challenges: (!configured.is_empty()).then(|| configured.clone()),
         audit_images: audit,
         client_request_token: request.get("ClientRequestToken").and_then(Value::as_str).map(String::from),
+        output,
         ..Default::default()
     };
     let created = liveness_sessions::create(app, caller, options).await?;
@@ -340,8 +359,9 @@ async fn session_image(app: &AppState, id: &str, name: &str) -> Result<Option<Va
     Ok(found.map(|i| json!({"Bytes": base64::engine::general_purpose::STANDARD.encode(&i.bytes)})))
 }
 
-/// `GetFaceLivenessSessionResults`: status, confidence (once finished), and the reference and audit images as
-/// bytes (none in privacy mode).
+/// `GetFaceLivenessSessionResults`: status, confidence (once finished), and the reference and audit images (none
+/// in privacy mode): as bytes, or — for a session created with `OutputConfig` — as the `S3Object`s they were
+/// written to.
 async fn liveness_session_results(app: &AppState, caller: &auth::Access, request: &Value) -> Result<Value, AwsError> {
     let id = string_field(request, "SessionId")?.to_string();
     if uuid::Uuid::parse_str(&id).is_err() {
@@ -356,6 +376,15 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
     });
     if status.is_final() {
         out["Confidence"] = json!(found.session.result().confidence);
+    }
+    if let (true, Some(target)) = (status.is_final(), &found.output) {
+        let written = liveness_sessions::export_images(app, &id, target).await?;
+        let object = |e: &liveness_sessions::Exported| json!({"S3Object": {"Bucket": e.bucket, "Name": e.key}});
+        if let Some(reference) = written.iter().find(|e| e.name == "reference") {
+            out["ReferenceImage"] = object(reference);
+        }
+        out["AuditImages"] = written.iter().filter(|e| e.name.starts_with("audit-")).map(object).collect();
+        return Ok(out);
     }
     let names = found.image_names;
     if names.iter().any(|n| n == "reference") {

@@ -123,7 +123,12 @@ fn unsuccessful(changed: &Changed, with_confidence: bool) -> Vec<Value> {
 }
 
 /// Runs one of the [`OPERATIONS`].
-pub(super) async fn handle(app: &AppState, operation: &str, request: &Value) -> Result<Value, AwsError> {
+pub(super) async fn handle(
+    app: &AppState,
+    caller: &auth::Access,
+    operation: &str,
+    request: &Value,
+) -> Result<Value, AwsError> {
     let collection = string_field(request, "CollectionId")?;
     let token = optional_str(request, "ClientRequestToken")?;
     match operation {
@@ -199,7 +204,7 @@ pub(super) async fn handle(app: &AppState, operation: &str, request: &Value) -> 
                 threshold: Some(percent(request, "UserMatchThreshold", 80.0)?),
                 max_users: max_users(request, "MaxUsers")?,
             };
-            let image = image_bytes(request, "Image")?;
+            let image = image_bytes(app, caller, request, "Image").await?;
             let found = users::search_by_image(app, collection, image, options, quality_filter).await?;
             let mut out = json!({
                 "UserMatches": user_matches(&found.matches),

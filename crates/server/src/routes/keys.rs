@@ -31,6 +31,10 @@ pub struct CreateKeyRequest {
     /// When given, the key may only use these collections.
     #[serde(default)]
     pub collections: Option<Vec<String>>,
+    /// When given, the key may only read and write these S3 buckets (Rekognition `S3Object` inputs, liveness
+    /// `OutputConfig`).
+    #[serde(default)]
+    pub buckets: Option<Vec<String>>,
     /// The key stops working this many seconds from now.
     #[serde(default)]
     pub expires_in_seconds: Option<u64>,
@@ -55,6 +59,8 @@ pub struct ApiKeyDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collections: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_second: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
@@ -77,6 +83,7 @@ impl From<ApiKey> for ApiKeyDto {
             name: k.name,
             scopes: k.scopes,
             collections: k.collections,
+            buckets: k.buckets,
             rate_per_second: k.rate_per_second,
             burst: k.burst,
             monthly_quota: k.monthly_quota,
@@ -128,6 +135,7 @@ impl CreateKeyRequest {
             name: self.name,
             scopes: keys::parse_scopes(&self.scopes)?,
             collections: self.collections,
+            buckets: self.buckets,
             expires_in_seconds: self.expires_in_seconds,
             rate_per_second: self.rate_per_second,
             burst: self.burst,

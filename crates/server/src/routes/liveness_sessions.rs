@@ -141,6 +141,7 @@ pub async fn create_session(
         require_head_turn: req.require_head_turn.unwrap_or(true),
         audit_images: req.audit_images_limit.unwrap_or(0),
         client_request_token: req.client_request_token,
+        output: None,
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     let status = if created.existed { StatusCode::OK } else { StatusCode::CREATED };

@@ -16,6 +16,8 @@ pub struct NewKey {
     pub scopes: Vec<Scope>,
     /// When given, the key may only use these collections (1-1000 ids).
     pub collections: Option<Vec<String>>,
+    /// When given, the key may only read and write these S3 buckets (1-100 names).
+    pub buckets: Option<Vec<String>>,
     /// The key stops working this many seconds from now.
     pub expires_in_seconds: Option<u64>,
     /// Requests per second (token bucket); none: unlimited.
@@ -65,6 +67,14 @@ pub async fn create(store: &Store, new: NewKey) -> ApiResult<CreatedKey> {
             return Err(invalid(format!("{bad:?} is not a collection id")));
         }
     }
+    if let Some(list) = &new.buckets {
+        if list.is_empty() || list.len() > 100 {
+            return Err(invalid("a key's buckets are 1-100 bucket names (none listed: all)"));
+        }
+        if let Some(bad) = list.iter().find(|b| !store::valid_bucket_name(b)) {
+            return Err(invalid(format!("{bad:?} is not an S3 bucket name (3-63 characters of a-z 0-9 . -)")));
+        }
+    }
     if let Some(rate) = new.rate_per_second {
         if !(rate.is_finite() && rate > 0.0 && rate <= 1e6) {
             return Err(invalid("the rate per second must be a positive number"));
@@ -91,6 +101,7 @@ pub async fn create(store: &Store, new: NewKey) -> ApiResult<CreatedKey> {
             name: name.to_string(),
             scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
             collections: new.collections,
+            buckets: new.buckets,
             rate_per_second: new.rate_per_second,
             burst: new.burst,
             monthly_quota: new.monthly_quota,

@@ -5,6 +5,7 @@
 //! real models, a real SQLite store and real photos.
 
 pub mod analysis;
+pub mod buckets;
 pub mod collection_users;
 pub mod collections;
 pub mod faces;

@@ -217,6 +217,7 @@ async fn keys_and_their_usage() {
         key_id: created.key.key_id.clone(),
         scopes: vec![auth::Scope::FacesDetect],
         collections: None,
+        buckets: None,
         stored: true,
     };
     let usage = keys::usage(&store, &caller, None).await.expect("usage");

@@ -7,7 +7,7 @@ pub mod challenges;
 pub mod record;
 pub mod token;
 
-pub use record::{SessionRecord, MAX_AUDIT_IMAGES};
+pub use record::{OutputTarget, SessionRecord, MAX_AUDIT_IMAGES};
 
 use bytes::Bytes;
 use liveness::replay::{self, FramePrint, SeenFrame};
@@ -118,6 +118,8 @@ pub struct CreateOptions {
     pub audit_images: u32,
     /// Makes creation idempotent per owner.
     pub client_request_token: Option<String>,
+    /// A bucket that receives the images when the session finishes (the creating key must be allowed it).
+    pub output: Option<OutputTarget>,
 }
 
 impl Default for CreateOptions {
@@ -129,6 +131,7 @@ impl Default for CreateOptions {
             require_head_turn: true,
             audit_images: 0,
             client_request_token: None,
+            output: None,
         }
     }
 }
@@ -176,6 +179,12 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
             kinds
         }
     };
+    if let Some(target) = &options.output {
+        if target.prefix.len() > 900 || target.prefix.chars().any(char::is_control) {
+            return Err(ApiError::invalid_parameter("the output key prefix must be at most 900 bytes of text"));
+        }
+        crate::usecases::buckets::check_writable(app, owner, &target.bucket)?;
+    }
     let now = store::now_millis();
     let config = &app.config;
     let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
@@ -187,6 +196,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         audit_candidates: 0,
         audit_filled: 0,
         consumed: false,
+        output: options.output.clone(),
     };
     let session_id = uuid::Uuid::new_v4().to_string();
     let (token, token_hash) = token::new_token(&session_id);
@@ -360,6 +370,12 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
         }
     }
     let status = record.session.status;
+    if let (true, Some(target)) = (status.is_final(), &record.output) {
+        // Written as the session finishes; GetFaceLivenessSessionResults writes them again if this failed.
+        if let Err(e) = export_images(app, id, target).await {
+            tracing::warn!(session = %id, error = %e.message, "writing a session's images to its output bucket failed");
+        }
+    }
     Ok(FramesTaken {
         status,
         feedback,
@@ -374,6 +390,47 @@ pub struct SessionStatus {
     pub session: Session,
     /// Names of the kept images (`reference`, `audit-0`...).
     pub image_names: Vec<String>,
+    /// Where its images go when it finishes.
+    pub output: Option<OutputTarget>,
+}
+
+/// A session image written to its output bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    /// `reference`, `audit-0`...
+    pub name: String,
+    pub bucket: String,
+    pub key: String,
+}
+
+/// The object key of a session image in its output bucket: `PREFIX SESSION/reference.jpg` and
+/// `PREFIX SESSION/audit_images/N.jpg` (N from 1), the extension after the image's format.
+fn output_key(target: &OutputTarget, session_id: &str, name: &str, content_type: &str) -> String {
+    let ext = match content_type {
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "image/bmp" => "bmp",
+        _ => "jpg",
+    };
+    let file = match name.strip_prefix("audit-").and_then(|n| n.parse::<u32>().ok()) {
+        Some(n) => format!("audit_images/{}.{ext}", n + 1),
+        None => format!("{name}.{ext}"),
+    };
+    format!("{}{session_id}/{file}", target.prefix)
+}
+
+/// Writes a session's kept images to its output bucket (again, if they were written before: the same keys).
+pub async fn export_images(app: &AppState, id: &str, target: &OutputTarget) -> ApiResult<Vec<Exported>> {
+    let mut out = Vec::new();
+    for name in app.store.session_image_names(id).await? {
+        let Some(image) = app.store.session_image(id, &name).await? else { continue };
+        let key = output_key(target, id, &name, &image.content_type);
+        let bytes = Bytes::from(image.bytes);
+        crate::usecases::buckets::write(app, &target.bucket, &key, bytes, &image.content_type).await?;
+        out.push(Exported { name, bucket: target.bucket.clone(), key });
+    }
+    Ok(out)
 }
 
 /// A session's status and, once finished, its result (its owner's key, an admin key, or its session token).
@@ -386,7 +443,7 @@ pub async fn status(app: &AppState, id: &str, credential: Credential<'_>) -> Api
         let _ = save(app, id, row.version, &record, &[]).await;
     }
     let image_names = app.store.session_image_names(id).await?;
-    Ok(SessionStatus { row, session: record.session, image_names })
+    Ok(SessionStatus { row, session: record.session, image_names, output: record.output })
 }
 
 /// A session's reference or audit image (its owner's key or an admin key).

@@ -28,6 +28,18 @@ pub struct SessionRecord {
     /// Used for a face login (a session logs in once).
     #[serde(default)]
     pub consumed: bool,
+    /// Where the session's images go when it finishes (Rekognition's `OutputConfig`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputTarget>,
+}
+
+/// A bucket (and key prefix) that receives a finished session's reference and audit images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputTarget {
+    pub bucket: String,
+    /// Prepended to the object keys as given (`audits/` puts them under `audits/`).
+    pub prefix: String,
 }
 
 /// How long after it succeeded a session may still be used to log in.
