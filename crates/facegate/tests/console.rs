@@ -85,14 +85,13 @@ fn every_view_of_the_console_shows_what_the_api_answers() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).expect("data dir");
     // Still photos pass a blink on the challenge alone and on its first frame, which this server allows.
-    std::fs::write(data.join("facegate.toml"), "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n")
-        .expect("config");
-    let s = Served::start_env(
-        &data,
-        None,
-        &["--liveness-allow-challenge-only", "true"],
-        &[("FACEGATE_ADMIN_KEY", ADMIN)],
-    );
+    std::fs::write(
+        data.join("facegate.toml"),
+        "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n",
+    )
+    .expect("config");
+    let s =
+        Served::start_env(&data, None, &["--liveness-allow-challenge-only", "true"], &[("FACEGATE_ADMIN_KEY", ADMIN)]);
     let open = Served::start(&tmp.path().join("open"), None, &[]);
 
     // What the API answers for the inputs the console is given.
@@ -116,17 +115,25 @@ fn every_view_of_the_console_shows_what_the_api_answers() {
         .filter_map(|m| m["similarity"].as_f64())
         .fold(f64::MIN, f64::max);
     let invalid_id = expect_error(
-        bearer(client().post(s.url("/v1/collections"))).json(&json!({"collectionId": "bad id!"})).send().expect("create"),
+        bearer(client().post(s.url("/v1/collections")))
+            .json(&json!({"collectionId": "bad id!"}))
+            .send()
+            .expect("create"),
         400,
         "invalid_collection_id",
     );
     let (status, wrong_key) = json(
-        client().get(s.url("/v1/usage")).header("authorization", "Bearer fg_wrong_key_000000000000").send().expect("usage"),
+        client()
+            .get(s.url("/v1/usage"))
+            .header("authorization", "Bearer fg_wrong_key_000000000000")
+            .send()
+            .expect("usage"),
     );
     assert_eq!(status, 401, "{wrong_key}");
     let (session_id, frames) = finished_session(&s);
     // A second session, never started: listed as created.
-    let (status, _) = json(bearer(client().post(s.url("/v1/liveness/sessions"))).json(&json!({})).send().expect("create"));
+    let (status, _) =
+        json(bearer(client().post(s.url("/v1/liveness/sessions"))).json(&json!({})).send().expect("create"));
     assert_eq!(status, 201);
 
     let expect = json!({
@@ -203,7 +210,12 @@ fn the_session_list_shows_a_key_its_own_sessions_newest_first_in_pages() {
         json(client().get(s.url(&format!("/v1/liveness/sessions{query}"))).bearer_auth(secret).send().expect("list"))
     };
     let ids = |body: &Value| -> Vec<String> {
-        body["sessions"].as_array().into_iter().flatten().filter_map(|x| x["sessionId"].as_str().map(String::from)).collect()
+        body["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["sessionId"].as_str().map(String::from))
+            .collect()
     };
     let (status, body) = list(&a, "");
     assert_eq!(status, 200, "{body}");
@@ -242,5 +254,9 @@ fn the_session_list_shows_a_key_its_own_sessions_newest_first_in_pages() {
             .expect("key"),
     );
     let reader = reader["key"].as_str().expect("secret");
-    expect_error(client().get(s.url("/v1/liveness/sessions")).bearer_auth(reader).send().expect("list"), 403, "insufficient_scope");
+    expect_error(
+        client().get(s.url("/v1/liveness/sessions")).bearer_auth(reader).send().expect("list"),
+        403,
+        "insufficient_scope",
+    );
 }

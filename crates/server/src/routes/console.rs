@@ -36,9 +36,12 @@ pub async fn console_asset(Path(file): Path<String>) -> Response {
 
 /// The page and its assets: public (the API calls they make are not), left out of the OpenAPI document.
 pub fn routes() -> Routes {
-    Routes::new()
-        .undocumented(Method::GET, "/console", console_page, Public)
-        .undocumented(Method::GET, "/console/{file}", console_asset, Public)
+    Routes::new().undocumented(Method::GET, "/console", console_page, Public).undocumented(
+        Method::GET,
+        "/console/{file}",
+        console_asset,
+        Public,
+    )
 }
 
 #[cfg(test)]

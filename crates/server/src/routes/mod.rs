@@ -71,7 +71,17 @@ mod tests {
             .sum();
         // Pages, assets, the WebSocket, the docs themselves and the Rekognition protocol are not operations; the
         // nose challenge's `/challenge/` aliases repeat documented ones.
-        let undocumented = ["/", "/liveness", "/sdk/{file}", "/web/{file}", "/console", "/console/{file}", "/openapi.json", "/docs", "/docs/{file}"];
+        let undocumented = [
+            "/",
+            "/liveness",
+            "/sdk/{file}",
+            "/web/{file}",
+            "/console",
+            "/console/{file}",
+            "/openapi.json",
+            "/docs",
+            "/docs/{file}",
+        ];
         let routed = super::all()
             .requirements()
             .filter(|(_, path, _)| {
