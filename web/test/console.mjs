@@ -40,6 +40,7 @@ async function shot(page, name) {
 }
 
 const status = (page) => page.locator("#status").textContent();
+const clearStatus = (page) => page.evaluate(() => (document.getElementById("status").textContent = ""));
 async function waitStatus(page, pattern, timeout = 60000) {
   await page.waitForFunction((p) => new RegExp(p).test(document.getElementById("status").textContent), pattern.source, { timeout });
 }
@@ -55,6 +56,7 @@ try {
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
   await shot(page, "signin");
   await page.fill("#key", "fg_wrong_key_000000000000");
+  await clearStatus(page);
   await page.click("#use-key");
   await waitStatus(page, /\S/);
   check((await status(page)) === expect.wrongKeyMessage, `wrong key: status "${await status(page)}" is not the API's "${expect.wrongKeyMessage}"`);
@@ -99,6 +101,7 @@ try {
   await page.click("a[href='#collections']");
   await page.waitForSelector("#collections-table");
   await page.fill("input[name=collectionId]", "bad id!");
+  await clearStatus(page);
   await page.click("#collection-create");
   await waitStatus(page, /\S/);
   check((await status(page)) === expect.invalidIdMessage, `invalid id: status "${await status(page)}" is not the API's "${expect.invalidIdMessage}"`);
