@@ -81,6 +81,7 @@ const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/v1/liveness/check", Scope("liveness")),
     ("POST", "/v1/analyze", Scope("faces:detect")),
     ("POST", "/v1/liveness/sessions", Scope("liveness")),
+    ("GET", "/v1/liveness/sessions", Scope("liveness")),
     ("POST", "/v1/liveness/validate", Scope("liveness")),
     ("POST", "/v1/verify", Scope("faces:compare")),
     ("GET", "/v1/liveness/sessions/{sessionId}", Scope("liveness")),

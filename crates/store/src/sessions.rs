@@ -330,3 +330,33 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+impl Store {
+    /// Sessions newest first (by creation time, then id): those of `owner` (every owner's when `None`),
+    /// created before the session `before` = (created_at, session_id) when given, at most `limit`.
+    pub async fn list_sessions(
+        &self,
+        owner: Option<&str>,
+        before: Option<(i64, &str)>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredSession>> {
+        let (at, id) = before.unwrap_or((i64::MAX, ""));
+        // Without a cursor every session is before (i64::MAX, ""): no creation time reaches i64::MAX.
+        let cursor = "(created_at < $1 OR (created_at = $1 AND session_id < $2))";
+        let sql = match owner {
+            Some(_) => format!(
+                "SELECT {COLUMNS} FROM liveness_sessions WHERE {cursor} AND owner_key = $3 \
+                 ORDER BY created_at DESC, session_id DESC LIMIT $4"
+            ),
+            None => format!(
+                "SELECT {COLUMNS} FROM liveness_sessions WHERE {cursor} ORDER BY created_at DESC, session_id DESC LIMIT $3"
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(at).bind(id);
+        if let Some(owner) = owner {
+            query = query.bind(owner);
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+}

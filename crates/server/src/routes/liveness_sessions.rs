@@ -521,6 +521,76 @@ pub fn routes() -> Routes {
         .operation::<__path_get_session_image, _, _>(get_session_image, Scope(Scope::Liveness))
         .operation::<__path_delete_session, _, _>(delete_session, Scope(Scope::Liveness))
         .operation::<__path_new_session_token, _, _>(new_session_token, Scope(Scope::Liveness))
+        .operation::<__path_list_sessions, _, _>(list_sessions, Scope(Scope::Liveness))
         // The WebSocket of live feedback: not an OpenAPI operation.
         .undocumented(Method::GET, "/v1/liveness/sessions/{sessionId}/stream", stream, SessionTokenOr(Scope::Liveness))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionPageQuery {
+    /// Page size, 1-1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The `nextToken` of the previous page.
+    #[serde(default, deserialize_with = "crate::input::lenient_string")]
+    pub next_token: Option<String>,
+}
+
+/// A session in a listing: what it asked for and how it ended (the evidence is in the session's own view).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// The challenge kinds, in order.
+    pub challenges: Vec<String>,
+    /// 0-100 once finished (50 and above if and only if it succeeded).
+    pub confidence: Option<f32>,
+    /// Why it failed, once finished.
+    pub reasons: Vec<String>,
+    /// Frames received so far.
+    pub frames_received: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionList {
+    pub sessions: Vec<SessionSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Recent liveness sessions, newest first: the calling key's own (an admin key's: every session), paginated.
+#[utoipa::path(get, path = "/v1/liveness/sessions", tag = "liveness", params(SessionPageQuery),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)))]
+pub async fn list_sessions(
+    State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
+    crate::input::QueryOptions(q): crate::input::QueryOptions<SessionPageQuery>,
+) -> ApiResult<Json<SessionList>> {
+    let page = crate::usecases::collections::Page { limit: q.limit, next_token: q.next_token };
+    let listed = liveness_sessions::list(&app, &caller, &page).await?;
+    let sessions = listed
+        .items
+        .into_iter()
+        .map(|item| {
+            let s = &item.session;
+            let finished = s.status.is_final().then(|| s.result());
+            SessionSummary {
+                session_id: item.row.session_id.clone(),
+                status: s.status.as_str().into(),
+                created_at: rfc3339(item.row.created_at),
+                expires_at: rfc3339(item.row.expires_at),
+                challenges: s.options.challenges.iter().map(|c| c.kind.as_str().to_string()).collect(),
+                confidence: finished.as_ref().map(|r| r.confidence),
+                reasons: finished.map(|r| r.reasons.iter().map(|x| x.to_string()).collect()).unwrap_or_default(),
+                frames_received: s.counts.received,
+            }
+        })
+        .collect();
+    Ok(Json(SessionList { sessions, next_token: listed.next_token }))
 }

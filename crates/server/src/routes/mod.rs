@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod collection_users;
 pub mod collections;
+pub mod console;
 pub mod faces;
 pub mod keys;
 pub mod liveness_sessions;
@@ -30,6 +31,7 @@ pub fn all() -> table::Routes {
         .merge(keys::routes())
         .merge(ops::routes())
         .merge(web::routes())
+        .merge(console::routes())
         .merge(crate::rekognition::routes())
         .merge(crate::compat::routes())
 }
@@ -69,7 +71,17 @@ mod tests {
             .sum();
         // Pages, assets, the WebSocket, the docs themselves and the Rekognition protocol are not operations; the
         // nose challenge's `/challenge/` aliases repeat documented ones.
-        let undocumented = ["/", "/liveness", "/sdk/{file}", "/web/{file}", "/openapi.json", "/docs", "/docs/{file}"];
+        let undocumented = [
+            "/",
+            "/liveness",
+            "/sdk/{file}",
+            "/web/{file}",
+            "/console",
+            "/console/{file}",
+            "/openapi.json",
+            "/docs",
+            "/docs/{file}",
+        ];
         let routed = super::all()
             .requirements()
             .filter(|(_, path, _)| {

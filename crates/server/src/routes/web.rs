@@ -17,10 +17,10 @@ pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
                             media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; \
                             form-action 'self'; frame-ancestors 'none'";
 
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
+pub(crate) const JS: &str = "text/javascript; charset=utf-8";
+pub(crate) const CSS: &str = "text/css; charset=utf-8";
 
-fn page(html: &'static str) -> Response {
+pub(crate) fn page(html: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -33,7 +33,7 @@ fn page(html: &'static str) -> Response {
         .into_response()
 }
 
-fn asset(body: &'static str, content_type: &'static str, shared: bool) -> Response {
+pub(crate) fn asset(body: &'static str, content_type: &'static str, shared: bool) -> Response {
     let mut response =
         ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response();
     if shared {

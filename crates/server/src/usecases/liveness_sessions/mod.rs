@@ -534,3 +534,40 @@ pub async fn measure_frame(app: &AppState, bytes: Bytes) -> ApiResult<FrameMeasu
         .await?;
     Ok(measured)
 }
+
+/// One session of a listing: its row and its state as of now (expired when due; nothing is saved).
+pub struct ListedSession {
+    pub row: StoredSession,
+    pub session: Session,
+}
+
+/// The token of the page after `row`: its creation time and id.
+fn session_page_token(row: &StoredSession) -> String {
+    format!("{}.{}", row.created_at, row.session_id)
+}
+
+/// The sessions `caller` may read, newest first: its own (an admin key's: everyone's).
+pub async fn list(
+    app: &AppState,
+    caller: &auth::Access,
+    page: &crate::usecases::collections::Page,
+) -> ApiResult<crate::usecases::collections::Listed<ListedSession>> {
+    let limit = page.size()?;
+    let before = match page.next_token.as_deref() {
+        None => None,
+        Some(token) => {
+            let parsed = token.split_once('.').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)));
+            Some(parsed.ok_or_else(|| ApiError::invalid_parameter("nextToken is not one this listing gave"))?)
+        }
+    };
+    let owner = (!caller.is_admin()).then_some(caller.key_id.as_str());
+    let rows = app.store.list_sessions(owner, before, limit + 1).await?;
+    let now = store::now_millis();
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut record = load_record(&row)?;
+        record.session.expire_if_due(now);
+        items.push(ListedSession { row, session: record.session });
+    }
+    Ok(crate::usecases::collections::paged(items, limit, |s| session_page_token(&s.row)))
+}
