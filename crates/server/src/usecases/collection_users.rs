@@ -203,6 +203,23 @@ fn normalised(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| x / n).collect()
 }
 
+/// The faces the store left as they were: not in the collection, or another user's.
+fn refusals(not_found: &[Uuid], other_user: &[(Uuid, String)]) -> Vec<Refused> {
+    let missing = not_found.iter().map(|&face_id| Refused {
+        face_id,
+        reason: Refusal::FaceNotFound,
+        user_id: None,
+        similarity: None,
+    });
+    let taken = other_user.iter().map(|(face_id, user)| Refused {
+        face_id: *face_id,
+        reason: Refusal::OtherUser,
+        user_id: Some(user.clone()),
+        similarity: None,
+    });
+    missing.chain(taken).collect()
+}
+
 /// Associates faces of the collection with a user. When the user holds faces already, each new face must
 /// reach `threshold` against the best of them (as AWS's `UserMatchThreshold`); a face of another user, or not in
 /// the collection, is refused with its reason. At most 100 faces per user: a call that would pass it changes
@@ -260,17 +277,7 @@ pub async fn associate(
     if first && !done.associated.is_empty() {
         catch_up(app).await;
     }
-    let mut refused: Vec<Refused> = done
-        .not_found
-        .iter()
-        .map(|&face_id| Refused { face_id, reason: Refusal::FaceNotFound, user_id: None, similarity: None })
-        .collect();
-    refused.extend(done.other_user.iter().map(|(face_id, user)| Refused {
-        face_id: *face_id,
-        reason: Refusal::OtherUser,
-        user_id: Some(user.clone()),
-        similarity: None,
-    }));
+    let mut refused = refusals(&done.not_found, &done.other_user);
     refused.extend(done.low_confidence.iter().map(|&(face_id, similarity)| Refused {
         face_id,
         reason: Refusal::LowMatch,
@@ -307,17 +314,7 @@ pub async fn disassociate(
     if first && !done.disassociated.is_empty() {
         catch_up(app).await;
     }
-    let mut refused: Vec<Refused> = done
-        .not_found
-        .iter()
-        .map(|&face_id| Refused { face_id, reason: Refusal::FaceNotFound, user_id: None, similarity: None })
-        .collect();
-    refused.extend(done.other_user.iter().map(|(face_id, user)| Refused {
-        face_id: *face_id,
-        reason: Refusal::OtherUser,
-        user_id: Some(user.clone()),
-        similarity: None,
-    }));
+    let refused = refusals(&done.not_found, &done.other_user);
     Ok(Changed {
         faces: done.disassociated,
         refused,
