@@ -22,6 +22,8 @@ const keyInput = document.getElementById("key");
 const signout = document.getElementById("signout");
 let current = null;
 let signedIn = false;
+// Counts finished renders (main's data-rendered), so that a script or a test can tell a view drawn anew.
+let renders = 0;
 
 window.addEventListener("error", (e) => showError(e.error || e.message));
 window.addEventListener("unhandledrejection", (e) => showError(e.reason));
@@ -69,6 +71,8 @@ async function show() {
   } catch (error) {
     showError(error);
   }
+  main.dataset.view = name in views ? name : "compare";
+  main.dataset.rendered = String(++renders);
 }
 
 document.getElementById("signin").addEventListener("submit", async (e) => {

@@ -39,6 +39,17 @@ async function shot(page, name) {
   await page.setViewportSize({ width: 1440, height: 900 });
 }
 
+// Opens a view by its link and waits until the shell has drawn it anew (the view already shown is redrawn too,
+// so inputs filled before the redraw would be lost).
+async function go(page, view) {
+  const before = Number((await page.getAttribute("#main", "data-rendered")) ?? 0);
+  await page.click(`a[href='#${view}']`);
+  await page.waitForFunction(
+    ([v, n]) => document.getElementById("main").dataset.view === v && Number(document.getElementById("main").dataset.rendered) > n,
+    [view, before],
+  );
+}
+
 const status = (page) => page.locator("#status").textContent();
 const clearStatus = (page) => page.evaluate(() => (document.getElementById("status").textContent = ""));
 async function waitStatus(page, pattern, timeout = 60000) {
@@ -67,7 +78,7 @@ try {
   check(!(await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie)).includes("fg"), "the key is in no storage");
 
   // 1. Compare: every face boxed with its landmarks, the chosen ones highlighted, the gauge at the API's similarity.
-  await page.click("a[href='#compare']");
+  await go(page, "compare");
   await page.setInputFiles("input[name=source]", img("obama.jpg"));
   await page.setInputFiles("input[name=target]", img("two_people.jpg"));
   await page.click("#compare-run");
@@ -98,7 +109,7 @@ try {
   await shot(page, "analysis");
 
   // 2. Collections: an invalid id answers the API's message; create, enroll two photos, search, delete.
-  await page.click("a[href='#collections']");
+  await go(page, "collections");
   await page.waitForSelector("#collections-table");
   await page.fill("input[name=collectionId]", "bad id!");
   await clearStatus(page);
@@ -134,7 +145,7 @@ try {
   await page.waitForFunction(() => document.querySelector("#collections-table tr[data-collection=staff] td:nth-child(2)").textContent === "1");
 
   // 3. Users: register two, add a face to one, delete the other.
-  await page.click("a[href='#users']");
+  await go(page, "users");
   await page.waitForSelector("#users-table");
   for (const [id, name, photo] of [["obama", "Barack Obama", "obama.jpg"], ["biden", "Joe Biden", "biden.jpg"]]) {
     await page.fill("input[name=userId]", id);
@@ -152,7 +163,7 @@ try {
   check((await page.locator("#users-table tr[data-user]").count()) === 1, "one user left");
 
   // 4. Liveness sessions: the list, one session's evidence, images and timeline.
-  await page.click("a[href='#sessions']");
+  await go(page, "sessions");
   await page.waitForSelector("#sessions-table");
   const rows = await page.locator("#sessions-table tr[data-session]").count();
   check(rows === expect.sessions, `${rows} sessions listed, ${expect.sessions} created`);
@@ -171,7 +182,7 @@ try {
   await shot(page, "sessions");
 
   // 5. Keys and usage: create (the secret once), the usage chart, the metric charts, revoke.
-  await page.click("a[href='#keys']");
+  await go(page, "keys");
   await page.waitForSelector("#keys-table");
   await page.fill("input[name=name]", "door-3");
   await page.fill("input[name=collections]", "staff");
