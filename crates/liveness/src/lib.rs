@@ -14,7 +14,7 @@ pub mod session;
 pub mod signals;
 
 pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target, SESSION_KINDS};
-pub use measure::{measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace};
+pub use measure::{measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace, Template};
 pub use session::{
     confidence, ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance,
     Observation, ObservedFace, Session, SessionOptions, SessionResult, Status,

@@ -40,20 +40,30 @@ pub struct MeasuredFace {
     pub quality_ok: bool,
     /// [`RIGID_POINTS`] in normalised frame coordinates.
     pub points: Vec<[f32; 2]>,
-    /// The identity template (unit length).
-    pub template: Vec<f32>,
+    /// The identity template (unit length), when taken: a session needs it only on some frames
+    /// ([`crate::Session::identity_wanted`]), and [`FrameMeasurement::take_template`] computes it then.
+    #[serde(default)]
+    pub template: Option<Vec<f32>>,
     pub passive: Option<f32>,
+    /// The aligned face the template is computed from (kept in memory only).
+    #[serde(skip)]
+    pub aligned: Option<RgbImage>,
 }
 
 impl MeasuredFace {
-    /// The calibrated similarity (0-100) of this face to the template `other`.
-    pub fn similarity_to(&self, model: EmbeddingModel, other: &[f32]) -> f32 {
-        vision::similarity::similarity(model, vision::embed::cosine(other, &self.template))
+    /// The template, when [`measure_faces`] took it ([`Template::Now`]).
+    pub fn template(&self) -> Result<&[f32], MeasureError> {
+        self.template.as_deref().ok_or(MeasureError::NoTemplate)
+    }
+
+    /// The calibrated similarity (0-100) of this face (its template taken) to the template `other`.
+    pub fn similarity_to(&self, model: EmbeddingModel, other: &[f32]) -> Result<f32, MeasureError> {
+        Ok(vision::similarity::similarity(model, vision::embed::cosine(other, self.template()?)))
     }
 }
 
 /// One frame, measured.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FrameMeasurement {
     /// Faces that count (faces under the session's minimum size do not, unless no face is larger).
     pub faces: usize,
@@ -87,6 +97,7 @@ pub fn measure_faces(
     img: &RgbImage,
     faces: &[Face],
     min_face_px: f32,
+    template: Template,
 ) -> Result<FrameMeasurement, MeasureError> {
     let content_hash = content_hash(img);
     let big: Vec<usize> = (0..faces.len())
@@ -102,8 +113,10 @@ pub fn measure_faces(
     let face = &faces[i];
     let bbox = face.detection.bbox;
     let analysis = pipeline.analyzer().analyze(img, &bbox).map_err(MeasureError::Analysis)?;
-    let template =
-        pipeline.embed(&[face]).map_err(MeasureError::Embedding)?.pop().ok_or(MeasureError::NoTemplate)?.vector;
+    let template = match template {
+        Template::Now => Some(embed(pipeline, &face.aligned)?),
+        Template::WhenWanted => None,
+    };
     let passive = match passive {
         Some(model) => Some(model.score(img, &bbox).map_err(MeasureError::Passive)?.real),
         None => None,
@@ -120,9 +133,23 @@ pub fn measure_faces(
             points,
             template,
             passive,
+            aligned: Some(face.aligned.clone()),
         }),
         content_hash,
     })
+}
+
+/// Whether [`measure_faces`] computes the face's template at once (an evaluation measuring every frame once
+/// for many sessions) or leaves it until a session wants it ([`FrameMeasurement::take_template`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Now,
+    WhenWanted,
+}
+
+fn embed(pipeline: &FacePipeline, aligned: &RgbImage) -> Result<Vec<f32>, MeasureError> {
+    let mut out = pipeline.embedder().embed(&[aligned]).map_err(MeasureError::Embedding)?;
+    Ok(out.pop().ok_or(MeasureError::NoTemplate)?.vector)
 }
 
 /// A frame's place in its session: its number, the client's timestamp, the server's clock when it was taken,
@@ -141,9 +168,20 @@ impl FrameMeasurement {
         self.face.as_ref().and_then(|f| crate::replay::FramePrint::new(&f.points))
     }
 
-    /// The observation a session takes: the face compared with the baseline's template (`None` before there
-    /// is a baseline), with the frame's place in the session and the server's clock.
-    pub fn observation(&self, model: EmbeddingModel, baseline: Option<&[f32]>, frame: FrameStamp) -> Observation {
+    /// The face's template: the one taken, else computed now from the aligned face (on the caller's thread:
+    /// the server calls it on an inference worker). `None` without a face.
+    pub fn take_template(&mut self, pipeline: &FacePipeline) -> Result<Option<Vec<f32>>, MeasureError> {
+        let Some(face) = self.face.as_mut() else { return Ok(None) };
+        if face.template.is_none() {
+            let aligned = face.aligned.as_ref().ok_or(MeasureError::NoTemplate)?;
+            face.template = Some(embed(pipeline, aligned)?);
+        }
+        Ok(face.template.clone())
+    }
+
+    /// The observation a session takes, the face not yet compared with the baseline (see
+    /// [`Observation::compare_identity`]), with the frame's place in the session and the server's clock.
+    pub fn observation(&self, frame: FrameStamp) -> Observation {
         Observation {
             sequence: frame.sequence,
             timestamp_ms: frame.timestamp_ms,
@@ -156,11 +194,20 @@ impl FrameMeasurement {
                 bbox: f.bbox,
                 size_px: f.size_px,
                 quality_ok: f.quality_ok,
-                similarity: baseline.map(|b| f.similarity_to(model, b)),
+                similarity: None,
                 passive: f.passive,
                 points: f.points.clone(),
             }),
             seen_in: Vec::new(),
+        }
+    }
+}
+
+impl Observation {
+    /// Compares the face with the baseline's: its calibrated similarity (0-100) from the two templates.
+    pub fn compare_identity(&mut self, model: EmbeddingModel, template: &[f32], baseline: &[f32]) {
+        if let Some(f) = self.face.as_mut() {
+            f.similarity = Some(vision::similarity::similarity(model, vision::embed::cosine(baseline, template)));
         }
     }
 }

@@ -284,6 +284,9 @@ pub struct FrameCounts {
     pub multiple_faces: u32,
     pub too_small: u32,
     pub low_quality: u32,
+    /// Frames whose face was compared with the baseline's (see [`Session::identity_wanted`]).
+    #[serde(default)]
+    pub identity_checked: u32,
 }
 
 impl FrameCounts {
@@ -350,9 +353,12 @@ pub struct Session {
     pub replayed_runs: u32,
     #[serde(default)]
     pub last_seen_in: Vec<crate::replay::SeenFrame>,
-    /// Whether each of the last [`IDENTITY_WINDOW`] frames after the baseline missed the identity bar.
+    /// Whether each of the last [`IDENTITY_WINDOW`] identity-checked frames after the baseline missed the bar.
     #[serde(default)]
     pub identity_misses: Vec<bool>,
+    /// Judged frames with a face since the last identity check (see [`Session::identity_wanted`]).
+    #[serde(default)]
+    pub frames_since_identity: u32,
     /// The most frontal accepted frame: (sequence, |yaw| + |pitch|).
     pub best_frontal: Option<(u64, f32)>,
 }
@@ -394,6 +400,11 @@ pub const MAX_FLAT_FRAMES: u32 = 3;
 /// does not count, and [`MAX_IDENTITY_MISSES`] of them within the window fail the session.
 pub const IDENTITY_WINDOW: usize = 3;
 pub const MAX_IDENTITY_MISSES: usize = 2;
+
+/// A frame after the baseline that counts for nothing (no challenge step, not the reference frame) is checked
+/// for identity when this many frames with a face went by unchecked: a face switched in is seen within this
+/// many frames, and fails the session as before.
+pub const IDENTITY_EVERY: u32 = 3;
 
 /// The session fails as a replayed recording (see [`crate::replay`]) on [`MAX_REPLAYED_RUNS`] moving frames
 /// that match a frame of another session while the frame before matched the frame next to it, or on this
@@ -503,6 +514,7 @@ impl Session {
             replayed_runs: 0,
             last_seen_in: Vec::new(),
             identity_misses: Vec::new(),
+            frames_since_identity: 0,
             last_points: None,
             frozen_frames: 0,
             min_motion: None,
@@ -590,6 +602,40 @@ impl Session {
         Ok(())
     }
 
+    /// Whether the frame `obs` (measured, its face's `similarity` not yet known) needs the identity check: the
+    /// template is the costliest part of a frame, and only the frames that count for something need it —
+    /// every frame that would pass a challenge's check, complete a challenge, become the reference frame or
+    /// end the session, and at least every [`IDENTITY_EVERY`]th frame with a face in between. Before the
+    /// baseline there is nothing to compare with (the baseline frame's template is taken after it is set).
+    /// A caller that leaves `similarity` `None` where this says `true` weakens the session: every caller (the
+    /// frame route, `facegate eval attacks`) asks first.
+    pub fn identity_wanted(&self, obs: &Observation) -> bool {
+        let Some(face) = obs.face.as_ref().filter(|_| obs.faces == 1) else { return false };
+        // Frames refused before the identity check (too small, badly lit) never need it.
+        if self.baseline.is_none()
+            || self.status.is_final()
+            || face.size_px < self.options.min_face_px
+            || !face.quality_ok
+        {
+            return false;
+        }
+        if self.frames_since_identity + 1 >= IDENTITY_EVERY {
+            return true;
+        }
+        // The frame judged as it would be if its face matched: does it count for anything?
+        let mut trial = self.clone();
+        let steps = |s: &Session| s.evidence.iter().map(|e| e.frames.len()).sum::<usize>();
+        let before = steps(&trial);
+        let mut unchecked = obs.clone();
+        if let Some(f) = unchecked.face.as_mut() {
+            f.similarity = None;
+        }
+        match trial.observe(unchecked) {
+            Ok(fb) => fb.challenge_completed || fb.best_frontal || steps(&trial) > before || trial.status.is_final(),
+            Err(_) => false,
+        }
+    }
+
     /// Takes one frame. An `Err` refuses the frame and leaves the session as it was (except that an expired
     /// session is marked so).
     pub fn observe(&mut self, obs: Observation) -> Result<Feedback, FrameError> {
@@ -666,9 +712,14 @@ impl Session {
         if !face.points.is_empty() {
             self.last_points = Some(face.points.clone());
         }
-        // Identity against the baseline, on every frame after it: a frame of someone else never counts, and
-        // two in a window fail the session.
+        // Identity against the baseline, on every frame after it that counts (see `identity_wanted`): a frame
+        // of someone else never counts, and two in a window fail the session.
+        if self.baseline.is_some() && face.similarity.is_none() {
+            self.frames_since_identity += 1;
+        }
         if let (Some(_), Some(s)) = (&self.baseline, face.similarity) {
+            self.frames_since_identity = 0;
+            self.counts.identity_checked += 1;
             self.similarities.push(s);
             let miss = s < self.options.min_similarity;
             self.identity_misses.push(miss);

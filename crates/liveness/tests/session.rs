@@ -61,11 +61,15 @@ fn signals(yaw: f32, nose: [f32; 2]) -> Signals {
 struct Driver {
     session: Session,
     next: u64,
+    /// The similarity to the baseline's face of the face in the frames sent next (90: the same person).
+    similarity: f32,
+    /// The frames (numbers from 0) the session wanted the identity checked on.
+    checked: Vec<u64>,
 }
 
 impl Driver {
     fn new(options: SessionOptions) -> Self {
-        Driver { session: Session::new(options, 0), next: 0 }
+        Driver { session: Session::new(options, 0), next: 0, similarity: 90.0, checked: Vec::new() }
     }
 
     /// Sends a frame; the face sways a little from frame to frame, as a live one does in front of a camera.
@@ -87,7 +91,7 @@ impl Driver {
         seen_in: Vec<SeenFrame>,
     ) -> Result<(), FrameError> {
         let n = self.next;
-        let obs = Observation {
+        let mut obs = Observation {
             sequence: self.session.next_sequence,
             timestamp_ms: 200 * (n as i64 + 1),
             now_ms: 200 * (n as i64 + 1),
@@ -99,13 +103,20 @@ impl Driver {
                 bbox: Target { x: 0.4, y: 0.3, width: 0.2, height: 0.3 },
                 size_px: 150.0,
                 quality_ok: true,
-                similarity: self.session.baseline.as_ref().map(|_| 90.0),
+                similarity: None,
                 passive,
                 points,
             }),
             seen_in,
         };
         self.next += 1;
+        // As the frame route does: the template (here, the similarity) only where the session wants it.
+        if self.session.identity_wanted(&obs) {
+            self.checked.push(n);
+            if let Some(f) = obs.face.as_mut() {
+                f.similarity = Some(self.similarity);
+            }
+        }
         self.session.observe(obs).map(|_| ())
     }
 }
@@ -316,4 +327,57 @@ fn frames_another_session_saw_fail_the_session_as_a_replay() {
         .expect("frame");
     turning(&mut d, 8, |_| Some(0.9), &model);
     assert_eq!(d.session.status, Status::Succeeded, "{:?}", d.session.result().reasons);
+}
+
+#[test]
+fn identity_is_checked_on_every_frame_that_counts_and_on_every_third_in_between() {
+    let mut d = Driver::new(options(&[turn_left()], Some(0.05), false));
+    // The baseline, eight frames looking ahead, then the turn.
+    for _ in 0..9 {
+        d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), Some(0.9)).expect("frame taken");
+    }
+    let waiting = d.checked.clone();
+    turning(&mut d, 8, |_| Some(0.9), &head());
+    let r = d.session.result();
+    assert_eq!(r.status, Status::Succeeded, "{r:?}");
+    // Looking ahead counts for nothing: every third frame after the baseline (frame 0) is checked.
+    assert_eq!(waiting, [3, 6], "frames checked while waiting");
+    // Every frame that passed the turn's check, and the one that completed it, was checked.
+    let passed = r.challenges[0].frames.clone();
+    assert!(!passed.is_empty());
+    for s in &passed {
+        assert!(d.checked.contains(s), "frame {s} passed the turn unchecked: checked {:?}", d.checked);
+    }
+    assert_eq!(r.frames.identity_checked as usize, d.checked.len());
+    assert!(d.checked.len() < d.next as usize - 1, "not every frame needs the template: {:?}", d.checked);
+    for pair in d.checked.windows(2) {
+        assert!(pair[1] - pair[0] <= 3, "more than two frames in a row unchecked: {:?}", d.checked);
+    }
+}
+
+#[test]
+fn someone_else_never_completes_a_challenge_and_a_switch_between_checks_fails_the_session() {
+    // The person of the baseline looks ahead; someone else does the turn.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.05), false));
+    d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), Some(0.9)).expect("baseline");
+    d.similarity = 20.0;
+    turning(&mut d, 8, |_| Some(0.9), &head());
+    let r = d.session.result();
+    assert_ne!(r.status, Status::Succeeded, "{r:?}");
+    assert!(d.session.reasons.contains(&FailReason::IdentityChanged), "{r:?}");
+    assert!(r.challenges[0].frames.is_empty(), "someone else's frames counted: {r:?}");
+
+    // Someone else steps in while nothing is asked: seen at the next sampled frames, the session fails.
+    let mut d = Driver::new(options(&[turn_left()], Some(0.05), false));
+    d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), Some(0.9)).expect("baseline");
+    d.similarity = 20.0;
+    for _ in 0..6 {
+        if d.session.status.is_final() {
+            break;
+        }
+        d.send(signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]), Some(0.9)).expect("frame taken");
+    }
+    assert_eq!(d.session.status, Status::Failed);
+    assert_eq!(d.session.reasons, [FailReason::IdentityChanged]);
+    assert!(d.next <= 7, "failed after {} frames", d.next);
 }

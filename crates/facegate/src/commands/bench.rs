@@ -67,7 +67,10 @@ struct StageReport {
     embed_batch_of_two: Percentiles,
     /// Face analysis of the largest face: the mesh twice, the attention mesh, the expression network.
     analyze: Percentiles,
-    /// What a liveness frame costs: decode, detect, analyse and embed the largest face.
+    /// What a liveness frame costs as the frame route measures it (decode, detect at the full size, analyse,
+    /// hash the pixels) when the session does not want its identity checked ...
+    liveness_frame_unchecked: Percentiles,
+    /// ... and when it does (the template too: `liveness::Session::identity_wanted`).
     liveness_frame: Percentiles,
 }
 
@@ -176,7 +179,8 @@ pub fn run(common: &CommonArgs, images: &[PathBuf], runs: usize, json: bool, pro
         line("    embed", &s.embed);
         line("    embed two faces as one batch", &s.embed_batch_of_two);
         line("    analyze (mesh x2, eyelids, expression)", &s.analyze);
-        line("    liveness frame (all of the above)", &s.liveness_frame);
+        line("    liveness frame, identity not checked", &s.liveness_frame_unchecked);
+        line("    liveness frame, identity checked", &s.liveness_frame);
     }
     line("compare end to end, 1 thread", &report.compare_single_thread);
     line(&format!("compare end to end, {cores} threads per model"), &report.compare_all_threads);
@@ -277,15 +281,23 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
     let analyze = time_runs(runs, || {
         pipeline.analyzer().analyze(&found.image, &face.detection.bbox).map(|_| ()).map_err(Into::into)
     })?;
-    let liveness_frame = time_runs(runs, || {
-        let decoded = pipeline.decode(data)?;
-        // Liveness frames are detected at the full size (the session's still-picture checks need steady boxes).
-        let found = pipeline.find_faces_timed(&decoded.rgb, max_side, Wanted::Every, &mut StageTimes::default())?;
-        let face = found.largest().context("no face")?;
-        pipeline.analyzer().analyze(&found.image, &face.detection.bbox)?;
-        pipeline.embed(&[face])?;
-        Ok(())
-    })?;
+    // A liveness frame as the frame route measures it: detected at the full size (the session's still-picture
+    // checks need steady boxes), the template only where the session wants the identity checked.
+    let min_px = server::ServerConfig::default().liveness_min_face_px;
+    let frame = |identity: bool| {
+        time_runs(runs, || {
+            let decoded = pipeline.decode(data)?;
+            let found = pipeline.find_faces_timed(&decoded.rgb, max_side, Wanted::Every, &mut StageTimes::default())?;
+            let template = liveness::Template::WhenWanted;
+            let mut measured = liveness::measure_faces(pipeline, None, &found.image, &found.faces, min_px, template)?;
+            if identity {
+                measured.take_template(pipeline)?.context("no face")?;
+            }
+            Ok(())
+        })
+    };
+    let liveness_frame_unchecked = frame(false)?;
+    let liveness_frame = frame(true)?;
     Ok(StageReport {
         image: path.display().to_string(),
         width: decoded.width(),
@@ -297,6 +309,7 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
         embed,
         embed_batch_of_two,
         analyze,
+        liveness_frame_unchecked,
         liveness_frame,
     })
 }

@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::usecases::collections::usable_collection;
 use crate::usecases::liveness_sessions::measure_frame;
 use crate::usecases::liveness_sessions::record::{self, SessionRecord};
+use liveness::Template;
 
 /// Challenges per set of stills.
 pub const MAX_STILL_CHALLENGES: usize = 6;
@@ -100,7 +101,7 @@ pub async fn judge_stills(app: &AppState, baseline: Bytes, challenges: Vec<Still
         return Err(ApiError::invalid_parameter("a nose_target challenge needs a valid target area"));
     }
     let _admission = app.pool.admit()?;
-    let base = measure_frame(app, baseline).await?;
+    let base = measure_frame(app, baseline, Template::Now).await?;
     if let Some(r) = face_reason(&base) {
         let code = if r == StillsReason::NoFace { Code::NoFace } else { Code::MultipleFaces };
         return Err(ApiError::new(code, "the baseline must show exactly one face"));
@@ -118,7 +119,7 @@ pub async fn judge_stills(app: &AppState, baseline: Bytes, challenges: Vec<Still
     let mut passive: Vec<f32> = base_face.passive.into_iter().collect();
     let mut similarities = Vec::new();
     for c in challenges {
-        let m = measure_frame(app, c.image).await?;
+        let m = measure_frame(app, c.image, Template::Now).await?;
         let Some(face) = m.face.as_ref().filter(|_| m.faces == 1) else {
             let r = face_reason(&m).unwrap_or(StillsReason::NoFace);
             push(&mut reasons, r);
@@ -135,7 +136,9 @@ pub async fn judge_stills(app: &AppState, baseline: Bytes, challenges: Vec<Still
         if !checked.passed {
             push(&mut reasons, StillsReason::ChallengeFailed);
         }
-        let s = face.similarity_to(app.model, &base_face.template);
+        let s = face
+            .similarity_to(app.model, base_face.template().map_err(|e| ApiError::internal("measuring a frame", e))?)
+            .map_err(|e| ApiError::internal("measuring a frame", e))?;
         similarities.push(s);
         let identity_changed = s < app.config.match_threshold;
         if identity_changed {
@@ -320,7 +323,7 @@ pub async fn verify(
             (template, Some(live), Some(result.confidence))
         }
         Subject::Selfie(bytes) => {
-            let m = measure_frame(app, bytes).await?;
+            let m = measure_frame(app, bytes, Template::Now).await?;
             match face_reason(&m) {
                 Some(StillsReason::MultipleFaces) => {
                     return Err(ApiError::new(Code::MultipleFaces, "the selfie must show exactly one face"))
@@ -338,11 +341,11 @@ pub async fn verify(
                     if !live {
                         reasons.push(VerifyReason::NotLive);
                     }
-                    (face.template, Some(live), Some((p * 1000.0).round() / 10.0))
+                    (selfie_template(&face)?, Some(live), Some((p * 1000.0).round() / 10.0))
                 }
                 None => {
                     reasons.push(VerifyReason::LivenessUnavailable);
-                    (face.template, None, None)
+                    (selfie_template(&face)?, None, None)
                 }
             }
         }
@@ -406,4 +409,9 @@ pub async fn verify(
         matched_external_id,
         reasons,
     })
+}
+
+/// The template measured with the selfie ([`Template::Now`]).
+fn selfie_template(face: &liveness::MeasuredFace) -> ApiResult<Vec<f32>> {
+    face.template().map(<[f32]>::to_vec).map_err(|e| ApiError::internal("measuring a frame", e))
 }

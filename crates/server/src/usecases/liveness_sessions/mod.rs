@@ -11,7 +11,7 @@ pub use record::{OutputTarget, SessionRecord, MAX_AUDIT_IMAGES};
 
 use bytes::Bytes;
 use liveness::replay::{self, FramePrint, SeenFrame};
-use liveness::{Feedback, FrameError, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status};
+use liveness::{Feedback, FrameError, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status, Template};
 use store::{NewSession, SessionCreated, SessionImage, StoredSession};
 
 use crate::error::{ApiError, ApiResult, Code};
@@ -314,7 +314,7 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
     let mut feedback = Vec::new();
     for frame in frames {
         let started = std::time::Instant::now();
-        let measured = measure_frame(app, frame.bytes.clone()).await?;
+        let mut measured = measure_frame(app, frame.bytes.clone(), Template::WhenWanted).await?;
         let had_baseline = record.session.baseline.is_some();
         let now_ms = store::now_millis();
         let stamp = FrameStamp {
@@ -324,9 +324,15 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
             byte_hash: frame.hash.clone(),
         };
         let print = measured.print().filter(|_| app.config.liveness_replay_window_seconds > 0);
-        let mut observation = measured.observation(app.model, record.template.as_deref(), stamp);
+        let mut observation = measured.observation(stamp);
         if let Some(p) = &print {
             observation.seen_in = seen_in(app, id, p, now_ms).await?;
+        }
+        // The template only where the session wants the identity checked (and for its baseline).
+        if let (Some(baseline), true) = (record.template.as_deref(), record.session.identity_wanted(&observation)) {
+            if let Some(template) = take_template(app, &mut measured).await? {
+                observation.compare_identity(app.model, &template, baseline);
+            }
         }
         let fb = record.session.observe(observation).map_err(|e| ApiError::from(&e))?;
         if let Some(p) = &print {
@@ -341,7 +347,7 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
                 .await?;
         }
         if !had_baseline && record.session.baseline.is_some() {
-            record.template = measured.face.map(|f| f.template);
+            record.template = take_template(app, &mut measured).await?;
         }
         let mut images = Vec::new();
         if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
@@ -517,22 +523,43 @@ pub async fn sweep(app: &AppState) -> ApiResult<u64> {
     Ok(swept)
 }
 
-/// Detects, analyses, embeds and (when the model is there) scores the frame's face on an inference worker,
-/// as [`liveness::measure_faces`] does for every caller. Frames are detected at the full size, never coarse to
-/// fine: the still-picture and motion checks compare faces across frames, and the coarse pass's less steady
-/// boxes let still pictures pass for moving faces (`facegate eval attacks`: slideshow APCER 8.7 %, switch
-/// 5.3 % with it, 0 % without).
-pub async fn measure_frame(app: &AppState, bytes: Bytes) -> ApiResult<FrameMeasurement> {
+/// Detects, analyses, (with [`Template::Now`]) embeds and (when the model is there) scores the frame's face on
+/// an inference worker, as [`liveness::measure_faces`] does for every caller. Frames are detected at the full
+/// size, never coarse to fine: the still-picture and motion checks compare faces across frames, and the coarse
+/// pass's less steady boxes let still pictures pass for moving faces (`facegate eval attacks`: slideshow APCER
+/// 8.7 %, switch 5.3 % with it, 0 % without).
+pub async fn measure_frame(app: &AppState, bytes: Bytes, template: Template) -> ApiResult<FrameMeasurement> {
     let pipeline = app.pipeline.clone();
     let passive = app.passive.clone().ok();
     let min_px = app.config.liveness_min_face_px;
     let (_, _, measured) = app
         .inspect(bytes, app.config.detect_max_side, vision::Wanted::Every, move |img, faces| {
-            liveness::measure_faces(&pipeline, passive.as_deref(), img, faces, min_px)
+            liveness::measure_faces(&pipeline, passive.as_deref(), img, faces, min_px, template)
                 .map_err(|e| ApiError::internal("measuring a frame", e))
         })
         .await?;
     Ok(measured)
+}
+
+/// The template of a measured frame's face, computed on an inference worker when not taken yet.
+async fn take_template(app: &AppState, measured: &mut FrameMeasurement) -> ApiResult<Option<Vec<f32>>> {
+    if let Some(t) = measured.face.as_ref().and_then(|f| f.template.clone()) {
+        return Ok(Some(t));
+    }
+    let pipeline = app.pipeline.clone();
+    let owned = std::mem::take(measured);
+    let started = std::time::Instant::now();
+    let (owned, template) = app
+        .pool
+        .run(move || {
+            let mut owned = owned;
+            let template = owned.take_template(&pipeline);
+            (owned, template)
+        })
+        .await?;
+    *measured = owned;
+    app.metrics.observe_inference(app.model.id(), started.elapsed().as_secs_f64());
+    template.map_err(|e| ApiError::internal("measuring a frame", e))
 }
 
 /// One session of a listing: its row and its state as of now (expired when due; nothing is saved).
