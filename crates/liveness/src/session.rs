@@ -605,7 +605,8 @@ impl Session {
     /// Whether the frame `obs` (measured, its face's `similarity` not yet known) needs the identity check: the
     /// template is the costliest part of a frame, and only the frames that count for something need it —
     /// every frame that would pass a challenge's check, complete a challenge, become the reference frame or
-    /// end the session, and at least every [`IDENTITY_EVERY`]th frame with a face in between. Before the
+    /// end the session, every frame while a miss is in the identity window, and at least every
+    /// [`IDENTITY_EVERY`]th frame with a face in between. Before the
     /// baseline there is nothing to compare with (the baseline frame's template is taken after it is set).
     /// A caller that leaves `similarity` `None` where this says `true` weakens the session: every caller (the
     /// frame route, `facegate eval attacks`) asks first.
@@ -619,7 +620,9 @@ impl Session {
         {
             return false;
         }
-        if self.frames_since_identity + 1 >= IDENTITY_EVERY {
+        // Every frame while a miss is in the window (someone else seen: the session fails on the next one), and
+        // the sampled frames.
+        if self.identity_misses.contains(&true) || self.frames_since_identity + 1 >= IDENTITY_EVERY {
             return true;
         }
         // The frame judged as it would be if its face matched: does it count for anything?
