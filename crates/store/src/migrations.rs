@@ -206,6 +206,14 @@ const MIGRATIONS: &[Migration] = &[
         name: "the buckets an API key may read and write (S3Object inputs, liveness output)",
         statements: &["ALTER TABLE api_keys ADD COLUMN buckets TEXT"],
     },
+    Migration {
+        version: 12,
+        name: "liveness sessions listed newest first, all or one key's, without a sort of the whole table",
+        statements: &[
+            "CREATE INDEX liveness_sessions_by_age ON liveness_sessions (created_at, session_id)",
+            "CREATE INDEX liveness_sessions_by_owner ON liveness_sessions (owner_key, created_at, session_id)",
+        ],
+    },
 ];
 
 /// A statement in the dialect's types: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT` (a rowid that is never

@@ -523,6 +523,58 @@ async fn liveness_sessions(store: Store) -> Result<(), Failed> {
     Ok(())
 }
 
+async fn session_listing(store: Store) -> Result<(), Failed> {
+    use store::NewSession;
+    // Seven sessions of two keys; two of them created in the same millisecond (the id breaks the tie).
+    let made = [
+        ("a", "k1", 10),
+        ("b", "k2", 20),
+        ("c", "k1", 30),
+        ("d", "k1", 30),
+        ("e", "k2", 40),
+        ("f", "k1", 50),
+        ("g", "k1", 60),
+    ];
+    for (id, owner, at) in made {
+        store
+            .create_session(&NewSession {
+                session_id: id.into(),
+                owner_key: owner.into(),
+                client_request_token: None,
+                token_hash: "h".into(),
+                status: "CREATED".into(),
+                state: "{}".into(),
+                created_at: at,
+                expires_at: at + 180_000,
+                purge_at: at + 3_600_000,
+                biometrics_until: None,
+            })
+            .await?;
+    }
+    // Pages of two, each from the cursor (creation time, id) of the last one before, until none is left.
+    let pages = |owner: Option<&'static str>| {
+        let store = store.clone();
+        async move {
+            let mut ids = Vec::new();
+            let mut cursor: Option<(i64, String)> = None;
+            loop {
+                let page = store.list_sessions(owner, cursor.as_ref().map(|(at, id)| (*at, id.as_str())), 2).await?;
+                if page.is_empty() {
+                    return Ok::<_, Failed>(ids);
+                }
+                assert!(page.len() <= 2);
+                let last = page.last().ok_or("a row")?;
+                cursor = Some((last.created_at, last.session_id.clone()));
+                ids.extend(page.into_iter().map(|s| s.session_id));
+            }
+        }
+    };
+    assert_eq!(pages(None).await?, ["g", "f", "e", "d", "c", "b", "a"], "every session, newest first");
+    assert_eq!(pages(Some("k1")).await?, ["g", "f", "d", "c", "a"], "one key's");
+    assert!(store.list_sessions(Some("k3"), None, 10).await?.is_empty());
+    Ok(())
+}
+
 async fn frame_prints(store: Store) -> Result<(), Failed> {
     use store::NewFramePrint;
     let now = store::now_millis();
@@ -692,7 +744,8 @@ fn main() {
     if let Some(s3) = &s3 {
         s3.create_bucket("store-tests").expect("a bucket");
     }
-    let cases: [(&str, Case); 11] = [
+    let cases: [(&str, Case); 12] = [
+        ("session_listing", |s| Box::pin(session_listing(s))),
         ("collection_users", |s| Box::pin(collection_users(s))),
         ("liveness_sessions", |s| Box::pin(liveness_sessions(s))),
         ("frame_prints", |s| Box::pin(frame_prints(s))),
