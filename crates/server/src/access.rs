@@ -87,11 +87,11 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
             let in_query = query_session_token(request.uri().query());
             if in_query && credentials(request.headers()).is_some() {
                 // Two credentials, one in the URL: which one is meant is ambiguous, and neither may silently win.
-                return ApiError::new(
+                let error = ApiError::new(
                     Code::AmbiguousCredentials,
                     "send either credentials in the Authorization header or a session token in `?token=`, not both",
-                )
-                .into_response();
+                );
+                return refuse(&app, request, error).await;
             }
             carries_session_token(request.headers()) || in_query
         }
@@ -105,7 +105,7 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
             // Valid tokens are not limited (a backend may check many from one address); refused ones are.
             let limits = (app.config.ip_rate_per_second, app.config.ip_burst);
             if let Err(wait) = app.ip_limiter.peek(&ip, limits.0, limits.1, Instant::now()) {
-                return address_limited(wait).into_response();
+                return refuse(&app, request, address_limited(wait)).await;
             }
             let response = next.run(request).await;
             // A session that does not exist counts as a refusal too: guessing session ids costs budget.
@@ -145,8 +145,16 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
             }
             next.run(request).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => refuse(&app, request, e).await,
     }
+}
+
+/// A refusal answered before the handler read the body: the body is read and dropped first (bounded, like an
+/// oversized one), so that a client still sending it reads the answer. Closing a connection with unread bytes
+/// makes the kernel reset it, and the client then sees a broken connection instead of the 401 or 429.
+async fn refuse(app: &AppState, request: Request, error: ApiError) -> Response {
+    crate::input::discard_body(request.into_body(), app.body_timeout()).await;
+    error.into_response()
 }
 
 /// The token in `Authorization: Bearer` (or `x-api-key`), when one is there: for handlers that check tokens

@@ -245,6 +245,12 @@ async fn read_body_within(body: axum::body::Body, limit: usize) -> Result<Bytes,
     Ok(buf.freeze())
 }
 
+/// Reads and drops a body nobody will use — at most `DRAIN_AFTER_LIMIT` bytes within `timeout`; past either the
+/// connection is simply closed.
+pub(crate) async fn discard_body(body: axum::body::Body, timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(timeout, read_body_within(body, 0)).await;
+}
+
 impl FromRequest<AppState> for Payload {
     type Rejection = ApiError;
 

@@ -196,7 +196,7 @@ impl InferenceBackend for TractBackend {
     }
 
     fn parse(&self, model_name: &str, onnx: &[u8]) -> Result<Arc<dyn ParsedModel>> {
-        let rewritten = rewrite::prelu_as_max(onnx);
+        let rewritten = rewrite::for_tract(onnx);
         let mut reader = rewritten.as_deref().unwrap_or(onnx);
         let model = tract_onnx::onnx()
             .with_ignore_value_info(true)
