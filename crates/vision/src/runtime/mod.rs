@@ -7,7 +7,7 @@
 //! backend hands out one [`PreparedModel`] per shape and callers cache them.
 
 pub mod onnxruntime;
-pub mod rewrite;
+pub mod tract_ops;
 
 use std::sync::Arc;
 
@@ -196,12 +196,7 @@ impl InferenceBackend for TractBackend {
     }
 
     fn parse(&self, model_name: &str, onnx: &[u8]) -> Result<Arc<dyn ParsedModel>> {
-        let rewritten = rewrite::for_tract(onnx);
-        let mut reader = rewritten.as_deref().unwrap_or(onnx);
-        let model = tract_onnx::onnx()
-            .with_ignore_value_info(true)
-            .model_for_read(&mut reader)
-            .map_err(|e| load_err(model_name, e))?;
+        let model = tract_ops::onnx().model_for_read(&mut &*onnx).map_err(|e| load_err(model_name, e))?;
         Ok(Arc::new(TractParsed { name: model_name.to_string(), model }))
     }
 }
@@ -220,7 +215,7 @@ impl ParsedModel for TractParsed {
             .iter()
             .map(|o| model.outlet_label(*o).map(str::to_string).unwrap_or_else(|| model.node(o.node).name.clone()))
             .collect();
-        let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| load_err(&self.name, e))?;
+        let plan = tract_ops::into_runnable(model).map_err(|e| load_err(&self.name, e))?;
         Ok(Arc::new(TractPrepared {
             name: self.name.clone(),
             plan,
