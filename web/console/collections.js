@@ -1,5 +1,6 @@
 // Collections: list, create, delete; a collection's faces (thumbnails of stored images, external ids,
-// metadata), enrolment by dropping photos (with progress), search by photo, deleting faces.
+// metadata), enrolment by dropping photos (with progress), search by photo, deleting faces; the collection's
+// users (Rekognition's Users: your own ids grouping faces): create, delete, associate and disassociate faces.
 import { api, all, imageUrl } from "./api.js";
 import { h, dropZone, guarded, announce, table, field, progressBar, fmt, when } from "./ui.js";
 import { figure, drawFace } from "./draw.js";
@@ -63,6 +64,8 @@ async function refresh(list, detail) {
 async function open(collectionId, detail, changed) {
   detail.dataset.collection = collectionId;
   const faces = h("div", { id: "faces" });
+  const users = h("div", { id: "collection-users" });
+  const reload = () => listFaces(collectionId, faces, users, changed);
   const results = h("div", { id: "search-result" });
   const enrollDrop = dropZone("Photos to enroll", { multiple: true, name: "enroll" });
   const externalId = field("External id (empty: each file's name)", { name: "externalId", autocomplete: "off" });
@@ -103,7 +106,7 @@ async function open(collectionId, detail, changed) {
       progress.set(files.length, files.length, "done");
       enrollDrop.clear();
       announce(`Enrolled ${indexed} face(s) from ${files.length} photo(s)${refused.length ? "; not enrolled: " + refused.join("; ") : "."}`);
-      await listFaces(collectionId, faces, changed);
+      await reload();
       await changed();
     }, enrollBtn);
   });
@@ -115,13 +118,31 @@ async function open(collectionId, detail, changed) {
     e.preventDefault();
     guarded(() => search(collectionId, searchDrop.files()[0], results), searchBtn);
   });
-  detail.replaceChildren(h("h3", {}, `Collection ${collectionId}`), h("div", { class: "columns" }, enrollForm, searchForm), results, faces);
-  await listFaces(collectionId, faces, changed);
+  const userId = field("User id", { name: "collectionUserId", required: true, autocomplete: "off" });
+  const createUser = h("button", { type: "submit", id: "collection-user-create" }, "Create user");
+  const userForm = h("form", { class: "panel inline", "aria-label": "Create a user in this collection" }, userId.el, createUser);
+  userForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      const u = await api("POST", `/v1/collections/${enc(collectionId)}/users`, { json: { userId: userId.input.value.trim() } });
+      announce(`User ${u.userId} created in ${collectionId}.`);
+      userId.input.value = "";
+      await reload();
+    }, createUser);
+  });
+  const usersSection = h("section", { "aria-label": "Users of this collection" }, h("h4", {}, "Users"), h("p", { class: "hint" }, "Your own ids grouping this collection's faces (Rekognition's Users); not the users of face login."), userForm, users);
+  detail.replaceChildren(h("h3", {}, `Collection ${collectionId}`), h("div", { class: "columns" }, enrollForm, searchForm), results, faces, usersSection);
+  await reload();
   detail.querySelector("h3").scrollIntoView({ block: "start" });
 }
 
-async function listFaces(collectionId, out, changed) {
-  const faces = await all(`/v1/collections/${enc(collectionId)}/faces`, "faces");
+async function listFaces(collectionId, out, usersOut, changed) {
+  const [faces, users] = await Promise.all([
+    all(`/v1/collections/${enc(collectionId)}/faces`, "faces"),
+    all(`/v1/collections/${enc(collectionId)}/users`, "users"),
+  ]);
+  const reload = () => listFaces(collectionId, out, usersOut, changed);
+  listUsers(collectionId, users, usersOut, reload);
   const rows = faces.map((f) => {
     const thumb = h("span", { class: "thumb" }, f.imageStored ? "…" : "no image");
     if (f.imageStored) {
@@ -136,7 +157,7 @@ async function listFaces(collectionId, out, changed) {
         f.externalId || "—",
         h("code", { class: "id" }, f.faceId),
         f.metadata ? h("code", {}, JSON.stringify(f.metadata)) : "—",
-        f.userId || "—",
+        userCell(collectionId, f, users, reload),
         fmt(f.quality, 2),
         when(f.createdAt),
         h("button", {
@@ -147,7 +168,7 @@ async function listFaces(collectionId, out, changed) {
             guarded(async () => {
               await api("DELETE", `/v1/collections/${enc(collectionId)}/faces/${f.faceId}`);
               announce(`Face ${f.externalId || f.faceId} deleted.`);
-              await listFaces(collectionId, out, changed);
+              await reload();
               await changed();
             }, e.currentTarget),
         }, "Delete"),
@@ -155,6 +176,73 @@ async function listFaces(collectionId, out, changed) {
     };
   });
   out.replaceChildren(table(`${faces.length} face(s) in ${collectionId}`, ["Image", "External id", "Face id", "Metadata", "User", "Quality", "Enrolled", "Actions"], rows, { id: "faces-table" }));
+}
+
+const REFUSALS = { face_not_found: "not in the collection", associated_to_another_user: "another user's face", low_match: "too unlike the user's faces" };
+
+/** What a face's user cell holds: its user with a button to disassociate it, or a choice of user to associate. */
+function userCell(collectionId, face, users, reload) {
+  const name = face.externalId || face.faceId;
+  if (face.userId) {
+    return h("span", { class: "user-of-face" }, face.userId, " ",
+      h("button", {
+        type: "button",
+        class: "link",
+        "aria-label": `Disassociate face ${name} from ${face.userId}`,
+        onclick: (e) =>
+          guarded(async () => {
+            const r = await api("POST", `/v1/collections/${enc(collectionId)}/users/${enc(face.userId)}/disassociate`, { json: { faceIds: [face.faceId] } });
+            announce(`Face ${name} disassociated from ${face.userId} (${r.faceCount} face(s) left).`);
+            await reload();
+          }, e.currentTarget),
+      }, "Disassociate"));
+  }
+  if (!users.length) return "—";
+  const choice = h("select", { name: "associate-user", "aria-label": `User for face ${name}` }, users.map((u) => h("option", { value: u.userId }, u.userId)));
+  return h("span", { class: "user-of-face" }, choice, " ",
+    h("button", {
+      type: "button",
+      "aria-label": `Associate face ${name}`,
+      onclick: (e) =>
+        guarded(async () => {
+          const user = choice.value;
+          const r = await api("POST", `/v1/collections/${enc(collectionId)}/users/${enc(user)}/associate`, { json: { faceIds: [face.faceId] } });
+          const refused = r.refusedFaces.map((x) => REFUSALS[x.reason] || x.reason);
+          announce(refused.length ? `Face ${name} not associated with ${user}: ${refused.join(", ")}.` : `Face ${name} associated with ${user} (${r.faceCount} face(s)).`);
+          await reload();
+        }, e.currentTarget),
+    }, "Associate"));
+}
+
+function listUsers(collectionId, users, out, reload) {
+  out.replaceChildren(
+    table(
+      `${users.length} user(s) in ${collectionId}`,
+      ["User", "Status", "Faces", "Created", "Actions"],
+      users.map((u) => ({
+        attrs: { "data-user-id": u.userId },
+        cells: [
+          u.userId,
+          u.status,
+          String(u.faceCount),
+          when(u.createdAt),
+          h("button", {
+            type: "button",
+            class: "danger",
+            "aria-label": `Delete user ${u.userId}`,
+            onclick: (e) =>
+              guarded(async () => {
+                if (!confirm(`Delete the user ${u.userId}? Its ${u.faceCount} face(s) stay in the collection.`)) return;
+                const r = await api("DELETE", `/v1/collections/${enc(collectionId)}/users/${enc(u.userId)}`);
+                announce(`User ${r.userId} deleted; ${r.disassociatedFaces} face(s) stay without a user.`);
+                await reload();
+              }, e.currentTarget),
+          }, "Delete"),
+        ],
+      })),
+      { id: "collection-users-table" },
+    ),
+  );
 }
 
 async function search(collectionId, file, out) {

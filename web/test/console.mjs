@@ -138,7 +138,29 @@ try {
   const top = await page.getAttribute("#matches-table tbody tr:first-child", "data-external-id");
   check(top === "obama", `the top match is ${top}`);
   check((await page.locator("#search-result .face.chosen").count()) === 1, "the searched face is drawn");
+  // The collection's users: create one, associate Obama's face, see Biden's refused as unlike it, disassociate,
+  // delete the user.
+  const userRow = "#collection-users-table tr[data-user-id=president]";
+  const userCells = async () => (await page.locator(`${userRow} td`).allTextContents()).slice(1, 3).join(" ");
+  await page.fill("input[name=collectionUserId]", "president");
+  await page.click("#collection-user-create");
+  await page.waitForSelector(userRow);
+  check((await userCells()) === "created 0", `a new user is created with no face: ${await userCells()}`);
+  const faceRow = (name) => page.locator("#faces-table tr[data-face-id]", { hasText: name });
+  await faceRow("obama").getByRole("button", { name: "Associate face obama", exact: true }).click();
+  await page.waitForFunction((sel) => document.querySelector(`${sel} td:nth-child(3)`)?.textContent === "1", userRow);
+  check((await userCells()) === "active 1", `after associating a face the user is active with 1 face: ${await userCells()}`);
+  check((await faceRow("obama").textContent()).includes("president"), "the face lists its user");
+  await clearStatus(page);
+  await faceRow("biden").getByRole("button", { name: "Associate face biden", exact: true }).click();
+  await waitStatus(page, /not associated/);
+  check(/too unlike the user's faces/.test(await status(page)), `another person's face is refused: ${await status(page)}`);
   await shot(page, "collections");
+  await faceRow("obama").getByRole("button", { name: "Disassociate face obama from president", exact: true }).click();
+  await page.waitForFunction((sel) => document.querySelector(`${sel} td:nth-child(3)`)?.textContent === "0", userRow);
+  check((await userCells()) === "created 0", `after disassociating the user has no face: ${await userCells()}`);
+  await page.locator(`${userRow} button.danger`).click();
+  await page.waitForSelector(userRow, { state: "detached" });
   const biden = page.locator("#faces-table tr[data-face-id]", { hasText: "biden" });
   await biden.locator("button.danger").click();
   await page.waitForFunction(() => document.querySelectorAll("#faces-table tr[data-face-id]").length === 1);
