@@ -2,7 +2,7 @@
 // metadata), enrolment by dropping photos (with progress), search by photo, deleting faces; the collection's
 // users (Rekognition's Users: your own ids grouping faces): create, delete, associate and disassociate faces.
 import { api, all, imageUrl } from "./api.js";
-import { h, dropZone, guarded, announce, table, field, progressBar, fmt, when } from "./ui.js";
+import { h, dropZone, guarded, dangerButton, announce, table, field, progressBar, fmt, when } from "./ui.js";
 import { figure, drawFace } from "./draw.js";
 
 const enc = encodeURIComponent;
@@ -41,19 +41,12 @@ async function refresh(list, detail) {
           String(c.faceCount),
           c.faceModel,
           when(c.createdAt),
-          h("button", {
-            type: "button",
-            class: "danger",
-            "aria-label": `Delete collection ${c.collectionId}`,
-            onclick: (e) =>
-              guarded(async () => {
-                if (!confirm(`Delete the collection ${c.collectionId} and its ${c.faceCount} face(s)?`)) return;
-                const r = await api("DELETE", `/v1/collections/${enc(c.collectionId)}`);
-                announce(`Collection ${r.collectionId} deleted with ${r.deletedFaces} face(s).`);
-                if (detail.dataset.collection === c.collectionId) detail.replaceChildren();
-                await refresh(list, detail);
-              }, e.currentTarget),
-          }, "Delete"),
+          dangerButton("Delete", `Delete collection ${c.collectionId}`, `Delete the collection ${c.collectionId} and its ${c.faceCount} face(s)?`, async () => {
+            const r = await api("DELETE", `/v1/collections/${enc(c.collectionId)}`);
+            announce(`Collection ${r.collectionId} deleted with ${r.deletedFaces} face(s).`);
+            if (detail.dataset.collection === c.collectionId) detail.replaceChildren();
+            await refresh(list, detail);
+          }),
         ],
       })),
       { id: "collections-table" },
@@ -160,18 +153,12 @@ async function listFaces(collectionId, out, usersOut, changed) {
         userCell(collectionId, f, users, reload),
         fmt(f.quality, 2),
         when(f.createdAt),
-        h("button", {
-          type: "button",
-          class: "danger",
-          "aria-label": `Delete face ${f.externalId || f.faceId}`,
-          onclick: (e) =>
-            guarded(async () => {
-              await api("DELETE", `/v1/collections/${enc(collectionId)}/faces/${f.faceId}`);
-              announce(`Face ${f.externalId || f.faceId} deleted.`);
-              await reload();
-              await changed();
-            }, e.currentTarget),
-        }, "Delete"),
+        dangerButton("Delete", `Delete face ${f.externalId || f.faceId}`, null, async () => {
+          await api("DELETE", `/v1/collections/${enc(collectionId)}/faces/${f.faceId}`);
+          announce(`Face ${f.externalId || f.faceId} deleted.`);
+          await reload();
+          await changed();
+        }),
       ],
     };
   });
@@ -226,18 +213,11 @@ function listUsers(collectionId, users, out, reload) {
           u.status,
           String(u.faceCount),
           when(u.createdAt),
-          h("button", {
-            type: "button",
-            class: "danger",
-            "aria-label": `Delete user ${u.userId}`,
-            onclick: (e) =>
-              guarded(async () => {
-                if (!confirm(`Delete the user ${u.userId}? Its ${u.faceCount} face(s) stay in the collection.`)) return;
-                const r = await api("DELETE", `/v1/collections/${enc(collectionId)}/users/${enc(u.userId)}`);
-                announce(`User ${r.userId} deleted; ${r.disassociatedFaces} face(s) stay without a user.`);
-                await reload();
-              }, e.currentTarget),
-          }, "Delete"),
+          dangerButton("Delete", `Delete user ${u.userId}`, `Delete the user ${u.userId}? Its ${u.faceCount} face(s) stay in the collection.`, async () => {
+            const r = await api("DELETE", `/v1/collections/${enc(collectionId)}/users/${enc(u.userId)}`);
+            announce(`User ${r.userId} deleted; ${r.disassociatedFaces} face(s) stay without a user.`);
+            await reload();
+          }),
         ],
       })),
       { id: "collection-users-table" },

@@ -1,7 +1,7 @@
 // Keys and usage: create (the secret shown once), revoke, scopes and collections; each key's monthly usage
 // against its quota; the service's request rate and latency per route from /metrics.
 import { api, text } from "./api.js";
-import { h, guarded, announce, showError, table, field, when } from "./ui.js";
+import { h, guarded, dangerButton, announce, showError, table, field, when } from "./ui.js";
 import { bars, sparkline } from "./draw.js";
 
 const SCOPES = ["admin", "faces:detect", "faces:compare", "collections:read", "collections:write", "users", "liveness", "metrics"];
@@ -82,18 +82,11 @@ async function refresh(keysOut, usageOut) {
           when(k.createdAt),
           k.active ? "active" : k.revokedAt ? `revoked ${when(k.revokedAt)}` : "expired",
           k.active
-            ? h("button", {
-                type: "button",
-                class: "danger",
-                "aria-label": `Revoke key ${k.name}`,
-                onclick: (e) =>
-                  guarded(async () => {
-                    if (!confirm(`Revoke the key ${k.name} (${k.keyId})? It stops working at once.`)) return;
-                    await api("DELETE", `/v1/keys/${enc(k.keyId)}`);
-                    announce(`Key ${k.keyId} revoked.`);
-                    await refresh(keysOut, usageOut);
-                  }, e.currentTarget),
-              }, "Revoke")
+            ? dangerButton("Revoke", `Revoke key ${k.name}`, `Revoke the key ${k.name} (${k.keyId})? It stops working at once.`, async () => {
+                await api("DELETE", `/v1/keys/${enc(k.keyId)}`);
+                announce(`Key ${k.keyId} revoked.`);
+                await refresh(keysOut, usageOut);
+              })
             : "—",
         ],
       })),

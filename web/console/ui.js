@@ -63,6 +63,23 @@ export async function guarded(work, button) {
 }
 
 /**
+ * A red button named `ariaLabel` for screen readers that asks `question` (none: no question) and then runs
+ * `action` with its errors shown, disabled while it runs.
+ */
+export function dangerButton(label, ariaLabel, question, action) {
+  return h("button", {
+    type: "button",
+    class: "danger",
+    "aria-label": ariaLabel,
+    onclick: (e) =>
+      guarded(async () => {
+        if (question && !confirm(question)) return;
+        await action();
+      }, e.currentTarget),
+  }, label);
+}
+
+/**
  * A file drop zone that is also a labelled <input type=file> (keyboard: Tab to it, Enter/Space opens the
  * picker). `onFiles` gets the File list.
  */

@@ -1,6 +1,6 @@
 // Users of face login: list, register (one or more photos), add faces, delete.
 import { api, all } from "./api.js";
-import { h, dropZone, guarded, announce, table, field, when } from "./ui.js";
+import { h, dropZone, guarded, dangerButton, announce, table, field, when } from "./ui.js";
 
 const enc = encodeURIComponent;
 
@@ -57,18 +57,11 @@ async function refresh(list) {
             String(u.faceCount),
             when(u.createdAt),
             add,
-            h("button", {
-              type: "button",
-              class: "danger",
-              "aria-label": `Delete user ${u.userId}`,
-              onclick: (e) =>
-                guarded(async () => {
-                  if (!confirm(`Delete the user ${u.userId} with their faces?`)) return;
-                  const r = await api("DELETE", `/v1/users/${enc(u.userId)}`);
-                  announce(`User ${r.userId} deleted with ${r.deletedFaces} face(s).`);
-                  await refresh(list);
-                }, e.currentTarget),
-            }, "Delete"),
+            dangerButton("Delete", `Delete user ${u.userId}`, `Delete the user ${u.userId} with their faces?`, async () => {
+              const r = await api("DELETE", `/v1/users/${enc(u.userId)}`);
+              announce(`User ${r.userId} deleted with ${r.deletedFaces} face(s).`);
+              await refresh(list);
+            }),
           ],
         };
       }),
