@@ -119,7 +119,7 @@ fn the_page_verifies_a_live_sequence_and_refuses_a_spliced_one() {
     std::fs::create_dir_all(tmp.path().join("data")).expect("data dir");
     std::fs::write(
         tmp.path().join("data/facegate.toml"),
-        "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n",
+        "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\nliveness_scene_continuity = false\n",
     )
     .expect("config");
     let s = Served::start(&tmp.path().join("data"), None, &["--liveness-allow-challenge-only", "true"]);

@@ -87,7 +87,7 @@ fn every_view_of_the_console_shows_what_the_api_answers() {
     // Still photos pass a blink on the challenge alone and on its first frame, which this server allows.
     std::fs::write(
         data.join("facegate.toml"),
-        "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n",
+        "liveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\nliveness_scene_continuity = false\n",
     )
     .expect("config");
     let s =

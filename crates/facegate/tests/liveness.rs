@@ -22,10 +22,13 @@ const ADMIN: &str = "liveness-admin-key-0123456789";
 /// challenge-only liveness explicitly (`never_live_without_passive_anti_spoofing` shows the default).
 /// They also let a challenge complete on its first frame (a still cannot show a movement on its way), and
 /// keep no replay memory, since their sessions send the same photos again
-/// (`recorded_sessions_do_not_replay` shows the memory).
-const STILLS: &str = "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n";
-const CHALLENGE_ONLY: &str =
-    "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\nliveness_replay_window_seconds = 0\n";
+/// (`recorded_sessions_do_not_replay` shows the memory). And separate photos are no camera's view of one
+/// scene: scene continuity is off there (`slideshows_cut` shows it on, and the liveness crate's tests and
+/// `facegate eval attacks` judge it on real frames).
+const STILLS: &str =
+    "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\nliveness_scene_continuity = false\n";
+const CHALLENGE_ONLY: &str = "liveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
+                              liveness_replay_window_seconds = 0\nliveness_scene_continuity = false\n";
 
 fn serve(dir: &Path, database: Option<&str>, config: &str, extra: &[&str]) -> Served {
     std::fs::create_dir_all(dir).expect("data dir");
@@ -591,6 +594,33 @@ fn print_attacks_fail_passive(env: &Env) -> Result<(), Failed> {
     Ok(())
 }
 
+/// On a server as the README starts it (scene continuity on): two photos of one person are a cut, one photo
+/// sent again re-encoded is a still, whatever the challenge.
+fn slideshows_cut(env: &Env) -> Result<(), Failed> {
+    let s = &env.default;
+    let canvas = |rel: &str, quality: u8| -> Result<Vec<u8>, Failed> {
+        let photo = image::load_from_memory(&read(rel))?.to_rgb8();
+        let scaled = image::imageops::resize(&photo, 450, 450, image::imageops::FilterType::Triangle);
+        let mut frame = image::RgbImage::from_pixel(640, 480, image::Rgb([118, 118, 118]));
+        image::imageops::overlay(&mut frame, &scaled, 95, 15);
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode_image(&frame)?;
+        Ok(out)
+    };
+    let (a, b) = ("lfw/images/Tony_Blair/Tony_Blair_0018.jpg", "lfw/images/Tony_Blair/Tony_Blair_0048.jpg");
+    let cut = session(s, &["smile"]);
+    let v = run_until_final(s, &cut, &[canvas(a, 93)?, canvas(b, 93)?, canvas(a, 90)?]);
+    assert_eq!((v["status"].as_str(), v["result"]["reasons"].clone()), (Some("FAILED"), json!(["scene_cut"])), "{v}");
+    let still = session(s, &["blink"]);
+    let v = run_until_final(s, &still, &[canvas(a, 93)?, canvas(a, 90)?, canvas(a, 88)?, canvas(a, 86)?]);
+    assert_eq!(
+        (v["status"].as_str(), v["result"]["reasons"].clone()),
+        (Some("FAILED"), json!(["still_picture"])),
+        "{v}"
+    );
+    Ok(())
+}
+
 fn session_rules(env: &Env) -> Result<(), Failed> {
     let s = &env.plain;
     let a = session(s, &["smile"]);
@@ -841,6 +871,7 @@ fn main() {
         ("nose_target_needs_a_turn_not_a_slide", nose_target_needs_a_turn_not_a_slide),
         ("spliced_sequences_fail", spliced_sequences_fail),
         ("print_attacks_fail_passive", print_attacks_fail_passive),
+        ("slideshows_cut", slideshows_cut),
         ("never_live_without_passive_anti_spoofing", never_live_without_passive_anti_spoofing),
         ("session_rules", session_rules),
         ("batch_validation", batch_validation),
@@ -861,7 +892,13 @@ fn main() {
                     &[],
                 ),
                 default: serve(&tmp.path().join("default"), None, "", &[]),
-                guarded: serve(&tmp.path().join("guarded"), None, "", &["--models-dir", &models]),
+                // Its sessions send NUAA captures in name order: several capture sessions, not one scene.
+                guarded: serve(
+                    &tmp.path().join("guarded"),
+                    None,
+                    "liveness_scene_continuity = false\n",
+                    &["--models-dir", &models],
+                ),
                 strict: serve(
                     &tmp.path().join("strict"),
                     None,

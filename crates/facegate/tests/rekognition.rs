@@ -37,7 +37,7 @@ fn rekognition_api_through_boto3() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let s = serve_with_aws_pair(
         tmp.path(),
-        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
+        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\nliveness_scene_continuity = false\n\
         liveness_replay_window_seconds = 0\naws_regions = [\"eu-west-1\"]\n",
     );
     // Unsigned and wrongly signed requests get AWS-shaped errors.
@@ -216,7 +216,7 @@ fn serve_with_bucket(dir: &std::path::Path, s3: &testkit::S3Server, bucket: &str
     std::fs::create_dir_all(dir.join("data")).expect("data dir");
     std::fs::write(
         dir.join("data/facegate.toml"),
-        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\n\
+        "aws_liveness_challenges = [\"blink\"]\nliveness_allow_challenge_only = true\nliveness_min_challenge_frames = 1\nliveness_scene_continuity = false\n\
          liveness_replay_window_seconds = 0\naws_regions = [\"eu-west-1\"]\n",
     )
     .expect("config");

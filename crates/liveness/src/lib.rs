@@ -10,6 +10,7 @@ pub mod check;
 pub mod geometry;
 pub mod measure;
 pub mod replay;
+pub mod scene;
 pub mod session;
 pub mod signals;
 

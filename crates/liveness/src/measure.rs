@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use vision::{EmbeddingModel, Face, FacePipeline, QualityIssue};
 
 use crate::check::Target;
+use crate::scene::ScenePrint;
 use crate::session::{Observation, ObservedFace};
 use crate::signals::Signals;
 
@@ -45,6 +46,9 @@ pub struct MeasuredFace {
     #[serde(default)]
     pub template: Option<Vec<f32>>,
     pub passive: Option<f32>,
+    /// What the session keeps of the frame to judge the next against it (see [`crate::scene`]).
+    #[serde(default)]
+    pub scene: Option<ScenePrint>,
     /// The aligned face the template is computed from (kept in memory only).
     #[serde(skip)]
     pub aligned: Option<RgbImage>,
@@ -122,7 +126,9 @@ pub fn measure_faces(
         None => None,
     };
     let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
-    let points = RIGID_POINTS.iter().filter_map(|&p| analysis.mesh.get(p)).map(|p| [p[0] / w, p[1] / h]).collect();
+    let points: Vec<[f32; 2]> =
+        RIGID_POINTS.iter().filter_map(|&p| analysis.mesh.get(p)).map(|p| [p[0] / w, p[1] / h]).collect();
+    let scene = ScenePrint::new(img, [bbox.x, bbox.y, bbox.width, bbox.height], &points);
     Ok(FrameMeasurement {
         faces: counted,
         face: Some(MeasuredFace {
@@ -133,6 +139,7 @@ pub fn measure_faces(
             points,
             template,
             passive,
+            scene: Some(scene),
             aligned: Some(face.aligned.clone()),
         }),
         content_hash,
@@ -199,6 +206,7 @@ impl FrameMeasurement {
                 points: f.points.clone(),
             }),
             seen_in: Vec::new(),
+            scene: self.face.as_ref().and_then(|f| f.scene.clone()),
         }
     }
 }

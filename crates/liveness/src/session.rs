@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::check::{check, Criteria, Kind, Target};
+use crate::scene::ScenePrint;
 use crate::signals::Signals;
 
 /// One challenge of a session.
@@ -55,6 +56,10 @@ pub struct SessionOptions {
     /// The accepted frame of a challenge, counted from its start, on which it may complete at the earliest.
     #[serde(default = "default_min_challenge_frames")]
     pub min_challenge_frames: u32,
+    /// Consecutive frames must continue one scene, and a face the frame before's picture again is a still
+    /// (see [`crate::scene`]). Off: only the landmarks' freeze marks a still.
+    #[serde(default = "default_scene_continuity")]
+    pub scene_continuity: bool,
     /// Audit images to keep (0..=4).
     pub audit_images: u32,
 }
@@ -104,6 +109,9 @@ pub enum FailReason {
     FlatMotion,
     /// Frames that did not move at all: the same picture sent again.
     StillPicture,
+    /// Consecutive frames that one camera watching one scene cannot deliver: other surroundings, or the face
+    /// jumping (a slideshow of photos).
+    SceneCut,
     /// Frames whose face another recent session saw exactly there: a recorded session sent again.
     ReplayedFrames,
     /// No passive anti-spoofing ran, and the operator did not allow challenge-only liveness.
@@ -120,6 +128,7 @@ impl FailReason {
             FailReason::TooManyFrames => "too_many_frames",
             FailReason::FlatMotion => "flat_motion",
             FailReason::StillPicture => "still_picture",
+            FailReason::SceneCut => "scene_cut",
             FailReason::ReplayedFrames => "replayed_frames",
             FailReason::PassiveCheckUnavailable => "passive_check_unavailable",
         }
@@ -179,6 +188,9 @@ pub struct Observation {
     pub face: Option<ObservedFace>,
     /// The frames of other recent sessions whose faces lay where this one's does (see [`crate::replay`]).
     pub seen_in: Vec<crate::replay::SeenFrame>,
+    /// The frame's scene and face pixels, as the session keeps them to judge the next frame (see
+    /// [`crate::scene`]); `None` where the caller measured no pixels.
+    pub scene: Option<ScenePrint>,
 }
 
 /// What a frame amounted to.
@@ -337,6 +349,15 @@ pub struct Session {
     pub last_points: Option<Vec<[f32; 2]>>,
     #[serde(default)]
     pub frozen_frames: u32,
+    /// The last judged frame's scene (client timestamp, print), and what the frames showed of continuity: the
+    /// largest share of background changed between two frames and the least face residual (see
+    /// [`crate::scene::Continuity`]).
+    #[serde(default)]
+    pub last_scene: Option<(i64, ScenePrint)>,
+    #[serde(default)]
+    pub max_background_change: Option<f32>,
+    #[serde(default)]
+    pub min_face_residual: Option<f32>,
     #[serde(default)]
     pub min_motion: Option<f32>,
     #[serde(default)]
@@ -425,6 +446,10 @@ pub const MIN_CHALLENGE_FRAMES: u32 = 3;
 
 fn default_min_challenge_frames() -> u32 {
     MIN_CHALLENGE_FRAMES
+}
+
+fn default_scene_continuity() -> bool {
+    true
 }
 
 /// Challenges done by moving the head.
@@ -517,6 +542,9 @@ impl Session {
             frames_since_identity: 0,
             last_points: None,
             frozen_frames: 0,
+            last_scene: None,
+            max_background_change: None,
+            min_face_residual: None,
             min_motion: None,
             frames_in_challenge: 0,
             similarities: Vec::new(),
@@ -541,6 +569,8 @@ impl Session {
     fn finish(&mut self, status: Status, now_ms: i64) {
         self.status = status;
         self.finished_ms = Some(now_ms);
+        // The last frame's pixels are kept only to judge the next frame: a finished session keeps none.
+        self.last_scene = None;
     }
 
     fn fail(&mut self, reason: FailReason, now_ms: i64) {
@@ -593,6 +623,7 @@ impl Session {
                 faces: 0,
                 face: None,
                 seen_in: Vec::new(),
+                scene: None,
             };
             probe.admit(&obs)?;
             probe.next_sequence += 1;
@@ -700,16 +731,39 @@ impl Session {
                 return FrameVerdict::Accepted;
             }
         }
-        // A camera watching a person never sees the face exactly where it was: a picture sent again (re-encoded
-        // so that its pixels differ) does not move at all.
+        // One camera's view of one scene: the frame must continue the one before (see `crate::scene`).
+        let continuity = match (&self.last_scene, &obs.scene) {
+            (Some((t, prev)), Some(cur)) if self.options.scene_continuity => {
+                crate::scene::compare(prev, cur, obs.timestamp_ms - t)
+            }
+            _ => None,
+        };
+        if let Some(scene) = obs.scene.as_ref().filter(|_| self.options.scene_continuity) {
+            self.last_scene = Some((obs.timestamp_ms, scene.clone()));
+        }
+        if let Some(c) = continuity {
+            if let Some(b) = c.background_change {
+                self.max_background_change = Some(self.max_background_change.map_or(b, |x| x.max(b)));
+            }
+            if let Some(r) = c.face_residual {
+                self.min_face_residual = Some(self.min_face_residual.map_or(r, |x| x.min(r)));
+            }
+            if c.is_cut() {
+                self.fail(FailReason::SceneCut, obs.now_ms);
+                return FrameVerdict::Accepted;
+            }
+        }
         if let Some(m) = moved {
             self.min_motion = Some(self.min_motion.map_or(m, |x| x.min(m)));
-            if m < FROZEN_MOTION {
-                self.frozen_frames += 1;
-                if self.frozen_frames >= MAX_FROZEN_FRAMES {
-                    self.fail(FailReason::StillPicture, obs.now_ms);
-                    return FrameVerdict::Accepted;
-                }
+        }
+        // A camera watching a person never sees the face exactly where it was: a picture sent again (re-encoded
+        // so that its pixels differ) does not move at all. (The face's pixel residual, registered onto the frame
+        // before, is measured above but does not decide: see `crate::scene::SAME_PICTURE_RESIDUAL`.)
+        if moved.is_some_and(|m| m < FROZEN_MOTION) {
+            self.frozen_frames += 1;
+            if self.frozen_frames >= MAX_FROZEN_FRAMES {
+                self.fail(FailReason::StillPicture, obs.now_ms);
+                return FrameVerdict::Accepted;
             }
         }
         if !face.points.is_empty() {

@@ -108,6 +108,7 @@ impl Driver {
                 points,
             }),
             seen_in,
+            scene: None,
         };
         self.next += 1;
         // As the frame route does: the template (here, the similarity) only where the session wants it.
@@ -134,6 +135,7 @@ fn options(kinds: &[ChallengeSpec], passive: Option<f32>, challenge_only: bool) 
         challenge_only,
         min_depth: Some(0.02),
         min_challenge_frames: liveness::session::MIN_CHALLENGE_FRAMES,
+        scene_continuity: true,
         audit_images: 0,
     }
 }
@@ -211,6 +213,7 @@ fn the_same_picture_is_refused_whatever_its_bytes() {
         faces: 1,
         face: None,
         seen_in: Vec::new(),
+        scene: None,
     };
     assert_eq!(d.session.observe(obs), Err(FrameError::Replayed));
     assert_eq!(d.session.counts.received, 1);

@@ -201,6 +201,11 @@ pub struct ServerConfig {
     /// A challenge completes on this accepted frame after its start at the earliest (3: 0.4 s at 5 frames a
     /// second), so that the movement is seen on its way and two photos cannot pass it.
     pub liveness_min_challenge_frames: u32,
+    /// Consecutive frames of a session must be one camera's view of one scene (`liveness::scene`): a cut to
+    /// other surroundings or a face jumping fails the session (`scene_cut`), and a face that is the frame
+    /// before's picture again counts as a still. Off only where frames are not a camera's (tests driving
+    /// sessions with separate photos): a slideshow of photos then goes unnoticed.
+    pub liveness_scene_continuity: bool,
     /// How long the replay memory keeps the prints (rigid landmarks, no image) of liveness frames, in seconds:
     /// a frame whose face lies exactly where a frame of another session within this window had it is a
     /// recorded session sent again (0 turns the memory off).
@@ -337,6 +342,7 @@ impl Default for ServerConfig {
             liveness_allow_challenge_only: false,
             liveness_min_depth: DEFAULT_MIN_DEPTH,
             liveness_min_challenge_frames: liveness::session::MIN_CHALLENGE_FRAMES,
+            liveness_scene_continuity: true,
             liveness_replay_window_seconds: 86_400,
             aws_access_key_id: None,
             aws_secret_access_key: None,

@@ -62,6 +62,10 @@ pub enum Wanted {
     /// ([`COARSE_TRUSTED_FACE_PX`]) is detected again in a square around it, and the full size runs only
     /// when the coarse pass finds no usable face ([`COARSE_MIN_FACE_PX`]) or the second look loses it.
     Largest,
+    /// Every face of a camera frame, as [`Wanted::Every`], in the frame as it is: no quarter turn is tried
+    /// when no upright face is found (a liveness frame comes from a camera held upright, and a face found in
+    /// the frame turned sideways — a head in profile, a pattern — is not the person in front of it).
+    EveryUpright,
 }
 
 /// The width, in pixels of the coarse detector input, under which the coarse pass's largest face is not
@@ -268,7 +272,7 @@ impl FacePipeline {
         let best =
             |faces: &[Face]| faces.iter().filter(|f| f.is_upright()).map(|f| f.detection.score).fold(0.0, f32::max);
         let upright_best = best(&faces);
-        if !self.config.try_rotations || upright_best >= CONFIDENT_UPRIGHT_SCORE {
+        if !self.config.try_rotations || wanted == Wanted::EveryUpright || upright_best >= CONFIDENT_UPRIGHT_SCORE {
             return Ok(FacesInImage { image: Cow::Borrowed(img), rotation: Rotation::None, faces });
         }
         // No confident upright face: none at all, or only weak ones, as YuNet gives for a face seen upside

@@ -14,11 +14,21 @@ pub const H: u32 = 480;
 
 /// Decodes `video` to RGB frames at `fps` with `ffmpeg` (PNG frames in a temporary folder).
 pub fn video_frames(video: &Path, fps: u32) -> Result<Vec<RgbImage>> {
+    decode_video(video, &format!("fps={fps}"))
+}
+
+/// Decodes `video` at `fps`, each frame scaled down to at most `max_width` pixels across (a browser client's
+/// camera frame; aspect kept).
+pub fn video_frames_at_most(video: &Path, fps: u32, max_width: u32) -> Result<Vec<RgbImage>> {
+    decode_video(video, &format!("fps={fps},scale='min({max_width},iw)':-2"))
+}
+
+fn decode_video(video: &Path, filter: &str) -> Result<Vec<RgbImage>> {
     let dir = tempfile::tempdir().context("a temporary folder for video frames")?;
     let out = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-nostdin", "-i"])
         .arg(video)
-        .args(["-vf", &format!("fps={fps}")])
+        .args(["-vf", filter])
         .arg(dir.path().join("%05d.png"))
         .output()
         .context("running ffmpeg (needed to read the shared videos: apt-get install ffmpeg)")?;
@@ -55,6 +65,14 @@ pub fn place(img: &RgbImage, scale: f32, centre: [f32; 2]) -> RgbImage {
     let y = (centre[1] - h as f32 / 2.0).round() as i64;
     image::imageops::overlay(&mut frame, &scaled, x, y);
     frame
+}
+
+/// `img` filling a 640x480 frame: scaled to cover it, times `zoom` (1 or more), and cropped to its middle.
+pub fn fill(img: &RgbImage, zoom: f32) -> RgbImage {
+    let s = (W as f32 / img.width() as f32).max(H as f32 / img.height() as f32) * zoom.max(1.0);
+    let (w, h) = ((img.width() as f32 * s).ceil() as u32, (img.height() as f32 * s).ceil() as u32);
+    let scaled = image::imageops::resize(img, w.max(W), h.max(H), image::imageops::FilterType::Triangle);
+    image::imageops::crop_imm(&scaled, (scaled.width() - W) / 2, (scaled.height() - H) / 2, W, H).to_image()
 }
 
 /// A flat picture turned in front of the camera: `img` rotated by `yaw` degrees about its vertical axis and

@@ -48,8 +48,11 @@ pub enum Truth {
     ScreenReplayCrops,
     /// One still photo (re-encoded each frame) against each challenge kind.
     OneStill,
-    /// Two or more stills of one person: neutral then smiling, eyes open then closed, frontal then turned.
+    /// Two or more stills of one person: neutral then smiling, eyes open then closed, frontal then turned; on a
+    /// grey canvas, each photo sent several times at other JPEG qualities and scales.
     Slideshow,
+    /// The same with each photo filling the frame (no canvas around it).
+    SlideshowFullFrame,
     /// One still slid across the view (toward the nose target, or sideways for a turn).
     SlidStill,
     /// One still turned and tilted in front of the camera (perspective warps), and moved.
@@ -75,6 +78,7 @@ impl Truth {
 
 /// One session to run: its challenges and the frames (indices into the measured frames), in order, and the
 /// frames that earlier sessions sent the server (the replay memory it runs with).
+#[derive(Clone)]
 struct Case {
     truth: Truth,
     name: String,
@@ -177,6 +181,38 @@ struct GenuineClip {
 struct Suite {
     cases: Vec<Case>,
     clips: Vec<Clip>,
+    /// Scene continuity's calibration pairs (see [`scene_calibration`]).
+    pairs: ScenePairs,
+}
+
+/// Consecutive frames of a live person (real videos at the session's frame rate), frames where a slideshow
+/// cuts from one photo to the next, frames that send the same photo again re-encoded (the single stills), and
+/// re-encoded at another scale (the slideshows' repeats).
+#[derive(Default)]
+struct ScenePairs {
+    live: Vec<(usize, usize)>,
+    cuts: Vec<(usize, usize)>,
+    reencoded: Vec<(usize, usize)>,
+    rescaled: Vec<(usize, usize)>,
+}
+
+impl ScenePairs {
+    fn live_clip(&mut self, frames: &[usize]) {
+        self.live.extend(frames.windows(2).map(|w| (w[0], w[1])));
+    }
+
+    /// A slideshow's frames with the photo each shows: consecutive frames of one photo are the same picture
+    /// sent again, of two photos a cut.
+    fn slideshow(&mut self, frames: &[(usize, usize)]) {
+        for w in frames.windows(2) {
+            let pair = (w[0].0, w[1].0);
+            if w[0].1 == w[1].1 {
+                self.rescaled.push(pair);
+            } else {
+                self.cuts.push(pair);
+            }
+        }
+    }
 }
 
 /// Frames of one scene in capture order, and how many places apart two of them are different moments (a
@@ -188,13 +224,15 @@ struct Clip {
 
 fn build_suite(data: &Data, set: &mut FrameSet, pipeline: &FacePipeline) -> Result<Suite> {
     let mut cases = Vec::new();
+    let mut pairs = ScenePairs::default();
     let mut nuaa_clips = Vec::new();
 
     // Genuine: the live video, a session starting at every second frame, for each challenge kind the person
     // performs in the rest of the clip (judged below, after measuring: see `genuine_cases`).
     let real = frames::video_frames(&data.path("replay/videos/real2.webm"), FPS)?;
     let clip = GenuineClip { frames: real.iter().map(|f| set.add(f, Some(85))).collect() };
-    let genuine = genuine_cases(&clip, set, pipeline)?;
+    let genuine = genuine_cases("real2.webm", &clip.frames, set, pipeline, &HEAD_MOVEMENTS)?;
+    pairs.live_clip(&clip.frames);
 
     // Replays of genuine sessions: every genuine case sent again as it was; half of them re-encoded too.
     for (n, (g, _)) in genuine.iter().enumerate() {
@@ -328,6 +366,7 @@ fn build_suite(data: &Data, set: &mut FrameSet, pipeline: &FacePipeline) -> Resu
     for &subject in &yale_subjects {
         let normal = data.yale(subject, "normal")?;
         let still = still_frames(set, &normal, 8);
+        pairs.reencoded.extend(still.windows(2).map(|w| (w[0], w[1])));
         let happy = still_frames(set, &data.yale(subject, "happy")?, 3);
         let sleepy = still_frames(set, &data.yale(subject, "sleepy")?, 2);
         let other = yale_subjects[(subject as usize) % yale_subjects.len()];
@@ -420,10 +459,12 @@ fn build_suite(data: &Data, set: &mut FrameSet, pipeline: &FacePipeline) -> Resu
     }
 
     cases.extend(genuine.into_iter().map(|(g, _)| g));
+    people_sessions(data, set, pipeline, &mut cases, &mut pairs)?;
+    lfw_slideshows(data, set, pipeline, &mut cases, &mut pairs)?;
     let mut clips =
         vec![Clip { frames: clip.frames, moment: FPS as usize }, Clip { frames: fake_ids, moment: FPS as usize }];
     clips.extend(nuaa_clips);
-    Ok(Suite { cases, clips })
+    Ok(Suite { cases, clips, pairs })
 }
 
 /// The still moved in `n` steps from the middle until its centre is at `to` (frame pixels): its face moves
@@ -472,71 +513,259 @@ fn turned(set: &mut FrameSet, img: &RgbImage, kind: Kind, target: usize) -> Vec<
     ids
 }
 
-/// Genuine sessions from the live clip: for each frame that could start a session (a frontal face) and each
-/// head-movement kind, the clip from there on — kept when the person makes that movement in the next four
-/// seconds (the head's yaw or pitch changes by the challenge's angle in its direction). Measured with the
-/// pipeline to find the movements; the session then judges them with every other rule.
-fn genuine_cases(clip: &GenuineClip, set: &FrameSet, pipeline: &FacePipeline) -> Result<Vec<(Case, usize)>> {
-    let poses: Vec<Option<(f32, f32)>> = clip
-        .frames
-        .iter()
-        .map(|&f| {
-            let decoded = pipeline.decode(&set.bytes[f])?;
+/// The head-movement kinds, and the kinds a real person's clip is searched for (see [`genuine_cases`]).
+const HEAD_MOVEMENTS: [Kind; 4] = [Kind::TurnLeft, Kind::TurnRight, Kind::LookUp, Kind::LookDown];
+const PERFORMED_KINDS: [Kind; 6] =
+    [Kind::Smile, Kind::Blink, Kind::TurnLeft, Kind::TurnRight, Kind::LookUp, Kind::LookDown];
+
+/// The signals of the largest face of each frame (`None` without a face).
+fn frame_signals(frames: &[&[u8]], pipeline: &FacePipeline) -> Result<Vec<Option<liveness::Signals>>> {
+    frames
+        .par_iter()
+        .map(|bytes| {
+            let decoded = pipeline.decode(bytes)?;
             let found = pipeline.find_faces(&decoded.rgb)?;
             let Some(i) = vision::pipeline::largest_face(&found.faces) else { return Ok(None) };
             let a = pipeline.analyzer().analyze(&found.image, &found.faces[i].detection.bbox)?;
-            Ok(Some((a.pose.yaw, a.pose.pitch)))
+            Ok(Some(liveness::Signals::new(&a, found.image.width(), found.image.height())))
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// Genuine sessions from a real person's clip: for each frame that could start a session (a frontal face, eyes
+/// open) and each of `kinds`, the clip from there on — kept when the person makes that movement in the next
+/// four seconds, clearly past the challenge's pass mark (the head's yaw or pitch changes by the challenge's
+/// angle in its direction; the smile rises past its threshold; the eyes close and open again). Measured with
+/// the pipeline to find the movements; the session then judges them with every other rule. Each case comes
+/// with the frames before the movement starts.
+fn genuine_cases(
+    name: &str,
+    frames: &[usize],
+    set: &FrameSet,
+    pipeline: &FacePipeline,
+    kinds: &[Kind],
+) -> Result<Vec<(Case, usize)>> {
+    let bytes: Vec<&[u8]> = frames.iter().map(|&f| set.bytes[f].as_slice()).collect();
+    let signals = frame_signals(&bytes, pipeline)?;
     let c = liveness::Criteria::default();
     let mut cases = Vec::new();
     let horizon = (4 * FPS) as usize;
-    for kind in [Kind::TurnLeft, Kind::TurnRight, Kind::LookUp, Kind::LookDown] {
+    for &kind in kinds {
         let mut next_start = 0;
-        for start in 0..poses.len() {
+        for start in 0..signals.len() {
             if start < next_start {
                 continue;
             }
-            let Some((y0, p0)) = poses[start] else { continue };
-            if y0.abs() > 10.0 || p0.abs() > 10.0 {
+            let Some(s0) = signals[start] else { continue };
+            if s0.yaw.abs() > 10.0 || s0.pitch.abs() > 10.0 || s0.eyes() < c.eyes_closed_threshold + 0.03 {
                 continue;
             }
-            let end = (start + horizon).min(poses.len());
-            let moved = poses[start..end].iter().flatten().any(|&(y, p)| match kind {
-                Kind::TurnLeft => y - y0 >= c.turn_degrees + 5.0,
-                Kind::TurnRight => y0 - y >= c.turn_degrees + 5.0,
-                Kind::LookUp => p - p0 >= c.pitch_degrees + 5.0,
-                _ => p0 - p >= c.pitch_degrees + 5.0,
-            });
-            if moved {
-                // The frames before the head starts to move (8 degrees from where it started).
-                let lead = poses[start..end]
-                    .iter()
-                    .position(|p| p.is_none_or(|(y, p)| (y - y0).abs() > 8.0 || (p - p0).abs() > 8.0))
-                    .unwrap_or(end - start);
-                cases.push((
-                    Case {
-                        truth: Truth::Genuine,
-                        name: format!("real2.webm from frame {start}, {}", kind.as_str()),
-                        challenges: vec![challenge(kind, 0)],
-                        frames: clip.frames[start..end].to_vec(),
-                        // The same person's other sessions: the clip a second and more before and after.
-                        seen: clip
-                            .frames
-                            .iter()
-                            .enumerate()
-                            .filter(|&(i, _)| i + (FPS as usize) < start || i >= end + FPS as usize)
-                            .map(|(_, &f)| f)
-                            .collect(),
-                    },
-                    lead,
-                ));
-                // The next session starts after this movement's start, a second later.
-                next_start = start + FPS as usize;
+            if kind == Kind::Smile && s0.smile > c.smile_threshold - c.smile_rise {
+                continue;
             }
+            let end = (start + horizon).min(signals.len());
+            let window = &signals[start..end];
+            // Where the movement shows (its first frame clearly past the pass mark), if it does.
+            let shown = |s: &liveness::Signals| match kind {
+                Kind::Smile => s.smile >= c.smile_threshold + 0.1 && s.smile - s0.smile >= c.smile_rise + 0.1,
+                Kind::Blink => s.eyes() < c.eyes_closed_threshold - 0.03,
+                Kind::TurnLeft => s.yaw - s0.yaw >= c.turn_degrees + 5.0,
+                Kind::TurnRight => s0.yaw - s.yaw >= c.turn_degrees + 5.0,
+                Kind::LookUp => s.pitch - s0.pitch >= c.pitch_degrees + 5.0,
+                _ => s0.pitch - s.pitch >= c.pitch_degrees + 5.0,
+            };
+            let Some(at) = window.iter().position(|s| s.is_some_and(|s| shown(&s))) else { continue };
+            // A blink opens again.
+            if kind == Kind::Blink && !window[at..].iter().flatten().any(|s| s.eyes() >= c.eyes_closed_threshold + 0.03)
+            {
+                continue;
+            }
+            // A session can take it: it comes after the challenge's first frames (a challenge completes on its
+            // third frame at the earliest), and the clip goes on for two seconds after it (a recording that
+            // stops mid-session is no session). The real people's clips are held to this; real2.webm keeps the
+            // sessions it has always had.
+            if kinds != HEAD_MOVEMENTS.as_slice() && (at < 3 || start + at + 2 * FPS as usize > signals.len()) {
+                continue;
+            }
+            // The session goes on after the window with the rest of the clip (up to ten seconds from its start),
+            // as a live person's does until the challenge completes.
+            let end = (start + 2 * horizon + 2 * FPS as usize).min(signals.len()).max(end);
+            // The frames before the head starts to move (8 degrees from where it started).
+            let lead = window
+                .iter()
+                .position(|s| s.is_none_or(|s| (s.yaw - s0.yaw).abs() > 8.0 || (s.pitch - s0.pitch).abs() > 8.0))
+                .unwrap_or(end - start);
+            cases.push((
+                Case {
+                    truth: Truth::Genuine,
+                    name: format!("{name} from frame {start}, {}", kind.as_str()),
+                    challenges: vec![challenge(kind, 0)],
+                    frames: frames[start..end].to_vec(),
+                    // The same person's other sessions: the clip a second and more before and after.
+                    seen: frames
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| i + (FPS as usize) < start || i >= end + FPS as usize)
+                        .map(|(_, &f)| f)
+                        .collect(),
+                },
+                lead,
+            ));
+            // The next session starts after this movement's start, a second later.
+            next_start = start + FPS as usize;
         }
     }
     Ok(cases)
+}
+
+/// Genuine sessions from the real people's clips (`people/genuine`, their README): each clip decoded at the
+/// session's frame rate and at most 640 pixels across, as a browser client sends it, and searched for every
+/// challenge the person performs ([`genuine_cases`]).
+fn people_sessions(
+    data: &Data,
+    set: &mut FrameSet,
+    pipeline: &FacePipeline,
+    cases: &mut Vec<Case>,
+    pairs: &mut ScenePairs,
+) -> Result<()> {
+    let folder = data.path("people/genuine");
+    let mut clips: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .with_context(|| format!("reading {}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e != "md"))
+        .collect();
+    clips.sort();
+    let mut people: Vec<(Vec<Case>, Vec<usize>)> = Vec::new();
+    for clip in clips {
+        let name = clip.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let ids: Vec<usize> =
+            frames::video_frames_at_most(&clip, FPS, W)?.iter().map(|f| set.add(f, Some(85))).collect();
+        pairs.live_clip(&ids);
+        let found = genuine_cases(&name, &ids, set, pipeline, &PERFORMED_KINDS)?;
+        people.push((found.into_iter().map(|(c, _)| c).collect(), ids));
+    }
+    // The replay memory each session runs with: the other people's clips (other sessions on the server). The
+    // same person's other moments are real2.webm's memory above; a clip of someone talking in one seat for
+    // twenty seconds returns to its own poses, which the replay rule is not calibrated for (see the README).
+    for (i, (found, _)) in people.iter().enumerate() {
+        let memory: Vec<usize> =
+            people.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, (_, ids))| ids.iter().copied()).collect();
+        cases.extend(found.iter().map(|c| Case { seen: memory.clone(), ..c.clone() }));
+    }
+    Ok(())
+}
+
+/// LFW people with many photos, for slideshows of their photos.
+const SLIDESHOW_PEOPLE: [&str; 6] =
+    ["Tony_Blair", "Silvio_Berlusconi", "Wen_Jiabao", "David_Beckham", "Hugo_Chavez", "Andre_Agassi"];
+
+/// How strongly photo `p` shows challenge `kind` done from the pose of photo `base`.
+fn shows(kind: Kind, target: usize, base: &liveness::Signals, p: &liveness::Signals) -> f32 {
+    match kind {
+        Kind::Smile => p.smile - base.smile,
+        Kind::Blink => base.eyes() - p.eyes(),
+        Kind::TurnLeft => p.yaw - base.yaw,
+        Kind::TurnRight => base.yaw - p.yaw,
+        Kind::LookUp => p.pitch - base.pitch,
+        Kind::LookDown => base.pitch - p.pitch,
+        _ => {
+            let t = TARGETS[target % TARGETS.len()];
+            liveness::session::rotation_toward(base, p, t).unwrap_or(0.0)
+        }
+    }
+}
+
+/// Slideshows as an attacker builds them from a person's public photos: the most frontal, neutral photo and
+/// the one that shows the challenge best (and for full frames a third, frontal one), each sent several times
+/// re-encoded at JPEG quality 93, 88, 84 (then 90, 86) and at slightly other scales — on a grey canvas with the
+/// face scaled 1.8 times, and filling the frame — against every challenge kind.
+fn lfw_slideshows(
+    data: &Data,
+    set: &mut FrameSet,
+    pipeline: &FacePipeline,
+    cases: &mut Vec<Case>,
+    pairs: &mut ScenePairs,
+) -> Result<()> {
+    let mut made: std::collections::HashMap<(usize, u8, u32, bool), usize> = Default::default();
+    for name in SLIDESHOW_PEOPLE {
+        let folder = data.path(&format!("lfw/images/{name}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+            .with_context(|| format!("reading {}", folder.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        let photos: Vec<RgbImage> = files.iter().map(|p| frames::load(p)).collect::<Result<_>>()?;
+        let jpegs: Vec<Vec<u8>> = files.iter().map(|p| super::read_file(p)).collect::<Result<_>>()?;
+        let signals = frame_signals(&jpegs.iter().map(Vec::as_slice).collect::<Vec<_>>(), pipeline)?;
+        let usable: Vec<(usize, liveness::Signals)> =
+            signals.iter().enumerate().filter_map(|(i, s)| Some((i, (*s)?))).collect();
+        let frontal = |s: &liveness::Signals| s.yaw.abs() + s.pitch.abs() + 40.0 * s.smile;
+        let mut by_frontal = usable.clone();
+        by_frontal.sort_by(|a, b| frontal(&a.1).total_cmp(&frontal(&b.1)));
+        let Some(&(a, sa)) = by_frontal.first() else { continue };
+        for (i, &kind) in ALL_KINDS.iter().enumerate() {
+            let Some(&(b, _)) = usable
+                .iter()
+                .filter(|(p, _)| *p != a)
+                .max_by(|x, y| shows(kind, i, &sa, &x.1).total_cmp(&shows(kind, i, &sa, &y.1)))
+            else {
+                continue;
+            };
+            let c = by_frontal.iter().map(|x| x.0).find(|&p| p != a && p != b).unwrap_or(a);
+            for canvas in [true, false] {
+                let plan: [(usize, u8, f32); 8] = if canvas {
+                    [
+                        (a, 93, 1.8),
+                        (a, 88, 1.75),
+                        (a, 84, 1.85),
+                        (b, 93, 1.8),
+                        (b, 88, 1.75),
+                        (b, 84, 1.85),
+                        (a, 90, 1.8),
+                        (a, 86, 1.78),
+                    ]
+                } else {
+                    [
+                        (a, 93, 1.0),
+                        (a, 88, 1.04),
+                        (a, 84, 1.08),
+                        (b, 93, 1.0),
+                        (b, 88, 1.04),
+                        (b, 84, 1.08),
+                        (c, 90, 1.0),
+                        (c, 86, 1.04),
+                    ]
+                };
+                let shown: Vec<(usize, usize)> = plan
+                    .iter()
+                    .map(|&(photo, q, scale)| {
+                        let key = (photo, q, (scale * 1000.0) as u32, canvas);
+                        let id = *made.entry(key).or_insert_with(|| {
+                            let img = &photos[photo];
+                            let framed = if canvas {
+                                place(img, scale, [W as f32 / 2.0, H as f32 / 2.0])
+                            } else {
+                                frames::fill(img, scale)
+                            };
+                            set.add(&framed, Some(q))
+                        });
+                        (id, photo)
+                    })
+                    .collect();
+                pairs.slideshow(&shown);
+                let (truth, layout) =
+                    if canvas { (Truth::Slideshow, "on a canvas") } else { (Truth::SlideshowFullFrame, "full frame") };
+                cases.push(Case {
+                    truth,
+                    name: format!("LFW {name} photos {a} -> {b}, {layout}, {}", kind.as_str()),
+                    challenges: vec![challenge(kind, i)],
+                    frames: shown.iter().map(|x| x.0).collect(),
+                    seen: Vec::new(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A configuration the suite runs under.
@@ -560,6 +789,10 @@ struct Outcome {
     depth: Option<f32>,
     /// The least motion of the face between consecutive frames (see `liveness::geometry::motion`).
     min_motion: Option<f32>,
+    /// Scene continuity (see `liveness::scene`): the largest share of background changed between consecutive
+    /// frames and the least face residual.
+    max_background_change: Option<f32>,
+    min_face_residual: Option<f32>,
     /// The passive score of each judged frame, and the similarity to the baseline of each frame after it.
     passive_scores: Vec<f32>,
     similarities: Vec<f32>,
@@ -633,6 +866,8 @@ fn run_case(
         refused_frames: refused,
         depth: r.challenges.iter().filter_map(|c| c.depth).reduce(f32::max),
         min_motion: session.min_motion,
+        max_background_change: session.max_background_change,
+        min_face_residual: session.min_face_residual,
         passive_scores: session.passive_scores.iter().map(|p| (p * 1000.0).round() / 1000.0).collect(),
         similarities: session.similarities.iter().map(|p| (p * 10.0).round() / 10.0).collect(),
         frames_judged: session.counts.received,
@@ -758,6 +993,7 @@ struct AttacksOutput {
     sessions: usize,
     frame_ms: i64,
     replay_memory: ReplayCalibration,
+    scene: SceneCalibration,
     setups: Vec<SetupReport>,
 }
 
@@ -829,6 +1065,88 @@ fn replay_calibration(cases: &[Case], clips: &[Clip], measured: &[FrameMeasureme
     }
 }
 
+/// What scene continuity (`liveness::scene`) measures on the suite's frames, with the session's frame
+/// interval: consecutive frames of real people's videos against the slideshows' cuts and the same photos sent
+/// again. Each rule's threshold must separate the two sides.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SceneCalibration {
+    live_pairs: usize,
+    /// Live: the largest share of background changed, the 99th percentile, and the pairs judged cuts.
+    live_background_change: [f32; 2],
+    live_face_speed: [f32; 2],
+    live_face_growth: [f32; 2],
+    live_cuts: usize,
+    /// Live: the least face residual, the 1st percentile, and the pairs judged the same picture.
+    live_face_residual: [f32; 2],
+    live_same_picture: usize,
+    cut_pairs: usize,
+    /// Cuts: the least background change, and the cuts not judged so.
+    cut_background_change: f32,
+    cuts_missed: usize,
+    /// A photo sent again re-encoded: the largest face residual, and the pairs not judged the same picture.
+    reencoded_pairs: usize,
+    reencoded_face_residual: f32,
+    reencoded_missed: usize,
+    /// Re-encoded at another scale (resampled: not always the same picture to this rule; a slideshow of them
+    /// cuts): the same figures.
+    rescaled_pairs: usize,
+    rescaled_face_residual: f32,
+    rescaled_missed: usize,
+}
+
+fn scene_calibration(pairs: &ScenePairs, measured: &[FrameMeasurement]) -> SceneCalibration {
+    let continuity = |list: &[(usize, usize)]| -> Vec<liveness::scene::Continuity> {
+        list.iter()
+            .filter_map(|&(a, b)| {
+                let sa = measured[a].face.as_ref()?.scene.as_ref()?;
+                let sb = measured[b].face.as_ref()?.scene.as_ref()?;
+                liveness::scene::compare(sa, sb, FRAME_MS)
+            })
+            .collect()
+    };
+    // (maximum, 99th percentile) or (minimum, 1st percentile).
+    let high = |mut v: Vec<f32>| -> [f32; 2] {
+        v.sort_by(f32::total_cmp);
+        let n = v.len();
+        if n == 0 {
+            [0.0; 2]
+        } else {
+            [v[n - 1], v[(n * 99 / 100).min(n - 1)]]
+        }
+    };
+    let low = |mut v: Vec<f32>| -> [f32; 2] {
+        v.sort_by(f32::total_cmp);
+        if v.is_empty() {
+            [0.0; 2]
+        } else {
+            [v[0], v[v.len() / 100]]
+        }
+    };
+    let live = continuity(&pairs.live);
+    let cuts = continuity(&pairs.cuts);
+    let reencoded = continuity(&pairs.reencoded);
+    let rescaled = continuity(&pairs.rescaled);
+    SceneCalibration {
+        live_pairs: live.len(),
+        live_background_change: high(live.iter().filter_map(|c| c.background_change).collect()),
+        live_face_speed: high(live.iter().map(|c| c.face_speed).collect()),
+        live_face_growth: high(live.iter().map(|c| c.face_growth).collect()),
+        live_cuts: live.iter().filter(|c| c.is_cut()).count(),
+        live_face_residual: low(live.iter().filter_map(|c| c.face_residual).collect()),
+        live_same_picture: live.iter().filter(|c| c.is_same_picture()).count(),
+        cut_pairs: cuts.len(),
+        cut_background_change: cuts.iter().filter_map(|c| c.background_change).reduce(f32::min).unwrap_or(0.0),
+        cuts_missed: cuts.iter().filter(|c| !c.is_cut()).count(),
+        reencoded_pairs: reencoded.len(),
+        reencoded_face_residual: reencoded.iter().filter_map(|c| c.face_residual).reduce(f32::max).unwrap_or(0.0),
+        reencoded_missed: reencoded.iter().filter(|c| !c.is_same_picture()).count(),
+        rescaled_pairs: rescaled.len(),
+        rescaled_face_residual: rescaled.iter().filter_map(|c| c.face_residual).reduce(f32::max).unwrap_or(0.0),
+        rescaled_missed: rescaled.iter().filter(|c| !c.is_same_picture()).count(),
+    }
+}
+
 /// Measurements kept between runs (`--measurements`), with what they were measured on.
 #[derive(Serialize, serde::Deserialize)]
 struct KeptMeasurements {
@@ -862,6 +1180,7 @@ const APCER_CEILINGS: &[(Truth, f64)] = &[
     (Truth::ScreenReplayCrops, 0.05),
     (Truth::OneStill, 0.0),
     (Truth::Slideshow, 0.0),
+    (Truth::SlideshowFullFrame, 0.0),
     (Truth::SlidStill, 0.0),
     (Truth::TurnedStill, 0.0),
     (Truth::ReplayedSession, 0.0),
@@ -882,6 +1201,10 @@ fn check(reports: &[SetupReport]) -> Vec<String> {
             if lo <= hi {
                 failures.push(format!("{}: a succeeded session scored {lo}, a failed one {hi}", r.setup));
             }
+        }
+        // Slideshows fail on their continuity whatever the configuration, challenge-only included.
+        for g in r.groups.iter().filter(|g| SLIDESHOWS.contains(&g.truth) && g.succeeded > 0) {
+            failures.push(format!("{}: {} of {} {:?} sessions succeeded", r.setup, g.succeeded, g.sessions, g.truth));
         }
         if r.setup == SETUP_NO_PASSIVE {
             let live: usize = r.groups.iter().map(|g| g.succeeded).sum();
@@ -912,6 +1235,9 @@ fn check(reports: &[SetupReport]) -> Vec<String> {
     failures
 }
 
+/// The attacks that scene continuity alone must stop, in every configuration.
+const SLIDESHOWS: [Truth; 3] = [Truth::Slideshow, Truth::SlideshowFullFrame, Truth::OneStill];
+
 const SETUP_DEFAULT: &str = "default, with the passive model";
 const SETUP_NO_PASSIVE: &str = "default, without the passive model";
 
@@ -930,7 +1256,7 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
     let data = Data { root: args.data.to_path_buf() };
     let mut set = FrameSet::default();
     let started = std::time::Instant::now();
-    let Suite { cases, clips } = build_suite(&data, &mut set, &pipeline)?;
+    let Suite { cases, clips, pairs } = build_suite(&data, &mut set, &pipeline)?;
     eprintln!("{} sessions over {} frames; measuring the frames", cases.len(), set.bytes.len());
     let config = ServerConfig::default();
     let min_px = config.liveness_min_face_px;
@@ -948,7 +1274,7 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
                     &decoded.rgb,
                     config.detect_max_side,
                     // As the service measures frames: at the full size (see measure_frame).
-                    vision::Wanted::Every,
+                    vision::Wanted::EveryUpright,
                     &mut Default::default(),
                 )?;
                 // Every template at once: each frame serves many sessions, which take it where they want it.
@@ -963,6 +1289,7 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
     }
     eprintln!("measured in {:.0} s", started.elapsed().as_secs_f64());
     let replay_memory = replay_calibration(&cases, &clips, &measured);
+    let scene = scene_calibration(&pairs, &measured);
 
     let mut setups = Vec::new();
     if passive.is_some() {
@@ -994,6 +1321,7 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
         sessions: cases.len(),
         frame_ms: FRAME_MS,
         replay_memory,
+        scene,
         setups: reports,
     };
     if args.json {
@@ -1025,6 +1353,34 @@ fn print_table(out: &AttacksOutput) {
         r.moving_pairs,
         r.closest_moving,
         r.moving_under_bar
+    );
+    let c = &out.scene;
+    println!(
+        "scene continuity: {} pairs of consecutive live frames: background changed at most {:.2} (p99 {:.2}), face \
+         speed {:.2} ({:.2}) widths/s, growth {:.2} ({:.2}) /s, {} judged cuts; face residual at least {:.2} (p1 \
+         {:.2}), {} judged the same picture. {} slideshow cuts: background changed at least {:.2}, {} not judged \
+         cuts. {} photos sent again re-encoded: face residual at most {:.2}, {} not judged the same picture; {} \
+         rescaled too: at most {:.2}, {} not judged so",
+        c.live_pairs,
+        c.live_background_change[0],
+        c.live_background_change[1],
+        c.live_face_speed[0],
+        c.live_face_speed[1],
+        c.live_face_growth[0],
+        c.live_face_growth[1],
+        c.live_cuts,
+        c.live_face_residual[0],
+        c.live_face_residual[1],
+        c.live_same_picture,
+        c.cut_pairs,
+        c.cut_background_change,
+        c.cuts_missed,
+        c.reencoded_pairs,
+        c.reencoded_face_residual,
+        c.reencoded_missed,
+        c.rescaled_pairs,
+        c.rescaled_face_residual,
+        c.rescaled_missed
     );
     for s in &out.setups {
         println!();

@@ -84,6 +84,7 @@ pub fn session_options(
         challenge_only: config.liveness_allow_challenge_only,
         min_depth: (config.liveness_min_depth > 0.0).then_some(config.liveness_min_depth),
         min_challenge_frames: config.liveness_min_challenge_frames,
+        scene_continuity: config.liveness_scene_continuity,
         audit_images,
     }
 }

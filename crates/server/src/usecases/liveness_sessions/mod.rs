@@ -527,13 +527,14 @@ pub async fn sweep(app: &AppState) -> ApiResult<u64> {
 /// an inference worker, as [`liveness::measure_faces`] does for every caller. Frames are detected at the full
 /// size, never coarse to fine: the still-picture and motion checks compare faces across frames, and the coarse
 /// pass's less steady boxes let still pictures pass for moving faces (`facegate eval attacks`: slideshow APCER
-/// 8.7 %, switch 5.3 % with it, 0 % without).
+/// 8.7 %, switch 5.3 % with it, 0 % without). And in the frame as the camera gave it: no quarter turns
+/// ([`vision::Wanted::EveryUpright`]; a head in profile was found turned sideways as someone else).
 pub async fn measure_frame(app: &AppState, bytes: Bytes, template: Template) -> ApiResult<FrameMeasurement> {
     let pipeline = app.pipeline.clone();
     let passive = app.passive.clone().ok();
     let min_px = app.config.liveness_min_face_px;
     let (_, _, measured) = app
-        .inspect(bytes, app.config.detect_max_side, vision::Wanted::Every, move |img, faces| {
+        .inspect(bytes, app.config.detect_max_side, vision::Wanted::EveryUpright, move |img, faces| {
             liveness::measure_faces(&pipeline, passive.as_deref(), img, faces, min_px, template)
                 .map_err(|e| ApiError::internal("measuring a frame", e))
         })
