@@ -713,29 +713,14 @@ fn lfw_slideshows(
             };
             let c = by_frontal.iter().map(|x| x.0).find(|&p| p != a && p != b).unwrap_or(a);
             for canvas in [true, false] {
-                let plan: [(usize, u8, f32); 8] = if canvas {
-                    [
-                        (a, 93, 1.8),
-                        (a, 88, 1.75),
-                        (a, 84, 1.85),
-                        (b, 93, 1.8),
-                        (b, 88, 1.75),
-                        (b, 84, 1.85),
-                        (a, 90, 1.8),
-                        (a, 86, 1.78),
-                    ]
-                } else {
-                    [
-                        (a, 93, 1.0),
-                        (a, 88, 1.04),
-                        (a, 84, 1.08),
-                        (b, 93, 1.0),
-                        (b, 88, 1.04),
-                        (b, 84, 1.08),
-                        (c, 90, 1.0),
-                        (c, 86, 1.04),
-                    ]
-                };
+                // Each photo at JPEG quality 93, 88, 84 (the last one 90, 86), at the layout's three scales in turn.
+                let (scales, last) = if canvas { ([1.8, 1.75, 1.85], a) } else { ([1.0, 1.04, 1.08], c) };
+                let plan: Vec<(usize, u8, f32)> =
+                    [(a, 93), (a, 88), (a, 84), (b, 93), (b, 88), (b, 84), (last, 90), (last, 86)]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &(photo, q))| (photo, q, scales[i % 3]))
+                        .collect();
                 let shown: Vec<(usize, usize)> = plan
                     .iter()
                     .map(|&(photo, q, scale)| {
