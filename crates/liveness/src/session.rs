@@ -756,10 +756,10 @@ impl Session {
         if let Some(m) = moved {
             self.min_motion = Some(self.min_motion.map_or(m, |x| x.min(m)));
         }
-        // A camera watching a person never sees the face exactly where it was: a picture sent again (re-encoded
-        // so that its pixels differ) does not move at all. (The face's pixel residual, registered onto the frame
-        // before, is measured above but does not decide: see `crate::scene::SAME_PICTURE_RESIDUAL`.)
-        if moved.is_some_and(|m| m < FROZEN_MOTION) {
+        // A camera never delivers the same picture twice: a face that differs from the frame before's only as
+        // compression does is a picture sent again, however it was re-encoded; so is a face whose landmarks did
+        // not move at all (all a caller that measured no pixels has).
+        if continuity.is_some_and(|c| c.is_same_picture()) || moved.is_some_and(|m| m < FROZEN_MOTION) {
             self.frozen_frames += 1;
             if self.frozen_frames >= MAX_FROZEN_FRAMES {
                 self.fail(FailReason::StillPicture, obs.now_ms);

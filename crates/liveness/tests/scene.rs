@@ -1,6 +1,6 @@
-//! Scene continuity on real frames: a webcam's consecutive captures of a live person continue one scene; a
-//! photo sent again re-encoded and rescaled is no cut; a cut from one photo of a person to another is a cut;
-//! and a session fed a slideshow fails on its cuts or its stills.
+//! Scene continuity on real frames: a webcam's consecutive captures of a live person continue one scene and are
+//! never the same picture; a photo sent again re-encoded is the same picture, and rescaled no cut; a cut from
+//! one photo of a person to another is a cut; and a session fed a slideshow fails on its cuts or its stills.
 
 use std::sync::{Arc, OnceLock};
 
@@ -73,18 +73,32 @@ fn a_live_webcam_continues_its_scene_and_never_repeats_a_picture() {
         let frames: Vec<FrameMeasurement> = nuaa_live(subject).iter().map(|b| measure(b)).collect();
         for pair in frames.windows(2) {
             let c = compare(print(&pair[0], "NUAA"), print(&pair[1], "NUAA"), 1000).expect("comparable");
-            assert!(!c.is_cut(), "subject {subject}: {c:?}");
+            assert!(!c.is_cut() && !c.is_same_picture(), "subject {subject}: {c:?}");
         }
     }
 }
 
-/// A photo sent again, re-encoded and rescaled, is one scene still: no cut, so a slideshow cuts only where the
-/// photo changes (the copies of one photo are stills by their landmarks' freeze).
+/// A photo sent again re-encoded at another JPEG quality is the same picture, smooth (Yale) or textured (LFW);
+/// rescaled as well it is one scene still: no cut, so a slideshow cuts only where the photo changes.
 #[test]
-fn a_photo_sent_again_is_no_cut() {
+fn a_photo_sent_again_is_the_same_picture_and_no_cut() {
+    for subject in [1, 4, 9] {
+        let photo = shared(&format!("yale/images/subject{subject:02}/subject{subject:02}_normal.png"));
+        let framed = on_canvas(&photo, 300.0 / photo.height() as f32);
+        let frames: Vec<FrameMeasurement> = (0..4).map(|i| measure(&jpeg(&framed, 90 - 3 * i))).collect();
+        for (i, pair) in frames.windows(2).enumerate() {
+            let c = compare(print(&pair[0], "Yale"), print(&pair[1], "Yale"), 200).expect("comparable");
+            assert!(c.is_same_picture() && !c.is_cut(), "Yale {subject}, frame {i}: {c:?}");
+        }
+    }
     for name in ["Tony_Blair", "David_Beckham", "Andre_Agassi"] {
         let (photo, _) = two_photos(name);
         let a = measure(&jpeg(&on_canvas(&photo, 1.8), 93));
+        for quality in [88, 84] {
+            let b = measure(&jpeg(&on_canvas(&photo, 1.8), quality));
+            let c = compare(print(&a, name), print(&b, name), 130).expect("comparable");
+            assert!(c.is_same_picture() && !c.is_cut(), "{name} at quality {quality}: {c:?}");
+        }
         for (scale, quality) in [(1.8, 84), (1.75, 88), (1.85, 84)] {
             let b = measure(&jpeg(&on_canvas(&photo, scale), quality));
             let c = compare(print(&a, name), print(&b, name), 130).expect("comparable");
