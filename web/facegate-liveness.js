@@ -34,6 +34,7 @@ const REASONS = {
   too_many_frames: "the check took too long",
   flat_motion: "the head did not turn: the camera seems to show a photo or a screen moved around",
   still_picture: "the camera showed the same picture again",
+  scene_cut: "the camera's view jumped to another picture: it seems to show a series of photos",
   replayed_frames: "the camera sent a recording of an earlier check",
   passive_check_unavailable: "this service cannot check for photos and screens, so it cannot confirm liveness",
 };

@@ -372,7 +372,7 @@ pub struct SessionResultDto {
     pub status: String,
     /// 0-100: 50 and above if and only if the session succeeded.
     pub confidence: f32,
-    /// `identity_changed`, `spoof_detected`, `flat_motion`, `still_picture`, `replayed_frames`,
+    /// `identity_changed`, `spoof_detected`, `flat_motion`, `still_picture`, `scene_cut`, `replayed_frames`,
     /// `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`, `passive_check_unavailable`.
     pub reasons: Vec<String>,
     #[schema(value_type = Vec<Object>)]
