@@ -1,19 +1,10 @@
 //! Each challenge kind decided on real photographs: the same person before and after, a turned head against a
 //! frontal one, and the cases that must fail (the wrong way, no change from the baseline).
 
-use std::sync::{Arc, OnceLock};
+mod common;
 
+use common::pipeline;
 use liveness::{check, Criteria, Kind, Reason, Signals, Target};
-use vision::{FacePipeline, PipelineConfig};
-
-fn pipeline() -> Arc<FacePipeline> {
-    static P: OnceLock<Arc<FacePipeline>> = OnceLock::new();
-    P.get_or_init(|| {
-        let backend = testkit::backend_name().parse().expect("FACEGATE_BACKEND names an engine");
-        FacePipeline::new(PipelineConfig { backend, ..PipelineConfig::default() }).expect("the embedded models load")
-    })
-    .clone()
-}
 
 fn signals(rel: &str) -> Signals {
     let path = testkit::shared_data(rel);

@@ -2,22 +2,13 @@
 //! never the same picture; a photo sent again re-encoded is the same picture, and rescaled no cut; a cut from
 //! one photo of a person to another is a cut; and a session fed a slideshow fails on its cuts or its stills.
 
-use std::sync::{Arc, OnceLock};
+mod common;
 
+use common::pipeline;
 use image::{Rgb, RgbImage};
 use liveness::scene::{compare, ScenePrint};
 use liveness::session::FailReason;
 use liveness::{FrameMeasurement, FrameStamp, Kind, Session, SessionOptions, Status};
-use vision::{FacePipeline, PipelineConfig};
-
-fn pipeline() -> Arc<FacePipeline> {
-    static P: OnceLock<Arc<FacePipeline>> = OnceLock::new();
-    P.get_or_init(|| {
-        let backend = testkit::backend_name().parse().expect("FACEGATE_BACKEND names an engine");
-        FacePipeline::new(PipelineConfig { backend, ..PipelineConfig::default() }).expect("the embedded models load")
-    })
-    .clone()
-}
 
 fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     let mut out = Vec::new();
