@@ -4,11 +4,11 @@
 //! A camera watching a person sees the same surroundings from frame to frame (a hand or the person's body may
 //! cover some of them, a handheld phone shifts them a little), and the face in it moves no faster than a head
 //! does. A slideshow of photos cuts from one picture to another: other surroundings, other light, the face
-//! elsewhere. And a camera never delivers the same picture twice: a live face, registered onto the frame
-//! before it, still differs from it (sensor noise, sub-pixel motion, the skin and eyes never quite still),
-//! while a photo sent again — re-encoded, rescaled or moved — is the same picture up to compression
-//! ([`Continuity::face_residual`]: the face squares are snapped to a lattice fixed in the frame, so that the same
-//! picture is sampled on the same cells and compared without resampling).
+//! elsewhere. And a camera never delivers the same picture twice: a live face, compared with the frame before
+//! it, still differs from it (sensor noise, sub-pixel motion, the skin and eyes never quite still), while a
+//! photo sent again re-encoded is the same picture up to compression ([`Continuity::face_residual`]: the face
+//! squares are snapped to a lattice fixed in the frame, so that the same picture is sampled on the same cells
+//! and compared without resampling).
 //!
 //! [`ScenePrint`] is what a session keeps of a frame (a coarse colour grid of the whole frame and a fine grey
 //! crop of the face, a few kilobytes); [`compare`] measures two prints. The thresholds are calibrated with
@@ -24,8 +24,8 @@ use crate::check::Target;
 pub const GRID_W: usize = 32;
 pub const GRID_H: usize = 24;
 
-/// The face's grey values on a square grid of this side, over a square [`FACE_SQUARE`] times the face box's
-/// larger side, centred on the box.
+/// The face's grey values on a square grid of this side, over the face square (see [`ScenePrint::new`]; without
+/// landmarks, [`FACE_SQUARE`] times the face box's larger side, centred on the box).
 pub const FACE_SIDE: usize = 48;
 pub const FACE_SQUARE: f32 = 1.3;
 /// The face square's side in root-mean-square spreads of the rigid landmarks about their centroid (about the
@@ -69,8 +69,6 @@ pub struct ScenePrint {
     /// The face box in normalised frame coordinates, and the frame's aspect (width over height).
     pub face_box: Target,
     pub aspect: f32,
-    /// The rigid landmarks ([`crate::measure::RIGID_POINTS`]) in normalised frame coordinates.
-    pub points: Vec<[f32; 2]>,
 }
 
 mod base64_bytes {
@@ -127,31 +125,39 @@ fn spread(points: &[[f32; 2]]) -> Option<([f32; 2], f32)> {
     (r > 1.0).then_some((c, r))
 }
 
-/// The grey image's integral, for area means over rectangles with fractional edges (an exact box filter).
+/// The integral of the grey image over a rectangle of it, for area means over rectangles with fractional edges
+/// inside it (an exact box filter). Only the face square's pixels are summed, not the whole frame's.
 struct GreyIntegral {
+    /// The rectangle's corner in the image, and its size.
+    x0: usize,
+    y0: usize,
     w: usize,
     h: usize,
-    /// `(w + 1) x (h + 1)`: the sum over pixels `[0, x) x [0, y)` at `y * (w + 1) + x`.
+    /// `(w + 1) x (h + 1)`: the sum over the rectangle's pixels `[0, x) x [0, y)` at `y * (w + 1) + x`.
     sums: Vec<f64>,
 }
 
 impl GreyIntegral {
-    fn new(img: &RgbImage) -> Self {
-        let (w, h) = (img.width() as usize, img.height() as usize);
+    /// The integral of `img` over the pixels that `[x0, x1) x [y0, y1)` (pixel units) touches, within the image.
+    fn new(img: &RgbImage, x0: f32, y0: f32, x1: f32, y1: f32) -> Self {
+        let clip = |v: f32, hi: u32| (v.max(0.0) as usize).min(hi as usize);
+        let (ax, ay) = (clip(x0.floor(), img.width()), clip(y0.floor(), img.height()));
+        let (bx, by) = (clip(x1.ceil(), img.width()).max(ax), clip(y1.ceil(), img.height()).max(ay));
+        let (w, h) = (bx - ax, by - ay);
         let mut sums = vec![0.0f64; (w + 1) * (h + 1)];
         for y in 0..h {
             let mut row = 0.0f64;
             for x in 0..w {
-                let p = img.get_pixel(x as u32, y as u32).0;
+                let p = img.get_pixel((ax + x) as u32, (ay + y) as u32).0;
                 row += 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
                 sums[(y + 1) * (w + 1) + x + 1] = sums[y * (w + 1) + x + 1] + row;
             }
         }
-        GreyIntegral { w, h, sums }
+        GreyIntegral { x0: ax, y0: ay, w, h, sums }
     }
 
-    /// The integral at a fractional point (clamped to the image), interpolated bilinearly: exact for an image
-    /// constant over each pixel.
+    /// The integral at a fractional point of the rectangle's own coordinates (clamped to it), interpolated
+    /// bilinearly: exact for an image constant over each pixel.
     fn at(&self, x: f32, y: f32) -> f64 {
         let x = f64::from(x).clamp(0.0, self.w as f64);
         let y = f64::from(y).clamp(0.0, self.h as f64);
@@ -164,8 +170,10 @@ impl GreyIntegral {
         top + (bottom - top) * fy
     }
 
-    /// The mean grey over `[x0, x1) x [y0, y1)` (pixel units), the part inside the image; 0 outside it.
+    /// The mean grey over `[x0, x1) x [y0, y1)` (image pixel units), the part inside the rectangle; 0 outside.
     fn mean(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> f32 {
+        let (ox, oy) = (self.x0 as f32, self.y0 as f32);
+        let (x0, y0, x1, y1) = (x0 - ox, y0 - oy, x1 - ox, y1 - oy);
         let clip = |v: f32, hi: usize| v.clamp(0.0, hi as f32);
         let (ax, ay, bx, by) = (clip(x0, self.w), clip(y0, self.h), clip(x1, self.w), clip(y1, self.h));
         let area = f64::from((bx - ax) * (by - ay));
@@ -204,7 +212,7 @@ impl ScenePrint {
         let side = snap_side(side);
         let cell = side / FACE_SIDE as f32;
         let (sx, sy) = ((cx / cell).round() * cell - side / 2.0, (cy / cell).round() * cell - side / 2.0);
-        let integral = GreyIntegral::new(img);
+        let integral = GreyIntegral::new(img, sx, sy, sx + side, sy + side);
         let mut face = Vec::with_capacity(FACE_SIDE * FACE_SIDE);
         for fy in 0..FACE_SIDE {
             for fx in 0..FACE_SIDE {
@@ -218,7 +226,6 @@ impl ScenePrint {
             square: Target { x: sx / w, y: sy / h, width: side / w, height: side / h },
             face_box: Target { x: bx / w, y: by / h, width: bw / w, height: bh / h },
             aspect: w / h,
-            points: points.to_vec(),
         }
     }
 
@@ -267,7 +274,7 @@ impl Continuity {
             || self.face_growth > MAX_FACE_GROWTH
     }
 
-    /// Whether the second frame's face is the first's picture again, up to compression and a move or zoom.
+    /// Whether the second frame's face is the first's picture again, up to compression.
     pub fn is_same_picture(&self) -> bool {
         self.face_residual.is_some_and(|r| r < SAME_PICTURE_RESIDUAL)
     }
