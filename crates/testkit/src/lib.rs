@@ -2,6 +2,8 @@
 //! `FACEGATE_TEST_POSTGRES_URL` when set (CI starts one), or else a throwaway cluster started here from the
 //! PostgreSQL binaries on the machine (`initdb` + `pg_ctl` on a temporary directory and a free port).
 
+pub mod trials;
+
 use std::path::PathBuf;
 use std::process::Command;
 
