@@ -2,7 +2,7 @@
 // metadata), enrolment by dropping photos (with progress), search by photo, deleting faces; the collection's
 // users (Rekognition's Users: your own ids grouping faces): create, delete, associate and disassociate faces.
 import { api, all, imageUrl } from "./api.js";
-import { h, dropZone, guarded, dangerButton, announce, table, field, progressBar, fmt, when } from "./ui.js";
+import { h, dropZone, guarded, dangerButton, announce, table, field, progressBar, fmt, when, fill } from "./ui.js";
 import { figure, drawFace } from "./draw.js";
 
 const enc = encodeURIComponent;
@@ -30,7 +30,7 @@ export async function render(main) {
 
 async function refresh(list, detail) {
   const collections = await all("/v1/collections", "collections");
-  list.replaceChildren(
+  fill(list,
     table(
       `${collections.length} collection(s)`,
       ["Collection", "Faces", "Model", "Created", "Actions"],
@@ -124,7 +124,7 @@ async function open(collectionId, detail, changed) {
     }, createUser);
   });
   const usersSection = h("section", { "aria-label": "Users of this collection" }, h("h4", {}, "Users"), h("p", { class: "hint" }, "Your own ids grouping this collection's faces (Rekognition's Users); not the users of face login."), userForm, users);
-  detail.replaceChildren(h("h3", {}, `Collection ${collectionId}`), h("div", { class: "columns" }, enrollForm, searchForm), results, faces, usersSection);
+  fill(detail, h("h3", {}, `Collection ${collectionId}`), h("div", { class: "columns" }, enrollForm, searchForm), results, faces, usersSection);
   await reload();
   detail.querySelector("h3").scrollIntoView({ block: "start" });
 }
@@ -140,7 +140,7 @@ async function listFaces(collectionId, out, usersOut, changed) {
     const thumb = h("span", { class: "thumb" }, f.imageStored ? "…" : "no image");
     if (f.imageStored) {
       imageUrl(`/v1/collections/${enc(collectionId)}/faces/${f.faceId}/image`)
-        .then((url) => thumb.replaceChildren(h("img", { src: url, alt: `Stored image of ${f.externalId || f.faceId}` })))
+        .then((url) => fill(thumb, h("img", { src: url, alt: `Stored image of ${f.externalId || f.faceId}` })))
         .catch((err) => (thumb.textContent = err.message));
     }
     return {
@@ -162,7 +162,7 @@ async function listFaces(collectionId, out, usersOut, changed) {
       ],
     };
   });
-  out.replaceChildren(table(`${faces.length} face(s) in ${collectionId}`, ["Image", "External id", "Face id", "Metadata", "User", "Quality", "Enrolled", "Actions"], rows, { id: "faces-table" }));
+  fill(out, table(`${faces.length} face(s) in ${collectionId}`, ["Image", "External id", "Face id", "Metadata", "User", "Quality", "Enrolled", "Actions"], rows, { id: "faces-table" }));
 }
 
 const REFUSALS = { face_not_found: "not in the collection", associated_to_another_user: "another user's face", low_match: "too unlike the user's faces" };
@@ -202,7 +202,7 @@ function userCell(collectionId, face, users, reload) {
 }
 
 function listUsers(collectionId, users, out, reload) {
-  out.replaceChildren(
+  fill(out,
     table(
       `${users.length} user(s) in ${collectionId}`,
       ["User", "Status", "Faces", "Created", "Actions"],
@@ -232,7 +232,7 @@ async function search(collectionId, file, out) {
   const fig = figure(URL.createObjectURL(file), r.image.width, r.image.height, `Probe: ${file.name}`);
   r.results.forEach((res, i) => drawFace(fig.svg, res.searchedFace, i, { chosen: true }));
   const matches = r.results.flatMap((res) => res.matches);
-  out.replaceChildren(
+  fill(out,
     h("h4", {}, "Search result"),
     h("div", { class: "photos" }, fig.el),
     table(

@@ -1,7 +1,7 @@
 // The console's shell: signing in (a key held in memory, or none on an open loopback server), the views by
 // URL fragment, and errors shown in the live region rather than a blank page.
 import { api, setKey, hasKey } from "./api.js";
-import { announce, showError, h } from "./ui.js";
+import { announce, showError, h, fill } from "./ui.js";
 import * as compare from "./compare.js";
 import * as collections from "./collections.js";
 import * as users from "./users.js";
@@ -48,7 +48,7 @@ async function probe() {
 }
 
 function signInPrompt() {
-  main.replaceChildren(
+  fill(main,
     h("h2", {}, "Sign in"),
     h("p", {}, "This server needs an API key. Type it above: the console keeps it in this page's memory only, and forgets it when the page closes or reloads."),
   );
@@ -65,7 +65,7 @@ async function show() {
   current = view;
   document.title = `${view.title} — Facegate console`;
   if (!signedIn) return signInPrompt();
-  main.replaceChildren(h("h2", {}, view.title));
+  fill(main, h("h2", {}, view.title));
   try {
     await view.module.render(main);
   } catch (error) {

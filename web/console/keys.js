@@ -1,7 +1,7 @@
 // Keys and usage: create (the secret shown once), revoke, scopes and collections; each key's monthly usage
 // against its quota; the service's request rate and latency per route from /metrics.
 import { api, text } from "./api.js";
-import { h, guarded, dangerButton, announce, showError, table, field, when } from "./ui.js";
+import { h, guarded, dangerButton, announce, showError, table, field, when, fill } from "./ui.js";
 import { bars, sparkline } from "./draw.js";
 
 const SCOPES = ["admin", "faces:detect", "faces:compare", "collections:read", "collections:write", "users", "liveness", "metrics"];
@@ -51,7 +51,7 @@ function createForm(keys, usage, secret) {
         secret.hidden = true;
       });
       secret.hidden = false;
-      secret.replaceChildren(
+      fill(secret,
         h("p", {}, `Key ${created.keyId} (${created.name}) created. Its secret is shown this once: store it now.`),
         h("output", { id: "secret", class: "id" }, created.key),
         done,
@@ -66,7 +66,7 @@ function createForm(keys, usage, secret) {
 
 async function refresh(keysOut, usageOut) {
   const { keys } = await api("GET", "/v1/keys");
-  keysOut.replaceChildren(
+  fill(keysOut,
     table(
       `${keys.length} key(s)`,
       ["Key", "Name", "Scopes", "Collections", "Rate / s", "Monthly quota", "Created", "State", "Actions"],
@@ -96,7 +96,7 @@ async function refresh(keysOut, usageOut) {
   const active = keys.filter((k) => k.active);
   const usages = await Promise.all(active.map((k) => api("GET", "/v1/usage", { query: { keyId: k.keyId } }).then((u) => ({ k, u }))));
   const month = usages.length ? usages[0].u.month : "";
-  usageOut.replaceChildren(
+  fill(usageOut,
     h("h3", {}, `Usage this month${month ? " (" + month + ")" : ""}`),
     usages.length
       ? bars(
@@ -194,7 +194,7 @@ function drawMetrics(out, routes, history) {
     }
     return values;
   };
-  out.replaceChildren(
+  fill(out,
     h("h3", {}, "Service metrics"),
     h("p", { class: "hint" }, "From /metrics, sampled every 5 seconds while this view is open."),
     h(

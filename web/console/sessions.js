@@ -1,7 +1,7 @@
 // Liveness sessions: the recent ones with status, confidence and challenges; one session's evidence per
 // challenge (values, the frames that satisfied them), reasons, reference and audit images, a timeline.
 import { api, imageUrl } from "./api.js";
-import { h, guarded, announce, table, fmt, when } from "./ui.js";
+import { h, guarded, announce, table, fmt, when, fill } from "./ui.js";
 import { timeline } from "./draw.js";
 
 const enc = encodeURIComponent;
@@ -17,7 +17,7 @@ export async function render(main) {
 
 async function refresh(list, detail) {
   const r = await api("GET", "/v1/liveness/sessions", { query: { limit: 50 } });
-  list.replaceChildren(
+  fill(list,
     table(
       `${r.sessions.length} recent session(s)${r.nextToken ? " (newest 50)" : ""}`,
       ["Session", "Created", "Status", "Confidence", "Challenges", "Reasons", "Frames"],
@@ -73,7 +73,7 @@ async function open(id, detail) {
     h("dt", {}, "Created / expires"), h("dd", {}, `${when(s.createdAt)} / ${when(s.expiresAt)}`),
   );
   const images = h("div", { class: "session-images", id: "session-images" });
-  detail.replaceChildren(h("h3", {}, `Session ${id}`), facts, evidence, timeline(s), h("h4", {}, "Reference and audit images"), images);
+  fill(detail, h("h3", {}, `Session ${id}`), facts, evidence, timeline(s), h("h4", {}, "Reference and audit images"), images);
   if (!s.images.length) images.append(h("p", {}, "No images kept."));
   for (const path of s.images) {
     const name = path.split("/").pop();

@@ -26,6 +26,13 @@ function setAttrs(el, attrs) {
   }
 }
 
+/** Replaces an element's children; like `h`, it leaves out null, undefined and false (DOM's own
+ * replaceChildren would show them as the text "null"). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
 function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;

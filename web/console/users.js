@@ -1,6 +1,6 @@
 // Users of face login: list, register (one or more photos), add faces, delete.
 import { api, all } from "./api.js";
-import { h, dropZone, guarded, dangerButton, announce, table, field, when } from "./ui.js";
+import { h, dropZone, guarded, dangerButton, announce, table, field, when, fill } from "./ui.js";
 
 const enc = encodeURIComponent;
 
@@ -33,7 +33,7 @@ export async function render(main) {
 
 async function refresh(list) {
   const users = await all("/v1/users", "users");
-  list.replaceChildren(
+  fill(list,
     table(
       `${users.length} user(s)`,
       ["User", "Name", "Email", "Faces", "Registered", "Add a face", "Actions"],

@@ -228,6 +228,9 @@ try {
   await page.click("#keys-table tr[data-active=true] button.danger");
   await page.waitForSelector("#keys-table tr[data-active=false]");
   check((await asKey(secret)) === 401, "the revoked key no longer works");
+  await page.locator("#usage").getByText("No active keys.").waitFor();
+  const usageText = await page.textContent("#usage");
+  check(!usageText.includes("null"), `no stray "null" in the usage section: ${usageText}`);
   await page.click("#signout");
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
 

@@ -28,6 +28,8 @@ pub struct Payload {
     /// The raw body, when the request was an image itself.
     raw: Option<Bytes>,
     fields: Map<String, Value>,
+    /// An image was taken already: a missing one cannot be the raw body (that holds one image).
+    took_image: bool,
 }
 
 impl Payload {
@@ -37,12 +39,18 @@ impl Payload {
         for (name, bytes) in images {
             by_name.entry(name.to_string()).or_default().push(bytes);
         }
-        Payload { images: by_name, raw: None, fields }
+        Payload { images: by_name, raw: None, fields, took_image: false }
     }
 
     /// Takes the image called `name`: a multipart file, a base64 JSON string, or the raw body (which stands for
     /// the endpoint's first image).
     pub fn take_image(&mut self, name: &str) -> Result<Bytes, ApiError> {
+        let image = self.find_image(name);
+        self.took_image |= image.is_ok();
+        image
+    }
+
+    fn find_image(&mut self, name: &str) -> Result<Bytes, ApiError> {
         if let Some(mut files) = self.images.remove(name) {
             if files.len() > 1 {
                 return Err(ApiError::new(Code::InvalidRequest, format!("`{name}` is one image, not several")));
@@ -64,10 +72,13 @@ impl Payload {
         if let Some(raw) = self.raw.take() {
             return Ok(raw);
         }
-        Err(ApiError::new(
-            Code::MissingImage,
-            format!("the request has no `{name}` image (send it as a multipart file, base64 JSON or the raw body)"),
-        ))
+        // The raw body is a way to send the only image of a request that sent nothing else.
+        let ways = if self.took_image || !self.images.is_empty() || !self.fields.is_empty() {
+            "a multipart file or a base64 JSON field"
+        } else {
+            "a multipart file, base64 JSON or the raw body"
+        };
+        Err(ApiError::new(Code::MissingImage, format!("the request has no `{name}` image (send it as {ways})")))
     }
 
     /// Takes every image called `name`: repeated multipart files, or a JSON array of base64 strings (or one
@@ -101,6 +112,7 @@ impl Payload {
         if out.is_empty() {
             out.extend(self.raw.take());
         }
+        self.took_image |= !out.is_empty();
         Ok(out)
     }
 

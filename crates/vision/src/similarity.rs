@@ -3,11 +3,14 @@
 //! Each embedding model carries a table of cosine thresholds and the false match rate (FMR) measured at each
 //! on LFW impostor pairs (every pair of images of two different people among the LFW images the pairs file
 //! names, about 2.6 million pairs), produced by `facegate eval calibrate`. Between table points, log10(FMR) is
-//! interpolated linearly in the cosine; beyond the last point it is extrapolated along the last segment.
+//! interpolated linearly in the cosine; beyond the end points it is extrapolated along the end segments.
 //!
-//! `similarity = 20 * log10(1 / FMR)`, clamped to 0..100, so that a similarity threshold reads directly as a
-//! false match rate: 20 = 1e-1, 40 = 1e-2, 60 = 1e-3, 80 = 1e-4, 100 = 1e-5.
-
+//! From 5 to 95, `similarity = 20 * log10(1 / FMR)`, so that a similarity threshold reads directly as a false
+//! match rate: 20 = 1e-1, 40 = 1e-2, 60 = 1e-3, 80 = 1e-4, 95 = 1.8e-5. Beyond, where the measurement runs out
+//! of impostor pairs, the two ends are compressed so that the similarity stays strictly increasing in the
+//! cosine over the whole range: cosine 1 is 100 and cosine -1 is 0, and two matches of different cosines never
+//! tie (they tied at 100 above FMR 1e-5, which every genuine pair passes). The compression joins the calibrated
+//! part with the same slope and keeps enough room in an `f32` to order cosines 1e-4 apart.
 use serde::Serialize;
 
 use crate::embed::EmbeddingModel;
@@ -40,24 +43,71 @@ pub fn fmr_at(model: EmbeddingModel, cosine: f32) -> f64 {
     10f64.powf(log_fmr).min(1.0)
 }
 
-/// The calibrated similarity, 0..100.
-pub fn similarity(model: EmbeddingModel, cosine: f32) -> f32 {
-    let fmr = fmr_at(model, cosine);
-    // `+ 0.0` turns a negative zero into zero.
-    (-POINTS_PER_DECADE * fmr.log10()).clamp(0.0, 100.0) as f32 + 0.0
+/// Where the similarity stops reading as `20 * log10(1 / FMR)`: below `CALIBRATED.0` and above `CALIBRATED.1`
+/// the ends are compressed into what is left of 0..100.
+pub const CALIBRATED: (f32, f32) = (5.0, 95.0);
+
+/// `20 * log10(1 / FMR)` at a cosine, unbounded (the table's end segments extrapolated).
+fn decibels(model: EmbeddingModel, cosine: f64) -> f64 {
+    let table = calibration(model);
+    -POINTS_PER_DECADE * interpolate(table.iter().map(|p| (f64::from(p.cosine), p.fmr.log10())), cosine)
 }
 
-/// The cosine threshold that gives a calibrated similarity (and so a false match rate).
-///
-/// Every cosine has a similarity of at least 0, so a threshold of 0 (or less) admits every cosine: -1.
+/// `x / (1 + x (1/room - 1/end))`: 0 at 0 with slope 1, `room` at `end`, increasing in between; `x` in 0..=end.
+fn compress(x: f64, room: f64, end: f64) -> f64 {
+    x / (1.0 + x * (1.0 / room - 1.0 / end))
+}
+
+/// The inverse of [`compress`] on 0..=room.
+fn expand(y: f64, room: f64, end: f64) -> f64 {
+    y / (1.0 - y * (1.0 / room - 1.0 / end))
+}
+
+/// The calibrated similarity, 0..100, strictly increasing in the cosine (-1..1).
+pub fn similarity(model: EmbeddingModel, cosine: f32) -> f32 {
+    let (lo, hi) = (f64::from(CALIBRATED.0), f64::from(CALIBRATED.1));
+    // The ends exactly (the compression reaches them up to rounding).
+    if cosine <= -1.0 {
+        return 0.0;
+    }
+    if cosine >= 1.0 {
+        return 100.0;
+    }
+    let c = f64::from(cosine);
+    let db = decibels(model, c);
+    let s = if db > hi {
+        hi + compress(db - hi, 100.0 - hi, decibels(model, 1.0) - hi)
+    } else if db < lo {
+        lo - compress(lo - db, lo, lo - decibels(model, -1.0))
+    } else {
+        db
+    };
+    // `+ 0.0` turns a negative zero into zero.
+    s.clamp(0.0, 100.0) as f32 + 0.0
+}
+
+/// The cosine threshold that gives a calibrated similarity (and so, from 5 to 95, a false match rate): the
+/// inverse of [`similarity`]. A threshold of 0 (or less) admits every cosine (-1); 100 only cosine 1.
 pub fn cosine_for_similarity(model: EmbeddingModel, similarity: f32) -> f32 {
     if similarity.is_nan() || similarity <= 0.0 {
         return -1.0;
     }
-    let log_fmr = -f64::from(similarity.clamp(0.0, 100.0)) / POINTS_PER_DECADE;
+    if similarity >= 100.0 {
+        return 1.0;
+    }
+    let (lo, hi) = (f64::from(CALIBRATED.0), f64::from(CALIBRATED.1));
+    let s = f64::from(similarity);
+    let db = if s > hi {
+        hi + expand(s - hi, 100.0 - hi, decibels(model, 1.0) - hi)
+    } else if s < lo {
+        lo - expand(lo - s, lo, lo - decibels(model, -1.0))
+    } else {
+        s
+    };
     let table = calibration(model);
     // The table is monotonic: swap axes and interpolate the other way.
-    interpolate(table.iter().rev().map(|p| (p.fmr.log10(), f64::from(p.cosine))), log_fmr) as f32
+    let cosine = interpolate(table.iter().rev().map(|p| (p.fmr.log10(), f64::from(p.cosine))), -db / POINTS_PER_DECADE);
+    cosine.clamp(-1.0, 1.0) as f32
 }
 
 /// Piecewise-linear interpolation over points ascending in x, extrapolated along the end segments.
@@ -119,16 +169,35 @@ mod tests {
     }
 
     #[test]
-    fn similarity_is_monotonic_and_inverts() {
-        let model = EmbeddingModel::Sface;
-        let mut last = -1.0;
-        for i in 0..=100 {
-            let c = -0.2 + i as f32 * 0.01;
-            let s = similarity(model, c);
-            assert!(s >= last, "not monotonic at {c}");
-            last = s;
-            if s > 0.5 && s < 99.5 {
-                assert!((cosine_for_similarity(model, s) - c).abs() < 1e-3, "round trip at {c}");
+    fn similarity_strictly_increases_and_inverts() {
+        for model in [EmbeddingModel::Sface, EmbeddingModel::Mobilefacenet] {
+            let mut last = -1.0;
+            // Every cosine 1e-4 apart over -1..1 reads a higher similarity than the one before.
+            for i in 0..=20_000 {
+                let c = -1.0 + i as f32 * 1e-4;
+                let s = similarity(model, c);
+                assert!(s > last || (i == 0 && s == 0.0), "{model}: {c} reads {s}, not above {last}");
+                assert!((0.0..=100.0).contains(&s));
+                last = s;
+                let back = cosine_for_similarity(model, s);
+                assert!((back - c).abs() < 2e-3, "{model}: {c} -> {s} -> {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn calibrated_between_5_and_95_and_continuous_at_the_joins() {
+        for model in [EmbeddingModel::Sface, EmbeddingModel::Mobilefacenet] {
+            for p in calibration(model) {
+                let db = -20.0 * p.fmr.log10();
+                if (5.0..=95.0).contains(&db) {
+                    assert!((f64::from(similarity(model, p.cosine)) - db).abs() < 1e-3, "{model}: {p:?}");
+                }
+            }
+            for join in [CALIBRATED.0, CALIBRATED.1] {
+                let c = cosine_for_similarity(model, join);
+                let (below, above) = (similarity(model, c - 1e-4), similarity(model, c + 1e-4));
+                assert!(below < join && join < above && above - below < 0.2, "{model} at {join}: {below} {above}");
             }
         }
     }

@@ -78,7 +78,7 @@ pub fn run(common: &CommonArgs, args: CompareArgs<'_>) -> Result<()> {
         return print_json(&out);
     }
     println!(
-        "{}: cosine {:.4}, similarity {:.1}/100 -> {} (threshold {:.1}, cosine {:.4}; model {})",
+        "{}: cosine {:.4}, similarity {:.2}/100 -> {} (threshold {:.2}, cosine {:.4}; model {})",
         if out.is_match { "MATCH" } else { "NO MATCH" },
         out.cosine,
         out.similarity,

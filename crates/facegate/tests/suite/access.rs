@@ -360,6 +360,16 @@ fn rate_limits_quotas_and_addresses(dir: &Path) -> Result<(), Failed> {
     assert_eq!(r.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"https://app.example"[..]));
     let r = c.get(s.url("/health")).header("origin", "https://evil.example").send()?;
     assert!(r.headers().get("access-control-allow-origin").is_none());
+    // A preflight for each method the routes answer, PUT included (the nose challenge's frames).
+    for method in ["GET", "POST", "PUT", "DELETE"] {
+        let r = c
+            .request(reqwest::Method::OPTIONS, s.url("/compat/nose-challenge/challenge/x/frames"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", method)
+            .send()?;
+        let allowed = r.headers().get("access-control-allow-methods").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(allowed.split(',').any(|m| m.trim() == method), "{method} not in the preflight's {allowed:?}");
+    }
 
     // The quota holds across a restart (it is counted in the store).
     drop(s);

@@ -80,6 +80,9 @@ type ProcessCase = fn(&Path) -> Result<(), Failed>;
 // ---------------------------------------------------------------- operations
 
 fn probes_metrics_and_docs(e: &Env) -> Result<(), Failed> {
+    // No warning an operator cannot act on at start (tract's about the models' ONNX operator set).
+    let log = e.s.log_text();
+    assert!(!log.contains("tract is only tested"), "{log}");
     let (status, health) = json(e.get("/health"));
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
     let (status, ready) = json(e.get("/ready"));
@@ -316,7 +319,17 @@ fn verify_id_document_and_selfie(e: &Env) -> Result<(), Failed> {
         422,
         "no_face",
     );
-    expect_error(e.post_json("/v1/verify-id", &json!({"document": b64(&doc)})), 400, "missing_image");
+    // The second image cannot be the raw body: the message does not suggest it.
+    let missing = expect_error(e.post_json("/v1/verify-id", &json!({"document": b64(&doc)})), 400, "missing_image");
+    let message = missing["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`selfie`") && !message.contains("raw body"), "{missing}");
+    let form = Form::new().part("document", file_part("document", doc.clone()));
+    let sent = e.http.post(e.s.url("/v1/verify-id")).multipart(form).send().expect("request");
+    let missing = expect_error(sent, 400, "missing_image");
+    assert!(!missing["error"]["message"].as_str().unwrap_or_default().contains("raw body"), "{missing}");
+    // A request with nothing in it may send its one image as the raw body.
+    let empty = expect_error(e.post_json("/v1/detect", &json!({})), 400, "missing_image");
+    assert!(empty["error"]["message"].as_str().unwrap_or_default().contains("raw body"), "{empty}");
     Ok(())
 }
 
@@ -726,6 +739,27 @@ fn collection_users_group_faces(e: &Env) -> Result<(), Failed> {
     assert_eq!((status, v["disassociatedFaces"].as_u64()), (200, Some(1)), "{v}");
     let (_, face) = json(e.get(&format!("/v1/collections/{c}/faces/{}", face_of[0])));
     assert_eq!(face["userId"], Value::Null, "{face}");
+    // A new user given several faces in one call: the first founds it and the others must match it (a second
+    // photo of the same person joins, another person's is refused).
+    let index_one = |name: &str, n: u32| -> Result<String, Failed> {
+        let v = e.index(&c, &lfw(name, n), json!({}));
+        Ok(v["faceRecords"][0]["faceId"].as_str().ok_or("faceId")?.to_string())
+    };
+    let (founder, stranger, again) = (
+        index_one(&people[0].0, people[0].2)?,
+        index_one(&people[1].0, people[1].2)?,
+        index_one(&people[0].0, people[0].1)?,
+    );
+    let (status, _) = json(e.post_json(&users(""), &json!({"userId": "founded"})));
+    assert_eq!(status, 201);
+    let (status, v) = json(e.post_json(&users("/founded/associate"), &json!({"faceIds": [founder, stranger, again]})));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["faces"], json!([founder, again]), "{v}");
+    assert_eq!(
+        (v["refusedFaces"][0]["faceId"].as_str(), v["refusedFaces"][0]["reason"].as_str()),
+        (Some(stranger.as_str()), Some("low_match")),
+        "{v}"
+    );
     // Typed errors.
     expect_error(e.get(&users("/nobody")), 404, "user_not_found");
     expect_error(e.post_json(&users(""), &json!({"userId": "a b"})), 400, "invalid_user_id");

@@ -221,7 +221,8 @@ fn refusals(not_found: &[Uuid], other_user: &[(Uuid, String)]) -> Vec<Refused> {
 }
 
 /// Associates faces of the collection with a user. When the user holds faces already, each new face must
-/// reach `threshold` against the best of them (as AWS's `UserMatchThreshold`); a face of another user, or not in
+/// reach `threshold` against the best of them (as AWS's `UserMatchThreshold`); a user without faces is founded
+/// by the first face of the call, which the others must match. A face of another user, or not in
 /// the collection, is refused with its reason. At most 100 faces per user: a call that would pass it changes
 /// nothing. Idempotent on the client request token.
 pub async fn associate(
@@ -252,13 +253,14 @@ pub async fn associate(
     let mut candidates = Vec::new();
     let mut low = Vec::new();
     for &face in &faces {
-        if theirs.is_empty() {
-            candidates.push(face);
-            continue;
-        }
         match template_of(app, collection, face).await? {
             // Not in the collection: the store reports it.
             None => candidates.push(face),
+            // A user without faces: the first face found founds it, and the others must match it.
+            Some(t) if theirs.is_empty() => {
+                theirs.push(normalised(&t));
+                candidates.push(face);
+            }
             Some(t) => {
                 let t = normalised(&t);
                 let best = theirs.iter().map(|u| index::dot(u, &t)).fold(-1.0f32, f32::max);

@@ -122,6 +122,45 @@ fn deepface_pairs_are_decided_correctly() {
     assert!(accuracy >= 0.95, "accuracy {accuracy:.3}; wrong: {wrong:?}");
 }
 
+/// The first 80 same-person and 80 different-person pairs of the shared LFW pairs file: ordered by cosine,
+/// their similarities strictly increase (no two tie, none reads 100 below cosine 1, none 0 above -1), so a
+/// ranking by similarity is the ranking by cosine; and the default threshold still splits them as the cosine
+/// threshold does.
+#[test]
+fn lfw_pair_similarities_rank_as_their_cosines() {
+    let pipeline = common::pipeline();
+    let model = pipeline.embedding_model();
+    let pairs = String::from_utf8(common::read("lfw/pairs.txt")).expect("utf-8");
+    let lines: Vec<Vec<&str>> = pairs.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let image = |name: &str, n: &str| format!("lfw/images/{name}/{name}_{:04}.jpg", n.parse::<u32>().expect("n"));
+    let same = lines.iter().filter(|f| f.len() == 3).take(80).map(|f| (image(f[0], f[1]), image(f[0], f[2])));
+    let different = lines.iter().filter(|f| f.len() == 4).take(80).map(|f| (image(f[0], f[1]), image(f[2], f[3])));
+    let mut cache: HashMap<String, Embedding> = HashMap::new();
+    let mut scored = Vec::new();
+    for (a, b) in same.chain(different) {
+        for rel in [&a, &b] {
+            if !cache.contains_key(rel) {
+                cache.insert(rel.clone(), template(rel));
+            }
+        }
+        let c = cache[&a].cosine(&cache[&b]).expect("comparable");
+        scored.push((c, vision::similarity::similarity(model, c), format!("{a} ~ {b}")));
+    }
+    assert_eq!(scored.len(), 160);
+    scored.sort_by(|x, y| x.0.total_cmp(&y.0));
+    for w in scored.windows(2) {
+        let ((c0, s0, p0), (c1, s1, p1)) = (&w[0], &w[1]);
+        if c1 > c0 {
+            assert!(s1 > s0, "cosine {c0} -> {s0} ({p0}) and {c1} -> {s1} ({p1}): not strictly increasing");
+        }
+    }
+    for (c, s, p) in &scored {
+        assert!(*s > 0.0 && *s < 100.0, "{p}: cosine {c} reads {s}");
+        let threshold = cosine_for_similarity(model, DEFAULT_SIMILARITY_THRESHOLD);
+        assert_eq!(*s >= DEFAULT_SIMILARITY_THRESHOLD, *c >= threshold, "{p}: cosine {c}, similarity {s}");
+    }
+}
+
 /// The face_recognition k-NN samples: each test photo's nearest training photo is of the same person.
 #[test]
 fn knn_samples_identify_their_person() {
