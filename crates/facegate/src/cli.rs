@@ -174,9 +174,10 @@ pub enum ModelsCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct FetchArgs {
-    /// Base URL the files are downloaded from (each file's name is appended) [default: the official
-    /// repository, github.com/minivision-ai/Silent-Face-Anti-Spoofing, resources/anti_spoof_models/].
-    #[arg(long, value_name = "BASE_URL")]
+    /// Base URL the files are downloaded from (each file's name is appended), or a folder holding them (a path
+    /// or a file:// URL: an offline machine's mirror) [default: the official repository,
+    /// github.com/minivision-ai/Silent-Face-Anti-Spoofing, resources/anti_spoof_models/].
+    #[arg(long, value_name = "BASE_URL|FOLDER")]
     pub from: Option<String>,
     /// Replace a file that is present with the wrong SHA-256 (refused otherwise).
     #[arg(long)]

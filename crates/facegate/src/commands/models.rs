@@ -233,9 +233,45 @@ struct FetchReport {
     files: Vec<FetchRow>,
 }
 
-/// `base` + `file`, with exactly one `/` between them.
-fn file_url(base: &str, file: &str) -> String {
-    format!("{}/{file}", base.trim_end_matches('/'))
+/// Where `models fetch` takes the files from: a web server (the official repository or a mirror), or a folder
+/// (an offline machine's mirror: a local path or a `file://` URL).
+enum Source {
+    Http(String),
+    Folder(PathBuf),
+}
+
+impl Source {
+    fn parse(from: &str) -> Result<Source> {
+        if from.starts_with("https://") || from.starts_with("http://") {
+            return Ok(Source::Http(from.to_string()));
+        }
+        let folder = PathBuf::from(from.strip_prefix("file://").unwrap_or(from));
+        if !folder.is_dir() {
+            bail!(
+                "--from must be an http:// or https:// URL, or a folder (a path or a file:// URL): {from:?} is neither"
+            );
+        }
+        Ok(Source::Folder(folder))
+    }
+
+    /// Where `file` is taken from, for the report.
+    fn location(&self, file: &str) -> String {
+        match self {
+            Source::Http(base) => format!("{}/{file}", base.trim_end_matches('/')),
+            Source::Folder(dir) => dir.join(file).display().to_string(),
+        }
+    }
+}
+
+/// A file of the folder source, at most `MAX_DOWNLOAD_BYTES`.
+fn read_from_folder(path: &Path) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOWNLOAD_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_DOWNLOAD_BYTES {
+        bail!("the file is longer than the {MAX_DOWNLOAD_BYTES} bytes accepted");
+    }
+    Ok(bytes)
 }
 
 pub fn fetch(common: &CommonArgs, args: &FetchArgs, json: bool) -> Result<()> {
@@ -247,15 +283,13 @@ pub fn fetch(common: &CommonArgs, args: &FetchArgs, json: bool) -> Result<()> {
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating the models directory {}", dir.display()))?;
     let base = args.from.as_deref().unwrap_or(OFFICIAL_SOURCE);
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
-        bail!("--from must be an http:// or https:// URL, not {base:?}");
-    }
+    let source = Source::parse(base)?;
     let mut client: Option<reqwest::blocking::Client> = None;
     let mut files = Vec::new();
     let mut failures: Vec<anyhow::Error> = Vec::new();
     for spec in SPOOF_MODELS.iter() {
         let path = dir.join(spec.file);
-        let url = file_url(base, spec.file);
+        let url = source.location(spec.file);
         let mut row = FetchRow {
             file: spec.file,
             path: path.display().to_string(),
@@ -285,11 +319,18 @@ pub fn fetch(common: &CommonArgs, args: &FetchArgs, json: bool) -> Result<()> {
                 }
                 Presence::Missing => false,
             };
-            let client = match &mut client {
-                Some(c) => c,
-                None => client.insert(http_client()?),
+            let bytes = match &source {
+                Source::Http(_) => {
+                    let client = match &mut client {
+                        Some(c) => c,
+                        None => client.insert(http_client()?),
+                    };
+                    download(client, &url).with_context(|| format!("downloading {} from {url}", spec.file))?
+                }
+                Source::Folder(_) => {
+                    read_from_folder(Path::new(&url)).with_context(|| format!("reading {} from {url}", spec.file))?
+                }
             };
-            let bytes = download(client, &url).with_context(|| format!("downloading {} from {url}", spec.file))?;
             row.bytes = Some(bytes.len() as u64);
             let actual = sha256_hex(&bytes);
             if actual != spec.sha256 {

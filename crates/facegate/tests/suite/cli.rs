@@ -498,6 +498,38 @@ fn models_fetch_reports_a_missing_file_clearly() {
     assert_eq!(names_in(models.path()), Vec::<String>::new());
 }
 
+/// An offline machine's mirror: a folder, named by its path or a file:// URL; a tampered copy there is refused
+/// like a tampered download, and what is neither a URL nor a folder is a clear error.
+fn models_fetch_takes_the_weights_from_a_folder() {
+    let weights = official_weights();
+    let mirror = folder_with(&weights);
+    let mirror_path = mirror.path().to_str().expect("utf-8 path").to_string();
+    for from in [mirror_path.clone(), format!("file://{mirror_path}")] {
+        let models = tempfile::tempdir().expect("temp dir");
+        let dir = models.path().to_str().expect("utf-8 path");
+        let out = json_of(&facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", &from, "--json"]));
+        let statuses: Vec<&str> =
+            out["files"].as_array().expect("files").iter().filter_map(|f| f["status"].as_str()).collect();
+        assert_eq!(statuses, vec!["fetched"; weights.len()], "{from}: {out}");
+        for (name, bytes) in &weights {
+            assert_eq!(&std::fs::read(models.path().join(name)).expect("written"), bytes, "{from}");
+        }
+    }
+    let tampered = folder_with(&[(weights[0].0, b"not the weights".to_vec()), (weights[1].0, weights[1].1.clone())]);
+    let models = tempfile::tempdir().expect("temp dir");
+    let dir = models.path().to_str().expect("utf-8 path");
+    let out =
+        facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", tampered.path().to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SHA-256 mismatch"), "{err}");
+    assert_eq!(names_in(models.path()), vec![weights[1].0.to_string()], "only the good copy is written");
+    let out = facegate_fetch(&["--models-dir", dir, "models", "fetch", "--from", "/no/such/mirror"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a folder") && err.contains("/no/such/mirror"), "{err}");
+}
+
 fn models_fetch_without_a_models_directory_is_a_clear_error() {
     let out = facegate_fetch(&["models", "fetch", "--from", "http://127.0.0.1:9/"]);
     assert!(!out.status.success());
@@ -549,6 +581,7 @@ tests![
     models_fetch_downloads_the_passive_weights_once_and_they_load,
     models_fetch_refuses_a_tampered_download_and_leaves_nothing,
     models_fetch_reports_a_missing_file_clearly,
+    models_fetch_takes_the_weights_from_a_folder,
     models_fetch_without_a_models_directory_is_a_clear_error,
     models_fetch_replaces_a_wrong_file_only_with_force,
 ];
