@@ -24,6 +24,11 @@ use utoipa::OpenApi;
         (name = "auth", description = "Face login, signed tokens, revocation, the JWKS"),
         (name = "keys", description = "API keys (admin) and usage"),
         (name = "operations", description = "Probes and metrics"),
+        (name = "compat: deepface-liveness", description = "Drop-in door for the DeepFace liveness service (`/compat/deepface-liveness`)"),
+        (name = "compat: facelock", description = "Drop-in door for Face Lock (`/compat/facelock`)"),
+        (name = "compat: id-selfie", description = "Drop-in door for the ID + selfie service (`/compat/id-selfie`)"),
+        (name = "compat: liveness-api", description = "Drop-in door for the Liveness API (`/compat/liveness-api`)"),
+        (name = "compat: nose-challenge", description = "Drop-in door for the nose challenge (`/compat/nose-challenge`)"),
     ),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("apiKey" = []))

@@ -123,6 +123,23 @@ fn probes_metrics_and_docs(e: &Env) -> Result<(), Failed> {
         assert!(doc["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
     assert!(doc["components"]["schemas"]["CompareResponse"].is_object());
+    // What a generated client reads: every operation tagged with a declared tag, every operationId once.
+    let declared: Vec<&str> = doc["tags"].as_array().ok_or("tags")?.iter().filter_map(|t| t["name"].as_str()).collect();
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().ok_or("paths")? {
+        for (method, operation) in item.as_object().ok_or("path item")? {
+            let tag = operation["tags"][0].as_str().ok_or_else(|| format!("{method} {path} has no tag"))?;
+            assert!(declared.contains(&tag), "{method} {path}: tag {tag:?} not declared in {declared:?}");
+            let id = operation["operationId"].as_str().ok_or_else(|| format!("{method} {path}: no operationId"))?;
+            if let Some(other) = ids.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("operationId {id} is both {other} and {method} {path}");
+            }
+        }
+    }
+    assert!(ids.len() > 80, "{} operations", ids.len());
+    for compat in ["compat: deepface-liveness", "compat: facelock", "compat: nose-challenge"] {
+        assert!(declared.contains(&compat), "{compat} not among {declared:?}");
+    }
     let page = e.get("/docs");
     assert!(page.headers()["content-security-policy"].to_str()?.contains("default-src 'none'"));
     let html = page.text()?;

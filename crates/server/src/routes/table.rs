@@ -3,6 +3,8 @@
 //! access requirement the access layer enforces before the handler runs. [`super::all`] gathers the families;
 //! the router, the OpenAPI document and access control are all built from that one list.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use axum::body::Body;
 use axum::handler::Handler;
 use axum::http::{header, HeaderValue, Method};
@@ -21,6 +23,8 @@ use crate::state::AppState;
 /// What the OpenAPI document takes from a documented route.
 struct Doc {
     operation: fn() -> utoipa::openapi::path::Operation,
+    /// The `tag` of its `#[utoipa::path]` (utoipa keeps it apart from the operation).
+    tags: fn() -> Vec<&'static str>,
     schemas: fn(&mut Vec<(String, RefOr<Schema>)>),
 }
 
@@ -91,7 +95,7 @@ impl Routes {
     /// the path and method.
     pub fn operation<P, H, T>(mut self, handler: H, requirement: Requirement) -> Self
     where
-        P: utoipa::Path + utoipa::__dev::SchemaReferences,
+        P: utoipa::Path + utoipa::__dev::SchemaReferences + utoipa::__dev::Tags<'static>,
         H: Handler<T, AppState>,
         T: 'static,
     {
@@ -102,7 +106,7 @@ impl Routes {
                 handler: axum::routing::on(filter_of(&method), handler.clone()),
                 method,
                 requirement,
-                doc: Some(Doc { operation: P::operation, schemas: P::schemas }),
+                doc: Some(Doc { operation: P::operation, tags: P::tags, schemas: P::schemas }),
                 errors: None,
             });
         }
@@ -144,9 +148,13 @@ impl Routes {
         self.routes.iter().map(|r| (&r.method, r.path.as_str(), r.requirement))
     }
 
-    /// The documented operations and the schemas they name, added to `doc`.
+    /// The documented operations and the schemas they name, added to `doc`. Each operation carries its tag
+    /// (declared in `doc`'s tag list, added there when missing), and a unique `operationId` — its handler's
+    /// name, prefixed with its tag where front doors share a name (`detect`, `health`, `verify`...), so that a
+    /// generated client gets one method per operation.
     pub fn document(&self, doc: &mut OpenApi) {
         let mut schemas = Vec::new();
+        let mut operations = Vec::new();
         for route in &self.routes {
             let Some(d) = &route.doc else { continue };
             let method = match route.method {
@@ -156,9 +164,35 @@ impl Routes {
                 Method::PATCH => HttpMethod::Patch,
                 _ => HttpMethod::Get,
             };
-            doc.paths.add_path_operation(&route.path, vec![method], (d.operation)());
+            let mut operation = (d.operation)();
+            let tags: Vec<String> = (d.tags)().iter().map(ToString::to_string).collect();
+            if !tags.is_empty() {
+                operation.tags = Some(tags);
+            }
+            operations.push((route.path.as_str(), method, operation));
             (d.schemas)(&mut schemas);
         }
+        let mut uses: HashMap<String, usize> = HashMap::new();
+        for (_, _, operation) in &operations {
+            *uses.entry(operation.operation_id.clone().unwrap_or_default()).or_default() += 1;
+        }
+        let declared: HashSet<String> = doc.tags.iter().flatten().map(|t| t.name.clone()).collect();
+        let mut undeclared = BTreeSet::new();
+        for (path, method, mut operation) in operations {
+            let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_default();
+            if let Some(id) = operation.operation_id.as_mut() {
+                if uses.get(id.as_str()).copied().unwrap_or_default() > 1 && !tag.is_empty() {
+                    let prefix: String = tag.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+                    *id = format!("{}_{id}", prefix.split('_').filter(|w| !w.is_empty()).collect::<Vec<_>>().join("_"));
+                }
+            }
+            if !tag.is_empty() && !declared.contains(&tag) {
+                undeclared.insert(tag);
+            }
+            doc.paths.add_path_operation(path, vec![method], operation);
+        }
+        let tags = doc.tags.get_or_insert_with(Vec::new);
+        tags.extend(undeclared.into_iter().map(utoipa::openapi::tag::Tag::new));
         let components = doc.components.get_or_insert_with(Default::default);
         components.schemas.extend(schemas);
     }
