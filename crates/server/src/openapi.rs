@@ -59,3 +59,12 @@ pub fn document() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| build().to_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))).clone()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_two_front_doors_share_a_schema_name() {
+        let clashes = crate::routes::all().clashing_schemas();
+        assert!(clashes.is_empty(), "schema names defined differently by two routes: {clashes:?}");
+    }
+}

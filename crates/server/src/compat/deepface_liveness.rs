@@ -41,6 +41,7 @@ fn similarity_threshold(name: &str, confidence: Option<f32>) -> ApiResult<Option
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeepfaceServiceHealth)]
 pub struct ServiceHealth {
     pub status: &'static str,
     pub service: &'static str,
@@ -257,6 +258,7 @@ pub async fn blink_check(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = DeepfaceVerifyRequest)]
 pub struct VerifyRequest {
     pub id_image: String,
     pub selfie_image: String,
@@ -269,6 +271,7 @@ pub struct VerifyRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeepfaceVerified)]
 pub struct Verified {
     pub verified: bool,
     pub is_live: bool,

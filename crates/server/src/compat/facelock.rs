@@ -47,6 +47,7 @@ pub async fn welcome() -> Json<Message> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FacelockServiceHealth)]
 pub struct ServiceHealth {
     pub status: &'static str,
     pub version: &'static str,
@@ -139,6 +140,7 @@ pub struct VerifyForm {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FacelockVerified)]
 pub struct Verified {
     pub success: bool,
     pub user_id: String,
@@ -213,6 +215,7 @@ pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Js
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FacelockUserList)]
 pub struct UserList {
     pub users: Vec<UserInfo>,
     pub count: usize,

@@ -160,6 +160,7 @@ pub async fn put_frame(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NoseChallengeVerifyRequest)]
 pub struct VerifyRequest {
     pub token: String,
 }

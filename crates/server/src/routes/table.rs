@@ -197,6 +197,32 @@ impl Routes {
         components.schemas.extend(schemas);
     }
 
+    /// Schema names that two routes' handlers define differently: each is documented with one of the two
+    /// shapes, so the other route's document is wrong (a front door's `VerifyRequest` over another's).
+    pub fn clashing_schemas(&self) -> Vec<String> {
+        let mut schemas = Vec::new();
+        for route in &self.routes {
+            if let Some(d) = &route.doc {
+                (d.schemas)(&mut schemas);
+            }
+        }
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut clashes = BTreeSet::new();
+        for (name, schema) in schemas {
+            let shape = serde_json::to_string(&schema).unwrap_or_default();
+            match seen.get(&name) {
+                Some(other) if *other != shape => {
+                    clashes.insert(name);
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(name, shape);
+                }
+            }
+        }
+        clashes.into_iter().collect()
+    }
+
     /// The router: each route behind the access layer with its own requirement.
     pub fn into_router(self, app: &AppState) -> Router<AppState> {
         let mut router = Router::new();
