@@ -137,6 +137,15 @@ assert not [k for k in ["Emotions", "EyesOpen", "MouthOpen"] + NEVER if k in onl
 assert len(only_smile["Landmarks"]) == 5, "the full landmark list comes with ALL"
 unmeasured = rk.detect_faces(Image={"Bytes": image("obama.jpg")}, Attributes=["GENDER", "EYEGLASSES"])["FaceDetails"][0]
 assert set(unmeasured) == set(faces[0]), unmeasured
+# One pose, one sign in every attribute set: the face mesh's (Yaw > 0: turned toward the image's right), never
+# saturated. The insightface pose samples turn about 50 degrees each way.
+poses = os.path.join(data, "..", "insightface", "pose")
+for name, side in (("left_face.jpeg", -1), ("right_face.png", 1)):
+    turned = open(os.path.join(poses, name), "rb").read()
+    default = rk.detect_faces(Image={"Bytes": turned})["FaceDetails"][0]["Pose"]
+    every = rk.detect_faces(Image={"Bytes": turned}, Attributes=["ALL"])["FaceDetails"][0]["Pose"]
+    assert default == every, (name, default, every)
+    assert 30 < side * default["Yaw"] < 75, (name, default)
 for bad in (["SMILES"], ["smile"], ["ALL", "AGE"]):
     assert error_of(rk.detect_faces, Image={"Bytes": image("obama.jpg")}, Attributes=bad) == "InvalidParameterException"
 # Smiles on GENKI's labelled faces (measured on all of GENKI: 90.9 %); eyes and mouths on Yale's (the same person

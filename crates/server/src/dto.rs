@@ -49,8 +49,10 @@ pub struct QualityDto {
     pub brightness: f32,
     /// 0 (profile) .. 1 (frontal), from the landmarks.
     pub frontalness: f32,
-    /// Estimated from the landmarks, degrees.
+    /// Estimated from the five landmarks, degrees (> 0: the face turns toward the image's right, the person's own
+    /// left; the same convention and scale as the analysis's mesh pose).
     pub yaw: f32,
+    /// From the eye line, degrees (> 0: tilted clockwise in the image).
     pub roll: f32,
     /// Whether the face clears the quality bar (no issues).
     pub acceptable: bool,

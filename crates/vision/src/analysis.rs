@@ -250,6 +250,14 @@ pub fn smile_cues(mesh: &[[f32; 3]], expressions: &[f32; 7]) -> SmileCues {
     }
 }
 
+/// The mesh on the face's upright crop, in image coordinates, with the view and crop it ran on.
+struct Upright {
+    view: Affine,
+    crop: RgbImage,
+    mesh: Vec<[f32; 3]>,
+    presence_logit: f32,
+}
+
 fn to_image(back: &Affine, x: f32, y: f32) -> [f32; 2] {
     let q = back.apply(crate::detect::Point { x, y });
     [q.x, q.y]
@@ -353,15 +361,27 @@ impl FaceAnalyzer {
         Ok((mesh, presence_logit))
     }
 
-    /// Analyses the face in `bbox`. The mesh runs twice, as MediaPipe tracks: first on the detector's box,
-    /// then on a square around those landmarks turned upright by their roll — so a tilted head (which the
-    /// detector boxes loosely) is meshed upright; the attention mesh reads the eyelids on that upright crop.
-    pub fn analyze(&self, img: &RgbImage, bbox: &BBox) -> Result<FaceAnalysis> {
+    /// The mesh of the face in `bbox`, run twice as [`FaceAnalyzer::analyze`] says.
+    fn upright_mesh(&self, img: &RgbImage, bbox: &BBox) -> Result<Upright> {
         let first_view = box_view(bbox);
         let (first, _) = self.mesh_in_image(&warp_affine(img, &first_view, MESH_SIDE, MESH_SIDE), &first_view)?;
         let view = upright_view(&first);
         let crop = warp_affine(img, &view, MESH_SIDE, MESH_SIDE);
         let (mesh, presence_logit) = self.mesh_in_image(&crop, &view)?;
+        Ok(Upright { view, crop, mesh, presence_logit })
+    }
+
+    /// The head pose of the face in `bbox` alone: the mesh as [`FaceAnalyzer::analyze`] runs it, without the
+    /// attention mesh and the expression network (the same pose as the whole analysis gives).
+    pub fn head_pose(&self, img: &RgbImage, bbox: &BBox) -> Result<HeadPose> {
+        Ok(head_pose(&self.upright_mesh(img, bbox)?.mesh))
+    }
+
+    /// Analyses the face in `bbox`. The mesh runs twice, as MediaPipe tracks: first on the detector's box,
+    /// then on a square around those landmarks turned upright by their roll — so a tilted head (which the
+    /// detector boxes loosely) is meshed upright; the attention mesh reads the eyelids on that upright crop.
+    pub fn analyze(&self, img: &RgbImage, bbox: &BBox) -> Result<FaceAnalysis> {
+        let Upright { view, crop, mesh, presence_logit } = self.upright_mesh(img, bbox)?;
         let back = view.inverse().ok_or_else(|| VisionError::Config("degenerate face box".into()))?;
         let ([a, b], [iris_a, iris_b]) = self.attention_of_crop(&crop)?;
         let lids = |c: &[[f32; 2]]| -> Vec<[f32; 2]> {

@@ -68,7 +68,8 @@ pub struct FaceQuality {
     pub brightness: f32,
     /// 1 for a frontal face, towards 0 as the head turns or tilts away.
     pub frontalness: f32,
-    /// Head yaw estimated from the five points, degrees (positive: the face turns towards the image's left).
+    /// Head yaw estimated from the five points, degrees (> 0: the face turns toward the image's right, the
+    /// person's own left; the face mesh's convention, [`crate::analysis::HeadPose`]).
     pub yaw: f32,
     /// Head roll from the eye line, degrees.
     pub roll: f32,
@@ -92,13 +93,15 @@ pub fn assess(detection: &Detection, aligned: &RgbImage, bars: &QualityThreshold
     let eye_distance = (eye_dx * eye_dx + eye_dy * eye_dy).sqrt();
     let roll = eye_dy.atan2(eye_dx).to_degrees();
 
-    // Yaw: the nose's offset from the midline of eyes and mouth, relative to the eye distance, after undoing
-    // the roll. A frontal face has the nose on the midline; at about 45 degrees it reaches the eye above it.
+    // Yaw: the nose's offset from the midline of eyes and mouth, relative to half the eye distance, after undoing
+    // the roll. A frontal face has the nose on the midline; turned by `t`, the nose tip (standing out by `d` in
+    // front of the eyes) moves by `d sin t` while the eyes close up to `cos t` of their width: the offset is
+    // `(d / e) tan t`, with `e` half the eye distance.
     let (sin, cos) = (-roll.to_radians()).sin_cos();
     let rot_x = |x: f32, y: f32| x * cos - y * sin;
     let mid_x = (rot_x(re.x, re.y) + rot_x(le.x, le.y) + rot_x(rm.x, rm.y) + rot_x(lm.x, lm.y)) / 4.0;
     let offset = if eye_distance > 0.0 { (rot_x(nose.x, nose.y) - mid_x) / (eye_distance / 2.0) } else { 0.0 };
-    let yaw = offset.clamp(-1.0, 1.0).asin().to_degrees();
+    let yaw = five_point_yaw(offset);
     let frontalness = (1.0 - offset.abs().min(1.0)) * (1.0 - (roll.abs() / 90.0).min(1.0));
 
     let (sharpness, brightness) = sharpness_and_brightness(aligned);
@@ -124,6 +127,14 @@ pub fn assess(detection: &Detection, aligned: &RgbImage, bars: &QualityThreshold
     let light_score = 1.0 - ((brightness - 0.5).abs() * 2.0).powi(2);
     let score = (size_score * sharp_score * light_score.max(0.0) * frontalness).clamp(0.0, 1.0);
     FaceQuality { eye_distance, sharpness, brightness, frontalness, yaw, roll, score, issues }
+}
+
+/// The nose tip's depth in front of the eyes over half their distance (`d / e` above).
+pub const NOSE_DEPTH_RATIO: f32 = 1.1;
+
+/// Yaw in degrees from the nose's offset (relative to half the eye distance, > 0 toward the image's right).
+pub fn five_point_yaw(offset: f32) -> f32 {
+    (offset / NOSE_DEPTH_RATIO).atan().to_degrees()
 }
 
 /// Variance of the 4-neighbour Laplacian of the grey crop, and its mean luminance in 0..1.

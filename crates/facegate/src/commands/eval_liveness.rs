@@ -179,6 +179,13 @@ pub fn pad(common: &CommonArgs, args: PadArgs<'_>, json: bool) -> Result<()> {
 
 /// The analysis of the largest face, or of the whole image when no face is found in a small crop (GENKI's
 /// 64x64 faces are often too tight for the detector).
+/// The five-point yaw estimate ([`vision::quality`]) of the largest face of an image.
+fn five_point_yaw(pipeline: &FacePipeline, path: &Path) -> Result<Option<f32>> {
+    let decoded = pipeline.decode(&read_file(path)?).with_context(|| path.display().to_string())?;
+    let found = pipeline.find_faces(&decoded.rgb)?;
+    Ok(vision::pipeline::largest_face(&found.faces).map(|i| found.faces[i].quality.yaw))
+}
+
 fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<FaceAnalysis>> {
     let decoded = pipeline.decode(&read_file(path)?).with_context(|| path.display().to_string())?;
     let found = pipeline.find_faces(&decoded.rgb)?;
@@ -196,6 +203,11 @@ fn analyse(pipeline: &FacePipeline, path: &Path) -> Result<Option<FaceAnalysis>>
 /// The pipeline for the evaluations: one thread per model run, images analysed in parallel.
 pub(super) fn eval_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {
     load_pipeline(&CommonArgs { threads: Some(1), ..common.clone() })
+}
+
+fn five_point_yaws(common: &CommonArgs, pipeline: &FacePipeline, paths: &[PathBuf]) -> Result<Vec<Option<f32>>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(common.threads()).build()?;
+    pool.install(|| paths.par_iter().map(|p| five_point_yaw(pipeline, p)).collect())
 }
 
 pub(super) fn analyse_all(
@@ -417,6 +429,8 @@ pub fn blink(
 struct PoseSample {
     file: String,
     yaw: f32,
+    /// The five-point estimate's yaw (no face found: `None`).
+    five_point_yaw: Option<f32>,
     pitch: f32,
     roll: f32,
     /// The sign the file name implies held (`None` for files that imply none).
@@ -435,6 +449,14 @@ struct PoseOutput {
     genki_yaw_correlation: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     genki_images: Option<usize>,
+    /// The five-point yaw estimate against the labels, over the images where both found a face.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_five_point_yaw_mae_degrees: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_five_point_yaw_correlation: Option<f64>,
+    /// The five-point yaw against the mesh's, on the same images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    genki_five_point_against_mesh_mae_degrees: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     genki_pitch_mae_degrees: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -467,6 +489,7 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
     files.sort();
     let pipeline = eval_pipeline(common)?;
     let (analyses, _) = analyse_all(common, &pipeline, &files)?;
+    let five_point = five_point_yaws(common, &pipeline, &files)?;
     let mut out = PoseOutput {
         samples: Vec::new(),
         signs_right: 0,
@@ -474,12 +497,15 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
         genki_yaw_mae_degrees: None,
         genki_yaw_correlation: None,
         genki_images: None,
+        genki_five_point_yaw_mae_degrees: None,
+        genki_five_point_yaw_correlation: None,
+        genki_five_point_against_mesh_mae_degrees: None,
         genki_pitch_mae_degrees: None,
         genki_pitch_correlation: None,
         genki_roll_mae_degrees: None,
         genki_roll_correlation: None,
     };
-    for (path, a) in files.iter().zip(&analyses) {
+    for ((path, a), five_point_yaw) in files.iter().zip(&analyses).zip(&five_point) {
         let Some(a) = a else { continue };
         let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         // Yaw > 0 turns toward the image's right; pitch > 0 looks up; roll > 0 tilts clockwise.
@@ -499,6 +525,7 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
         out.samples.push(PoseSample {
             file: name,
             yaw: a.pose.yaw,
+            five_point_yaw: *five_point_yaw,
             pitch: a.pose.pitch,
             roll: a.pose.roll,
             sign_right,
@@ -535,17 +562,40 @@ pub fn pose(common: &CommonArgs, samples: &Path, genki: Option<&Path>, json: boo
         out.genki_roll_mae_degrees = Some(roll_mae);
         out.genki_roll_correlation = Some(roll_r);
         out.genki_images = Some(measured.len());
+        let five_point = five_point_yaws(common, &pipeline, &paths)?;
+        let against_labels: Vec<(f64, f64)> =
+            five_point.iter().zip(&labelled).filter_map(|(y, l)| Some((f64::from((*y)?), l[0]))).collect();
+        let (mae, r) = agreement(&against_labels);
+        out.genki_five_point_yaw_mae_degrees = Some(mae);
+        out.genki_five_point_yaw_correlation = Some(r);
+        let against_mesh: Vec<(f64, f64)> = five_point
+            .iter()
+            .zip(&analyses)
+            .filter_map(|(y, a)| Some((f64::from((*y)?), f64::from(a.as_ref()?.pose.yaw))))
+            .collect();
+        out.genki_five_point_against_mesh_mae_degrees = Some(agreement(&against_mesh).0);
     }
     if json {
         return print_json(&out);
     }
     for s in &out.samples {
         let verdict = s.sign_right.map_or("", |ok| if ok { "  sign right" } else { "  SIGN WRONG" });
-        println!("{:<16} yaw {:>6.1}  pitch {:>6.1}  roll {:>6.1}{verdict}", s.file, s.yaw, s.pitch, s.roll);
+        let five = s.five_point_yaw.map_or("-".to_string(), |y| format!("{y:.1}"));
+        println!(
+            "{:<16} yaw {:>6.1} (five points {five:>6})  pitch {:>6.1}  roll {:>6.1}{verdict}",
+            s.file, s.yaw, s.pitch, s.roll
+        );
     }
     println!("signs right: {} of {}", out.signs_right, out.signs_checked);
     if let (Some(mae), Some(r), Some(n)) = (out.genki_yaw_mae_degrees, out.genki_yaw_correlation, out.genki_images) {
         println!("GENKI yaw: MAE {mae:.1} degrees, correlation {r:.3} over {n} images");
+    }
+    if let (Some(mae), Some(r), Some(mesh)) = (
+        out.genki_five_point_yaw_mae_degrees,
+        out.genki_five_point_yaw_correlation,
+        out.genki_five_point_against_mesh_mae_degrees,
+    ) {
+        println!("GENKI five-point yaw: MAE {mae:.1} degrees, correlation {r:.3}; MAE {mesh:.1} from the mesh's");
     }
     if let (Some(mae), Some(r)) = (out.genki_pitch_mae_degrees, out.genki_pitch_correlation) {
         println!("GENKI pitch: MAE {mae:.1} degrees, correlation {r:.3}");

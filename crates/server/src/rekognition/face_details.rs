@@ -1,11 +1,13 @@
 //! `FaceDetail`: what Rekognition says about a face, from what Facegate measures on it, and the `Attributes`
 //! (`DetectFaces`) / `DetectionAttributes` (`IndexFaces`) that choose it.
 //!
-//! `DEFAULT` (or no list): `BoundingBox`, `Confidence`, `Landmarks` (the detector's five points), `Pose` (`Roll`,
-//! `Yaw` from those points), `Quality`. Beyond it the face analysis runs (the face mesh, the attention mesh's eyes
-//! and irises, the expression network: see [`crate::usecases::analysis`]) on the 20 largest faces:
-//! - `Pose` from the mesh's 3-D points, with `Pitch` (degrees; `Yaw` > 0: the face turns toward the image's
-//!   left, as without the mesh; `Pitch` > 0: looking up; `Roll` > 0: tilted clockwise in the image);
+//! `DEFAULT` (or no list): `BoundingBox`, `Confidence`, `Landmarks` (the detector's five points), `Pose`, `Quality`.
+//! `Pose` is the face mesh's, from its 3-D points, in every attribute set (degrees; `Yaw` > 0: the face turns
+//! toward the image's right, the person's own left; `Pitch` > 0: looking up; `Roll` > 0: tilted clockwise in the
+//! image), on the 20 largest faces; on the others (and in `CompareFaces` and `SearchUsersByImage`, which run no
+//! mesh) `Yaw` and `Roll` come from the five points, on the same scale ([`vision::quality`]), and `Pitch` is left out.
+//! Beyond `DEFAULT` the whole face analysis runs (the face mesh, the attention mesh's eyes and irises, the
+//! expression network: see [`crate::usecases::analysis`]) on the 20 largest faces:
 //! - `Smile`: the smile probability ≥ the server's `smile_threshold`, `Confidence` = 100 × the probability of
 //!   the value given (`max(p, 1 - p)`);
 //! - `EyesOpen`: the eyes' mean openness ≥ `eye_closed_threshold`; `MouthOpen`: the inner lips' gap over the
@@ -24,12 +26,12 @@
 use bytes::Bytes;
 use serde_json::{json, Value};
 use vision::analysis::MOUTH_OPEN_THRESHOLD;
-use vision::{Face, FaceAnalysis};
+use vision::{Face, HeadPose};
 
 use super::AwsError;
 use crate::config::ServerConfig;
 use crate::state::{AppState, ImageInfo};
-use crate::usecases::analysis::{self, MAX_ANALYSED_FACES};
+use crate::usecases::analysis::{self, Depth, Measured, MAX_ANALYSED_FACES};
 use crate::usecases::collections::Indexed;
 
 /// Openness this far from its threshold is read with full confidence.
@@ -95,8 +97,9 @@ pub(super) fn ratio_box(b: &vision::BBox, image: &ImageInfo) -> Value {
     json!({"Width": b.width / w, "Height": b.height / h, "Left": b.x / w, "Top": b.y / h})
 }
 
-/// The default `FaceDetail`: box, the detector's five landmarks, pose from them, quality, confidence.
-pub(super) fn face_detail(f: &Face, image: &ImageInfo) -> Value {
+/// The default `FaceDetail`: box, the detector's five landmarks, the mesh's `pose` (or, without it, yaw and roll
+/// from the five points), quality, confidence.
+pub(super) fn face_detail(f: &Face, pose: Option<&HeadPose>, image: &ImageInfo) -> Value {
     let (w, h) = (image.width.max(1) as f32, image.height.max(1) as f32);
     // The detector's five points: the person's right eye, left eye, nose, right and left mouth corners — on the
     // image's left, right, ..., as AWS names them (`eyeLeft` is the eye on the image's left).
@@ -112,7 +115,10 @@ pub(super) fn face_detail(f: &Face, image: &ImageInfo) -> Value {
             point("mouthLeft", 3),
             point("mouthRight", 4),
         ],
-        "Pose": {"Roll": q.roll, "Yaw": q.yaw},
+        "Pose": match pose {
+            Some(p) => json!({"Roll": p.roll, "Yaw": p.yaw, "Pitch": p.pitch}),
+            None => json!({"Roll": q.roll, "Yaw": q.yaw}),
+        },
         "Quality": {"Brightness": q.brightness * 100.0, "Sharpness": (q.sharpness / 10.0).min(100.0)},
         "Confidence": f.detection.score * 100.0,
     })
@@ -164,18 +170,16 @@ fn yes_no(value: bool, confidence: f32) -> Value {
     json!({"Value": value, "Confidence": confidence.clamp(0.0, 100.0)})
 }
 
-/// The `FaceDetail` that `wanted` asks for: the default set, and what the analysis (when there is one) measured.
+/// The `FaceDetail` that `wanted` asks for: the default set, and what the networks (when they ran) measured.
 pub(super) fn detail(
     config: &ServerConfig,
     f: &Face,
-    analysis: Option<&FaceAnalysis>,
+    measured: Option<&Measured>,
     image: &ImageInfo,
     wanted: &Attributes,
 ) -> Value {
-    let mut out = face_detail(f, image);
-    let Some(a) = analysis.filter(|_| wanted.need_analysis()) else { return out };
-    // The mesh's yaw is > 0 toward the image's right; the default set's (and so this answer's) toward its left.
-    out["Pose"] = json!({"Roll": a.pose.roll, "Yaw": -a.pose.yaw, "Pitch": a.pose.pitch});
+    let mut out = face_detail(f, measured.map(|m| &m.pose), image);
+    let Some(a) = measured.and_then(|m| m.analysis.as_ref()).filter(|_| wanted.need_analysis()) else { return out };
     if wanted.all || wanted.smile {
         let p = a.smile.clamp(0.0, 1.0);
         out["Smile"] = yes_no(p >= config.smile_threshold, 100.0 * p.max(1.0 - p));
@@ -216,13 +220,21 @@ pub(super) fn detail(
     out
 }
 
-/// `DetectFaces`: every face, with the attributes `Attributes` asks for (the analysis runs only when they need
-/// it).
+/// How deep the analysis runs for `wanted`: the whole analysis when it needs it, else the mesh for the pose.
+fn depth(wanted: &Attributes) -> Depth {
+    if wanted.need_analysis() {
+        Depth::Full
+    } else {
+        Depth::Pose
+    }
+}
+
+/// `DetectFaces`: every face, with the attributes `Attributes` asks for (the whole analysis runs only when they
+/// need it; the mesh for the pose always).
 pub(super) async fn detect_faces(app: &AppState, image: Bytes, wanted: &Attributes) -> Result<Value, AwsError> {
-    let analysed = if wanted.need_analysis() { MAX_ANALYSED_FACES } else { 0 };
-    let found = analysis::detect(app, image, analysed).await?;
+    let found = analysis::detect(app, image, MAX_ANALYSED_FACES, depth(wanted)).await?;
     let details: Vec<Value> =
-        found.faces.iter().map(|f| detail(&app.config, &f.face, f.analysis.as_ref(), &found.image, wanted)).collect();
+        found.faces.iter().map(|f| detail(&app.config, &f.face, f.measured.as_ref(), &found.image, wanted)).collect();
     Ok(json!({"FaceDetails": details}))
 }
 
@@ -241,11 +253,8 @@ pub(super) async fn index_faces_details(
         .collect();
     let faces: Vec<&Face> =
         record_faces.iter().flatten().copied().chain(indexed.not_indexed.iter().map(|u| &u.face)).collect();
-    let analyses = if wanted.need_analysis() {
-        analysis::analyze_boxes(app, image, faces.iter().map(|f| f.detection.bbox).collect()).await?
-    } else {
-        Vec::new()
-    };
+    let analyses =
+        analysis::measure_boxes(app, image, faces.iter().map(|f| f.detection.bbox).collect(), depth(wanted)).await?;
     let mut details = faces
         .iter()
         .enumerate()

@@ -134,9 +134,9 @@ pub(super) async fn handle(
                 },
                 "FaceMatches": c.matches.iter().map(|m| json!({
                     "Similarity": m.similarity.clamp(0.0, 100.0),
-                    "Face": face_detail(&m.face, &c.target_image),
+                    "Face": face_detail(&m.face, None, &c.target_image),
                 })).collect::<Vec<_>>(),
-                "UnmatchedFaces": c.unmatched.iter().map(|m| face_detail(&m.face, &c.target_image)).collect::<Vec<_>>(),
+                "UnmatchedFaces": c.unmatched.iter().map(|m| face_detail(&m.face, None, &c.target_image)).collect::<Vec<_>>(),
             }))
         }
         "IndexFaces" => {

@@ -210,7 +210,7 @@ pub(super) async fn handle(
                 "UserMatches": user_matches(&found.matches),
                 "FaceModelVersion": found.face_model,
                 "UnsearchedFaces": found.not_searched.iter().map(|(face, reasons)| json!({
-                    "FaceDetails": face_detail(face, &found.image),
+                    "FaceDetails": face_detail(face, None, &found.image),
                     "Reasons": reasons.iter().map(|r| not_searched_reason(*r)).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             });

@@ -3,8 +3,9 @@
 //! person), and passive anti-spoofing of every face.
 
 use bytes::Bytes;
+use image::RgbImage;
 use liveness::{CheckOutcome, Criteria, Kind, Signals};
-use vision::{Face, FaceAnalysis, Wanted};
+use vision::{BBox, Face, FaceAnalysis, FaceAnalyzer, HeadPose, Wanted};
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::{AppState, ImageInfo};
@@ -40,12 +41,41 @@ fn no_face(which: &str) -> ApiError {
     ApiError::new(Code::NoFace, format!("no face was found in the {which}"))
 }
 
-/// Detects the faces of `image` and analyses up to `max` of them, largest first.
+/// How much of the face analysis runs on the faces measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The head pose alone: the face mesh (the same pose as the whole analysis gives).
+    Pose,
+    /// Everything [`FaceAnalysis`] holds.
+    Full,
+}
+
+/// What the networks measured on one face: its head pose always, the rest at [`Depth::Full`].
+pub struct Measured {
+    pub pose: HeadPose,
+    pub analysis: Option<FaceAnalysis>,
+}
+
+impl Depth {
+    fn measure(self, analyzer: &FaceAnalyzer, img: &RgbImage, bbox: &BBox) -> ApiResult<Measured> {
+        let internal = |e| ApiError::internal("face analysis", e);
+        Ok(match self {
+            Depth::Pose => Measured { pose: analyzer.head_pose(img, bbox).map_err(internal)?, analysis: None },
+            Depth::Full => {
+                let a = analyzer.analyze(img, bbox).map_err(internal)?;
+                Measured { pose: a.pose, analysis: Some(a) }
+            }
+        })
+    }
+}
+
+/// Detects the faces of `image` and measures up to `max` of them to `depth`, largest first.
 async fn analyse_image(
     app: &AppState,
     image: Bytes,
     max: usize,
-) -> ApiResult<(ImageInfo, Vec<Face>, Vec<(usize, FaceAnalysis)>)> {
+    depth: Depth,
+) -> ApiResult<(ImageInfo, Vec<Face>, Vec<(usize, Measured)>)> {
     let pipeline = app.pipeline.clone();
     let started = std::time::Instant::now();
     let out = app
@@ -53,13 +83,7 @@ async fn analyse_image(
             largest_first(faces)
                 .into_iter()
                 .take(max)
-                .map(|i| {
-                    let a = pipeline
-                        .analyzer()
-                        .analyze(img, &faces[i].detection.bbox)
-                        .map_err(|e| ApiError::internal("face analysis", e))?;
-                    Ok((i, a))
-                })
+                .map(|i| Ok((i, depth.measure(pipeline.analyzer(), img, &faces[i].detection.bbox)?)))
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
@@ -69,6 +93,11 @@ async fn analyse_image(
     Ok(out)
 }
 
+/// The whole analyses of `measured` (measured at [`Depth::Full`]).
+fn full(measured: Vec<(usize, Measured)>) -> impl Iterator<Item = (usize, FaceAnalysis)> {
+    measured.into_iter().filter_map(|(i, m)| Some((i, m.analysis?)))
+}
+
 /// Analyses up to `max_faces` faces (1..=20, default 5), largest first.
 pub async fn analyze(app: &AppState, image: Bytes, max_faces: Option<u32>) -> ApiResult<Analysis> {
     let max = max_faces.unwrap_or(DEFAULT_ANALYSED_FACES);
@@ -76,23 +105,22 @@ pub async fn analyze(app: &AppState, image: Bytes, max_faces: Option<u32>) -> Ap
         return Err(ApiError::invalid_parameter(format!("at most 1..={MAX_ANALYSED_FACES} faces are analysed")));
     }
     let _admission = app.pool.admit()?;
-    let (image, faces, analyses) = analyse_image(app, image, max as usize).await?;
+    let (image, faces, analyses) = analyse_image(app, image, max as usize, Depth::Full).await?;
     if faces.is_empty() {
         return Err(no_face("image"));
     }
     let face_count = faces.len();
     let mut slots: Vec<Option<Face>> = faces.into_iter().map(Some).collect();
-    let faces = analyses
-        .into_iter()
+    let faces = full(analyses)
         .filter_map(|(i, analysis)| Some(AnalyzedFace { face: slots.get_mut(i)?.take()?, analysis }))
         .collect();
     Ok(Analysis { image, faces, face_count })
 }
 
-/// A face found in an image, and what the networks measured on it when it was analysed.
+/// A face found in an image, and what the networks measured on it when it was measured.
 pub struct DetectedFace {
     pub face: Face,
-    pub analysis: Option<FaceAnalysis>,
+    pub measured: Option<Measured>,
 }
 
 /// Every face of an image, largest first.
@@ -101,35 +129,36 @@ pub struct Detected {
     pub faces: Vec<DetectedFace>,
 }
 
-/// Finds every face of `image` (none is no error) and analyses the largest `analysed` of them (at most
+/// Finds every face of `image` (none is no error) and measures the largest `measured` of them to `depth` (at most
 /// [`MAX_ANALYSED_FACES`]; 0: none, detection alone).
-pub async fn detect(app: &AppState, image: Bytes, analysed: u32) -> ApiResult<Detected> {
-    let max = analysed.min(MAX_ANALYSED_FACES) as usize;
+pub async fn detect(app: &AppState, image: Bytes, measured: u32, depth: Depth) -> ApiResult<Detected> {
+    let max = measured.min(MAX_ANALYSED_FACES) as usize;
     let _admission = app.pool.admit()?;
-    let (image, faces, found) = analyse_image(app, image, max).await?;
-    let mut analyses: Vec<Option<FaceAnalysis>> = faces.iter().map(|_| None).collect();
-    for (i, a) in found {
-        if let Some(slot) = analyses.get_mut(i) {
-            *slot = Some(a);
+    let (image, faces, found) = analyse_image(app, image, max, depth).await?;
+    let mut measures: Vec<Option<Measured>> = faces.iter().map(|_| None).collect();
+    for (i, m) in found {
+        if let Some(slot) = measures.get_mut(i) {
+            *slot = Some(m);
         }
     }
     let order = largest_first(&faces);
     let mut slots: Vec<Option<Face>> = faces.into_iter().map(Some).collect();
     let faces = order
         .into_iter()
-        .filter_map(|i| Some(DetectedFace { face: slots.get_mut(i)?.take()?, analysis: analyses.get_mut(i)?.take() }))
+        .filter_map(|i| Some(DetectedFace { face: slots.get_mut(i)?.take()?, measured: measures.get_mut(i)?.take() }))
         .collect();
     Ok(Detected { image, faces })
 }
 
-/// Analyses the faces in `boxes`, found earlier in the same image (in its upright frame, as detection gives
-/// them): the largest [`MAX_ANALYSED_FACES`] of them; the others (and none where the image holds no face) get
-/// `None`. One analysis per box, in the order given.
-pub async fn analyze_boxes(
+/// Measures the faces in `boxes` to `depth`, found earlier in the same image (in its upright frame, as detection
+/// gives them): the largest [`MAX_ANALYSED_FACES`] of them; the others (and none where the image holds no face)
+/// get `None`. One answer per box, in the order given.
+pub async fn measure_boxes(
     app: &AppState,
     image: Bytes,
     boxes: Vec<vision::BBox>,
-) -> ApiResult<Vec<Option<FaceAnalysis>>> {
+    depth: Depth,
+) -> ApiResult<Vec<Option<Measured>>> {
     let mut order: Vec<usize> = (0..boxes.len()).collect();
     order.sort_by(|&a, &b| boxes[b].area().total_cmp(&boxes[a].area()));
     order.truncate(MAX_ANALYSED_FACES as usize);
@@ -137,25 +166,19 @@ pub async fn analyze_boxes(
     let pipeline = app.pipeline.clone();
     let started = std::time::Instant::now();
     let count = boxes.len();
-    let (_, _, analysed) = app
+    let (_, _, measured) = app
         .inspect(image, app.config.detect_max_side, Wanted::Every, move |img, _| {
             order
                 .into_iter()
-                .map(|i| {
-                    let a = pipeline
-                        .analyzer()
-                        .analyze(img, &boxes[i])
-                        .map_err(|e| ApiError::internal("face analysis", e))?;
-                    Ok((i, a))
-                })
+                .map(|i| Ok((i, depth.measure(pipeline.analyzer(), img, &boxes[i])?)))
                 .collect::<Result<Vec<_>, ApiError>>()
         })
         .await?;
     app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
-    let mut out: Vec<Option<FaceAnalysis>> = (0..count).map(|_| None).collect();
-    for (i, a) in analysed {
+    let mut out: Vec<Option<Measured>> = (0..count).map(|_| None).collect();
+    for (i, m) in measured {
         if let Some(slot) = out.get_mut(i) {
-            *slot = Some(a);
+            *slot = Some(m);
         }
     }
     Ok(out)
@@ -186,7 +209,8 @@ impl Checked {
 }
 
 async fn measure(app: &AppState, image: Bytes, which: &str) -> ApiResult<MeasuredFace> {
-    let (info, mut faces, analyses) = analyse_image(app, image, 1).await?;
+    let (info, mut faces, measured) = analyse_image(app, image, 1, Depth::Full).await?;
+    let analyses: Vec<(usize, FaceAnalysis)> = full(measured).collect();
     let (i, a) = analyses.first().ok_or_else(|| no_face(which))?;
     let face_count = faces.len();
     Ok(MeasuredFace { signals: Signals::new(a, info.width, info.height), face: faces.swap_remove(*i), face_count })

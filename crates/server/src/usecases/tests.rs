@@ -5,6 +5,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
+use super::analysis::{Depth, Measured};
 use super::collections::{self, IndexOptions, IndexSelection, Page, SearchOptions};
 use super::{analysis, faces, keys, users};
 use crate::config::ServerConfig;
@@ -122,23 +123,33 @@ async fn detection_with_analysis_of_the_largest_faces() {
     let read = |rel: &str| Bytes::from(std::fs::read(testkit::shared_data(rel)).expect("a shared image"));
     let two = read("samples/face_recognition/two_people.jpg");
 
-    let found = analysis::detect(&app, two.clone(), 1).await.expect("detect");
+    let found = analysis::detect(&app, two.clone(), 1, Depth::Full).await.expect("detect");
     assert_eq!(found.faces.len(), 2);
     let area = |f: &analysis::DetectedFace| f.face.detection.bbox.area();
     assert!(area(&found.faces[0]) >= area(&found.faces[1]), "largest first");
-    assert!(found.faces[0].analysis.is_some() && found.faces[1].analysis.is_none(), "only the largest analysed");
-    let plain = analysis::detect(&app, two.clone(), 0).await.expect("detect");
-    assert!(plain.faces.iter().all(|f| f.analysis.is_none()) && plain.faces.len() == 2);
-    let none =
-        analysis::detect(&app, read("samples/insightface/crop/no_face.png"), 20).await.expect("no face is no error");
+    let analysed = |f: &analysis::DetectedFace| f.measured.as_ref().is_some_and(|m| m.analysis.is_some());
+    assert!(analysed(&found.faces[0]) && found.faces[1].measured.is_none(), "only the largest analysed");
+    let plain = analysis::detect(&app, two.clone(), 0, Depth::Full).await.expect("detect");
+    assert!(plain.faces.iter().all(|f| f.measured.is_none()) && plain.faces.len() == 2);
+    let none = analysis::detect(&app, read("samples/insightface/crop/no_face.png"), 20, Depth::Full)
+        .await
+        .expect("no face is no error");
     assert!(none.faces.is_empty());
 
-    // The same boxes analysed later give the same measurements, in the order given.
-    let boxes = found.faces.iter().rev().map(|f| f.face.detection.bbox).collect();
-    let again = analysis::analyze_boxes(&app, two, boxes).await.expect("analyse boxes");
-    let (Some(first), Some(second)) = (&found.faces[0].analysis, &again[1]) else { panic!("not analysed") };
+    // The same boxes analysed later give the same measurements, in the order given; the pose alone is the
+    // whole analysis's pose.
+    let boxes: Vec<vision::BBox> = found.faces.iter().rev().map(|f| f.face.detection.bbox).collect();
+    let again = analysis::measure_boxes(&app, two.clone(), boxes.clone(), Depth::Full).await.expect("analyse boxes");
+    let (Some(Measured { analysis: Some(first), .. }), Some(Measured { analysis: Some(second), .. })) =
+        (&found.faces[0].measured, &again[1])
+    else {
+        panic!("not analysed")
+    };
     assert!(again[0].is_some());
     assert!((first.pose.yaw - second.pose.yaw).abs() < 1e-3 && (first.smile - second.smile).abs() < 1e-4);
+    let poses = analysis::measure_boxes(&app, two, boxes, Depth::Pose).await.expect("poses");
+    let Some(pose) = &poses[1] else { panic!("no pose") };
+    assert!(pose.analysis.is_none() && pose.pose == first.pose, "{:?} against {:?}", pose.pose, first.pose);
 
     // Indexing tells which detected face each new record is.
     let caller = auth::Access::unrestricted("test");

@@ -90,6 +90,32 @@ fn pose_signs_on_the_pose_samples() {
     }
 }
 
+/// The five-point yaw (every detection's quality) and the mesh's pose (the analysis's) share one sign and one
+/// scale: the turned samples (about 50 degrees each way) read within 15 degrees of the mesh, far from a 90-degree
+/// saturation; the pose alone is the whole analysis's.
+#[test]
+fn five_point_yaw_agrees_with_the_mesh() {
+    let pipeline = common::pipeline();
+    for rel in [
+        "samples/insightface/pose/left_face.jpeg",
+        "samples/insightface/pose/right_face.png",
+        "samples/insightface/pose/rise_face.jpeg",
+        "samples/face_recognition/obama.jpg",
+    ] {
+        let decoded = pipeline.decode(&common::read(rel)).unwrap();
+        let found = pipeline.find_faces(&decoded.rgb).unwrap();
+        let face = &found.faces[vision::pipeline::largest_face(&found.faces).unwrap()];
+        let analysis = pipeline.analyzer().analyze(&found.image, &face.detection.bbox).unwrap();
+        let pose = pipeline.analyzer().head_pose(&found.image, &face.detection.bbox).unwrap();
+        assert_eq!(pose, analysis.pose, "{rel}");
+        let (five, mesh) = (face.quality.yaw, pose.yaw);
+        assert!((five - mesh).abs() < 15.0 && five.abs() < 75.0, "{rel}: five points {five}, mesh {mesh}");
+        if mesh.abs() > 30.0 {
+            assert_eq!(five.signum(), mesh.signum(), "{rel}");
+        }
+    }
+}
+
 #[test]
 fn eyes_and_smiles_on_the_reaction_samples() {
     let open = analyse("samples/insightface/reaction/open_eyes.png");
