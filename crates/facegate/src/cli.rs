@@ -16,6 +16,33 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line, with `--set`'s long help listing every setting (from [`ServerConfig::keys`]).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let keys = server::ServerConfig::keys();
+    let secrets = server::config::SECRET_KEYS;
+    let listed: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let note = if secrets.contains(k) { " (secret: environment or file only)" } else { "" };
+            format!("  {k:<34} {}{note}", server::ServerConfig::env_name(k))
+        })
+        .collect();
+    let help = format!(
+        "Any setting by its key, repeatable: --set passive_threshold=0.2 --set open_routes=facelock_verify. Lists \
+         are comma-separated. Every key is also read from its FACEGATE_ variable and from the file; order: defaults \
+         < file < environment < flags. Secrets are never taken from flags. An unknown key or FACEGATE_ variable \
+         stops the start-up. `--print-config` shows every value.\n\nSettings (key, variable):\n{}",
+        listed.join("\n")
+    );
+    let with_help = |c: clap::Command| c.mut_arg("set", |a| a.long_help(help.clone()));
+    let mut cli = Cli::command();
+    for name in ["serve", "enroll", "search"] {
+        cli = cli.mut_subcommand(name, with_help);
+    }
+    cli
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
     Sface,
@@ -191,16 +218,20 @@ pub struct StoreArgs {
     #[arg(long, env = "FACEGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Data directory; the SQLite database lives here unless --database says otherwise [default: ./facegate-data].
-    #[arg(long, env = "FACEGATE_DATA_DIR", value_name = "DIR")]
+    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB [default: SQLite in the data directory].
-    #[arg(long, env = "FACEGATE_DATABASE", value_name = "URL", hide_env_values = true)]
+    #[arg(long, value_name = "URL")]
     pub database: Option<String>,
     /// Where stored images go: database, or s3://BUCKET/PREFIX (endpoint, region and credentials from the usual
     /// AWS variables: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY) [default: database].
-    #[arg(long, env = "FACEGATE_BLOB_STORE", value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub blob_store: Option<server::config::BlobStore>,
+    /// Any setting by its key, repeatable (secrets excepted: they come from the environment or the file). Every
+    /// key is also read from FACEGATE_<KEY>; --help lists them.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -208,41 +239,41 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "FACEGATE_LISTEN", value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
     /// Requests that may wait for an inference worker; more are refused with 503 + Retry-After [default: 64].
-    #[arg(long, env = "FACEGATE_QUEUE", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub queue: Option<usize>,
     /// Default match threshold, a calibrated similarity 0-100 [default: 60 = false match rate 1e-3 on LFW].
-    #[arg(long, env = "FACEGATE_MATCH_THRESHOLD", value_name = "T")]
+    #[arg(long, value_name = "T")]
     pub match_threshold: Option<f32>,
     /// Long side (pixels) identity documents are scaled to before detection [default: 1600].
-    #[arg(long, env = "FACEGATE_DOCUMENT_MAX_SIDE", value_name = "PIXELS")]
+    #[arg(long, value_name = "PIXELS")]
     pub document_max_side: Option<u32>,
     /// Largest image accepted, bytes [default: 15728640].
-    #[arg(long, env = "FACEGATE_MAX_IMAGE_BYTES", value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES")]
     pub max_image_bytes: Option<usize>,
     /// Largest image accepted, pixels [default: 40000000].
-    #[arg(long, env = "FACEGATE_MAX_IMAGE_PIXELS", value_name = "PIXELS")]
+    #[arg(long, value_name = "PIXELS")]
     pub max_image_pixels: Option<u64>,
     /// How often each replica applies other replicas' writes to its index, ms [default: 250].
-    #[arg(long, env = "FACEGATE_SYNC_INTERVAL_MS", value_name = "MS")]
+    #[arg(long, value_name = "MS")]
     pub sync_interval_ms: Option<u64>,
     /// Database connections [default: 8].
-    #[arg(long, env = "FACEGATE_DB_CONNECTIONS", value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub db_connections: Option<u32>,
     /// Origin allowed to call the API from a browser (CORS), repeatable; `*` for any [default: none].
-    #[arg(long = "cors-origin", env = "FACEGATE_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN")]
+    #[arg(long = "cors-origin", value_delimiter = ',', value_name = "ORIGIN")]
     pub cors_origins: Option<Vec<String>>,
     /// Lowest similarity for a face login [default: 80 = false match rate 1e-4 per user].
-    #[arg(long, env = "FACEGATE_LOGIN_THRESHOLD", value_name = "T")]
+    #[arg(long, value_name = "T")]
     pub login_threshold: Option<f32>,
     /// Lifetime of face-login tokens, seconds [default: 1800].
-    #[arg(long, env = "FACEGATE_TOKEN_TTL_SECONDS", value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS")]
     pub token_ttl_seconds: Option<u64>,
     /// Let liveness sessions succeed on their challenges alone when passive anti-spoofing (the MiniFASNet
     /// weights) is not installed. Photos pass challenges: leave this off outside development [default: false].
-    #[arg(long, env = "FACEGATE_LIVENESS_ALLOW_CHALLENGE_ONLY", value_name = "BOOL")]
+    #[arg(long, value_name = "BOOL")]
     pub liveness_allow_challenge_only: Option<bool>,
     /// Print the effective configuration (TOML, secrets redacted) and exit.
     #[arg(long)]

@@ -954,6 +954,59 @@ fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
         .output()?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("match_threshold"));
+
+    // Every key, from its variable and from `--set` (flags over the environment), e.g. the settings that had
+    // neither: passive_threshold, open_routes, liveness_privacy, metrics_public.
+    let keys: Vec<String> = file_only.as_object().map(|t| t.keys().cloned().collect()).unwrap_or_default();
+    assert!(keys.len() >= 40 && keys.iter().any(|k| k == "passive_threshold"), "{keys:?}");
+    let env = print(
+        &[
+            ("FACEGATE_PASSIVE_THRESHOLD", "0.3"),
+            ("FACEGATE_OPEN_ROUTES", "facelock_verify,nose_challenge_start"),
+            ("FACEGATE_LIVENESS_PRIVACY", "true"),
+            ("FACEGATE_METRICS_PUBLIC", "true"),
+            ("FACEGATE_TOKEN_ISSUER", "issuer-from-env"),
+        ],
+        &["--set", "token_issuer=issuer-from-flag", "--set", "ip_burst=12"],
+    );
+    assert_eq!(env["passive_threshold"].as_f64().map(|v| (v * 100.0).round()), Some(30.0));
+    assert_eq!(env["open_routes"], serde_json::json!(["facelock_verify", "nose_challenge_start"]));
+    assert_eq!((env["liveness_privacy"].as_bool(), env["metrics_public"].as_bool()), (Some(true), Some(true)));
+    assert_eq!((env["token_issuer"].as_str(), env["ip_burst"].as_i64()), (Some("issuer-from-flag"), Some(12)));
+    // Every key of the printed configuration is accepted by --set and by its variable (its own value back).
+    for (key, value) in file_only.as_object().into_iter().flatten() {
+        let text = match value {
+            Value::String(s) if s == "<redacted>" => continue,
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(","),
+            other => other.to_string(),
+        };
+        let variable = format!("FACEGATE_{}", key.to_uppercase());
+        assert_eq!(&print(&[(variable.as_str(), text.as_str())], &[])[key], value, "{variable}={text}");
+        assert_eq!(&print(&[], &["--set", &format!("{key}={text}")])[key], value, "--set {key}={text}");
+    }
+
+    // A misspelt variable or key stops the start, naming the close matches; secrets never come from flags.
+    let refused = |env: &[(&str, &str)], flags: &[&str]| -> String {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"));
+        cmd.args(["serve", "--print-config"]).args(flags).current_dir(&dir).env_remove("FACEGATE_CONFIG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("runs");
+        assert!(!out.status.success(), "{env:?} {flags:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let typo = refused(&[("FACEGATE_PASSIVE_TRESHOLD", "0.3")], &[]);
+    assert!(typo.contains("FACEGATE_PASSIVE_TRESHOLD") && typo.contains("FACEGATE_PASSIVE_THRESHOLD"), "{typo}");
+    let typo = refused(&[], &["--set", "open_route=facelock_verify"]);
+    assert!(typo.contains("open_routes"), "{typo}");
+    let bad = refused(&[("FACEGATE_QUEUE", "many")], &[]);
+    assert!(bad.contains("FACEGATE_QUEUE") && bad.contains("many"), "{bad}");
+    let secret = refused(&[], &["--set", "admin_key=0123456789abcdef0123"]);
+    assert!(secret.contains("FACEGATE_ADMIN_KEY") && !secret.contains("0123456789abcdef0123"), "{secret}");
+    let twice = refused(&[], &["--queue", "3", "--set", "queue=4"]);
+    assert!(twice.contains("queue"), "{twice}");
     Ok(())
 }
 

@@ -1,12 +1,15 @@
 //! The server's configuration, in one place: defaults < `facegate.toml` < `FACEGATE_*` environment < flags.
-//! This struct holds the defaults and reads the file; the binary's flags (which clap also fills from the
-//! environment) are applied on top by the caller.
+//! This struct is the one declaration of every setting: it holds the defaults and reads the file, and
+//! [`layers`] lays settings given as text (a variable, a `--set` flag) over it by the fields' own names.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use vision::runtime::BackendKind;
+
+mod layers;
+pub use layers::{Origin, TextSetting, ENV_PREFIX, SECRET_KEYS};
 use vision::{DecodeLimits, EmbeddingModel, PipelineConfig};
 
 /// The default of `liveness_min_depth`, calibrated with `facegate eval attacks` (see the README).
@@ -381,6 +384,9 @@ pub enum ConfigError {
     Parse { path: String, message: String },
     #[error("invalid setting {key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A setting given as text (`origin`: the variable, or `--set`) that is not a value of its setting.
+    #[error("{origin}: {message}")]
+    Text { origin: String, message: String },
 }
 
 impl ServerConfig {
