@@ -210,6 +210,10 @@ searched = found["SearchedFaceBoundingBox"]
 assert 0 < searched["Width"] < 1 and 0 < searched["Height"] < 1 and 0 <= searched["Left"] < 1, found
 assert found["FaceMatches"][0]["Similarity"] > 90 and found["SearchedFaceConfidence"] > 90, found
 assert all(m["Face"]["ExternalImageId"] == "obama" for m in found["FaceMatches"]), found
+# A stored face carries the box it was indexed with, as ratios of its image, and the detector's confidence.
+indexed_box = indexed["FaceRecords"][0]["Face"]["BoundingBox"]
+assert found["FaceMatches"][0]["Face"]["BoundingBox"] == indexed_box, (found, indexed_box)
+assert found["FaceMatches"][0]["Face"]["Confidence"] == indexed["FaceRecords"][0]["Face"]["Confidence"], found
 stranger = rk.search_faces_by_image(CollectionId="boto-staff", Image={"Bytes": image("lin-manuel-miranda.png")})
 assert stranger["FaceMatches"] == [], stranger
 assert error_of(rk.index_faces, CollectionId="nope", Image={"Bytes": image("obama.jpg")}) == "ResourceNotFoundException"
@@ -234,6 +238,9 @@ listed_faces = rk.list_faces(CollectionId="boto-staff", MaxResults=2)
 assert len(listed_faces["Faces"]) == 2 and "NextToken" in listed_faces, listed_faces
 rest_faces = rk.list_faces(CollectionId="boto-staff", NextToken=listed_faces["NextToken"])
 assert len(listed_faces["Faces"]) + len(rest_faces["Faces"]) == 3, rest_faces
+boxes = {f["FaceId"]: f["BoundingBox"] for f in listed_faces["Faces"] + rest_faces["Faces"]}
+assert boxes[obama_face] == indexed_box, boxes
+assert all(0 < b["Width"] < 1 and 0 < b["Height"] < 1 and 0 <= b["Left"] < 1 for b in boxes.values()), boxes
 gone = rk.delete_faces(CollectionId="boto-staff", FaceIds=[more["FaceRecords"][0]["Face"]["FaceId"], "0195a3c1-0000-7000-8000-000000000000"])
 assert gone["DeletedFaces"] == [more["FaceRecords"][0]["Face"]["FaceId"]], gone
 assert gone["UnsuccessfulFaceDeletions"][0]["Reasons"] == ["FACE_NOT_FOUND"], gone

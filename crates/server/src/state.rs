@@ -57,6 +57,13 @@ pub struct ImageInfo {
     pub rotation: u32,
 }
 
+impl ImageInfo {
+    /// A face's box in this image, as the store keeps it (with the image's size).
+    pub fn face_box(&self, b: &vision::BBox) -> store::FaceBox {
+        store::FaceBox { x: b.x, y: b.y, width: b.width, height: b.height, image_size: Some([self.width, self.height]) }
+    }
+}
+
 /// The faces of one image, with templates for those asked for.
 pub struct Analyzed {
     pub image: ImageInfo,

@@ -30,6 +30,19 @@ pub struct FaceBox {
     pub y: f32,
     pub width: f32,
     pub height: f32,
+    /// The width and height of that image, so that the box can be given as ratios of it (Rekognition's
+    /// `BoundingBox`). Absent in faces stored before it was kept, and for synthetic faces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[u32; 2]>,
+}
+
+impl FaceBox {
+    /// The box as ratios of its image's width and height (`[left, top, width, height]`), when its size is known.
+    pub fn ratios(&self) -> Option<[f32; 4]> {
+        let [w, h] = self.image_size.filter(|[w, h]| *w > 0 && *h > 0)?;
+        let (w, h) = (w as f32, h as f32);
+        Some([self.x / w, self.y / h, self.width / w, self.height / h])
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,7 +20,7 @@ fn new_face(external: &str, template: [f32; 4]) -> NewFace {
         image_id: Uuid::new_v4(),
         external_id: Some(external.into()),
         metadata: Some(serde_json::json!({"dept": "ops", "n": 1})),
-        bbox: FaceBox { x: 1.0, y: 2.0, width: 30.0, height: 40.0 },
+        bbox: FaceBox { x: 1.0, y: 2.0, width: 30.0, height: 40.0, image_size: Some([640, 480]) },
         detection_score: 0.9,
         quality: 0.8,
         template: template.to_vec(),

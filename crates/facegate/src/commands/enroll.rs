@@ -149,7 +149,7 @@ pub fn bench_fill(common: &CommonArgs, args: &BenchFillArgs) -> Result<()> {
                 image_id: Uuid::new_v4(),
                 external_id: Some(format!("synthetic-{}", done + i)),
                 metadata: None,
-                bbox: FaceBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0 },
+                bbox: FaceBox { x: 0.0, y: 0.0, width: 0.0, height: 0.0, image_size: None },
                 detection_score: 0.0,
                 quality: 0.0,
                 template: (0..dim).map(|_| next() + next() + next() + next()).collect(),

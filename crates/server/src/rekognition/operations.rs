@@ -65,12 +65,33 @@ fn unindexed_reason(reason: NotIndexedReason) -> &'static str {
     }
 }
 
-fn matched_face(m: &collections::Match) -> Value {
-    let mut face =
-        json!({"FaceId": m.face_id.to_string(), "ImageId": m.image_id.to_string(), "ExternalImageId": m.external_id});
-    if let Some(user) = &m.user_id {
+/// A stored face as AWS's `Face`: ids, `BoundingBox` (as ratios of its image; left out for faces stored before
+/// Facegate kept the image's size), `Confidence`, `UserId` when it has one.
+fn stored_face(
+    face_id: &uuid::Uuid,
+    image_id: &uuid::Uuid,
+    external_id: &Option<String>,
+    bbox: &store::FaceBox,
+    detection_score: f32,
+    user_id: &Option<String>,
+) -> Value {
+    let mut face = json!({
+        "FaceId": face_id.to_string(),
+        "ImageId": image_id.to_string(),
+        "ExternalImageId": external_id,
+        "Confidence": detection_score * 100.0,
+    });
+    if let Some([left, top, width, height]) = bbox.ratios() {
+        face["BoundingBox"] = json!({"Width": width, "Height": height, "Left": left, "Top": top});
+    }
+    if let Some(user) = user_id {
         face["UserId"] = json!(user);
     }
+    face
+}
+
+fn matched_face(m: &collections::Match) -> Value {
+    let face = stored_face(&m.face_id, &m.image_id, &m.external_id, &m.bbox, m.detection_score, &m.user_id);
     json!({"Similarity": m.similarity.clamp(0.0, 100.0), "Face": face})
 }
 
@@ -230,18 +251,10 @@ pub(super) async fn handle(
                 }
             };
             let mut out = json!({
-                "Faces": faces.iter().map(|f| {
-                    let mut face = json!({
-                        "FaceId": f.face_id.to_string(),
-                        "ImageId": f.image_id.to_string(),
-                        "ExternalImageId": f.external_id,
-                        "Confidence": f.detection_score * 100.0,
-                    });
-                    if let Some(user) = &f.user_id {
-                        face["UserId"] = json!(user);
-                    }
-                    face
-                }).collect::<Vec<_>>(),
+                "Faces": faces
+                    .iter()
+                    .map(|f| stored_face(&f.face_id, &f.image_id, &f.external_id, &f.bbox, f.detection_score, &f.user_id))
+                    .collect::<Vec<_>>(),
                 "FaceModelVersion": app.face_model(),
             });
             if let Some(token) = next_token {

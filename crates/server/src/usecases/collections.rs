@@ -295,7 +295,7 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
                     image_id,
                     external_id: options.external_id.clone(),
                     metadata: options.metadata.clone(),
-                    bbox: FaceBox { x: b.x, y: b.y, width: b.width, height: b.height },
+                    bbox: analyzed.image.face_box(&b),
                     detection_score: face.detection.score,
                     quality: face.quality.score,
                     template: template.vector.clone(),
@@ -426,6 +426,9 @@ pub struct Match {
     pub metadata: Option<serde_json::Value>,
     /// The user of the collection the face is associated with.
     pub user_id: Option<String>,
+    /// Where the face was in its image, and the detector's confidence in it.
+    pub bbox: FaceBox,
+    pub detection_score: f32,
     /// Calibrated 0-100.
     pub similarity: f32,
     pub cosine: f32,
@@ -544,6 +547,8 @@ async fn find(
                 external_id: record.external_id,
                 metadata: record.metadata,
                 user_id: record.user_id,
+                bbox: record.bbox,
+                detection_score: record.detection_score,
                 similarity: app.similarity(hit.score),
                 cosine: hit.score,
             })

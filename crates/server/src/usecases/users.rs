@@ -7,7 +7,7 @@
 //! face added later must match the user's faces — so nobody can add their own face to someone's account.
 
 use bytes::Bytes;
-use store::{FaceBox, FaceRecord, NewFace, NewUser, StoredImage, User, USERS_COLLECTION};
+use store::{FaceRecord, NewFace, NewUser, StoredImage, User, USERS_COLLECTION};
 use uuid::Uuid;
 use vision::Wanted;
 
@@ -73,7 +73,7 @@ async fn enrolments(app: &AppState, images: Vec<Bytes>, store_image: bool) -> Ap
                 image_id,
                 external_id: None,
                 metadata: None,
-                bbox: FaceBox { x: b.x, y: b.y, width: b.width, height: b.height },
+                bbox: analysed.image.face_box(&b),
                 detection_score: face.detection.score,
                 quality: face.quality.score,
                 template: template.vector.clone(),
