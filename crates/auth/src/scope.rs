@@ -74,8 +74,8 @@ pub struct Access {
     pub scopes: Vec<Scope>,
     /// `None`: every collection.
     pub collections: Option<Vec<String>>,
-    /// The S3 buckets it may read and write (`S3Object` inputs, liveness output); `None`: every bucket the
-    /// server's credentials reach.
+    /// The S3 buckets it may read and write (`S3Object` inputs, liveness output), among those the server opens to
+    /// callers; `None`: every one of those.
     pub buckets: Option<Vec<String>>,
     /// Whether requests count against a stored key's usage and quota.
     pub stored: bool,
@@ -110,8 +110,8 @@ impl Access {
         }
     }
 
-    /// Whether the caller may read or write the S3 bucket `name` (admin keys and keys without a bucket list may
-    /// use all).
+    /// Whether the caller's own list lets it read or write the S3 bucket `name` (admin keys and keys without a
+    /// bucket list: yes; the server's own limits apply on top).
     pub fn may_use_bucket(&self, name: &str) -> bool {
         self.is_admin() || self.buckets.as_ref().is_none_or(|list| list.iter().any(|b| b == name))
     }

@@ -128,6 +128,13 @@ assert len(new_objects) == 1, (before, after)
 assert s3.get_object(Bucket=images_bucket, Key=stored_key)["Body"].read() == image("obama2.jpg")
 status, stored = v1("GET", f"/v1/collections/s3-staff/faces/{face_id}/image", raw=True)
 assert status == 200 and stored == image("obama2.jpg"), status
+# The server's own image store holds every tenant's faces: nobody names it, not a key of another collection (the
+# confused deputy: read a stored face, copy it into one's own collection), not even the admin pair.
+other_tenant = key_with_pair(scopes=["faces:detect", "collections:write", "liveness"], collections=["mine"])
+for caller in (other_tenant, rk):
+    assert error_of(caller.detect_faces, Image=obj(stored_key, bucket=images_bucket)) == "AccessDeniedException"
+    assert error_of(caller.create_face_liveness_session, Settings={"OutputConfig": {
+        "S3Bucket": images_bucket, "S3KeyPrefix": stored_key.split("/")[0] + "/"}}) == "AccessDeniedException"
 assert rk.delete_faces(CollectionId="s3-staff", FaceIds=[face_id])["DeletedFaces"] == [face_id]
 remaining = {o["Key"] for o in s3.list_objects_v2(Bucket=images_bucket).get("Contents", [])}
 assert stored_key not in remaining, "deleting the face deleted its object"

@@ -223,6 +223,8 @@ fn serve_with_bucket(dir: &std::path::Path, s3: &testkit::S3Server, bucket: &str
         ("FACEGATE_ADMIN_KEY", ADMIN_KEY),
         ("FACEGATE_AWS_ACCESS_KEY_ID", KEY_ID),
         ("FACEGATE_AWS_SECRET_ACCESS_KEY", SECRET),
+        // Every bucket open to callers, so that the tests reach theirs; the image store stays closed.
+        ("FACEGATE_S3_CALLER_BUCKETS", "*"),
     ]);
     Served::start_env(&dir.join("data"), database, &[], &env)
 }

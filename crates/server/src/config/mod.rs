@@ -178,6 +178,11 @@ pub struct ServerConfig {
     pub s3_session_token: Option<Secret>,
     /// Allow an `http://` endpoint that is not on loopback (loopback endpoints may always use http).
     pub s3_allow_http: bool,
+    /// The buckets callers may name (Rekognition's `S3Object` inputs, liveness `OutputConfig`), through the
+    /// server's S3 credentials; a key with its own bucket list is limited further to those. `*`: any bucket the
+    /// credentials reach. Empty (the default): none. The server's own image store (`blob_store`'s bucket under its
+    /// prefix, or the whole bucket without one) is never open to callers, admin keys included.
+    pub s3_caller_buckets: Vec<String>,
     /// Passive liveness: a face is real when the MiniFASNet ensemble's score reaches this (0..1). 0.05 keeps
     /// APCER and BPCER under 1 % on webcam print attacks (NUAA); replayed screens need a stricter value (see
     /// the README's table).
@@ -335,6 +340,7 @@ impl Default for ServerConfig {
             s3_secret_access_key: None,
             s3_session_token: None,
             s3_allow_http: false,
+            s3_caller_buckets: Vec::new(),
             passive_threshold: 0.05,
             smile_threshold: vision::analysis::SMILE_THRESHOLD,
             eye_closed_threshold: vision::analysis::EYES_CLOSED_THRESHOLD,
@@ -519,6 +525,9 @@ impl ServerConfig {
         }
         store::Dialect::of_url(&self.database_url())
             .map_err(|e| ConfigError::Invalid { key: "database", message: e.to_string() })?;
+        if self.s3_caller_buckets.iter().any(|b| b != "*" && !store::valid_bucket_name(b)) {
+            return invalid("s3_caller_buckets", "a bucket name is 3-63 characters of a-z 0-9 . - (or * for any)");
+        }
         if !(1..=7 * 86_400).contains(&self.blob_orphan_grace_seconds) {
             return invalid("blob_orphan_grace_seconds", "must lie between 1 second and 7 days");
         }

@@ -183,7 +183,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         if target.prefix.len() > 900 || target.prefix.chars().any(char::is_control) {
             return Err(ApiError::invalid_parameter("the output key prefix must be at most 900 bytes of text"));
         }
-        crate::usecases::buckets::check_writable(app, owner, &target.bucket)?;
+        crate::usecases::buckets::check_writable(app, owner, &target.bucket, &target.prefix)?;
     }
     let now = store::now_millis();
     let config = &app.config;
