@@ -38,6 +38,8 @@ mod crash;
 mod erasure;
 mod hostile;
 mod liveness;
+mod openapi_client;
+mod readme;
 mod rekognition;
 mod text_input;
 
@@ -56,6 +58,8 @@ fn main() {
         erasure::trials(),
         hostile::trials(),
         liveness::trials(),
+        openapi_client::trials(),
+        readme::trials(),
         rekognition::trials(),
         text_input::trials(),
     ]
