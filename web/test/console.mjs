@@ -240,6 +240,32 @@ try {
     await page.waitForSelector("#mode[data-mode=open]");
     await page.waitForSelector("#collections-table");
     await shot(page, "open");
+
+    // A page of another origin cannot use the open server: forms it auto-submits (no preflight needed) to
+    // create an admin key and a collection are refused, and nothing is created.
+    const attacker = "http://attacker.test";
+    const form = (action, fields) =>
+      `<form method="post" enctype="multipart/form-data" action="${openBase}${action}">` +
+      Object.entries(fields).map(([k, v]) => `<input name="${k}" value='${v}'>`).join("") + "</form>";
+    for (const [action, fields] of [
+      ["/v1/keys", { name: "csrf", scopes: '["admin"]' }],
+      ["/v1/collections", { collectionId: "csrf" }],
+    ]) {
+      const html = `<!doctype html><body>${form(action, fields)}<script>document.forms[0].submit()</script>`;
+      await page.route(`${attacker}/**`, (route) => route.fulfill({ contentType: "text/html", body: html }));
+      const answered = page.waitForResponse((r) => r.url().startsWith(openBase + action));
+      await page.goto(`${attacker}/`);
+      const response = await answered;
+      check(response.status() === 403, `a foreign page's form to ${action}: ${response.status()}`);
+      await page.unroute(`${attacker}/**`);
+    }
+    const keys = await (await fetch(`${openBase}/v1/keys`)).json();
+    check(!keys.keys.some((k) => k.name === "csrf"), `no key made by a foreign page: ${JSON.stringify(keys)}`);
+    const collections = await (await fetch(`${openBase}/v1/collections`)).json();
+    check(
+      !JSON.stringify(collections).includes('"csrf"'),
+      `no collection made by a foreign page: ${JSON.stringify(collections)}`,
+    );
   }
 } catch (e) {
   out.failures.push(`script: ${e.stack || e}`);

@@ -74,6 +74,17 @@ pub struct Gate {
 /// The middleware, layered on each route with its requirement (it runs after routing).
 pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut request: Request, next: Next) -> Response {
     let app = gate.app;
+    if gate.requirement != Requirement::Public {
+        if let Err(e) = open_mode_guard(&app, request.headers()) {
+            return refuse(&app, request, e).await;
+        }
+    }
+    if gate.requirement == Requirement::Scope(Scope::Admin) {
+        if let Some(kind) = form_encoding(request.headers()) {
+            let message = format!("administration takes JSON, never a form encoding ({kind})");
+            return refuse(&app, request, ApiError::new(Code::UnsupportedMediaType, message)).await;
+        }
+    }
     let ip = client_ip(&app, &request);
     let need = match gate.requirement {
         Requirement::Scope(Scope::Metrics) if app.config.metrics_public => Requirement::Public,
@@ -147,6 +158,61 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
         }
         Err(e) => refuse(&app, request, e).await,
     }
+}
+
+/// On an open loopback server (no admin key: every caller is admin) a web page of any origin could otherwise make
+/// the browser call it (a form needs no preflight), and a DNS name rebound to 127.0.0.1 could read it: every
+/// request must be addressed to a loopback host, and one from a page (`Origin`) must come from this server's own
+/// origin or one listed in `cors_origins`. With an admin key this is not needed: credentials travel in headers,
+/// which a foreign page cannot set without CORS.
+fn open_mode_guard(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if app.config.admin_key.is_some() {
+        return Ok(());
+    }
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if let Some(host) = host {
+        if !loopback_host(host) {
+            return Err(ApiError::new(
+                Code::ForeignHost,
+                "an open server (no admin key) answers only requests addressed to this machine (localhost, 127.0.0.1, [::1])",
+            ));
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let own = host.is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
+        let listed = app.config.cors_origins.iter().any(|o| o == "*" || o == origin);
+        if !(own || listed) {
+            return Err(ApiError::new(
+                Code::ForeignOrigin,
+                "an open server (no admin key) refuses requests from web pages of other origins: set an admin key, \
+                 or list the origin in cors_origins",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a `Host` header names this machine: `localhost` (or a name under it), `127.x.x.x` or `[::1]`, with any
+/// port.
+pub fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The form encoding of a request's body (what an HTML form can send without a preflight), if it is one.
+fn form_encoding(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "multipart/form-data" | "application/x-www-form-urlencoded" | "text/plain")
+        .then_some(essence)
 }
 
 /// A refusal answered before the handler read the body: the body is read and dropped first (bounded, like an
@@ -367,5 +433,43 @@ mod tests {
         assert_eq!(credentials(&h).unwrap().unwrap(), "other", "Authorization wins");
         h.insert(header::AUTHORIZATION, axum::http::HeaderValue::from_static("Basic dXNlcjpwYXNz"));
         assert_eq!(credentials(&h).unwrap().unwrap_err().code, Code::Unauthorized);
+    }
+
+    #[test]
+    fn loopback_hosts_and_form_encodings() {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST.",
+            "app.localhost:3000",
+            "127.0.0.1",
+            "127.1.2.3:99",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1.nip.io",
+            "192.168.1.2:8080",
+            "[::2]:80",
+            "localhost.evil",
+            "",
+        ] {
+            assert!(!loopback_host(host), "{host}");
+        }
+        let mut h = HeaderMap::new();
+        assert_eq!(form_encoding(&h), None);
+        for (value, form) in [
+            ("application/json", false),
+            ("multipart/form-data; boundary=x", true),
+            ("Application/X-WWW-Form-Urlencoded", true),
+            ("text/plain;charset=utf-8", true),
+        ] {
+            h.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static(value));
+            assert_eq!(form_encoding(&h).is_some(), form, "{value}");
+        }
     }
 }

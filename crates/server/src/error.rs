@@ -95,6 +95,10 @@ error_codes! {
     InsufficientScope => 403, "insufficient_scope", "AccessDeniedException";
     CollectionForbidden => 403, "collection_forbidden", "AccessDeniedException";
     BucketForbidden => 403, "bucket_forbidden", "AccessDeniedException";
+    /// On an open loopback server (no admin key): a request from a web page of another origin, or addressed to
+    /// a host name that is not this machine's (DNS rebinding).
+    ForeignOrigin => 403, "foreign_origin", "AccessDeniedException";
+    ForeignHost => 403, "foreign_host", "AccessDeniedException";
     SessionTokenMismatch => 403, "session_token_mismatch", "AccessDeniedException";
 
     // Things that are not there.

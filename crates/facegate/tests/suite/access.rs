@@ -795,6 +795,53 @@ fn secrets_never_reach_the_logs(dir: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The open loopback mode (no admin key: every caller is admin) answers this machine's own clients only: a request
+/// addressed to another host name (DNS rebinding) or sent by a page of another origin is refused before it does
+/// anything, and administration never takes a form encoding. With an admin key, foreign origins need CORS as ever.
+fn open_mode_answers_only_this_machine(dir: &Path) -> Result<(), Failed> {
+    let open = Served::start(&dir.join("open"), None, &[]);
+    let c = client();
+    let key = json!({"name": "k", "scopes": ["admin"]});
+    let refused = |req: RequestBuilder| error_code(req.send().expect("request"));
+    let keys = open.url("/v1/keys");
+    assert_eq!(
+        refused(c.post(&keys).header("origin", "http://evil.example").json(&key)),
+        (403, "foreign_origin".into())
+    );
+    assert_eq!(refused(c.post(&keys).header("origin", "null").json(&key)), (403, "foreign_origin".into()));
+    assert_eq!(refused(c.get(&keys).header("host", "rebound.example:80")), (403, "foreign_host".into()));
+    assert_eq!(
+        refused(c.get(open.url("/v1/collections")).header("host", "127.0.0.1.nip.io")),
+        (403, "foreign_host".into())
+    );
+    // The form an HTML page can send without a preflight, with no Origin at all (a non-browser client): still no.
+    let form = reqwest::blocking::multipart::Form::new().text("name", "k").text("scopes", "[\"admin\"]");
+    assert_eq!(refused(c.post(&keys).multipart(form)), (415, "unsupported_media_type".into()));
+    assert_eq!(
+        refused(c.post(&keys).header("content-type", "text/plain").body(key.to_string())),
+        (415, "unsupported_media_type".into())
+    );
+    // Nothing was made; this machine's own page (its origin, a loopback host) and plain clients work.
+    let (status, listed) = json(c.get(&keys).send()?);
+    assert!(status == 200 && listed["keys"].as_array().is_some_and(Vec::is_empty), "{listed}");
+    let own = open.url("").trim_end_matches('/').to_string();
+    let (status, made) = json(c.post(&keys).header("origin", own.as_str()).json(&key).send()?);
+    assert_eq!(status, 201, "{made}");
+    let localhost = open.url("/v1/collections").replace("127.0.0.1", "localhost");
+    let (status, _) = json(c.get(&localhost).send()?);
+    assert_eq!(status, 200);
+    // Public routes answer any host (probes behind a load balancer's name).
+    assert_eq!(c.get(open.url("/health")).header("host", "lb.example").send()?.status(), 200);
+
+    // With an admin key the same foreign-origin request is an ordinary one (its key decides), not refused as such.
+    let keyed = serve(&dir.join("keyed"), None, "");
+    let (status, _) = json(
+        c.post(keyed.url("/v1/keys")).bearer_auth(ADMIN).header("origin", "http://evil.example").json(&key).send()?,
+    );
+    assert_eq!(status, 201);
+    Ok(())
+}
+
 pub fn trials() -> Vec<Trial> {
     let tmp = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
     let dir = |name: &str| tmp.path().join(name);
@@ -825,6 +872,10 @@ pub fn trials() -> Vec<Trial> {
         {
             let d = dir("logs");
             trial!("secrets_never_reach_the_logs", move || secrets_never_reach_the_logs(&d))
+        },
+        {
+            let d = dir("open");
+            trial!("open_mode_answers_only_this_machine", move || open_mode_answers_only_this_machine(&d))
         },
     ];
     trials
