@@ -80,7 +80,7 @@ fn slow_clients() -> Result<(), Failed> {
     for _ in 0..50 {
         let mut s = connect_from([127, 0, 0, 4], server)?;
         s.write_all(
-            b"POST /v1/detect HTTP/1.1\r\nHost: facegate\r\nContent-Type: application/json\r\n\
+            b"POST /v1/detect HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
               Content-Length: 100000\r\n\r\n{\"image\": \"",
         )?;
         slow_body.push(s);
