@@ -29,7 +29,7 @@ pub fn command() -> clap::Command {
         })
         .collect();
     let help = format!(
-        "Any setting by its key, repeatable: --set passive_threshold=0.2 --set open_routes=facelock_verify. Lists \
+        "Any setting by its key, repeatable: --set passive_threshold=0.2 --set open_routes=face_login. Lists \
          are comma-separated. Every key is also read from its FACEGATE_ variable and from the file; order: defaults \
          < file < environment < flags. Secrets are never taken from flags. An unknown key or FACEGATE_ variable \
          stops the start-up. `--print-config` shows every value.\n\nSettings (key, variable):\n{}",

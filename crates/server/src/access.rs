@@ -28,7 +28,8 @@ pub const COLLECTION_PARAM: &str = "collectionId";
 pub enum Requirement {
     /// Probes, docs, the JWKS: anyone.
     Public,
-    /// Face login: anyone, limited per client address; or a key (valid, counted, limited as a key).
+    /// Face login: anyone (limited per client address) when `open_routes` lists `face_login`, the one setting for
+    /// every door's face login; otherwise a key (valid, counted, limited as a key).
     Login,
     /// A user's face-login token (checked by the handler); refused tokens spend the client address's tokens.
     UserToken,
@@ -125,7 +126,11 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
             }
             return response;
         }
-        Requirement::Login if credentials(request.headers()).is_none() => limit_address(&app, ip).map(|_| None),
+        Requirement::Login
+            if credentials(request.headers()).is_none() && app.config.open_routes.contains(&OpenRoute::FaceLogin) =>
+        {
+            limit_address(&app, ip).map(|_| None)
+        }
         Requirement::OpenIf(route, _)
             if credentials(request.headers()).is_none() && app.config.open_routes.contains(&route) =>
         {

@@ -241,11 +241,8 @@ fn auth_matrix(dir: &Path) -> Result<(), Failed> {
                 }
             }
             Login | AnyKey | Scope(_) => {
-                if need == Login {
-                    allowed(None, "no key");
-                } else {
-                    denied(None, "matrix-a", (401, "unauthorized"), "no key");
-                }
+                // Face login without a key only where `open_routes` lists `face_login` (the users case opens it).
+                denied(None, "matrix-a", (401, "unauthorized"), "no key");
                 denied(Some("garbage"), "matrix-a", (401, "invalid_key"), "garbage");
                 denied(Some(&forged), "matrix-a", (401, "invalid_key"), "a forged key");
                 denied(Some(&revoked), "matrix-a", (401, "key_revoked"), "a revoked key");
@@ -517,7 +514,7 @@ fn pyjwt_verifies(jwks: &Value, token: &str) -> Option<Result<String, String>> {
 }
 
 fn users_and_face_login(dir: &Path) -> Result<(), Failed> {
-    let s = serve(dir, None, "ip_burst = 1000\nmetrics_public = true\n");
+    let s = serve(dir, None, "ip_burst = 1000\nmetrics_public = true\nopen_routes = [\"face_login\"]\n");
     let c = client();
     assert_eq!(c.get(s.url("/metrics")).send()?.status().as_u16(), 200, "metrics_public opens /metrics");
     assert_eq!(c.get(s.url("/v1/users")).send()?.status().as_u16(), 401, "and nothing else");
@@ -729,7 +726,7 @@ fn cli_keys_then_serve(dir: &Path) -> Result<(), Failed> {
 /// Every secret the server handles — the admin key, a stored key, a face-login token, a liveness session token —
 /// and every biometric (images, templates) must stay out of its log, on success and on failure.
 fn secrets_never_reach_the_logs(dir: &Path) -> Result<(), Failed> {
-    let s = serve(dir, None, "");
+    let s = serve(dir, None, "open_routes = [\"face_login\"]\n");
     let c = client();
     let (key, _) = create_key(&c, &s, json!({"name": "logged", "scopes": ["faces:detect", "users", "liveness"]}));
     let image = read("samples/face_recognition/obama.jpg");

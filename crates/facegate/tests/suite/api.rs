@@ -962,7 +962,7 @@ fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
     let env = print(
         &[
             ("FACEGATE_PASSIVE_THRESHOLD", "0.3"),
-            ("FACEGATE_OPEN_ROUTES", "facelock_verify,nose_challenge_start"),
+            ("FACEGATE_OPEN_ROUTES", "face_login,nose_challenge_start"),
             ("FACEGATE_LIVENESS_PRIVACY", "true"),
             ("FACEGATE_METRICS_PUBLIC", "true"),
             ("FACEGATE_TOKEN_ISSUER", "issuer-from-env"),
@@ -970,7 +970,7 @@ fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
         &["--set", "token_issuer=issuer-from-flag", "--set", "ip_burst=12"],
     );
     assert_eq!(env["passive_threshold"].as_f64().map(|v| (v * 100.0).round()), Some(30.0));
-    assert_eq!(env["open_routes"], serde_json::json!(["facelock_verify", "nose_challenge_start"]));
+    assert_eq!(env["open_routes"], serde_json::json!(["face_login", "nose_challenge_start"]));
     assert_eq!((env["liveness_privacy"].as_bool(), env["metrics_public"].as_bool()), (Some(true), Some(true)));
     assert_eq!((env["token_issuer"].as_str(), env["ip_burst"].as_i64()), (Some("issuer-from-flag"), Some(12)));
     // Every key of the printed configuration is accepted by --set and by its variable (its own value back).
@@ -999,7 +999,7 @@ fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
     };
     let typo = refused(&[("FACEGATE_PASSIVE_TRESHOLD", "0.3")], &[]);
     assert!(typo.contains("FACEGATE_PASSIVE_TRESHOLD") && typo.contains("FACEGATE_PASSIVE_THRESHOLD"), "{typo}");
-    let typo = refused(&[], &["--set", "open_route=facelock_verify"]);
+    let typo = refused(&[], &["--set", "open_route=face_login"]);
     assert!(typo.contains("open_routes"), "{typo}");
     let bad = refused(&[("FACEGATE_QUEUE", "many")], &[]);
     assert!(bad.contains("FACEGATE_QUEUE") && bad.contains("many"), "{bad}");

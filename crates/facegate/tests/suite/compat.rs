@@ -422,6 +422,20 @@ fn facelock(dir: &std::path::Path) -> Result<(), Failed> {
         }
     }
 
+    // Anonymous registration is no oracle: a face already registered is refused without its owner or a score.
+    let anonymous = |user: &str, image: &[u8]| {
+        let form = reqwest::blocking::multipart::Form::new()
+            .text("user_id", user.to_string())
+            .part("face_image", reqwest::blocking::multipart::Part::bytes(image.to_vec()).file_name("face.jpg"));
+        reqwest::blocking::Client::new().post(format!("{base}/register/")).multipart(form).send()
+    };
+    let (first_owner, _) = json(anonymous("first-owner", &blair[1])?);
+    let refused = anonymous("mallory", &blair[3])?;
+    assert_eq!(refused.status().as_u16(), 409);
+    let text = refused.text()?;
+    assert!(!text.contains("ada") && !text.contains("first-owner") && !text.contains("imilarity"), "{text}");
+    assert!(first_owner == 200 || first_owner == 409, "{first_owner}");
+
     // Keyed (the default): /register/ and /verify/ need a key; tokens reach their own user, keys every user.
     let door = Door::start(&dir.join("keyed"), "");
     let users_key = {

@@ -899,13 +899,15 @@ pub fn trials() -> Vec<Trial> {
                 strict: serve(
                     &tmp.path().join("strict"),
                     None,
-                    &format!("{CHALLENGE_ONLY}login_requires_liveness = true\n"),
+                    &format!("{CHALLENGE_ONLY}login_requires_liveness = true\nopen_routes = [\"face_login\"]\n"),
                     &[],
                 ),
                 private: serve(
                     &tmp.path().join("private"),
                     None,
-                    &format!("{CHALLENGE_ONLY}liveness_privacy = true\nlogin_requires_liveness = true\n"),
+                    &format!(
+                        "{CHALLENGE_ONLY}liveness_privacy = true\nlogin_requires_liveness = true\nopen_routes = [\"face_login\"]\n"
+                    ),
                     &[],
                 ),
             });

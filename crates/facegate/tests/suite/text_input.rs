@@ -66,7 +66,7 @@ fn requests(s: &Served, bad: &str) -> Vec<(String, RequestBuilder)> {
         ),
         (
             "face-login livenessSessionId".into(),
-            c.post(s.url("/v1/auth/face-login")).json(&json!({"image": face, "livenessSessionId": bad})),
+            admin(c.post(s.url("/v1/auth/face-login"))).json(&json!({"image": face, "livenessSessionId": bad})),
         ),
     ]
 }

@@ -4,7 +4,7 @@
 //! face-login tokens (EdDSA, or HS256 with `token_secret` for backends that check with a shared secret).
 //!
 //! Access: `/register/` and `/verify/` were open in that system; here they need a key (scope `users` /
-//! face login) unless `open_routes` lists `facelock_register` / `facelock_verify` (then anyone, limited per
+//! face login) unless `open_routes` lists `facelock_register` / `face_login` (then anyone, limited per
 //! address). `/users/me/`, `/users/` and `DELETE /users/{user_id}/` take a face-login token — limited to its own
 //! user — or a key with the `users` scope, which reaches every user.
 
@@ -109,11 +109,17 @@ pub struct Registered {
 #[utoipa::path(post, path = "/compat/facelock/register/", tag = "compat: facelock",
     request_body(content = RegisterForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Registered), (status = 400, description = "`{\"detail\": ...}`: no face detected, ...")))]
-pub async fn register(State(app): State<AppState>, mut payload: Payload) -> ApiResult<Json<Registered>> {
+pub async fn register(
+    State(app): State<AppState>,
+    caller: Option<axum::Extension<auth::Access>>,
+    mut payload: Payload,
+) -> ApiResult<Json<Registered>> {
     let image = face_image(&mut payload)?;
     let form: RegisterForm = payload.options()?;
     let profile = Profile { user_id: form.user_id.unwrap_or_default(), full_name: form.full_name, email: form.email };
-    let registered = users::register(&app, profile, vec![image], false).await?;
+    // Without a key (the route opened by `open_routes`), a refusal names no other user.
+    let registrant = if caller.is_some() { users::Registrant::Keyed } else { users::Registrant::Anonymous };
+    let registered = users::register(&app, profile, vec![image], false, registrant).await?;
     let face_id = registered.faces.first().map(|f| f.face_id.to_string()).unwrap_or_default();
     Ok(Json(Registered {
         success: true,
@@ -273,7 +279,7 @@ pub fn routes() -> Routes {
         .operation::<__path_api_docs, _, _>(api_docs, Public)
         .operation::<__path_token, _, _>(token, Public)
         .operation::<__path_register, _, _>(register, OpenIf(OpenRoute::FacelockRegister, Scope::Users))
-        .operation::<__path_verify, _, _>(verify, OpenIf(OpenRoute::FacelockVerify, Scope::Users))
+        .operation::<__path_verify, _, _>(verify, OpenIf(OpenRoute::FaceLogin, Scope::Users))
         .operation::<__path_me, _, _>(me, UserToken)
         .operation::<__path_list, _, _>(list, UserTokenOr(Scope::Users))
         .operation::<__path_delete, _, _>(delete, UserTokenOr(Scope::Users))

@@ -181,7 +181,7 @@ mod tests {
         }
         assert_eq!(
             c.open_routes,
-            vec![super::super::OpenRoute::FacelockVerify, super::super::OpenRoute::NoseChallengeStart]
+            vec![super::super::OpenRoute::FaceLogin, super::super::OpenRoute::NoseChallengeStart]
         );
         assert_eq!(c.admin_key.as_ref().map(super::super::Secret::expose), Some("admin-key-from-a-variable"));
     }
@@ -204,8 +204,9 @@ mod tests {
             "s3_endpoint" => "https://s3.example.com",
             "s3_region" => "eu-west-1",
             "aws_regions" => "eu-west-1, eu-central-1",
+            "s3_caller_buckets" => "inputs, liveness-out",
             "aws_liveness_challenges" => "blink,smile",
-            "open_routes" => "facelock_verify,nose_challenge_start",
+            "open_routes" => "face_login,nose_challenge_start",
             "cors_origins" => "https://app.example.com",
             "client_ip_header" => "x-forwarded-for",
             "token_algorithm" => "HS256",

@@ -21,8 +21,10 @@ pub const DEFAULT_MIN_DEPTH: f32 = 0.06;
 pub enum OpenRoute {
     /// Face Lock's `POST /register/`.
     FacelockRegister,
-    /// Face Lock's `POST /verify/` (a face login).
-    FacelockVerify,
+    /// Face login without a key, on every door: `POST /v1/auth/face-login` and Face Lock's `POST /verify/` (once
+    /// named `facelock_verify`, still accepted). Closed, both need a key (a backend's).
+    #[serde(alias = "facelock_verify")]
+    FaceLogin,
     /// The nose challenge's `POST /start` (its web client calls it from the browser).
     NoseChallengeStart,
 }
@@ -233,7 +235,7 @@ pub struct ServerConfig {
     /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
     pub login_requires_liveness: bool,
     /// Routes of the drop-in front doors that were open in their own systems and are open here only when listed
-    /// (limited per client address): `facelock_register`, `facelock_verify`, `nose_challenge_start`.
+    /// (limited per client address): `facelock_register`, `face_login`, `nose_challenge_start`.
     pub open_routes: Vec<OpenRoute>,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
     pub liveness_max_bad_frames: u32,

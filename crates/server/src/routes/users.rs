@@ -110,7 +110,7 @@ pub async fn register_user(
     let images = images_of(&mut payload)?;
     let req: RegisterUserRequest = payload.options()?;
     let profile = Profile { user_id: req.user_id.unwrap_or_default(), full_name: req.full_name, email: req.email };
-    let registered = users::register(&app, profile, images, req.store_image).await?;
+    let registered = users::register(&app, profile, images, req.store_image, users::Registrant::Keyed).await?;
     Ok((StatusCode::CREATED, Json(UserDto::new(registered.user, Some(registered.faces)))))
 }
 

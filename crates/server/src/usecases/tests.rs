@@ -174,14 +174,24 @@ async fn users_log_in_with_their_face() {
     let (blair, chavez) = (photos("Tony_Blair"), photos("Hugo_Chavez"));
     let profile = |id: &str| users::Profile { user_id: id.into(), ..Default::default() };
 
-    let alice = users::register(&app, profile("alice"), blair[..3].to_vec(), false).await.expect("register");
+    let alice = users::register(&app, profile("alice"), blair[..3].to_vec(), false, users::Registrant::Keyed)
+        .await
+        .expect("register");
     assert_eq!(alice.faces.len(), 3);
     // Another account for the same face, or a registration mixing two people, is refused.
-    let taken = users::register(&app, profile("mallory"), vec![blair[3].clone()], false).await;
+    let taken =
+        users::register(&app, profile("mallory"), vec![blair[3].clone()], false, users::Registrant::Keyed).await;
     assert_eq!(taken.err().map(|e| e.code), Some(Code::FaceAlreadyRegistered));
-    let mixed = users::register(&app, profile("bob"), vec![chavez[0].clone(), blair[4].clone()], false).await;
+    let mixed = users::register(
+        &app,
+        profile("bob"),
+        vec![chavez[0].clone(), blair[4].clone()],
+        false,
+        users::Registrant::Keyed,
+    )
+    .await;
     assert_eq!(mixed.err().map(|e| e.code), Some(Code::FaceMismatch));
-    let bad_id = users::register(&app, profile("me"), vec![chavez[0].clone()], false).await;
+    let bad_id = users::register(&app, profile("me"), vec![chavez[0].clone()], false, users::Registrant::Keyed).await;
     assert_eq!(bad_id.err().map(|e| e.code), Some(Code::InvalidUserId));
 
     let attempt =

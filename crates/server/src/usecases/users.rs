@@ -101,9 +101,19 @@ fn details(pairs: &[(&str, serde_json::Value)]) -> serde_json::Value {
     serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
-/// Refuses faces that belong to another user (best match above the match threshold).
-async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str) -> ApiResult<()> {
-    let min_cosine = vision::similarity::cosine_for_similarity(app.model, app.config.match_threshold);
+/// Who registers a face: a key's holder, told whose face it is (to resolve a duplicate), or an anonymous caller of
+/// an open route, told only that the face is taken (else registering anyone's photo would name its owner and
+/// score: an oracle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registrant {
+    Keyed,
+    Anonymous,
+}
+
+/// Refuses faces that belong to another user: similar enough to log in as that user (`login_threshold`; a lower
+/// bar turned away look-alikes who could never log in as each other).
+async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str, registrant: Registrant) -> ApiResult<()> {
+    let min_cosine = vision::similarity::cosine_for_similarity(app.model, app.config.login_threshold);
     for e in faces {
         let hits = app.indexes.search(USERS_COLLECTION, &e.face.template, 5, min_cosine);
         let ids: Vec<Uuid> = hits.iter().map(|h| h.id).collect();
@@ -111,6 +121,12 @@ async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str) -> ApiR
         for hit in &hits {
             let owner = records.iter().find(|r| r.face_id == hit.id).and_then(|r| r.external_id.as_deref());
             if let Some(owner) = owner.filter(|o| *o != user_id) {
+                if registrant == Registrant::Anonymous {
+                    return Err(ApiError::new(
+                        Code::FaceAlreadyRegistered,
+                        format!("the face in image {} is already registered to another user", e.index),
+                    ));
+                }
                 let similarity = app.similarity(hit.score);
                 return Err(ApiError::new(
                     Code::FaceAlreadyRegistered,
@@ -163,7 +179,13 @@ fn check_profile(profile: &Profile) -> ApiResult<()> {
 }
 
 /// Registers a user with the largest face of each image (1-10 images of one person, nobody else's face).
-pub async fn register(app: &AppState, profile: Profile, images: Vec<Bytes>, store_image: bool) -> ApiResult<UserFaces> {
+pub async fn register(
+    app: &AppState,
+    profile: Profile,
+    images: Vec<Bytes>,
+    store_image: bool,
+    registrant: Registrant,
+) -> ApiResult<UserFaces> {
     check_profile(&profile)?;
     check_image_count(&images)?;
     let _admission = app.pool.admit()?;
@@ -171,7 +193,7 @@ pub async fn register(app: &AppState, profile: Profile, images: Vec<Bytes>, stor
     let faces = enrolments(app, images, store_image).await?;
     let first: Vec<&[f32]> = faces.first().map(|e| e.face.template.as_slice()).into_iter().collect();
     check_same_person(app, &faces, &first)?;
-    check_owner(app, &faces, &profile.user_id).await?;
+    check_owner(app, &faces, &profile.user_id, registrant).await?;
     let new = NewUser { user_id: profile.user_id, full_name: profile.full_name, email: profile.email };
     let (new_faces, stored) = split(faces);
     let user = app.store.create_user(&new, &new_faces, &stored).await?;
@@ -202,7 +224,7 @@ pub async fn add_faces(
         let reference: Vec<&[f32]> = templates.iter().map(Vec::as_slice).collect();
         check_same_person(app, &faces, &reference)?;
     }
-    check_owner(app, &faces, user_id).await?;
+    check_owner(app, &faces, user_id, Registrant::Keyed).await?;
     let (new_faces, stored) = split(faces);
     let records = app.store.add_user_faces(user_id, &new_faces, &stored).await?;
     catch_up(app).await;
