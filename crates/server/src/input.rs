@@ -267,6 +267,17 @@ impl FromRequest<AppState> for Payload {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Payload::read(req, state, state.body_limit()).await
+    }
+}
+
+/// Bytes a body of options alone (no images) may have: 1 MiB holds the longest list of face ids (4,096) many
+/// times over; an anonymous route that reads one must not read the ~46 MB an image route may.
+pub const OPTIONS_BODY_LIMIT: usize = 1 << 20;
+
+impl Payload {
+    /// The request's fields and images, from a body of at most `limit` bytes.
+    async fn read(req: Request, state: &AppState, limit: usize) -> Result<Self, ApiError> {
         let mut payload = Payload { fields: clean_query(req.uri().query())?, ..Payload::default() };
         let content_type = req
             .headers()
@@ -274,7 +285,6 @@ impl FromRequest<AppState> for Payload {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
             .unwrap_or_default();
-        let limit = state.body_limit();
         let (parts, body) = req.into_parts();
         let bytes = read_body(body, limit, state.body_timeout()).await?;
         match content_type.as_str() {
@@ -346,8 +356,24 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// A JSON body without images (collection creation and the like), with the same error shape.
+/// A JSON body whose fields carry images (base64), as the compat doors take them, with the same error shape.
 pub struct JsonBody<T>(pub T);
+
+/// A body of options alone, no images (collection creation and the like): at most [`OPTIONS_BODY_LIMIT`] bytes,
+/// JSON or form fields.
+pub struct OptionsBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionsBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut payload = Payload::read(req, state, OPTIONS_BODY_LIMIT).await?;
+        if payload.raw.is_some() || !payload.images.is_empty() {
+            return Err(ApiError::new(Code::UnsupportedMediaType, "this endpoint takes a JSON body of options"));
+        }
+        payload.options().map(OptionsBody)
+    }
+}
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;

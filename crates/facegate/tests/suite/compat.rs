@@ -580,6 +580,15 @@ fn nose_challenge(dir: &std::path::Path) -> Result<(), Failed> {
         401,
         "unauthorized",
     );
+
+    // Opened to anyone, the start reads what it takes (a few options), not the ~46 MB an image route may.
+    let open = Door::start(&dir.join("open"), "open_routes = [\"nose_challenge_start\"]\n");
+    let small = json!({"imageWidth": 640, "imageHeight": 480});
+    let (status, body) = json(open.post("/compat/nose-challenge/start").json(&small).send()?);
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let padded = json!({"imageWidth": 640, "imageHeight": 480, "padding": "x".repeat(2 << 20)});
+    let refused = open.post("/compat/nose-challenge/start").json(&padded).send()?;
+    assert_eq!(refused.status().as_u16(), 413);
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use liveness::{Criteria, Kind};
 
 use crate::access::Requirement::*;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{decode_base64, JsonBody};
+use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
 use crate::state::AppState;
 use crate::usecases::liveness_sessions::{self, CreateOptions, Credential};
@@ -700,7 +700,7 @@ fn session_view(
 pub async fn challenge_session(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<auth::Access>,
-    JsonBody(req): JsonBody<ChallengeSessionRequest>,
+    OptionsBody(req): OptionsBody<ChallengeSessionRequest>,
 ) -> ApiResult<Json<ChallengeSession>> {
     // That service draws from smile, blink and the two turns.
     let mut exclude = vec![Kind::NoseTarget, Kind::LookUp, Kind::LookDown];
@@ -754,7 +754,7 @@ pub struct CompleteRequest {
 pub async fn challenge_complete(
     State(app): State<AppState>,
     axum::Extension(caller): axum::Extension<auth::Access>,
-    JsonBody(req): JsonBody<CompleteRequest>,
+    OptionsBody(req): OptionsBody<CompleteRequest>,
 ) -> ApiResult<Json<ChallengeSession>> {
     let status = liveness_sessions::status(&app, &req.session_id, Credential::Key(&caller)).await?;
     let names: Vec<&str> = status.session.options.challenges.iter().map(|c| service_name(c.kind)).collect();

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::access::Requirement::*;
 use crate::error::ApiResult;
-use crate::input::{decode_base64, JsonBody};
+use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
 use crate::state::AppState;
 use crate::usecases::faces::{self, CompareOptions};
@@ -75,7 +75,7 @@ pub struct Compared {
 pub async fn start_session(
     State(app): State<AppState>,
     Extension(caller): Extension<auth::Access>,
-    JsonBody(req): JsonBody<StartSession>,
+    OptionsBody(req): OptionsBody<StartSession>,
 ) -> ApiResult<Json<SessionStarted>> {
     let options = CreateOptions {
         challenges: None,

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::access::{OpenRoute, Requirement::*};
 use crate::error::{ApiError, ApiResult, Code};
-use crate::input::{decode_base64, JsonBody};
+use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
 use crate::state::AppState;
 use crate::usecases::liveness_sessions::{self, CreateOptions, Credential, Frame};
@@ -71,7 +71,7 @@ fn px(fraction: f32, side: u32) -> u32 {
 pub async fn start(
     State(app): State<AppState>,
     caller: Option<Extension<auth::Access>>,
-    JsonBody(req): JsonBody<StartRequest>,
+    OptionsBody(req): OptionsBody<StartRequest>,
 ) -> ApiResult<Json<Started>> {
     // Opened by `open_routes`, a caller without a key owns its session as `anonymous` (only its token reaches it).
     let caller = caller.map(|c| c.0).unwrap_or_else(|| auth::Access {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::dto::FaceDto;
 use crate::error::ApiResult;
 use crate::http_error::ErrorBody;
-use crate::input::{lenient_string, ImageField, JsonBody, Payload, QueryOptions};
+use crate::input::{lenient_string, ImageField, OptionsBody, Payload, QueryOptions};
 use crate::routes::collections::PageQuery;
 use crate::state::{AppState, ImageInfo};
 use crate::usecases::collection_users::{
@@ -270,7 +270,7 @@ fn search_options(req: &SearchUsersRequest) -> UserSearchOptions {
 pub async fn create_user(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<CreateCollectionUserRequest>,
+    OptionsBody(req): OptionsBody<CreateCollectionUserRequest>,
 ) -> ApiResult<(StatusCode, Json<CollectionUserDto>)> {
     let user = users::create(&app, &id, &req.user_id, req.client_request_token.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(CollectionUserDto::new(user, None))))
@@ -334,7 +334,7 @@ pub async fn delete_user(
 pub async fn associate_faces(
     State(app): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    JsonBody(req): JsonBody<AssociateFacesRequest>,
+    OptionsBody(req): OptionsBody<AssociateFacesRequest>,
 ) -> ApiResult<Json<UserFacesChanged>> {
     let options = AssociateOptions { threshold: req.threshold, client_request_token: req.client_request_token };
     Ok(Json(users::associate(&app, &id, &user_id, &req.face_ids, options).await?.into()))
@@ -348,7 +348,7 @@ pub async fn associate_faces(
 pub async fn disassociate_faces(
     State(app): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    JsonBody(req): JsonBody<DisassociateFacesRequest>,
+    OptionsBody(req): OptionsBody<DisassociateFacesRequest>,
 ) -> ApiResult<Json<UserFacesChanged>> {
     let token = req.client_request_token.as_deref();
     Ok(Json(users::disassociate(&app, &id, &user_id, &req.face_ids, token).await?.into()))
@@ -370,7 +370,7 @@ fn search_response(found: users::UserSearch) -> SearchUsersResponse {
 pub async fn search_by_user(
     State(app): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-    JsonBody(req): JsonBody<SearchUsersRequest>,
+    OptionsBody(req): OptionsBody<SearchUsersRequest>,
 ) -> ApiResult<Json<SearchUsersResponse>> {
     let found = users::search(&app, &id, &SearchBy::User(user_id), search_options(&req)).await?;
     Ok(Json(search_response(found)))
@@ -384,7 +384,7 @@ pub async fn search_by_user(
 pub async fn search_by_face(
     State(app): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
-    JsonBody(req): JsonBody<SearchUsersRequest>,
+    OptionsBody(req): OptionsBody<SearchUsersRequest>,
 ) -> ApiResult<Json<SearchUsersResponse>> {
     let found = users::search(&app, &id, &SearchBy::Face(face_id), search_options(&req)).await?;
     Ok(Json(search_response(found)))

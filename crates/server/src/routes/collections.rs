@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::dto::*;
 use crate::error::ApiResult;
 use crate::http_error::ErrorBody;
-use crate::input::{lenient_string, JsonBody, Payload, QueryOptions};
+use crate::input::{lenient_string, OptionsBody, Payload, QueryOptions};
 use crate::state::AppState;
 use crate::usecases::collections;
 
@@ -56,7 +56,7 @@ impl PageQuery {
 pub async fn create_collection(
     State(app): State<AppState>,
     Extension(caller): Extension<auth::Access>,
-    JsonBody(req): JsonBody<CreateCollectionRequest>,
+    OptionsBody(req): OptionsBody<CreateCollectionRequest>,
 ) -> ApiResult<(StatusCode, Json<CollectionDto>)> {
     let created = collections::create(&app, &caller, req.collection_id, req.description).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
@@ -207,7 +207,7 @@ pub async fn delete_face(
 pub async fn delete_faces(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(req): JsonBody<DeleteFacesRequest>,
+    OptionsBody(req): OptionsBody<DeleteFacesRequest>,
 ) -> ApiResult<Json<DeleteFacesResponse>> {
     Ok(Json(collections::delete_faces(&app, &id, req.face_ids).await?.into()))
 }
@@ -259,7 +259,7 @@ pub async fn search(
 pub async fn search_by_face(
     State(app): State<AppState>,
     Path((id, face_id)): Path<(String, String)>,
-    JsonBody(req): JsonBody<SearchByFaceRequest>,
+    OptionsBody(req): OptionsBody<SearchByFaceRequest>,
 ) -> ApiResult<Json<SearchByFaceResponse>> {
     let found = collections::search_by_face(&app, &id, &face_id, req.threshold, req.max_results).await?;
     Ok(Json(SearchByFaceResponse {

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiResult;
 use crate::http_error::ErrorBody;
-use crate::input::{lenient_string, JsonBody, QueryOptions};
+use crate::input::{lenient_string, OptionsBody, QueryOptions};
 use crate::state::AppState;
 use crate::time::rfc3339;
 use crate::usecases::keys::{self, NewKey};
@@ -179,7 +179,7 @@ pub struct Usage {
     responses((status = 201, body = CreatedKey), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
-    JsonBody(req): JsonBody<CreateKeyRequest>,
+    OptionsBody(req): OptionsBody<CreateKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let created = keys::create(&app.store, req.new_key()?).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey::from(created))))

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::access::credentials;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
-use crate::input::{decode_base64, ImageField, JsonBody, Payload};
+use crate::input::{decode_base64, ImageField, OptionsBody, Payload};
 use crate::state::AppState;
 use crate::time::rfc3339;
 use crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX;
@@ -132,7 +132,7 @@ fn challenge_dtos(session: &Session) -> Vec<ChallengeDto> {
 pub async fn create_session(
     State(app): State<AppState>,
     Extension(caller): Extension<auth::Access>,
-    JsonBody(req): JsonBody<CreateSessionRequest>,
+    OptionsBody(req): OptionsBody<CreateSessionRequest>,
 ) -> ApiResult<Response> {
     let options = liveness_sessions::CreateOptions {
         challenges: req.challenges,

@@ -12,7 +12,7 @@ use crate::access::bearer_token;
 use crate::dto::UserDto;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
-use crate::input::{ImageField, JsonBody, Payload};
+use crate::input::{ImageField, OptionsBody, Payload};
 use crate::state::AppState;
 use crate::time::rfc3339;
 use crate::usecases::liveness_sessions::Credential;
@@ -146,7 +146,7 @@ pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResul
     responses((status = 200, body = RevokedToken), (status = 400, body = ErrorBody)))]
 pub async fn revoke(
     State(app): State<AppState>,
-    JsonBody(req): JsonBody<RevokeTokenRequest>,
+    OptionsBody(req): OptionsBody<RevokeTokenRequest>,
 ) -> ApiResult<Json<RevokedToken>> {
     let which = match (req.token, req.jti) {
         (Some(token), None) => Revocation::Token(token),
