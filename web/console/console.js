@@ -55,8 +55,10 @@ function signInPrompt() {
 }
 
 async function show() {
-  const name = location.hash.slice(1) || "compare";
-  const view = views[name] || views.compare;
+  const hash = location.hash.slice(1);
+  // Only the views' own names: `#__proto__` or `#constructor` name the object's inherited members, not a view.
+  const name = Object.hasOwn(views, hash) ? hash : "compare";
+  const view = views[name];
   for (const a of document.querySelectorAll("nav a")) {
     if (a.getAttribute("href") === "#" + name) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -71,7 +73,7 @@ async function show() {
   } catch (error) {
     showError(error);
   }
-  main.dataset.view = name in views ? name : "compare";
+  main.dataset.view = name;
   main.dataset.rendered = String(++renders);
 }
 

@@ -241,6 +241,16 @@ try {
     await page.waitForSelector("#collections-table");
     await shot(page, "open");
 
+    // A hash naming an inherited member (`#__proto__`, `#constructor`) shows the default view, and the console
+    // keeps working after it.
+    for (const hash of ["__proto__", "constructor"]) {
+      await page.goto(`${openBase}/console#${hash}`);
+      const shown = await page.waitForSelector("[data-view=compare]", { timeout: 5000 }).then(() => true, () => false);
+      check(shown, `#${hash} shows the compare view`);
+    }
+    await page.evaluate(() => { location.hash = "#collections"; });
+    await page.waitForSelector("#collections-table");
+
     // A page of another origin cannot use the open server: forms it auto-submits (no preflight needed) to
     // create an admin key and a collection are refused, and nothing is created.
     const attacker = "http://attacker.test";

@@ -97,6 +97,9 @@ struct ReceivedClaims {
     aud: Audience,
     iat: i64,
     exp: i64,
+    /// Not before (RFC 7519 4.1.5): Facegate's own tokens carry none, but a token that says so is held to it.
+    #[serde(default)]
+    nbf: Option<i64>,
     jti: String,
     #[serde(default)]
     similarity: Option<f32>,
@@ -348,7 +351,8 @@ pub fn verify(
     if validation.now >= received.exp.saturating_add(validation.leeway) {
         return Err(TokenError::Expired);
     }
-    if received.iat > validation.now.saturating_add(validation.leeway) {
+    let not_before = received.nbf.unwrap_or(received.iat).max(received.iat);
+    if not_before > validation.now.saturating_add(validation.leeway) {
         return Err(TokenError::NotYetValid);
     }
     if received.iss != validation.issuer {
@@ -453,6 +457,18 @@ mod tests {
         for bad in ["", "a.b", "a.b.c.d", "!!.??.**", &"x".repeat(MAX_TOKEN_BYTES + 1)] {
             assert_eq!(verify(bad, &validation(1010), find), Err(TokenError::Malformed), "{bad:.20}");
         }
+        // A signed `nbf` in the future holds the token back until then.
+        let hs = SigningKey::hs256("n".into(), b"0123456789abcdef0123456789abcdef".to_vec());
+        let header = b64json(serde_json::json!({"alg": "HS256", "kid": "n"}));
+        let later = b64json(serde_json::json!({"iss": "facegate", "sub": "bob", "aud": "app",
+            "iat": 1000, "nbf": 1030, "exp": 2000, "jti": "j"}));
+        let input = format!("{header}.{later}");
+        let sig = URL_SAFE_NO_PAD
+            .encode(hmac(b"0123456789abcdef0123456789abcdef", input.as_bytes()).unwrap().finalize().into_bytes());
+        let held = format!("{input}.{sig}");
+        let public = hs.verifying_key();
+        assert_eq!(verify(&held, &validation(1010), |_| Some(public.clone())), Err(TokenError::NotYetValid));
+        assert!(verify(&held, &validation(1030), |_| Some(public.clone())).is_ok());
         // A critical extension we do not understand.
         let crit = b64json(serde_json::json!({"alg": "EdDSA", "kid": key.kid(), "crit": ["exp"]}));
         let t = format!("{crit}.{}.{}", parts[1], parts[2]);
