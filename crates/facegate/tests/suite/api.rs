@@ -928,13 +928,15 @@ fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
     let dir = tmp.join("config");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("facegate.toml"), "queue = 5\nmatch_threshold = 70.0\nlisten = \"127.0.0.1:9001\"\n")?;
-    let print = |env: &[(&str, &str)], flags: &[&str]| -> Value {
+    // `serve --print-config` with `env` added and `flags`.
+    let run = |env: &[(&str, &str)], flags: &[&str]| -> std::process::Output {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"));
         cmd.args(["serve", "--print-config"]).args(flags).current_dir(&dir).env_remove("FACEGATE_CONFIG");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("runs");
+        cmd.envs(env.iter().copied());
+        cmd.output().expect("runs")
+    };
+    let print = |env: &[(&str, &str)], flags: &[&str]| -> Value {
+        let out = run(env, flags);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let table: toml::Table = String::from_utf8_lossy(&out.stdout).parse().expect("TOML");
         serde_json::to_value(table).expect("JSON")
@@ -988,12 +990,7 @@ fn configuration_layers(tmp: &Path) -> Result<(), Failed> {
 
     // A misspelt variable or key stops the start, naming the close matches; secrets never come from flags.
     let refused = |env: &[(&str, &str)], flags: &[&str]| -> String {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"));
-        cmd.args(["serve", "--print-config"]).args(flags).current_dir(&dir).env_remove("FACEGATE_CONFIG");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("runs");
+        let out = run(env, flags);
         assert!(!out.status.success(), "{env:?} {flags:?} accepted");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
