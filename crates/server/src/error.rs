@@ -166,9 +166,25 @@ pub struct ApiError {
     pub details: Option<serde_json::Value>,
 }
 
+/// The longest error message answered, in bytes: a message quoting the request (an unknown field's name, a bad
+/// value) never echoes more of it than this.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, marked with an ellipsis where cut.
+pub fn bounded_message(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None, details: None }
+        Self { code, message: bounded_message(message.into()), retry_after: None, details: None }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -289,6 +305,14 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_bounded_at_a_character_boundary() {
+        assert_eq!(bounded_message("short".into()), "short");
+        let long = "é".repeat(MAX_MESSAGE_BYTES);
+        let cut = ApiError::new(Code::InvalidRequest, long).message;
+        assert!(cut.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8() && cut.ends_with('…'), "{}", cut.len());
+    }
 
     #[test]
     fn codes_are_unique_snake_case_with_error_statuses() {

@@ -202,6 +202,13 @@ fn bad_input_gets_typed_errors(e: &Env) -> Result<(), Failed> {
     expect_error(post("application/json", b"{\"image\": ".to_vec()), 400, "invalid_json");
     expect_error(post("application/json", b"[1, 2]".to_vec()), 400, "invalid_json");
     expect_error(post("application/json", b"{}".to_vec()), 400, "missing_image");
+    // An error quoting the request (here an unknown field's 500 kB name) echoes at most 1 kB of it back.
+    let mut long = serde_json::Map::new();
+    long.insert("x".repeat(500_000), json!(1));
+    let echoed = e.post_json("/v1/collections", &Value::Object(long));
+    assert_eq!(echoed.status().as_u16(), 400);
+    let text = echoed.text()?;
+    assert!(text.len() < 2048 && text.contains("xxxx"), "{} bytes", text.len());
     expect_error(e.post_json("/v1/detect", &json!({"image": 5})), 400, "invalid_request");
     expect_error(e.post_json("/v1/detect", &json!({"image": "%%%not base64%%%"})), 400, "invalid_base64");
     expect_error(

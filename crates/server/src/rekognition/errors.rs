@@ -18,7 +18,7 @@ pub struct AwsError {
 
 impl AwsError {
     pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        AwsError { status, kind, message: message.into() }
+        AwsError { status, kind, message: crate::error::bounded_message(message.into()) }
     }
 
     pub(super) fn invalid(message: impl Into<String>) -> Self {
