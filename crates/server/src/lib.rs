@@ -47,7 +47,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The routes with their middleware.
 pub fn router(state: AppState) -> Router {
     // Each route carries its own access layer (see `routes::table`); `observe` wraps them all.
-    let router = routes::all()
+    let all = routes::all();
+    // Answers no route gave (no such path or method, a path refused before routing) under a front door come in
+    // that door's error shape, as its routes' own errors do.
+    let doors = all.door_shapes();
+    let router = all
         .into_router(&state)
         // A route layer runs after routing: `observe` sees every routed answer, access control's too.
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -59,6 +63,13 @@ pub fn router(state: AppState) -> Router {
         // the path's text is checked before routing.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn(text::check_path))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let doors = doors.clone();
+            async move {
+                let path = request.uri().path().to_string();
+                doors.dress(&path, next.run(request).await)
+            }
+        }))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             ApiError::internal("handler panicked", "see the log").into_response()
         }))

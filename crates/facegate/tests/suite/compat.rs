@@ -592,6 +592,23 @@ fn nose_challenge(dir: &std::path::Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// What no route answers under a door (no such path, no such method, a path refused before routing) comes in that
+/// door's error shape too; `/v1` keeps its own.
+fn unrouted_answers_in_each_doors_shape(dir: &std::path::Path) -> Result<(), Failed> {
+    let door = Door::start(dir, "");
+    let c = &door.c;
+    let url = |path: &str| door.served.url(path);
+    fastapi_error(c.get(url("/compat/facelock/no-such-thing")).send()?, 404, "not_found");
+    fastapi_error(c.delete(url("/compat/facelock/register/")).send()?, 405, "method_not_allowed");
+    fastapi_error(c.get(url("/compat/deepface-liveness/no/such")).send()?, 404, "not_found");
+    gateway_error(c.get(url("/compat/liveness-api/no-such-thing")).send()?, 404, "not_found");
+    gateway_error(c.put(url("/compat/id-selfie/no-such-thing")).send()?, 404, "not_found");
+    gateway_error(c.get(url("/compat/nose-challenge/%00")).send()?, 400, "invalid_text");
+    let (status, body) = json(c.get(url("/v1/no-such-thing")).send()?);
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    Ok(())
+}
+
 pub fn trials() -> Vec<Trial> {
     let tmp = tempfile::tempdir().expect("temp dir");
     let root = tmp.path().to_path_buf();
@@ -615,6 +632,10 @@ pub fn trials() -> Vec<Trial> {
         {
             let d = root.join("deepface-liveness");
             trial!("deepface_liveness_readme_calls", move || deepface_liveness(&d))
+        },
+        {
+            let d = root.join("unrouted");
+            trial!("unrouted_answers_in_each_doors_shape", move || unrouted_answers_in_each_doors_shape(&d))
         },
     ]
 }

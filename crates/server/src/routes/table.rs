@@ -44,6 +44,28 @@ struct Route {
     errors: Option<ErrorShape>,
 }
 
+/// The front doors' error shapes by path prefix (`/compat/<door>/`), for answers no route gave: no such path or
+/// method under a door, a path refused before routing.
+#[derive(Clone, Default)]
+pub struct DoorShapes(Vec<(String, ErrorShape)>);
+
+impl DoorShapes {
+    /// An error response for `path` in its door's shape, when it is under a door and not dressed yet.
+    pub fn dress(&self, path: &str, response: Response) -> Response {
+        if response.headers().contains_key(ERROR_CODE_HEADER) {
+            return response;
+        }
+        match self
+            .0
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()) || path == prefix.trim_end_matches('/'))
+        {
+            Some((_, shape)) => reshape(response, *shape),
+            None => response,
+        }
+    }
+}
+
 /// Re-dresses an error response (one that carries its [`ApiError`]) in `shape`.
 fn reshape(response: Response, shape: ErrorShape) -> Response {
     let Some(error) = response.extensions().get::<ApiError>().cloned() else { return response };
@@ -136,6 +158,20 @@ impl Routes {
             route.errors = Some(shape);
         }
         self
+    }
+
+    /// The error shape of each front door (its routes' first two path segments), for [`DoorShapes::dress`].
+    pub fn door_shapes(&self) -> DoorShapes {
+        let mut out: Vec<(String, ErrorShape)> = Vec::new();
+        for route in &self.routes {
+            let Some(shape) = route.errors else { continue };
+            let segments: Vec<&str> = route.path.split('/').filter(|s| !s.is_empty()).take(2).collect();
+            let prefix = format!("/{}/", segments.join("/"));
+            if !out.iter().any(|(p, _)| *p == prefix) {
+                out.push((prefix, shape));
+            }
+        }
+        DoorShapes(out)
     }
 
     pub fn merge(mut self, other: Routes) -> Self {
