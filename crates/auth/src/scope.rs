@@ -81,7 +81,20 @@ pub struct Access {
     pub stored: bool,
 }
 
+/// The owner of what a caller without a key creates through an open route (`open_routes`): no key reaches it.
+pub const ANONYMOUS: &str = "anonymous";
+
 impl Access {
+    /// A caller without a key on an open route: these scopes, no stored key, owner [`ANONYMOUS`].
+    pub fn anonymous(scopes: Vec<Scope>) -> Self {
+        Access { key_id: ANONYMOUS.to_string(), scopes, collections: None, buckets: None, stored: false }
+    }
+
+    /// Whether this is a caller without a key on an open route.
+    pub fn is_anonymous(&self) -> bool {
+        !self.stored && self.key_id == ANONYMOUS
+    }
+
     /// Everything, everywhere (the configured admin key; every caller of an open loopback server).
     pub fn unrestricted(key_id: &str) -> Self {
         Access {

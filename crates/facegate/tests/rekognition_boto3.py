@@ -425,9 +425,26 @@ for i, frame in enumerate(sent):
     assert status == 200, answer
 result = rk.get_face_liveness_session_results(SessionId=session_id)
 assert result["Status"] == "SUCCEEDED" and result["Confidence"] > 50, {k: v for k, v in result.items() if "Image" not in k}
-# The images are frames the browser sent, as it sent them (AWS re-encodes them as JPEG).
-assert result["ReferenceImage"]["Bytes"] in sent, "the reference image is one of the frames"
-assert 1 <= len(result["AuditImages"]) <= 2 and all(a["Bytes"] in sent for a in result["AuditImages"]), result["AuditImages"]
+# The images are frames the browser sent, re-encoded as JPEG (as AWS does) at their size.
+def jpeg_size(data):
+    """(width, height) from a JPEG's start-of-frame marker."""
+    assert data[:3] == b"\xff\xd8\xff", data[:8]
+    i = 2
+    while i + 9 < len(data):
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + length
+    raise AssertionError("no start-of-frame marker")
+
+
+def png_size(data):
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+kept = [result["ReferenceImage"]["Bytes"]] + [a["Bytes"] for a in result["AuditImages"]]
+assert 1 <= len(result["AuditImages"]) <= 2, len(result["AuditImages"])
+assert all(jpeg_size(k) == png_size(sent[0]) for k in kept), [jpeg_size(k) for k in kept]
 assert error_of(rk.get_face_liveness_session_results, SessionId=str(uuid.uuid4())) == "ResourceNotFoundException"
 # Another key cannot read this session's result.
 _, stranger_rk = key_with_pair(scopes=["liveness"])

@@ -59,6 +59,14 @@ pub enum Requirement {
 
 pub use crate::config::OpenRoute;
 
+/// Who calls an open loopback server (no admin key): the machine's own user, with every right.
+pub const LOCAL_CALLER: &str = "local";
+
+/// The client's address (see [`client_ip`]), put in every request's extensions for handlers whose limits
+/// depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
 /// Whether a bearer credential is a JWT (three base64url parts), not an API key.
 fn is_jwt(token: &str) -> bool {
     token.split('.').count() == 3 && !token.starts_with("fg_")
@@ -87,6 +95,7 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
         }
     }
     let ip = client_ip(&app, &request);
+    request.extensions_mut().insert(ClientAddress(ip));
     let need = match gate.requirement {
         Requirement::Scope(Scope::Metrics) if app.config.metrics_public => Requirement::Public,
         need => need,
@@ -361,7 +370,7 @@ pub(crate) struct Limits {
 /// Who the request's key belongs to: 401 for a missing, unknown, wrong, revoked or expired key.
 async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Limits), ApiError> {
     let presented = match credentials(headers) {
-        None if app.config.admin_key.is_none() => return Ok((Access::unrestricted("anonymous"), Limits::default())),
+        None if app.config.admin_key.is_none() => return Ok((Access::unrestricted(LOCAL_CALLER), Limits::default())),
         None => return Err(ApiError::new(Code::Unauthorized, "this endpoint needs an API key")),
         Some(presented) => presented?,
     };

@@ -60,9 +60,8 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")
         })
         // Bodies are read (with the configured limit) by the extractors in `input`, which check their text;
-        // the path's text is checked before routing.
+        // the path's text is checked by each route, after its access control (`routes::table`).
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(text::check_path))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             let doors = doors.clone();
             async move {

@@ -119,6 +119,7 @@ pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
         keyring,
         key_limiter: auth::RateLimiter::new(100_000),
         ip_limiter: auth::RateLimiter::new(100_000),
+        frame_limiter: auth::RateLimiter::new(100_000),
         passive,
         turns: Default::default(),
     }))

@@ -34,6 +34,8 @@ pub struct Shared {
     /// Token buckets per API key id, and per client address (unauthenticated and login requests).
     pub key_limiter: RateLimiter<String>,
     pub ip_limiter: RateLimiter<IpAddr>,
+    /// Frames per client address to the liveness sessions no key owns (`anonymous_frames_per_second`).
+    pub frame_limiter: RateLimiter<IpAddr>,
     /// Passive anti-spoofing, when its weights are in the models directory; else why not.
     pub passive: Result<Arc<antispoof::PassiveLiveness>, String>,
     /// Head turns clients have shown across single-frame calls (this replica's memory).

@@ -70,7 +70,8 @@ fn decoded_path(path: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Middleware: refuses a request whose decoded path holds a control character (ids in paths: `/v1/users/%00`).
+/// Middleware on every route, inside its access layer: refuses a request whose decoded path holds a control
+/// character (ids in paths: `/v1/users/%00`).
 /// The query string and bodies are checked where they are parsed (the `input` module).
 pub async fn check_path(request: Request, next: Next) -> Response {
     let path = decoded_path(request.uri().path());

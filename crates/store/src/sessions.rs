@@ -302,6 +302,16 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// How many sessions `owner` has in the store (running, or finished and not purged yet).
+    pub async fn count_sessions_of(&self, owner: &str) -> StoreResult<u64> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM liveness_sessions WHERE owner_key = $1")
+            .bind(owner)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Deletes the sessions (and images) whose retention ended before `now`; returns how many.
     pub async fn purge_sessions(&self, now: i64) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;

@@ -128,6 +128,27 @@ pub fn decode_file(path: &std::path::Path, limits: &DecodeLimits) -> Result<Deco
     decode(&bytes, limits)
 }
 
+/// Encodes an image as a JPEG of `quality` (1-100), scaled down (a triangle filter, keeping its aspect) so that
+/// neither side exceeds `max_side`: a kept copy of an upload whose size no longer depends on what was sent.
+pub fn encode_jpeg_within(img: &RgbImage, max_side: u32, quality: u8) -> Result<Vec<u8>> {
+    let longest = img.width().max(img.height());
+    let scaled;
+    let img = if longest > max_side && max_side > 0 {
+        let scale = f64::from(max_side) / f64::from(longest);
+        let w = ((f64::from(img.width()) * scale).round() as u32).max(1);
+        let h = ((f64::from(img.height()) * scale).round() as u32).max(1);
+        scaled = ::image::imageops::resize(img, w, h, ::image::imageops::FilterType::Triangle);
+        &scaled
+    } else {
+        img
+    };
+    let mut out = Vec::new();
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100))
+        .encode_image(img)
+        .map_err(|e| VisionError::CorruptImage(format!("encoding a JPEG: {e}")))?;
+    Ok(out)
+}
+
 /// Resizes by bilinear interpolation with pixel centres aligned (as OpenCV's `INTER_LINEAR`): each output
 /// pixel reads the four source pixels around its centre. Several times faster than a filtered resample for
 /// the detector's downscaling, where the network itself is robust to the aliasing.
@@ -212,5 +233,19 @@ mod tests {
         let half = resize_bilinear(&ramp, 4, 1);
         let values: Vec<u8> = half.pixels().map(|p| p.0[0]).collect();
         assert_eq!(values, [5, 25, 45, 65]);
+    }
+
+    #[test]
+    fn a_kept_jpeg_is_bounded_and_decodes_to_the_same_picture() {
+        // A 3000x1000 gradient: scaled to 1200x400, small images kept at their size.
+        let big = RgbImage::from_fn(3000, 1000, |x, y| ::image::Rgb([(x / 12) as u8, (y / 4) as u8, 128]));
+        let bytes = encode_jpeg_within(&big, 1200, 90).unwrap();
+        let back = decode(&bytes, &DecodeLimits::default()).unwrap();
+        assert_eq!((back.width(), back.height(), back.format), (1200, 400, "jpeg"));
+        let (p, q) = (back.rgb.get_pixel(600, 200).0, big.get_pixel(1500, 500).0);
+        assert!(p.iter().zip(q).all(|(a, b)| a.abs_diff(b) <= 6), "{p:?} vs {q:?}");
+        let small = RgbImage::from_pixel(64, 48, ::image::Rgb([200, 30, 30]));
+        let kept = decode(&encode_jpeg_within(&small, 1200, 90).unwrap(), &DecodeLimits::default()).unwrap();
+        assert_eq!((kept.width(), kept.height()), (64, 48));
     }
 }

@@ -532,20 +532,12 @@ fn nose_challenge(dir: &std::path::Path) -> Result<(), Failed> {
     let token = started["token"].as_str().ok_or("token")?.to_string();
 
     // A still face slid from the middle of the frame to the nose box, one frame each 200 ms.
-    let face = image::load_from_memory(&read("yale/images/subject02/subject02_normal.png"))?.to_rgb8();
-    let face = image::imageops::resize(&face, 220, 167, image::imageops::FilterType::Triangle);
     let (goal_x, goal_y) = (px("noseLeft") + px("noseWidth") / 2, px("noseTop") + px("noseHeight") / 2);
     let steps = 12;
     for i in 0..=steps {
         let t = i as f64 / steps as f64;
-        // The face's nose sits near the middle of the crop.
-        let cx = (320.0 + (goal_x as f64 - 320.0) * t) as i64 - 110;
-        let cy = (240.0 + (goal_y as f64 - 240.0) * t) as i64 - 95;
-        let mut canvas = image::RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128]));
-        image::imageops::overlay(&mut canvas, &face, cx, cy);
-        let mut jpeg = Vec::new();
-        image::DynamicImage::ImageRgb8(canvas)
-            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
+        let nose = (320.0 + (goal_x as f64 - 320.0) * t, 240.0 + (goal_y as f64 - 240.0) * t);
+        let jpeg = face_frame((640, 480), 220, nose)?;
         let body = json!({"timestamp": 1_700_000_000_000i64 + i * 200, "frameBase64": b64(&jpeg), "token": token});
         let (status, saved) = json(
             door.c.put(door.served.url(&format!("/compat/nose-challenge/challenge/{id}/frames"))).json(&body).send()?,
@@ -592,6 +584,79 @@ fn nose_challenge(dir: &std::path::Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A JPEG frame of `size` pixels, grey, with a Yale face `face_width` pixels wide whose nose lies at `nose`.
+fn face_frame(size: (u32, u32), face_width: u32, nose: (f64, f64)) -> Result<Vec<u8>, Failed> {
+    let face = image::load_from_memory(&read("yale/images/subject02/subject02_normal.png"))?.to_rgb8();
+    let face_height = face_width * face.height() / face.width();
+    let face = image::imageops::resize(&face, face_width, face_height, image::imageops::FilterType::Triangle);
+    // The face's nose sits near the middle of the crop, a little below.
+    let (x, y) = (nose.0 as i64 - i64::from(face_width) / 2, nose.1 as i64 - i64::from(face_height) * 95 / 167);
+    let mut canvas = image::RgbImage::from_pixel(size.0, size.1, image::Rgb([128, 128, 128]));
+    image::imageops::overlay(&mut canvas, &face, x, y);
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(canvas).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
+    Ok(jpeg)
+}
+
+/// What callers without a key may hold through the open nose-challenge start: a bounded number of sessions, frames
+/// limited per address, and no images kept; a key's sessions keep their reference image, re-encoded as a JPEG of
+/// at most 1280 pixels a side whatever was sent.
+fn anonymous_sessions_are_bounded(dir: &std::path::Path) -> Result<(), Failed> {
+    let config =
+        "open_routes = [\"nose_challenge_start\"]\nanonymous_sessions_max = 2\nanonymous_frames_per_second = 0.2\n";
+    let door = Door::start(dir, config);
+    let size = json!({"imageWidth": 640, "imageHeight": 480});
+    let start = |key: Option<&str>| {
+        let mut req = door.post("/compat/nose-challenge/start").json(&size);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send()
+    };
+    let frame = |id: &str, token: &str, jpeg: &[u8]| {
+        let body = json!({"timestamp": 1_700_000_000_000i64, "frameBase64": b64(jpeg), "token": token});
+        door.c.put(door.served.url(&format!("/compat/nose-challenge/{id}/frames"))).json(&body).send()
+    };
+    let session = |resp: reqwest::blocking::Response| -> Result<(String, String), Failed> {
+        let (status, started) = json(resp);
+        assert_eq!(status, 200, "{started}");
+        Ok((started["id"].as_str().ok_or("id")?.into(), started["token"].as_str().ok_or("token")?.into()))
+    };
+    let images = |id: &str| -> Result<Value, Failed> {
+        let (status, view) = json(door.get(&format!("/v1/liveness/sessions/{id}")).bearer_auth(ADMIN).send()?);
+        assert_eq!(status, 200, "{view}");
+        Ok(view["images"].clone())
+    };
+    let small = face_frame((640, 480), 220, (320.0, 240.0))?;
+
+    let (first, first_token) = session(start(None)?)?;
+    session(start(None)?)?;
+    let full = gateway_error(start(None)?, 503, "overloaded");
+    assert!(full["message"].as_str().is_some_and(|m| m.contains("without a key")), "{full}");
+    // A key's sessions are its own business.
+    let (keyed, keyed_token) = session(start(Some(&door.key))?)?;
+
+    // One frame per 5 seconds from this address to sessions without a key; none kept.
+    let (status, saved) = json(frame(&first, &first_token, &small)?);
+    assert_eq!((status, saved), (200, json!({"message": "Frame saved successfully"})));
+    gateway_error(frame(&first, &first_token, &small)?, 429, "rate_limited");
+    assert_eq!(images(&first)?, json!([]));
+
+    // The key's session takes its frames from the same address, and keeps its reference: a 2400x1800 frame
+    // comes back as a JPEG of 1280x960.
+    let big = face_frame((2400, 1800), 800, (1200.0, 900.0))?;
+    let (status, saved) = json(frame(&keyed, &keyed_token, &big)?);
+    assert_eq!((status, saved), (200, json!({"message": "Frame saved successfully"})));
+    assert_eq!(images(&keyed)?, json!([format!("/v1/liveness/sessions/{keyed}/images/reference")]));
+    let resp = door.get(&format!("/v1/liveness/sessions/{keyed}/images/reference")).bearer_auth(ADMIN).send()?;
+    assert_eq!((resp.status().as_u16(), resp.headers()["content-type"].to_str()?), (200, "image/jpeg"));
+    let kept = resp.bytes()?;
+    let picture = image::load_from_memory_with_format(&kept, image::ImageFormat::Jpeg)?;
+    assert_eq!((picture.width(), picture.height()), (1280, 960));
+    assert!(kept.len() < big.len(), "{} bytes kept of {}", kept.len(), big.len());
+    Ok(())
+}
+
 /// What no route answers under a door (no such path, no such method, a path refused before routing) comes in that
 /// door's error shape too; `/v1` keeps its own.
 fn unrouted_answers_in_each_doors_shape(dir: &std::path::Path) -> Result<(), Failed> {
@@ -603,7 +668,9 @@ fn unrouted_answers_in_each_doors_shape(dir: &std::path::Path) -> Result<(), Fai
     fastapi_error(c.get(url("/compat/deepface-liveness/no/such")).send()?, 404, "not_found");
     gateway_error(c.get(url("/compat/liveness-api/no-such-thing")).send()?, 404, "not_found");
     gateway_error(c.put(url("/compat/id-selfie/no-such-thing")).send()?, 404, "not_found");
-    gateway_error(c.get(url("/compat/nose-challenge/%00")).send()?, 400, "invalid_text");
+    let frame = json!({"frameBase64": "", "token": "x"});
+    gateway_error(c.put(url("/compat/nose-challenge/%00/frames")).json(&frame).send()?, 400, "invalid_text");
+    gateway_error(c.get(url("/compat/liveness-api/session/%00")).send()?, 401, "unauthorized");
     let (status, body) = json(c.get(url("/v1/no-such-thing")).send()?);
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
     Ok(())
@@ -632,6 +699,10 @@ pub fn trials() -> Vec<Trial> {
         {
             let d = root.join("deepface-liveness");
             trial!("deepface_liveness_readme_calls", move || deepface_liveness(&d))
+        },
+        {
+            let d = root.join("anonymous-sessions");
+            trial!("anonymous_sessions_are_bounded", move || anonymous_sessions_are_bounded(&d))
         },
         {
             let d = root.join("unrouted");

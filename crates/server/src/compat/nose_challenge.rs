@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::{OpenRoute, Requirement::*};
+use crate::access::{ClientAddress, OpenRoute, Requirement::*};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
@@ -74,13 +74,7 @@ pub async fn start(
     OptionsBody(req): OptionsBody<StartRequest>,
 ) -> ApiResult<Json<Started>> {
     // Opened by `open_routes`, a caller without a key owns its session as `anonymous` (only its token reaches it).
-    let caller = caller.map(|c| c.0).unwrap_or_else(|| auth::Access {
-        key_id: "anonymous".into(),
-        scopes: vec![Scope::Liveness],
-        collections: None,
-        buckets: None,
-        stored: false,
-    });
+    let caller = caller.map(|c| c.0).unwrap_or_else(|| auth::Access::anonymous(vec![Scope::Liveness]));
     let (w, h) = (req.image_width, req.image_height);
     if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
         return Err(ApiError::invalid_parameter("imageWidth and imageHeight must lie in 64..8192 pixels"));
@@ -146,11 +140,12 @@ pub struct FrameSaved {
 pub async fn put_frame(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    Extension(ClientAddress(from)): Extension<ClientAddress>,
     JsonBody(req): JsonBody<FrameRequest>,
 ) -> ApiResult<Json<FrameSaved>> {
     let image = decode_base64("frameBase64", &req.frame_base64)?;
     liveness_sessions::authorize_frames(&app, &id, Credential::SessionToken(&req.token)).await?;
-    match liveness_sessions::send_frames(&app, &id, vec![Frame::unnumbered(image)]).await {
+    match liveness_sessions::send_frames(&app, &id, vec![Frame::unnumbered(image)], from).await {
         // The session's own verdict on the frame (accepted, refused, the session decided) is for `/verify`.
         Ok(_) => {}
         Err(e) if matches!(e.code.status(), 409 | 410 | 422) => {}

@@ -237,6 +237,13 @@ pub struct ServerConfig {
     /// Routes of the drop-in front doors that were open in their own systems and are open here only when listed
     /// (limited per client address): `facelock_register`, `face_login`, `nose_challenge_start`.
     pub open_routes: Vec<OpenRoute>,
+    /// Liveness sessions started through an open route without a key (the nose challenge's start) that the
+    /// store holds at once, running or finished, at most (503 beyond, until some end and are swept: they are kept
+    /// at most 15 minutes after they end, and keep no images).
+    pub anonymous_sessions_max: u32,
+    /// Frames one client address may send per second, in bursts of up to 5 seconds' worth, to the liveness
+    /// sessions that no key owns (429 beyond). Sessions a key created are limited by that key instead.
+    pub anonymous_frames_per_second: f64,
     /// Frames without one usable face (none, several, too small, too poor) that fail a session.
     pub liveness_max_bad_frames: u32,
     /// The face's box must be at least this many pixels on its shorter side in liveness frames.
@@ -361,6 +368,8 @@ impl Default for ServerConfig {
             aws_liveness_challenges: Vec::new(),
             login_requires_liveness: false,
             open_routes: Vec::new(),
+            anonymous_sessions_max: 1000,
+            anonymous_frames_per_second: 10.0,
             liveness_max_bad_frames: 15,
             liveness_min_face_px: 64.0,
             admin_key: None,
@@ -494,6 +503,12 @@ impl ServerConfig {
         }
         if !(self.ip_rate_per_second.is_finite() && self.ip_rate_per_second > 0.0) || self.ip_burst == 0 {
             return invalid("ip_rate_per_second", "the per-address limit must be positive");
+        }
+        if !(self.anonymous_frames_per_second.is_finite() && self.anonymous_frames_per_second >= 0.2) {
+            return invalid("anonymous_frames_per_second", "must be 0.2 or more");
+        }
+        if self.anonymous_sessions_max == 0 {
+            return invalid("anonymous_sessions_max", "must be 1 or more (close the open route instead)");
         }
         if !(60..=30 * 86_400).contains(&self.token_ttl_seconds) {
             return invalid("token_ttl_seconds", "must lie between 60 seconds and 30 days");

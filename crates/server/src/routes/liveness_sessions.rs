@@ -12,7 +12,7 @@ use liveness::{ChallengeEvidence, Feedback, Kind, Session, SessionResult, Target
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::access::credentials;
+use crate::access::{credentials, ClientAddress};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
 use crate::input::{decode_base64, ImageField, OptionsBody, Payload};
@@ -262,12 +262,13 @@ pub async fn post_frames(
     State(app): State<AppState>,
     Path(id): Path<String>,
     access: Option<Extension<auth::Access>>,
+    Extension(ClientAddress(from)): Extension<ClientAddress>,
     request: axum::extract::Request,
 ) -> ApiResult<Json<FramesResponse>> {
     let headers = request.headers().clone();
     liveness_sessions::authorize_frames(&app, &id, credential(&headers, &access)).await?;
     let frames = read_frames(frames_payload(&app, request).await?)?;
-    let taken = liveness_sessions::send_frames(&app, &id, frames).await?;
+    let taken = liveness_sessions::send_frames(&app, &id, frames, from).await?;
     Ok(Json(frames_dto(&id, taken)))
 }
 
@@ -307,6 +308,7 @@ pub async fn stream(
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<StreamQuery>,
     access: Option<Extension<auth::Access>>,
+    Extension(ClientAddress(from)): Extension<ClientAddress>,
     headers: HeaderMap,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> ApiResult<Response> {
@@ -316,10 +318,10 @@ pub async fn stream(
     };
     liveness_sessions::authorize_frames(&app, &id, presented).await?;
     let max = app.body_limit();
-    Ok(upgrade.max_message_size(max).on_upgrade(move |socket| run_stream(app, id, socket)))
+    Ok(upgrade.max_message_size(max).on_upgrade(move |socket| run_stream(app, id, from, socket)))
 }
 
-async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::WebSocket) {
+async fn run_stream(app: AppState, id: String, from: std::net::IpAddr, mut socket: axum::extract::ws::WebSocket) {
     use axum::extract::ws::Message;
     let idle = app.idle_timeout();
     while let Ok(Some(Ok(message))) = tokio::time::timeout(idle, socket.recv()).await {
@@ -330,7 +332,7 @@ async fn run_stream(app: AppState, id: String, mut socket: axum::extract::ws::We
             _ => continue,
         };
         let answer = match frame {
-            Ok(frame) => liveness_sessions::send_frames(&app, &id, vec![frame]).await.map(|t| frames_dto(&id, t)),
+            Ok(frame) => liveness_sessions::send_frames(&app, &id, vec![frame], from).await.map(|t| frames_dto(&id, t)),
             Err(e) => Err(e),
         };
         let (text, done) = match answer {

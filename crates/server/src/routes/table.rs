@@ -264,7 +264,12 @@ impl Routes {
         let mut router = Router::new();
         for route in self.routes {
             let gate = Gate { app: app.clone(), requirement: route.requirement };
-            let mut handler = route.handler.route_layer(middleware::from_fn_with_state(gate, enforce));
+            // The path's text is checked inside the access layer: a caller learns nothing of a path before its
+            // credentials are (a wrong key gets 401 whatever the path holds).
+            let mut handler = route
+                .handler
+                .route_layer(middleware::from_fn(crate::text::check_path))
+                .route_layer(middleware::from_fn_with_state(gate, enforce));
             if let Some(shape) = route.errors {
                 handler =
                     handler.route_layer(middleware::map_response(move |r: Response| async move { reshape(r, shape) }));

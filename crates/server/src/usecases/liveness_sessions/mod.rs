@@ -9,6 +9,8 @@ pub mod token;
 
 pub use record::{OutputTarget, SessionRecord, MAX_AUDIT_IMAGES};
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use liveness::replay::{self, FramePrint, SeenFrame};
 use liveness::{Feedback, FrameError, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status, Template};
@@ -146,6 +148,9 @@ pub struct Created {
     pub existed: bool,
 }
 
+/// How long a session no key owns is kept after it ends, at most.
+pub const ANONYMOUS_RETENTION_SECONDS: u64 = 15 * 60;
+
 /// Creates a session for `owner`, or finds the one created before with the same client request token.
 pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions) -> ApiResult<Created> {
     let audit = options.audit_images;
@@ -203,6 +208,21 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
     // Finished sessions past their retention, frame prints past the replay window and templates past their
     // time go on the way (and every minute, see `Server::serve`).
     sweep(app).await?;
+    let anonymous = owner.is_anonymous();
+    if anonymous
+        && app.store.count_sessions_of(auth::scope::ANONYMOUS).await? >= u64::from(config.anonymous_sessions_max)
+    {
+        return Err(ApiError::new(
+            Code::Overloaded,
+            "too many liveness sessions without a key are held now: retry in a few minutes",
+        )
+        .with_retry_after(60));
+    }
+    // A session no key owns is read once, by its client, right after it ends.
+    let retention_s = match anonymous {
+        true => config.liveness_retention_seconds.min(ANONYMOUS_RETENTION_SECONDS),
+        false => config.liveness_retention_seconds,
+    };
     let created = app
         .store
         .create_session(&NewSession {
@@ -214,7 +234,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
             state: state_json(&record)?,
             created_at: now,
             expires_at: now + lifetime_ms,
-            purge_at: now + lifetime_ms + config.liveness_retention_seconds as i64 * 1000,
+            purge_at: now + lifetime_ms + retention_s as i64 * 1000,
             biometrics_until: None,
         })
         .await?;
@@ -289,8 +309,15 @@ async fn seen_in(app: &AppState, id: &str, print: &FramePrint, now_ms: i64) -> A
 
 /// Checks, measures and judges frames for session `id` (the caller is authorised: [`authorize_frames`]),
 /// saving after each.
-pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> ApiResult<FramesTaken> {
+pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>, from: IpAddr) -> ApiResult<FramesTaken> {
     let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
+    // A session no key owns (an open route's) is limited per address, and keeps no images: nobody could read
+    // them but an administrator, and nobody asked for them.
+    let anonymous = row.owner_key == auth::scope::ANONYMOUS;
+    if anonymous {
+        limit_anonymous_frames(app, from, frames.len())?;
+    }
+    let keeps_images = !app.config.liveness_privacy && !anonymous;
     let mut record = load_record(&row)?;
     let mut version = row.version;
     let now = store::now_millis();
@@ -350,18 +377,15 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
             record.template = take_template(app, &mut measured).await?;
         }
         let mut images = Vec::new();
-        if !app.config.liveness_privacy && fb.verdict == liveness::FrameVerdict::Accepted {
-            let content_type = record::image_content_type(&frame.bytes).to_string();
-            if fb.best_frontal {
-                images.push(SessionImage {
-                    name: "reference".into(),
-                    content_type: content_type.clone(),
-                    bytes: frame.bytes.to_vec(),
-                });
-            }
+        if keeps_images && fb.verdict == liveness::FrameVerdict::Accepted {
             let limit = record.session.options.audit_images;
-            if let Some(slot) = record::audit_slot(&mut record, limit) {
-                images.push(SessionImage { name: format!("audit-{slot}"), content_type, bytes: frame.bytes.to_vec() });
+            let audit = record::audit_slot(&mut record, limit);
+            let names = fb.best_frontal.then(|| "reference".to_string()).into_iter();
+            let names: Vec<String> = names.chain(audit.map(|slot| format!("audit-{slot}"))).collect();
+            if let Some((first, rest)) = names.split_first() {
+                let kept = record::kept_image(app, first.clone(), frame.bytes.clone()).await?;
+                images.extend(rest.iter().map(|name| SessionImage { name: name.clone(), ..kept.clone() }));
+                images.insert(0, kept);
             }
         }
         if record.session.status.is_final() {
@@ -386,8 +410,22 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>) -> Ap
         status,
         feedback,
         result: status.is_final().then(|| record.session.result()),
-        reference_kept: !app.config.liveness_privacy,
+        reference_kept: keeps_images,
     })
+}
+
+/// Spends `frames` of the address's budget for frames to sessions no key owns (`anonymous_frames_per_second`,
+/// bursts of 5 seconds' worth), or 429.
+fn limit_anonymous_frames(app: &AppState, from: IpAddr, frames: usize) -> ApiResult<()> {
+    let rate = app.config.anonymous_frames_per_second;
+    let burst = (rate * 5.0).ceil().max(1.0) as u32;
+    for _ in 0..frames {
+        app.frame_limiter.acquire(&from, rate, burst, std::time::Instant::now()).map_err(|wait| {
+            ApiError::new(Code::RateLimited, "too many frames from this address")
+                .with_retry_after(auth::limiter::retry_after_secs(wait))
+        })?;
+    }
+    Ok(())
 }
 
 /// A session's state as of now (expired when due).

@@ -103,13 +103,23 @@ pub fn audit_slot(record: &mut SessionRecord, limit: u32) -> Option<u32> {
     (r < limit).then_some(r)
 }
 
-/// The content type of an image's bytes, from its signature.
-pub fn image_content_type(bytes: &[u8]) -> &'static str {
-    match image::guess_format(bytes) {
-        Ok(image::ImageFormat::Png) => "image/png",
-        Ok(image::ImageFormat::WebP) => "image/webp",
-        Ok(image::ImageFormat::Gif) => "image/gif",
-        Ok(image::ImageFormat::Bmp) => "image/bmp",
-        _ => "image/jpeg",
-    }
+/// The longest side of a kept session image, in pixels (a 720p camera's frames are kept whole).
+pub const KEPT_IMAGE_MAX_SIDE: u32 = 1280;
+
+/// The JPEG quality of kept session images.
+pub const KEPT_IMAGE_QUALITY: u8 = 90;
+
+/// A frame as a session keeps it (its reference or an audit image): decoded and re-encoded as a JPEG of at most
+/// [`KEPT_IMAGE_MAX_SIDE`] pixels a side, so that what a session holds (a few hundred kB at most) does not depend
+/// on the bytes a client sent, and nothing of them but the picture (no metadata, no trailing bytes) is kept.
+pub async fn kept_image(app: &AppState, name: String, frame: bytes::Bytes) -> ApiResult<store::SessionImage> {
+    let pipeline = app.pipeline.clone();
+    let encoded = app
+        .pool
+        .run(move || {
+            let decoded = pipeline.decode(&frame)?;
+            vision::image::encode_jpeg_within(&decoded.rgb, KEPT_IMAGE_MAX_SIDE, KEPT_IMAGE_QUALITY)
+        })
+        .await??;
+    Ok(store::SessionImage { name, content_type: "image/jpeg".into(), bytes: encoded })
 }
