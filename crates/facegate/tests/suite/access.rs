@@ -590,6 +590,25 @@ fn users_and_face_login(dir: &Path) -> Result<(), Failed> {
     // Strangers, too-low thresholds and images without a face get no token.
     assert_eq!(login(&c, &s, &stranger[2], None).1["error"]["code"], json!("no_match"));
     assert_eq!(login(&c, &s, &blair[6], Some(50.0)).1["error"]["code"], json!("invalid_parameter"));
+    // Two people of about the same size: which one logs in is no coin toss, the image is refused; a face in the
+    // background (half the size) does not stop the person in front from logging in.
+    let side_by_side = |stranger_side: u32| -> Result<Vec<u8>, Failed> {
+        let front = image::load_from_memory(&blair[5])?.to_rgb8();
+        let other = image::load_from_memory(&stranger[2])?.to_rgb8();
+        let other =
+            image::imageops::resize(&other, stranger_side, stranger_side, image::imageops::FilterType::Triangle);
+        let mut canvas = image::RgbImage::from_pixel(500, 250, image::Rgb([120, 120, 120]));
+        image::imageops::overlay(&mut canvas, &front, 0, 0);
+        image::imageops::overlay(&mut canvas, &other, 250, i64::from(250 - stranger_side));
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(canvas)
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
+        Ok(jpeg)
+    };
+    let (status, two) = login(&c, &s, &side_by_side(250)?, None);
+    assert_eq!((status, two["error"]["code"].as_str()), (422, Some("multiple_faces")), "{two}");
+    let (status, behind) = login(&c, &s, &side_by_side(120)?, None);
+    assert_eq!((status, behind["userId"].as_str()), (200, Some("alice")), "{behind}");
 
     // Forged tokens are refused: a changed payload, an unknown kid, alg none, an expired one.
     let parts: Vec<&str> = token.split('.').collect();

@@ -631,7 +631,7 @@ fn anonymous_sessions_are_bounded(dir: &std::path::Path) -> Result<(), Failed> {
 
     let (first, first_token) = session(start(None)?)?;
     session(start(None)?)?;
-    let full = gateway_error(start(None)?, 503, "overloaded");
+    let full = gateway_error(start(None)?, 429, "rate_limited");
     assert!(full["message"].as_str().is_some_and(|m| m.contains("without a key")), "{full}");
     // A key's sessions are its own business.
     let (keyed, keyed_token) = session(start(Some(&door.key))?)?;

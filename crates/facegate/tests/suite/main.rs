@@ -37,6 +37,7 @@ mod console;
 mod crash;
 mod erasure;
 mod hostile;
+mod hostile_doors;
 mod liveness;
 mod openapi_client;
 mod readme;
@@ -57,6 +58,7 @@ fn main() {
         crash::trials(),
         erasure::trials(),
         hostile::trials(),
+        hostile_doors::trials(),
         liveness::trials(),
         openapi_client::trials(),
         readme::trials(),

@@ -238,7 +238,7 @@ pub struct ServerConfig {
     /// (limited per client address): `facelock_register`, `face_login`, `nose_challenge_start`.
     pub open_routes: Vec<OpenRoute>,
     /// Liveness sessions started through an open route without a key (the nose challenge's start) that the
-    /// store holds at once, running or finished, at most (503 beyond, until some end and are swept: they are kept
+    /// store holds at once, running or finished, at most (429 beyond, until some end and are swept: they are kept
     /// at most 15 minutes after they end, and keep no images).
     pub anonymous_sessions_max: u32,
     /// Frames one client address may send per second, in bursts of up to 5 seconds' worth, to the liveness

@@ -97,7 +97,7 @@ pub struct RotatedKey {
         (status = 200, body = FaceLoginResponse),
         (status = 400, description = "`invalid_parameter` (e.g. a threshold below the configured floor)", body = ErrorBody),
         (status = 401, description = "`no_match`: nobody registered matches this face", body = ErrorBody),
-        (status = 422, description = "`no_face`", body = ErrorBody),
+        (status = 422, description = "`no_face`; `multiple_faces`: a second face at least 0.8 of the largest's height", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many attempts from this address", body = ErrorBody),
     ))]
 pub async fn face_login(

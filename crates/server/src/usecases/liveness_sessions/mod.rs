@@ -213,7 +213,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         && app.store.count_sessions_of(auth::scope::ANONYMOUS).await? >= u64::from(config.anonymous_sessions_max)
     {
         return Err(ApiError::new(
-            Code::Overloaded,
+            Code::RateLimited,
             "too many liveness sessions without a key are held now: retry in a few minutes",
         )
         .with_retry_after(60));
