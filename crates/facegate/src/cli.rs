@@ -19,13 +19,13 @@ pub struct Cli {
 /// The command line, with `--set`'s long help listing every setting (from [`ServerConfig::keys`]).
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    let keys = server::ServerConfig::keys();
-    let secrets = server::config::SECRET_KEYS;
+    let keys = app::ServerConfig::keys();
+    let secrets = app::config::SECRET_KEYS;
     let listed: Vec<String> = keys
         .iter()
         .map(|k| {
             let note = if secrets.contains(k) { " (secret: environment or file only)" } else { "" };
-            format!("  {k:<34} {}{note}", server::ServerConfig::env_name(k))
+            format!("  {k:<34} {}{note}", app::ServerConfig::env_name(k))
         })
         .collect();
     let help = format!(
@@ -227,7 +227,7 @@ pub struct StoreArgs {
     /// AWS variables: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY) [default: database].
     #[arg(long, value_name = "URL")]
-    pub blob_store: Option<server::config::BlobStore>,
+    pub blob_store: Option<app::config::BlobStore>,
     /// Any setting by its key, repeatable (secrets excepted: they come from the environment or the file). Every
     /// key is also read from FACEGATE_<KEY>; --help lists them.
     #[arg(long = "set", value_name = "KEY=VALUE")]

@@ -8,8 +8,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use server::config::{Origin, TextSetting, ENV_PREFIX, SECRET_KEYS};
-use server::ServerConfig;
+use app::config::{Origin, TextSetting, ENV_PREFIX, SECRET_KEYS};
+use app::ServerConfig;
 
 use crate::cli::{CommonArgs, ServeArgs, StoreArgs};
 
@@ -232,9 +232,9 @@ pub fn server_config(common: &CommonArgs, store: &StoreArgs, serve: Option<&Serv
     }
     if c.s3_access_key_id.is_none() && c.s3_secret_access_key.is_none() {
         c.s3_access_key_id = aws(&["AWS_ACCESS_KEY_ID"]);
-        c.s3_secret_access_key = aws(&["AWS_SECRET_ACCESS_KEY"]).map(server::config::Secret::new);
+        c.s3_secret_access_key = aws(&["AWS_SECRET_ACCESS_KEY"]).map(app::config::Secret::new);
         if c.s3_session_token.is_none() {
-            c.s3_session_token = aws(&["AWS_SESSION_TOKEN"]).map(server::config::Secret::new);
+            c.s3_session_token = aws(&["AWS_SESSION_TOKEN"]).map(app::config::Secret::new);
         }
     }
     c.validate()?;

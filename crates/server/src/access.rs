@@ -14,11 +14,12 @@ use auth::{Access, Scope};
 use axum::extract::{ConnectInfo, RawPathParams, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
-use crate::error::{ApiError, Code};
-use crate::state::AppState;
-use crate::time;
+use crate::http_error::ErrorAnswer;
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::time;
 
 /// The path parameter that names a collection.
 pub const COLLECTION_PARAM: &str = "collectionId";
@@ -57,7 +58,7 @@ pub enum Requirement {
     AwsSignature,
 }
 
-pub use crate::config::OpenRoute;
+pub use app::config::OpenRoute;
 
 /// Who calls an open loopback server (no admin key): the machine's own user, with every right.
 pub const LOCAL_CALLER: &str = "local";
@@ -245,7 +246,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Whether the request's credentials are a liveness session token.
 fn carries_session_token(headers: &HeaderMap) -> bool {
-    matches!(credentials(headers), Some(Ok(t)) if t.starts_with(crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))
+    matches!(credentials(headers), Some(Ok(t)) if t.starts_with(app::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))
 }
 
 /// Whether the query string carries a session token (`token=fls_...`, as WebSocket clients send it).
@@ -253,7 +254,7 @@ fn query_session_token(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
         q.split('&').any(|kv| {
             kv.strip_prefix("token=")
-                .is_some_and(|t| t.starts_with(crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))
+                .is_some_and(|t| t.starts_with(app::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX))
         })
     })
 }

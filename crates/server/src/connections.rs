@@ -26,7 +26,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
-use axum::response::IntoResponse;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,8 +34,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
-use crate::config::ServerConfig;
-use crate::error::{ApiError, Code};
+use crate::http_error::ErrorAnswer;
+use app::config::ServerConfig;
+use app::error::{ApiError, Code};
 
 /// How long a stopping server waits for open requests before it closes their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use vision::Face;
 
 use crate::input::{lenient_string, ImageField};
-pub use crate::time::rfc3339;
+pub use app::time::rfc3339;
 
 /// A box in the pixels of the image as analysed (after EXIF orientation and any quarter turn, see `image`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
@@ -94,7 +94,21 @@ impl From<&Face> for FaceDto {
     }
 }
 
-pub use crate::state::ImageInfo;
+/// The analysed image.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct ImageInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Clockwise quarter turn (0, 90, 180, 270) applied because the photo was sideways or upside down;
+    /// boxes are in the turned image's pixels.
+    pub rotation: u32,
+}
+
+impl From<app::state::ImageInfo> for ImageInfo {
+    fn from(i: app::state::ImageInfo) -> Self {
+        ImageInfo { width: i.width, height: i.height, rotation: i.rotation }
+    }
+}
 
 /// Which faces of an image a request works on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
@@ -466,14 +480,14 @@ pub struct Readiness {
     pub face_model: String,
 }
 
-impl From<crate::usecases::collections::Deleted> for DeleteFacesResponse {
-    fn from(d: crate::usecases::collections::Deleted) -> Self {
+impl From<app::usecases::collections::Deleted> for DeleteFacesResponse {
+    fn from(d: app::usecases::collections::Deleted) -> Self {
         DeleteFacesResponse { deleted_faces: d.deleted, not_found: d.not_found }
     }
 }
 
-impl From<crate::usecases::collections::Match> for MatchDto {
-    fn from(m: crate::usecases::collections::Match) -> Self {
+impl From<app::usecases::collections::Match> for MatchDto {
+    fn from(m: app::usecases::collections::Match) -> Self {
         MatchDto {
             face_id: m.face_id,
             image_id: m.image_id,

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Code};
+use app::error::{ApiError, Code};
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,28 +31,57 @@ pub fn status_of(code: Code) -> StatusCode {
     StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = status_of(self.code);
-        // Front doors that answer errors in another shape re-dress the response from this (routes::table).
-        let typed = self.clone();
-        let body = ErrorBody {
-            error: ErrorDetail { code: self.code.as_str().to_string(), message: self.message, details: self.details },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        if status == StatusCode::UNAUTHORIZED {
-            // RFC 9110 §15.5.2: a 401 names the scheme that would succeed.
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"facegate\""));
-        }
-        if self.code == Code::RequestTimeout {
-            // The rest of a body that did not arrive in time is not waited for: the connection closes.
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response.extensions_mut().insert(typed);
-        response
+/// A use case's error as an HTTP answer: the error type of every handler (`?` converts an [`ApiError`]).
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> Self {
+        HttpError(e)
     }
+}
+
+/// What a handler returns.
+pub type ApiResult<T> = Result<T, HttpError>;
+
+/// Answers an [`ApiError`] where a response is built by hand (middleware): axum's `IntoResponse` is implemented
+/// for [`HttpError`], the core's type being foreign here.
+pub trait ErrorAnswer {
+    fn into_response(self) -> Response;
+}
+
+impl ErrorAnswer for ApiError {
+    fn into_response(self) -> Response {
+        answer(self)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        answer(self.0)
+    }
+}
+
+fn answer(error: ApiError) -> Response {
+    let status = status_of(error.code);
+    // Front doors that answer errors in another shape re-dress the response from this (routes::table).
+    let typed = error.clone();
+    let body = ErrorBody {
+        error: ErrorDetail { code: error.code.as_str().to_string(), message: error.message, details: error.details },
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §15.5.2: a 401 names the scheme that would succeed.
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"facegate\""));
+    }
+    if error.code == Code::RequestTimeout {
+        // The rest of a body that did not arrive in time is not waited for: the connection closes.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some(secs) = error.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response.extensions_mut().insert(typed);
+    response
 }

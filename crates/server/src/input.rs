@@ -18,8 +18,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, Code};
-use crate::state::AppState;
+use app::error::{ApiError, Code};
+
+use crate::http_error::HttpError;
+use app::state::AppState;
 
 /// The body of a request with images and options, whatever its encoding.
 #[derive(Debug, Default)]
@@ -264,10 +266,10 @@ pub(crate) async fn discard_body(body: axum::body::Body, timeout: std::time::Dur
 }
 
 impl FromRequest<AppState> for Payload {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        Payload::read(req, state, state.body_limit()).await
+        Ok(Payload::read(req, state, state.body_limit()).await?)
     }
 }
 
@@ -364,26 +366,26 @@ pub struct JsonBody<T>(pub T);
 pub struct OptionsBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for OptionsBody<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let mut payload = Payload::read(req, state, OPTIONS_BODY_LIMIT).await?;
         if payload.raw.is_some() || !payload.images.is_empty() {
-            return Err(ApiError::new(Code::UnsupportedMediaType, "this endpoint takes a JSON body of options"));
+            return Err(ApiError::new(Code::UnsupportedMediaType, "this endpoint takes a JSON body of options").into());
         }
-        payload.options().map(OptionsBody)
+        Ok(payload.options().map(OptionsBody)?)
     }
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let mut payload = Payload::from_request(req, state).await?;
+        let mut payload = Payload::read(req, state, state.body_limit()).await?;
         if payload.raw.is_some() {
-            return Err(ApiError::new(Code::UnsupportedMediaType, "this endpoint takes a JSON body"));
+            return Err(ApiError::new(Code::UnsupportedMediaType, "this endpoint takes a JSON body").into());
         }
-        payload.options().map(JsonBody)
+        Ok(payload.options().map(JsonBody)?)
     }
 }
 
@@ -391,13 +393,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 pub struct QueryOptions<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for QueryOptions<T> {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
         let fields = clean_query(parts.uri.query())?;
         serde_json::from_value(Value::Object(fields))
             .map(QueryOptions)
-            .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid query: {e}")))
+            .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid query: {e}")).into())
     }
 }
 
@@ -428,7 +430,7 @@ pub fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<S
 pub struct AnyJson(pub Value);
 
 impl FromRequest<AppState> for AnyJson {
-    type Rejection = ApiError;
+    type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req.into_body(), state.body_limit(), state.body_timeout()).await?;
@@ -451,8 +453,8 @@ mod tests {
         let wrapped: String =
             std.chars().enumerate().flat_map(|(i, c)| if i % 4 == 3 { vec![c, '\n'] } else { vec![c] }).collect();
         assert_eq!(&decode_base64("i", &wrapped).unwrap()[..], want);
-        assert_eq!(decode_base64("i", "not base64!").unwrap_err().code, crate::error::Code::InvalidBase64);
-        assert_eq!(decode_base64("i", "data:image/jpeg,abc").unwrap_err().code, crate::error::Code::InvalidBase64);
+        assert_eq!(decode_base64("i", "not base64!").unwrap_err().code, app::error::Code::InvalidBase64);
+        assert_eq!(decode_base64("i", "data:image/jpeg,abc").unwrap_err().code, app::error::Code::InvalidBase64);
     }
 
     #[test]

@@ -5,25 +5,14 @@
 
 pub mod access;
 pub mod compat;
-pub mod config;
 pub mod connections;
 pub mod dto;
-pub mod error;
 pub mod http_error;
-pub mod indexes;
 pub mod input;
-pub mod metrics;
 pub mod openapi;
-pub mod pool;
 pub mod rekognition;
 pub mod routes;
-pub mod service;
-pub mod state;
 pub mod text;
-pub mod time;
-pub mod tokens;
-pub mod turns;
-pub mod usecases;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,15 +21,15 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderName;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub use config::{ConfigError, ServerConfig};
-use error::{ApiError, Code};
-pub use service::ServerError;
-use state::AppState;
+use crate::http_error::ErrorAnswer;
+use app::error::{ApiError, Code};
+use app::state::AppState;
+pub use app::{ConfigError, ServerConfig, ServerError};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -55,9 +44,9 @@ pub fn router(state: AppState) -> Router {
         .into_router(&state)
         // A route layer runs after routing: `observe` sees every routed answer, access control's too.
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
-        .fallback(|| async { ApiError::new(Code::NotFound, "no such endpoint") })
+        .fallback(|| async { http_error::HttpError(ApiError::new(Code::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method")
+            http_error::HttpError(ApiError::new(Code::MethodNotAllowed, "this endpoint does not take that method"))
         })
         // Bodies are read (with the configured limit) by the extractors in `input`, which check their text;
         // the path's text is checked by each route, after its access control (`routes::table`).
@@ -156,7 +145,7 @@ async fn sweep_sessions(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match usecases::liveness_sessions::sweep(&state).await {
+        match app::usecases::liveness_sessions::sweep(&state).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(sessions = n, "liveness sessions swept"),
             Err(e) => tracing::warn!(error = %e.message, "sweeping liveness sessions failed"),
@@ -178,7 +167,7 @@ pub struct Server {
 impl Server {
     /// Loads everything and binds the listener (port 0 picks a free port: see `local_addr`).
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
-        let state = service::open(config).await?;
+        let state = app::service::open(config).await?;
         let config = &state.config;
         if config.admin_key.is_none() {
             tracing::warn!(listen = %config.listen, "no admin key: every caller is admin (loopback only); set FACEGATE_ADMIN_KEY to require keys");
@@ -216,7 +205,7 @@ impl Server {
         follower.abort();
         key_follower.abort();
         housekeeping.abort();
-        service::close(state).await;
+        app::service::close(state).await;
         tracing::info!("stopped");
         served.map_err(|source| ServerError::Io { context: "serving".into(), source })
     }

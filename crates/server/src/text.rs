@@ -5,11 +5,12 @@
 
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 use store::text::{normalize, TextError};
 
-use crate::error::{ApiError, Code};
+use crate::http_error::ErrorAnswer;
+use app::error::{ApiError, Code};
 
 /// The error for text at `place` (a field path such as `metadata.name`, or `the path`).
 pub fn text_error(place: &str, e: &TextError) -> ApiError {
@@ -93,7 +94,7 @@ mod tests {
         assert_eq!(v, json!({"externalId": "Jos\u{e9}", "metadata": {"\u{e1}": ["x", "\u{e9}"]}, "n": 3}));
         let mut bad = json!({"metadata": {"list": ["ok", "nul\u{0}"]}});
         let e = clean_json("", &mut bad).expect_err("NUL");
-        assert_eq!(e.code, crate::error::Code::InvalidText);
+        assert_eq!(e.code, app::error::Code::InvalidText);
         assert!(e.message.contains("metadata.list") && e.message.contains("U+0000"), "{}", e.message);
     }
 

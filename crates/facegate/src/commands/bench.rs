@@ -283,7 +283,7 @@ fn stage_report(pipeline: &FacePipeline, path: &Path, data: &[u8], runs: usize) 
     })?;
     // A liveness frame as the frame route measures it: detected at the full size (the session's still-picture
     // checks need steady boxes), the template only where the session wants the identity checked.
-    let min_px = server::ServerConfig::default().liveness_min_face_px;
+    let min_px = app::ServerConfig::default().liveness_min_face_px;
     let frame = |identity: bool| {
         time_runs(runs, || {
             let decoded = pipeline.decode(data)?;

@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use app::error::Code;
+use app::state::AppState;
+use app::usecases::collections::{self, IndexOptions, IndexSelection, SearchOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use server::dto::MatchDto;
-use server::error::Code;
-use server::state::AppState;
-use server::usecases::collections::{self, IndexOptions, IndexSelection, SearchOptions};
 use store::{FaceBox, NewFace};
 use uuid::Uuid;
 
@@ -26,12 +26,12 @@ impl Service {
     fn open(common: &CommonArgs, store_args: &StoreArgs) -> Result<Self> {
         let config = crate::settings::server_config(common, store_args, None)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let app = runtime.block_on(server::service::open(config)).context("opening the service")?;
+        let app = runtime.block_on(app::service::open(config)).context("opening the service")?;
         Ok(Service { runtime, app })
     }
 
     fn close(self) {
-        self.runtime.block_on(server::service::close(self.app));
+        self.runtime.block_on(app::service::close(self.app));
     }
 
     /// Runs `work` on each item, as many at a time as the inference workers take, and gives the results in the

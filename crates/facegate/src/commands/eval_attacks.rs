@@ -3,7 +3,7 @@
 //!
 //! Every frame is measured once with the service's code ([`liveness::measure_faces`] on the faces the
 //! pipeline finds, as the frame route does); every session is a [`liveness::Session`] built with the server's
-//! own [`server::usecases::liveness_sessions::challenges::session_options`] and fed [`liveness::FrameMeasurement::observation`]s, frame by
+//! own [`app::usecases::liveness_sessions::challenges::session_options`] and fed [`liveness::FrameMeasurement::observation`]s, frame by
 //! frame, at the browser client's frame rate. Each configuration (with the passive model, without it, without
 //! it but with challenge-only liveness allowed) runs the same sessions on the same measurements.
 //!
@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use antispoof::PassiveLiveness;
 use anyhow::{bail, Context, Result};
+use app::ServerConfig;
 use image::RgbImage;
 use liveness::replay::{self, FramePrint, SeenFrame};
 use liveness::{ChallengeSpec, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status, Target};
 use rayon::prelude::*;
 use serde::Serialize;
-use server::ServerConfig;
 use vision::FacePipeline;
 
 use super::attack_frames::{self as frames, encode, place, turn, H, W};
@@ -794,7 +794,7 @@ fn run_case(
     setup: &Setup,
     model: vision::EmbeddingModel,
 ) -> Outcome {
-    let options = server::usecases::liveness_sessions::challenges::session_options(
+    let options = app::usecases::liveness_sessions::challenges::session_options(
         &setup.config,
         case.challenges.clone(),
         setup.passive,
@@ -1246,7 +1246,7 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
     let config = ServerConfig::default();
     let min_px = config.liveness_min_face_px;
     let hashes: Vec<String> =
-        set.bytes.iter().map(|b| server::usecases::liveness_sessions::token::sha256_hex(b)).collect();
+        set.bytes.iter().map(|b| app::usecases::liveness_sessions::token::sha256_hex(b)).collect();
     let kept = args.measurements.and_then(|p| kept_measurements(p, &hashes, passive.is_some()));
     let measured: Vec<FrameMeasurement> = match kept {
         Some(m) => m,

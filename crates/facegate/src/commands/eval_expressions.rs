@@ -74,7 +74,7 @@ pub fn run(common: &CommonArgs, labels: &Path, root: Option<&Path>, json: bool) 
             let best = a.expressions.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1))?.0;
             EXPRESSIONS.get(best).copied()
         });
-        let top = top.unwrap_or(server::error::Code::NoFace.as_str());
+        let top = top.unwrap_or(app::error::Code::NoFace.as_str());
         *entry.top_classes.entry(top.to_string()).or_default() += 1;
         entry.top_class_right += usize::from(top == *expected);
     }

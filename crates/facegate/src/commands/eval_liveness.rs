@@ -136,7 +136,7 @@ pub fn pad(common: &CommonArgs, args: PadArgs<'_>, json: bool) -> Result<()> {
             (None, false) => no_face_spoof += 1,
         }
     }
-    let threshold = threshold.unwrap_or(server::config::ServerConfig::default().passive_threshold);
+    let threshold = threshold.unwrap_or(app::config::ServerConfig::default().passive_threshold);
     let rate = |n: usize, d: usize| n as f64 / d.max(1) as f64;
     let out = PadOutput {
         model_verdict_apcer: rate(verdict_accepted_spoof, spoof.len()),
@@ -230,7 +230,7 @@ fn write_scores(file: Option<&Path>, rows: &[(PathBuf, String, Option<f32>)]) ->
         csv.push_str(&format!(
             "{},{label},{}\n",
             p.display(),
-            s.map_or(server::error::Code::NoFace.as_str().into(), |s| format!("{s:.5}"))
+            s.map_or(app::error::Code::NoFace.as_str().into(), |s| format!("{s:.5}"))
         ));
     }
     std::fs::write(file, csv).with_context(|| format!("writing {}", file.display()))
@@ -347,7 +347,7 @@ pub fn smile(
     let (analyses, ms) = analyse_all(common, &pipeline, &paths)?;
     write_cues(cues, &paths, &truth, &analyses)?;
     let values: Vec<Option<f32>> = analyses.iter().map(|a| a.as_ref().map(|a| a.smile)).collect();
-    let threshold = threshold.unwrap_or(server::config::ServerConfig::default().smile_threshold);
+    let threshold = threshold.unwrap_or(app::config::ServerConfig::default().smile_threshold);
     let items: Vec<(bool, Option<f32>)> = truth.iter().copied().zip(values.iter().copied()).collect();
     write_scores(
         scores,
@@ -391,7 +391,7 @@ pub fn blink(
             _ => {}
         }
     }
-    let threshold = threshold.unwrap_or(server::config::ServerConfig::default().eye_closed_threshold);
+    let threshold = threshold.unwrap_or(app::config::ServerConfig::default().eye_closed_threshold);
     let pipeline = eval_pipeline(common)?;
     let (analyses, ms) = analyse_all(common, &pipeline, &paths)?;
     // Positive = closed: score the closure (the negated aspect ratio), closed when -EAR >= -threshold.

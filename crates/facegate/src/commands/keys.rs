@@ -3,8 +3,8 @@
 //! vocabulary.
 
 use anyhow::{Context, Result};
+use app::usecases::keys::{self, NewKey};
 use server::routes::keys::{ApiKeyDto, AwsCredentials, CreatedKey};
-use server::usecases::keys::{self, NewKey};
 use store::Store;
 
 use crate::cli::{CommonArgs, KeysCommand, StoreArgs};

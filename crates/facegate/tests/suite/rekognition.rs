@@ -82,7 +82,7 @@ fn rekognition_api_through_boto3() {
 /// `X-Amz-Date` now (`YYYYMMDD'T'HHMMSS'Z'`).
 fn amz_now() -> String {
     let millis = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis();
-    let text = server::time::rfc3339(i64::try_from(millis).expect("millis fit")); // 2026-11-22T07:15:00.123Z
+    let text = app::time::rfc3339(i64::try_from(millis).expect("millis fit")); // 2026-11-22T07:15:00.123Z
     format!("{}Z", text[..19].replace(['-', ':'], ""))
 }
 

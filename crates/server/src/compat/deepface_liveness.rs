@@ -17,13 +17,14 @@ use utoipa::ToSchema;
 use liveness::{Criteria, Kind};
 
 use crate::access::Requirement::*;
-use crate::error::{ApiError, ApiResult};
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
-use crate::state::AppState;
-use crate::usecases::liveness_sessions::{self, CreateOptions, Credential};
-use crate::usecases::verification::{self, Claim, Subject, VerifyOptions};
-use crate::usecases::{analysis, faces};
+use app::error::ApiError;
+use app::state::AppState;
+use app::usecases::liveness_sessions::{self, CreateOptions, Credential};
+use app::usecases::verification::{self, Claim, Subject, VerifyOptions};
+use app::usecases::{analysis, faces};
 use auth::Scope;
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -34,7 +35,7 @@ fn elapsed_ms(started: Instant) -> u64 {
 fn similarity_threshold(name: &str, confidence: Option<f32>) -> ApiResult<Option<f32>> {
     match confidence {
         Some(c) if !(c.is_finite() && (0.0..=1.0).contains(&c)) => {
-            Err(ApiError::invalid_parameter(format!("{name} must lie in 0..1")))
+            Err(HttpError::from(ApiError::invalid_parameter(format!("{name} must lie in 0..1"))))
         }
         other => Ok(other.map(|c| c * 100.0)),
     }
@@ -323,9 +324,9 @@ fn kind_of(challenge: &str) -> ApiResult<Kind> {
         "look_up" | "nod_up" => Kind::LookUp,
         "look_down" | "nod_down" => Kind::LookDown,
         other => {
-            return Err(ApiError::invalid_parameter(format!(
+            return Err(HttpError::from(ApiError::invalid_parameter(format!(
                 "unknown challenge {other:?} (smile, blink, turn_left, turn_right, look_up, look_down)"
-            )))
+            ))))
         }
     })
 }
@@ -434,12 +435,14 @@ pub async fn head_turn_check(
     let started = Instant::now();
     let threshold = req.threshold.unwrap_or(TURN_THRESHOLD);
     if !(threshold.is_finite() && threshold > 0.0 && threshold <= 1.0) {
-        return Err(ApiError::invalid_parameter("threshold must lie in (0, 1]"));
+        return Err(HttpError::from(ApiError::invalid_parameter("threshold must lie in (0, 1]")));
     }
     let kind = match req.direction.as_str() {
         "left" => kind_of("turn_left")?,
         "right" => kind_of("turn_right")?,
-        other => return Err(ApiError::invalid_parameter(format!("direction {other:?} is left or right"))),
+        other => {
+            return Err(HttpError::from(ApiError::invalid_parameter(format!("direction {other:?} is left or right"))))
+        }
     };
     let criteria = Criteria { turn_degrees: threshold * 90.0, ..Criteria::default() };
     let checked = analysis::check(&app, kind, &criteria, decode_base64("image", &req.image)?, None).await?;
@@ -481,7 +484,7 @@ pub struct ChallengeValidated {
 fn reasons_of(checked: &analysis::Checked) -> Vec<String> {
     let mut reasons: Vec<String> = checked.outcome.reasons.iter().map(|r| r.code().to_string()).collect();
     if checked.multiple_faces {
-        reasons.push(crate::error::Code::MultipleFaces.as_str().to_string());
+        reasons.push(app::error::Code::MultipleFaces.as_str().to_string());
     }
     reasons
 }
@@ -497,7 +500,7 @@ pub async fn challenge_validate(
     let kind = kind_of(&req.challenge_type)?;
     let smile_rise = match req.min_emotion_change {
         Some(c) if !(c.is_finite() && (0.0..=100.0).contains(&c)) => {
-            return Err(ApiError::invalid_parameter("minEmotionChange must lie in 0..100"))
+            return Err(HttpError::from(ApiError::invalid_parameter("minEmotionChange must lie in 0..100")))
         }
         Some(c) => c / 100.0,
         None => Criteria::default().smile_rise,
@@ -562,7 +565,7 @@ pub async fn challenge_validate_multi(
 ) -> ApiResult<Json<MultiValidated>> {
     let started = Instant::now();
     if req.challenge_results.is_empty() || req.challenge_results.len() > 6 {
-        return Err(ApiError::invalid_parameter("challengeResults must hold 1 to 6 challenges"));
+        return Err(HttpError::from(ApiError::invalid_parameter("challengeResults must hold 1 to 6 challenges")));
     }
     let baseline = decode_base64("baselineImage", &req.baseline_image)?;
     let criteria = Criteria {

@@ -15,12 +15,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{bearer_token, OpenRoute, Requirement::*};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{lenient_string, Payload};
 use crate::routes::table::Routes;
-use crate::state::AppState;
-use crate::usecases::collections::Page;
-use crate::usecases::users::{self, LoginAttempt, Profile};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::usecases::collections::Page;
+use app::usecases::users::{self, LoginAttempt, Profile};
 use auth::Scope;
 
 /// The one `face_image` file of a form.
@@ -28,7 +29,7 @@ fn face_image(payload: &mut Payload) -> ApiResult<bytes::Bytes> {
     let mut images = payload.take_images("face_image")?;
     match (images.pop(), images.is_empty()) {
         (Some(image), true) => Ok(image),
-        _ => Err(ApiError::new(Code::MissingImage, "send one face_image file")),
+        _ => Err(HttpError::from(ApiError::new(Code::MissingImage, "send one face_image file"))),
     }
 }
 
@@ -80,8 +81,8 @@ pub async fn api_docs() -> Json<ApiDocs> {
 /// The OAuth2 password endpoint: as in that system, it refuses — tokens come from `/verify/`.
 #[utoipa::path(post, path = "/compat/facelock/token", tag = "compat: facelock",
     responses((status = 400, description = "`{\"detail\": ...}`")))]
-pub async fn token() -> ApiError {
-    ApiError::new(Code::NotApplicable, "log in with a face: POST /verify/ with face_image returns the token")
+pub async fn token() -> HttpError {
+    ApiError::new(Code::NotApplicable, "log in with a face: POST /verify/ with face_image returns the token").into()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -194,7 +195,7 @@ impl From<store::User> for UserInfo {
             full_name: u.full_name,
             email: u.email,
             face_count: u.face_count,
-            created_at: crate::time::rfc3339(u.created_at),
+            created_at: app::time::rfc3339(u.created_at),
         }
     }
 }
@@ -238,7 +239,7 @@ pub async fn list(
     let users: Vec<UserInfo> = match caller(&app, &headers, key.as_ref().map(|k| &k.0)).await? {
         Caller::User(user) => vec![user.into()],
         Caller::Key => {
-            let page = Page { limit: Some(crate::usecases::collections::MAX_PAGE), next_token: None };
+            let page = Page { limit: Some(app::usecases::collections::MAX_PAGE), next_token: None };
             users::list(&app, &page).await?.items.into_iter().map(Into::into).collect()
         }
     };
@@ -264,7 +265,10 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     if let Caller::User(user) = caller(&app, &headers, key.as_ref().map(|k| &k.0)).await? {
         if user.user_id != user_id {
-            return Err(ApiError::new(Code::InsufficientScope, "a token may delete its own user only"));
+            return Err(HttpError::from(ApiError::new(
+                Code::InsufficientScope,
+                "a token may delete its own user only",
+            )));
         }
     }
     users::delete(&app, &user_id).await?;

@@ -11,11 +11,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::access::Requirement::*;
-use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::ApiResult;
 use crate::input::{decode_base64, AnyJson};
 use crate::routes::table::Routes;
-use crate::state::AppState;
-use crate::usecases::faces::{self, CompareOptions};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::usecases::faces::{self, CompareOptions};
 use auth::Scope;
 
 /// The similarity threshold the original passes to CompareFaces.
@@ -39,7 +40,7 @@ fn request_of(body: Value) -> ApiResult<IpsRequest> {
         other => other,
     };
     serde_json::from_value(object)
-        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("the body must hold `dl` and `selfie`: {e}")))
+        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("the body must hold `dl` and `selfie`: {e}")).into())
 }
 
 async fn compare_id(app: &AppState, body: Value) -> ApiResult<Json<f32>> {

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::Requirement::*;
-use crate::error::ApiResult;
+use crate::http_error::ApiResult;
 use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
-use crate::state::AppState;
-use crate::usecases::faces::{self, CompareOptions};
-use crate::usecases::liveness_sessions::{self, CreateOptions, Credential};
+use app::state::AppState;
+use app::usecases::faces::{self, CompareOptions};
+use app::usecases::liveness_sessions::{self, CreateOptions, Credential};
 use auth::Scope;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -9,8 +9,8 @@ pub mod id_selfie;
 pub mod liveness_api;
 pub mod nose_challenge;
 
-use crate::error::ApiError;
 use crate::routes::table::Routes;
+use app::error::ApiError;
 
 /// API Gateway's error body: `{"message": "..."}`, with the code's status.
 pub fn gateway_error(e: &ApiError) -> (u16, serde_json::Value) {

@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{ClientAddress, OpenRoute, Requirement::*};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
-use crate::state::AppState;
-use crate::usecases::liveness_sessions::{self, CreateOptions, Credential, Frame};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::usecases::liveness_sessions::{self, CreateOptions, Credential, Frame};
 use auth::Scope;
 use liveness::{Kind, Status};
 
@@ -77,7 +78,9 @@ pub async fn start(
     let caller = caller.map(|c| c.0).unwrap_or_else(|| auth::Access::anonymous(vec![Scope::Liveness]));
     let (w, h) = (req.image_width, req.image_height);
     if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
-        return Err(ApiError::invalid_parameter("imageWidth and imageHeight must lie in 64..8192 pixels"));
+        return Err(HttpError::from(ApiError::invalid_parameter(
+            "imageWidth and imageHeight must lie in 64..8192 pixels",
+        )));
     }
     let options = CreateOptions {
         challenges: Some(vec![Kind::NoseTarget]),
@@ -149,7 +152,7 @@ pub async fn put_frame(
         // The session's own verdict on the frame (accepted, refused, the session decided) is for `/verify`.
         Ok(_) => {}
         Err(e) if matches!(e.code.status(), 409 | 410 | 422) => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     }
     Ok(Json(FrameSaved { message: "Frame saved successfully".into() }))
 }

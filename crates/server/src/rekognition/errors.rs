@@ -1,12 +1,12 @@
 //! AWS's error shape: `{"__type", "message"}` with `x-amzn-errortype`; every error code maps to its AWS type
-//! through the one table ([`crate::error::Code::aws_type`]).
+//! through the one table ([`app::error::Code::aws_type`]).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::CONTENT_TYPE;
-use crate::error::ApiError;
+use app::error::ApiError;
 
 /// An AWS-shaped error.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub struct AwsError {
 
 impl AwsError {
     pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        AwsError { status, kind, message: crate::error::bounded_message(message.into()) }
+        AwsError { status, kind, message: app::error::bounded_message(message.into()) }
     }
 
     pub(super) fn invalid(message: impl Into<String>) -> Self {
@@ -35,7 +35,7 @@ impl IntoResponse for AwsError {
     }
 }
 
-/// Every error code answers with its AWS error type from the one table ([`crate::error::Code::aws_type`]): a
+/// Every error code answers with its AWS error type from the one table ([`app::error::Code::aws_type`]): a
 /// client's mistake is a 400, as AWS answers them; our own failures keep their status.
 impl From<ApiError> for AwsError {
     fn from(e: ApiError) -> Self {

@@ -7,7 +7,7 @@
 //! image), on the 20 largest faces; on the others (and in `CompareFaces` and `SearchUsersByImage`, which run no
 //! mesh) `Yaw` and `Roll` come from the five points, on the same scale ([`vision::quality`]), and `Pitch` is left out.
 //! Beyond `DEFAULT` the whole face analysis runs (the face mesh, the attention mesh's eyes and irises, the
-//! expression network: see [`crate::usecases::analysis`]) on the 20 largest faces:
+//! expression network: see [`app::usecases::analysis`]) on the 20 largest faces:
 //! - `Smile`: the smile probability ≥ the server's `smile_threshold`, `Confidence` = 100 × the probability of
 //!   the value given (`max(p, 1 - p)`);
 //! - `EyesOpen`: the eyes' mean openness ≥ `eye_closed_threshold`; `MouthOpen`: the inner lips' gap over the
@@ -29,10 +29,10 @@ use vision::analysis::MOUTH_OPEN_THRESHOLD;
 use vision::{Face, HeadPose};
 
 use super::AwsError;
-use crate::config::ServerConfig;
-use crate::state::{AppState, ImageInfo};
-use crate::usecases::analysis::{self, Depth, Measured, MAX_ANALYSED_FACES};
-use crate::usecases::collections::Indexed;
+use app::config::ServerConfig;
+use app::state::{AppState, ImageInfo};
+use app::usecases::analysis::{self, Depth, Measured, MAX_ANALYSED_FACES};
+use app::usecases::collections::Indexed;
 
 /// Openness this far from its threshold is read with full confidence.
 const EYES_FULL_MARGIN: f32 = 0.05;

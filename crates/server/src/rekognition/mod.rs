@@ -2,7 +2,7 @@
 //! `application/x-amz-json-1.1` body, authenticated with AWS Signature V4, so that AWS SDKs pointed at Facegate
 //! (`endpoint_url=...`) work unchanged.
 //!
-//! Each operation translates AWS shapes onto the use case that does the work ([`crate::usecases`]) and back;
+//! Each operation translates AWS shapes onto the use case that does the work ([`app::usecases`]) and back;
 //! every error code answers with its AWS error type from the one table (`{"__type", "message"}`). Operations: DetectFaces, CompareFaces,
 //! IndexFaces, ListFaces, DeleteFaces, SearchFaces, SearchFacesByImage, CreateCollection, DescribeCollection,
 //! ListCollections, DeleteCollection, CreateFaceLivenessSession, GetFaceLivenessSessionResults; and the Users of a
@@ -37,7 +37,7 @@ pub use signed::{operation_requirement, SignedRequest};
 
 use crate::access::Requirement::AwsSignature;
 use crate::routes::table::Routes;
-use crate::state::AppState;
+use app::state::AppState;
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 

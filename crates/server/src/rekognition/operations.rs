@@ -12,12 +12,12 @@ use vision::QualityIssue;
 use super::face_details::{self, face_detail, ratio_box, Attributes};
 use super::signed::unknown_operation;
 use super::{AwsError, SignedRequest};
-use crate::error::ApiError;
-use crate::state::{AppState, ImageInfo};
-use crate::usecases::buckets;
-use crate::usecases::collections::{self, NotIndexedReason};
-use crate::usecases::faces;
-use crate::usecases::liveness_sessions::{self, Credential};
+use app::error::ApiError;
+use app::state::{AppState, ImageInfo};
+use app::usecases::buckets;
+use app::usecases::collections::{self, NotIndexedReason};
+use app::usecases::faces;
+use app::usecases::liveness_sessions::{self, Credential};
 
 /// The bytes of an `Image` parameter: `{"Bytes": base64}`, or `{"S3Object": {"Bucket", "Name", "Version"}}` read
 /// through the configured S3-compatible store (in a bucket the caller's key may use).
@@ -351,7 +351,7 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
         None | Some(Value::Null) => 0,
         Some(v) => v
             .as_u64()
-            .filter(|n| *n <= u64::from(crate::usecases::liveness_sessions::MAX_AUDIT_IMAGES))
+            .filter(|n| *n <= u64::from(app::usecases::liveness_sessions::MAX_AUDIT_IMAGES))
             .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must lie in 0..4"))? as u32,
     };
     let configured = &app.config.aws_liveness_challenges;

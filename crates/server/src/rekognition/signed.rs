@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::AwsError;
 use crate::access::{access_of, admit as admit_access, Count, Limits};
-use crate::error::ApiError;
-use crate::state::AppState;
+use app::error::ApiError;
+use app::state::AppState;
 
 const TARGET_PREFIX: &str = "RekognitionService.";
 

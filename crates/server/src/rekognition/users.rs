@@ -1,16 +1,16 @@
 //! The Users operations: CreateUser, DeleteUser, ListUsers, AssociateFaces, DisassociateFaces, SearchUsers and
-//! SearchUsersByImage — AWS shapes in, [`crate::usecases::collection_users`] does the work, AWS shapes out.
+//! SearchUsersByImage — AWS shapes in, [`app::usecases::collection_users`] does the work, AWS shapes out.
 
 use serde_json::{json, Value};
 
 use super::face_details::{face_detail, ratio_box};
 use super::operations::{image_bytes, string_field};
 use super::AwsError;
-use crate::state::AppState;
-use crate::usecases::collection_users::{
+use app::state::AppState;
+use app::usecases::collection_users::{
     self as users, AssociateOptions, Changed, NotSearched, Refusal, SearchBy, UserMatch, UserSearchOptions, UserStatus,
 };
-use crate::usecases::collections::Page;
+use app::usecases::collections::Page;
 
 /// The operations of this module.
 pub(super) const OPERATIONS: &[&str] = &[

@@ -12,11 +12,12 @@ use utoipa::ToSchema;
 use vision::{Face, FaceAnalysis};
 
 use crate::dto::{FaceDto, ImageInfo, PointDto};
-use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{ImageField, Payload};
-use crate::state::AppState;
-use crate::usecases::analysis::{self, MAX_ANALYSED_FACES};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::usecases::analysis::{self, MAX_ANALYSED_FACES};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -160,11 +161,13 @@ pub async fn analyze(State(app): State<AppState>, mut payload: Payload) -> ApiRe
     let image = payload.take_image("image")?;
     let req: AnalyzeRequest = payload.options()?;
     if req.max_faces.is_some_and(|n| !(1..=MAX_ANALYSED_FACES).contains(&n)) {
-        return Err(ApiError::invalid_parameter(format!("maxFaces must lie in 1..={MAX_ANALYSED_FACES}")));
+        return Err(HttpError::from(ApiError::invalid_parameter(format!(
+            "maxFaces must lie in 1..={MAX_ANALYSED_FACES}"
+        ))));
     }
     let analysed = analysis::analyze(&app, image, req.max_faces).await?;
     let faces = analysed.faces.iter().map(|f| analysis_dto(&app, &f.face, &f.analysis, req.landmarks)).collect();
-    Ok(Json(AnalyzeResponse { image: analysed.image, faces, face_count: analysed.face_count }))
+    Ok(Json(AnalyzeResponse { image: analysed.image.into(), faces, face_count: analysed.face_count }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -269,7 +272,7 @@ pub struct CheckResponse {
 fn in_unit(name: &str, v: Option<f32>) -> ApiResult<Option<f32>> {
     match v {
         Some(x) if !(x.is_finite() && (0.0..=1.0).contains(&x)) => {
-            Err(ApiError::invalid_parameter(format!("{name} must lie in 0..1")))
+            Err(HttpError::from(ApiError::invalid_parameter(format!("{name} must lie in 0..1"))))
         }
         _ => Ok(v),
     }
@@ -278,7 +281,9 @@ fn in_unit(name: &str, v: Option<f32>) -> ApiResult<Option<f32>> {
 fn range(name: &str, v: Option<[f32; 2]>, default: [f32; 2]) -> ApiResult<[f32; 2]> {
     let r = v.unwrap_or(default);
     if !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1] && r[0] >= -180.0 && r[1] <= 180.0) {
-        return Err(ApiError::invalid_parameter(format!("{name} must be [min, max] degrees with min <= max")));
+        return Err(HttpError::from(ApiError::invalid_parameter(format!(
+            "{name} must be [min, max] degrees with min <= max"
+        ))));
     }
     Ok(r)
 }
@@ -287,16 +292,20 @@ fn criteria(app: &AppState, req: &CheckRequest) -> ApiResult<Criteria> {
     let d = Criteria::default();
     let degrees = match req.min_degrees {
         Some(x) if !(x.is_finite() && x > 0.0 && x <= 90.0) => {
-            return Err(ApiError::invalid_parameter("minDegrees must lie in (0, 90]"))
+            return Err(HttpError::from(ApiError::invalid_parameter("minDegrees must lie in (0, 90]")))
         }
         other => other,
     };
     let target = match (req.kind, req.target) {
         (Kind::NoseTarget, None) => {
-            return Err(ApiError::invalid_parameter("a nose_target check needs `target` {x, y, width, height}"))
+            return Err(HttpError::from(ApiError::invalid_parameter(
+                "a nose_target check needs `target` {x, y, width, height}",
+            )))
         }
         (_, Some(t)) if !t.is_valid() => {
-            return Err(ApiError::invalid_parameter("target must be an area of positive size inside 0..1"))
+            return Err(HttpError::from(ApiError::invalid_parameter(
+                "target must be an area of positive size inside 0..1",
+            )))
         }
         (_, t) => t,
     };
@@ -334,7 +343,7 @@ pub async fn check(State(app): State<AppState>, mut payload: Payload) -> ApiResu
     let image = payload.take_image("image")?;
     let mut baselines = payload.take_images("baseline")?;
     if baselines.len() > 1 {
-        return Err(ApiError::new(Code::InvalidRequest, "`baseline` is one image, not several"));
+        return Err(HttpError::from(ApiError::new(Code::InvalidRequest, "`baseline` is one image, not several")));
     }
     let req: CheckRequest = payload.options()?;
     let criteria = criteria(&app, &req)?;

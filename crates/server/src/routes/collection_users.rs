@@ -1,4 +1,4 @@
-//! The `/v1` endpoints of a collection's users (over [`crate::usecases::collection_users`]): create, list,
+//! The `/v1` endpoints of a collection's users (over [`app::usecases::collection_users`]): create, list,
 //! describe, delete; associate and disassociate faces; search for users by a user, by an enrolled face or by
 //! the largest face of an image (a user's score is the best of its faces).
 //!
@@ -13,12 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::dto::FaceDto;
-use crate::error::ApiResult;
+use crate::dto::ImageInfo;
+use crate::http_error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, ImageField, OptionsBody, Payload, QueryOptions};
 use crate::routes::collections::PageQuery;
-use crate::state::{AppState, ImageInfo};
-use crate::usecases::collection_users::{
+use app::state::AppState;
+use app::usecases::collection_users::{
     self as users, AssociateOptions, Changed, NotSearched, Refusal, SearchBy, User, UserMatch, UserSearchOptions,
     UserStatus,
 };
@@ -73,7 +74,7 @@ impl CollectionUserDto {
             user_id: u.user_id,
             status: u.status.into(),
             face_count: u.face_count,
-            created_at: crate::time::rfc3339(u.created_at),
+            created_at: app::time::rfc3339(u.created_at),
             face_ids,
         }
     }
@@ -429,7 +430,7 @@ pub async fn search_by_image(
             })
             .collect(),
         matches: found.matches.into_iter().map(Into::into).collect(),
-        image: found.image,
+        image: found.image.into(),
         threshold: found.threshold,
         face_model: found.face_model,
     }))

@@ -1,4 +1,4 @@
-//! The `/v1` collection endpoints (over [`crate::usecases::collections`]). Collections (1:N): create, list, get, delete; index faces from an image; list, get and delete faces;
+//! The `/v1` collection endpoints (over [`app::usecases::collections`]). Collections (1:N): create, list, get, delete; index faces from an image; list, get and delete faces;
 //! search by image and by an enrolled face.
 
 use axum::body::Body;
@@ -10,11 +10,11 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::dto::*;
-use crate::error::ApiResult;
+use crate::http_error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, OptionsBody, Payload, QueryOptions};
-use crate::state::AppState;
-use crate::usecases::collections;
+use app::state::AppState;
+use app::usecases::collections;
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -141,7 +141,7 @@ pub async fn index_faces(
                 reasons: n.reasons.iter().map(|r| r.code().to_string()).collect(),
             })
             .collect(),
-        image: indexed.image,
+        image: indexed.image.into(),
         face_model: indexed.face_model,
     }))
 }
@@ -237,7 +237,7 @@ pub async fn search(
     };
     let found = collections::search(&app, &id, image, options).await?;
     Ok(Json(SearchResponse {
-        image: found.image,
+        image: found.image.into(),
         results: found
             .results
             .into_iter()

@@ -5,12 +5,13 @@
 
 use axum::extract::Path;
 use axum::http::Method;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::access::Requirement::Public;
-use crate::error::{ApiError, Code};
+use crate::http_error::ErrorAnswer;
 use crate::routes::table::Routes;
 use crate::routes::web::{asset, page, CSS, JS};
+use app::error::{ApiError, Code};
 
 pub async fn console_page() -> Response {
     page(include_str!("../../../../web/console/index.html"))

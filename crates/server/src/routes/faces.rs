@@ -1,15 +1,15 @@
-//! The `/v1` face endpoints (over [`crate::usecases::faces`]): detect, compare (1:1, or one face against every face of an image), and
+//! The `/v1` face endpoints (over [`app::usecases::faces`]): detect, compare (1:1, or one face against every face of an image), and
 //! identity document + selfie.
 
 use axum::extract::State;
 use axum::Json;
 
 use crate::dto::*;
-use crate::error::ApiResult;
+use crate::http_error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::Payload;
-use crate::state::AppState;
-use crate::usecases::faces;
+use app::state::AppState;
+use app::usecases::faces;
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -31,7 +31,7 @@ pub async fn detect(State(app): State<AppState>, mut payload: Payload) -> ApiRes
     let image = payload.take_image("image")?;
     let _: DetectRequest = payload.options()?;
     let found = faces::detect(&app, image).await?;
-    Ok(Json(DetectResponse { image: found.image, faces: found.faces.iter().map(FaceDto::from).collect() }))
+    Ok(Json(DetectResponse { image: found.image.into(), faces: found.faces.iter().map(FaceDto::from).collect() }))
 }
 
 /// Compare the largest face of `source` with the largest face of `target` (or with each of its faces).
@@ -67,8 +67,8 @@ pub async fn compare(State(app): State<AppState>, mut payload: Payload) -> ApiRe
         source_face: FaceDto::from(&c.source_face),
         face_matches: c.matches.iter().map(dto).collect(),
         unmatched_faces: c.unmatched.iter().map(dto).collect(),
-        source_image: c.source_image,
-        target_image: c.target_image,
+        source_image: c.source_image.into(),
+        target_image: c.target_image.into(),
         face_model: c.face_model,
     }))
 }
@@ -95,8 +95,8 @@ pub async fn verify_id(State(app): State<AppState>, mut payload: Payload) -> Api
         threshold: v.threshold,
         document_face: FaceDto::from(&v.document_face),
         selfie_face: FaceDto::from(&v.selfie_face),
-        document_image: v.document_image,
-        selfie_image: v.selfie_image,
+        document_image: v.document_image.into(),
+        selfie_image: v.selfie_image.into(),
         face_model: v.face_model,
     }))
 }

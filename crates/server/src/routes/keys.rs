@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use store::ApiKey;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::ApiResult;
+use crate::http_error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, OptionsBody, QueryOptions};
-use crate::state::AppState;
-use crate::time::rfc3339;
-use crate::usecases::keys::{self, NewKey};
+use app::state::AppState;
+use app::time::rfc3339;
+use app::usecases::keys::{self, NewKey};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;

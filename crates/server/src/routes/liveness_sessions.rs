@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{credentials, ClientAddress};
-use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{decode_base64, ImageField, OptionsBody, Payload};
-use crate::state::AppState;
-use crate::time::rfc3339;
-use crate::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX;
-use crate::usecases::liveness_sessions::{self, Credential, Frame};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::time::rfc3339;
+use app::usecases::liveness_sessions::token::SESSION_TOKEN_PREFIX;
+use app::usecases::liveness_sessions::{self, Credential, Frame};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -28,7 +29,7 @@ use axum::http::Method;
 
 /// Frames one request may carry.
 pub const MAX_FRAMES_PER_REQUEST: usize = 10;
-pub use crate::usecases::liveness_sessions::challenges::MAX_FRAMES_PER_SESSION;
+pub use app::usecases::liveness_sessions::challenges::MAX_FRAMES_PER_SESSION;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -227,17 +228,27 @@ fn read_frames(mut payload: Payload) -> ApiResult<Vec<Frame>> {
         }
         (None, 1) => {
             let (Some(sequence), Some(timestamp)) = (req.sequence, req.timestamp) else {
-                return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
+                return Err(HttpError::from(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`")));
             };
             out.extend(single.into_iter().map(|b| (b, sequence, timestamp)));
         }
         (None, 0) => {
-            return Err(ApiError::new(Code::MissingImage, "send `frames` or one `image` with sequence and timestamp"))
+            return Err(HttpError::from(ApiError::new(
+                Code::MissingImage,
+                "send `frames` or one `image` with sequence and timestamp",
+            )))
         }
-        _ => return Err(ApiError::new(Code::InvalidRequest, "send either `frames` or one `image`, not both")),
+        _ => {
+            return Err(HttpError::from(ApiError::new(
+                Code::InvalidRequest,
+                "send either `frames` or one `image`, not both",
+            )))
+        }
     }
     if out.is_empty() || out.len() > MAX_FRAMES_PER_REQUEST {
-        return Err(ApiError::invalid_parameter(format!("send 1 to {MAX_FRAMES_PER_REQUEST} frames per request")));
+        return Err(HttpError::from(ApiError::invalid_parameter(format!(
+            "send 1 to {MAX_FRAMES_PER_REQUEST} frames per request"
+        ))));
     }
     Ok(out.into_iter().map(|(bytes, sequence, timestamp)| Frame::numbered(bytes, sequence, timestamp)).collect())
 }
@@ -333,7 +344,7 @@ async fn run_stream(app: AppState, id: String, from: std::net::IpAddr, mut socke
         };
         let answer = match frame {
             Ok(frame) => liveness_sessions::send_frames(&app, &id, vec![frame], from).await.map(|t| frames_dto(&id, t)),
-            Err(e) => Err(e),
+            Err(HttpError(e)) => Err(e),
         };
         let (text, done) = match answer {
             Ok(r) => {
@@ -356,7 +367,7 @@ fn parse_stream_text(text: &str) -> ApiResult<Frame> {
     let f: StreamFrame = serde_json::from_str(text)
         .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid frame message: {e}")))?;
     let (Some(sequence), Some(timestamp)) = (f.sequence, f.timestamp) else {
-        return Err(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`"));
+        return Err(HttpError::from(ApiError::invalid_parameter("a frame needs `sequence` and `timestamp`")));
     };
     let bytes = decode_base64("image", &f.image)?;
     Ok(Frame::numbered(bytes, sequence, timestamp))
@@ -574,7 +585,7 @@ pub async fn list_sessions(
     Extension(caller): Extension<auth::Access>,
     crate::input::QueryOptions(q): crate::input::QueryOptions<SessionPageQuery>,
 ) -> ApiResult<Json<SessionList>> {
-    let page = crate::usecases::collections::Page { limit: q.limit, next_token: q.next_token };
+    let page = app::usecases::collections::Page { limit: q.limit, next_token: q.next_token };
     let listed = liveness_sessions::list(&app, &caller, &page).await?;
     let sessions = listed
         .items

@@ -10,13 +10,14 @@ use utoipa::ToSchema;
 
 use crate::access::bearer_token;
 use crate::dto::UserDto;
-use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{ImageField, OptionsBody, Payload};
-use crate::state::AppState;
-use crate::time::rfc3339;
-use crate::usecases::liveness_sessions::Credential;
-use crate::usecases::users::{self, LoginAttempt, Revocation};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::time::rfc3339;
+use app::usecases::liveness_sessions::Credential;
+use app::usecases::users::{self, LoginAttempt, Revocation};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -108,7 +109,7 @@ pub async fn face_login(
     let mut images = payload.take_images("image")?;
     let req: FaceLoginRequest = payload.options()?;
     if images.len() > 1 {
-        return Err(ApiError::new(Code::InvalidRequest, "`image` is one image, not several"));
+        return Err(HttpError::from(ApiError::new(Code::InvalidRequest, "`image` is one image, not several")));
     }
     let credential = match (&req.liveness_session_token, &access) {
         (Some(token), _) => Credential::SessionToken(token),
@@ -151,7 +152,9 @@ pub async fn revoke(
     let which = match (req.token, req.jti) {
         (Some(token), None) => Revocation::Token(token),
         (None, Some(jti)) => Revocation::Jti(jti),
-        _ => return Err(ApiError::invalid_parameter("send either `token` or `jti` (1-128 characters)")),
+        _ => {
+            return Err(HttpError::from(ApiError::invalid_parameter("send either `token` or `jti` (1-128 characters)")))
+        }
     };
     let (jti, revoked) = users::revoke(&app, which).await?;
     Ok(Json(RevokedToken { jti, revoked }))

@@ -7,8 +7,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
 use crate::dto::{Health, Readiness};
-use crate::error::{ApiError, Code};
-use crate::state::AppState;
+use crate::http_error::ErrorAnswer;
+use app::error::{ApiError, Code};
+use app::state::AppState;
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;

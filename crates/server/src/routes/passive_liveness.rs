@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::dto::{FaceDto, ImageInfo};
-use crate::error::{ApiError, ApiResult};
 use crate::http_error::ErrorBody;
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{ImageField, Payload};
-use crate::state::AppState;
-use crate::usecases::analysis;
+use app::error::ApiError;
+use app::state::AppState;
+use app::usecases::analysis;
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -77,7 +78,7 @@ pub async fn passive(State(app): State<AppState>, mut payload: Payload) -> ApiRe
     let image = payload.take_image("image")?;
     let req: PassiveRequest = payload.options()?;
     if req.threshold.is_some_and(|t| !(t.is_finite() && (0.0..=1.0).contains(&t))) {
-        return Err(ApiError::invalid_parameter("threshold must lie in 0..1"));
+        return Err(HttpError::from(ApiError::invalid_parameter("threshold must lie in 0..1")));
     }
     let checked = analysis::passive(&app, image, req.threshold).await?;
     let names = ["MiniFASNetV2", "MiniFASNetV1SE"];
@@ -99,7 +100,7 @@ pub async fn passive(State(app): State<AppState>, mut payload: Payload) -> ApiRe
                 .collect(),
         })
         .collect();
-    Ok(Json(PassiveResponse { image: checked.image, faces, threshold: checked.threshold }))
+    Ok(Json(PassiveResponse { image: checked.image.into(), faces, threshold: checked.threshold }))
 }
 
 /// The routes of this family: handler, OpenAPI operation and access requirement.

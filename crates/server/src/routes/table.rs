@@ -17,8 +17,8 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::access::{enforce, Gate, Requirement};
-use crate::error::ApiError;
-use crate::state::AppState;
+use app::error::ApiError;
+use app::state::AppState;
 
 /// What the OpenAPI document takes from a documented route.
 struct Doc {

@@ -15,12 +15,13 @@ use utoipa::ToSchema;
 use crate::access::bearer_token;
 use crate::dto::FaceRecordDto;
 use crate::dto::UserDto;
-use crate::error::{ApiError, ApiResult, Code};
 use crate::http_error::ErrorBody;
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{lenient_string, ImageField, Payload, QueryOptions};
 use crate::routes::collections::PageQuery;
-use crate::state::AppState;
-use crate::usecases::users::{self, Profile};
+use app::error::{ApiError, Code};
+use app::state::AppState;
+use app::usecases::users::{self, Profile};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -89,7 +90,10 @@ fn images_of(payload: &mut Payload) -> ApiResult<Vec<Bytes>> {
     let mut images = payload.take_images("image")?;
     images.extend(payload.take_images("images")?);
     if images.is_empty() {
-        return Err(ApiError::new(Code::MissingImage, "send the user's face as `image` (or several as `images`)"));
+        return Err(HttpError::from(ApiError::new(
+            Code::MissingImage,
+            "send the user's face as `image` (or several as `images`)",
+        )));
     }
     Ok(images)
 }
@@ -143,7 +147,7 @@ pub async fn list_users(
     QueryOptions(page): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<UserList>> {
     if page.external_id.is_some() {
-        return Err(ApiError::invalid_parameter("externalId does not apply to users"));
+        return Err(HttpError::from(ApiError::invalid_parameter("externalId does not apply to users")));
     }
     let listed = users::list(&app, &page.page()).await?;
     let users = listed.items.into_iter().map(|u| UserDto::new(u, None)).collect();

@@ -9,12 +9,13 @@ use liveness::{Kind, Target};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ApiResult};
 use crate::http_error::ErrorBody;
+use crate::http_error::{ApiResult, HttpError};
 use crate::input::{decode_base64, ImageField, JsonBody, Payload};
 use crate::routes::analysis::OutcomeDto;
-use crate::state::AppState;
-use crate::usecases::verification::{
+use app::error::ApiError;
+use app::state::AppState;
+use app::usecases::verification::{
     self, Claim, StillChallenge, StillVerdict, StillsReason, Subject, VerifyOptions, MAX_STILL_CHALLENGES,
 };
 
@@ -101,11 +102,11 @@ pub async fn validate(
     JsonBody(req): JsonBody<ValidateRequest>,
 ) -> ApiResult<Json<ValidateResponse>> {
     if req.challenges.is_empty() || req.challenges.len() > MAX_STILL_CHALLENGES {
-        return Err(ApiError::invalid_parameter("challenges must hold 1 to 6 images"));
+        return Err(HttpError::from(ApiError::invalid_parameter("challenges must hold 1 to 6 images")));
     }
     for c in &req.challenges {
         if c.kind == Kind::NoseTarget && !c.target.is_some_and(|t| t.is_valid()) {
-            return Err(ApiError::invalid_parameter("a nose_target challenge needs a valid `target`"));
+            return Err(HttpError::from(ApiError::invalid_parameter("a nose_target challenge needs a valid `target`")));
         }
     }
     let baseline = decode_base64("baseline", &req.baseline)?;
@@ -198,19 +199,23 @@ pub async fn verify(
         + usize::from(req.user_id.is_some())
         + usize::from(req.collection_id.is_some());
     if targets != 1 || document.len() > 1 {
-        return Err(ApiError::invalid_parameter("name exactly one of `document`, `userId` or `collectionId`"));
+        return Err(HttpError::from(ApiError::invalid_parameter(
+            "name exactly one of `document`, `userId` or `collectionId`",
+        )));
     }
     let subject = match (req.session_id, selfie.len()) {
         (Some(id), 0) => Subject::Session(id),
         (None, 1) => Subject::Selfie(selfie.into_iter().next().unwrap_or_default()),
-        _ => return Err(ApiError::invalid_parameter("send exactly one of `sessionId` or `selfie`")),
+        _ => return Err(HttpError::from(ApiError::invalid_parameter("send exactly one of `sessionId` or `selfie`"))),
     };
     let claim = match (document.into_iter().next(), req.user_id, req.collection_id) {
         (Some(document), _, _) => Claim::Document(document),
         (None, Some(user), _) => Claim::User(user),
         (None, None, Some(collection)) => Claim::Collection(collection),
         (None, None, None) => {
-            return Err(ApiError::invalid_parameter("name exactly one of `document`, `userId` or `collectionId`"))
+            return Err(HttpError::from(ApiError::invalid_parameter(
+                "name exactly one of `document`, `userId` or `collectionId`",
+            )))
         }
     };
     let options = VerifyOptions { threshold: req.threshold, passive_threshold: None };

@@ -7,8 +7,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use crate::access::Requirement::Public;
-use crate::error::{ApiError, Code};
+use crate::http_error::ErrorAnswer;
 use crate::routes::table::Routes;
+use app::error::{ApiError, Code};
 use axum::http::Method;
 
 /// Scripts and styles from this origin only, no inline code; the camera's media stream; the API (and its

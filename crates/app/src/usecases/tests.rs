@@ -1,5 +1,5 @@
 //! The use cases as every front door gets them: the real models, a real SQLite store in a temporary directory, real
-//! photos from the shared data (`../shared/data/lfw`). And a check that no use case names a front door.
+//! photos from the shared data (`../shared/data/lfw`).
 
 use std::path::Path;
 
@@ -11,46 +11,6 @@ use super::{analysis, faces, keys, users};
 use crate::config::ServerConfig;
 use crate::error::Code;
 use crate::state::AppState;
-
-/// Whether a use-case source file names a front door or its wire shapes.
-fn front_door_names(source: &str) -> Vec<&'static str> {
-    [
-        "axum",
-        "hyper",
-        "crate::routes",
-        "crate::rekognition",
-        "crate::dto",
-        "crate::input",
-        "crate::http_error",
-        "serde_json::json!",
-    ]
-    .into_iter()
-    .filter(|name| source.contains(name))
-    .collect()
-}
-
-fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("the use-case sources") {
-        let path = entry.expect("a directory entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tests.rs") {
-            out.push(path);
-        }
-    }
-}
-
-#[test]
-fn use_cases_know_no_front_door() {
-    let mut files = Vec::new();
-    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/usecases"), &mut files);
-    for path in &files {
-        let source = std::fs::read_to_string(path).expect("a use-case source");
-        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
-        assert_eq!(front_door_names(source), Vec::<&str>::new(), "{} imports a front door", path.display());
-    }
-    assert!(files.len() >= 10, "only {} use-case files were found", files.len());
-}
 
 /// LFW photos of `person`, in file order.
 fn photos(person: &str) -> Vec<Bytes> {

@@ -533,7 +533,7 @@ impl ServerConfig {
             );
         }
         for origin in &self.cors_origins {
-            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+            if origin != "*" && http::HeaderValue::from_str(origin).is_err() {
                 return invalid(
                     "cors_origins",
                     "an origin must be a valid header value such as https://app.example.com",
@@ -561,7 +561,7 @@ impl ServerConfig {
         let invalid = |message: String| ConfigError::Invalid { key: "s3_endpoint", message };
         let mut allow_http = self.s3_allow_http;
         if let Some(endpoint) = &self.s3_endpoint {
-            let url: axum::http::Uri = endpoint.parse().map_err(|_| invalid(format!("{endpoint:?} is not a URL")))?;
+            let url: http::Uri = endpoint.parse().map_err(|_| invalid(format!("{endpoint:?} is not a URL")))?;
             let host = url.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
             let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
             match url.scheme_str() {

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use store::Store;
 use vision::{Embedding, EmbeddingModel, Face, FacePipeline, StageTimes, VisionError, Wanted};
 
@@ -50,7 +50,7 @@ impl Deref for AppState {
 }
 
 /// The analysed image.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageInfo {
     pub width: u32,
     pub height: u32,
