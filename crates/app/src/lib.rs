@@ -4,15 +4,17 @@
 //! drop-in doors, the console) in `facegate-server` and the CLI in `facegate` call these use cases, and the crate
 //! has no HTTP server among its dependencies, so the compiler keeps the layers.
 
+pub mod callers;
 pub mod config;
 pub mod error;
 pub mod indexes;
+pub mod inference;
+pub mod login_tokens;
 pub mod metrics;
 pub mod pool;
 pub mod service;
 pub mod state;
 pub mod time;
-pub mod tokens;
 pub mod turns;
 pub mod usecases;
 

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use crate::config::{ConfigError, ServerConfig};
 use crate::indexes::Indexes;
+use crate::login_tokens;
 use crate::metrics::Metrics;
 use crate::pool::InferencePool;
 use crate::state::{self, AppState, Shared};
-use crate::tokens;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -60,6 +60,10 @@ async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::Pas
 /// Loads the models, opens (and migrates) the store, loads the indexes and the signing keys. Nothing follows
 /// other replicas' writes yet and nothing listens: the server starts that.
 pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
+    open_with(config, true).await
+}
+
+async fn open_with(config: ServerConfig, with_passive: bool) -> Result<AppState, ServerError> {
     config.validate()?;
     let model = config.model;
     if config.database.is_none() {
@@ -100,9 +104,13 @@ pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
     if users_model != model.id() {
         tracing::warn!(stored = %users_model, running = model.id(), "users were registered with another model: face login is unavailable");
     }
-    let keyring = Arc::new(tokens::Keyring::load(store.clone(), &config).await?);
-    let passive = load_passive(&config).await?;
-    if passive.is_err() {
+    let keyring = Arc::new(login_tokens::Keyring::load(store.clone(), &config).await?);
+    let passive = if with_passive {
+        load_passive(&config).await?
+    } else {
+        Err("passive liveness is not loaded for this command".to_string())
+    };
+    if passive.is_err() && with_passive {
         let status = state::passive_liveness_status(&passive, config.liveness_allow_challenge_only);
         tracing::warn!("PASSIVE ANTI-SPOOFING IS OFF: {status}");
     }
@@ -125,9 +133,44 @@ pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
     }))
 }
 
+/// The service for a one-off command's stateless use cases (detect, compare, analyse), with `config`'s models,
+/// engine, thresholds and limits, on a store held in memory that ends with the process: nothing is read from or
+/// written to the configured database, data directory or bucket, and no passive anti-spoofing is loaded.
+pub async fn open_in_memory(mut config: ServerConfig) -> Result<AppState, ServerError> {
+    config.database = Some("sqlite::memory:".into());
+    config.db_connections = 1;
+    config.blob_store = crate::config::BlobStore::Database;
+    open_with(config, false).await
+}
+
 /// Stops the inference workers (after the work they hold) and closes the store.
 pub async fn close(state: AppState) {
     let pool_state = state.clone();
     let _ = tokio::task::spawn_blocking(move || pool_state.pool.shutdown()).await;
     state.store.close().await;
+}
+
+/// The store as a readiness probe reports it: `"<dialect> ok"`, or why it is unreachable (a database that does not
+/// answer within 2 s is unreachable: a probe must answer quickly).
+pub async fn store_health(app: &AppState) -> Result<String, String> {
+    let name = app.store.dialect().name();
+    match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await {
+        Ok(Ok(())) => Ok(format!("{name} ok")),
+        Ok(Err(e)) => Err(format!("{name} unreachable: {e}")),
+        Err(_) => Err(format!("{name} unreachable: no answer within 2 s")),
+    }
+}
+
+/// One round of each replica's housekeeping: liveness sessions past their retention (with their replay prints and
+/// privacy-mode templates), and bucket objects left pending by failed or unfinished writes. Failures are logged
+/// and retried on the next round.
+pub async fn housekeeping(app: &AppState) {
+    match crate::usecases::liveness_sessions::sweep(app).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(sessions = n, "liveness sessions swept"),
+        Err(e) => tracing::warn!(error = %e.message, "sweeping liveness sessions failed"),
+    }
+    if let Err(e) = app.store.sweep_objects().await {
+        tracing::warn!(error = %e, "sweeping pending objects failed");
+    }
 }

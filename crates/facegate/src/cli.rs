@@ -212,7 +212,7 @@ pub struct FetchArgs {
 }
 
 /// Where the service keeps its data; shared by `serve`, `enroll` and `search`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct StoreArgs {
     /// Configuration file (TOML) [default: ./facegate.toml when present].
     #[arg(long, env = "FACEGATE_CONFIG", value_name = "FILE")]

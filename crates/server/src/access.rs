@@ -4,12 +4,11 @@
 //!
 //! The order matters and is fixed: authenticate (401; failures are limited per client address, 429) → the
 //! key's rate limit (429 `rate_limited`) → scope and collection (403) → the monthly quota (429
-//! `quota_exceeded`, counted in the store) → the handler, with the caller's [`Access`] in the request.
+//! `quota_exceeded`, counted in the store) → the handler, with the caller's [`Access`] in the request. The rules
+//! are the core's (`app::callers`); this module reads the credentials from the request and answers in HTTP.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
 
-use auth::limiter::retry_after_secs;
 use auth::{Access, Scope};
 use axum::extract::{ConnectInfo, RawPathParams, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -17,9 +16,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::http_error::ErrorAnswer;
+use app::callers::{self, Count};
 use app::error::{ApiError, Code};
 use app::state::AppState;
-use app::time;
 
 /// The path parameter that names a collection.
 pub const COLLECTION_PARAM: &str = "collectionId";
@@ -60,8 +59,7 @@ pub enum Requirement {
 
 pub use app::config::OpenRoute;
 
-/// Who calls an open loopback server (no admin key): the machine's own user, with every right.
-pub const LOCAL_CALLER: &str = "local";
+pub use app::callers::LOCAL_CALLER;
 
 /// The client's address (see [`client_ip`]), put in every request's extensions for handlers whose limits
 /// depend on it.
@@ -125,26 +123,25 @@ pub async fn enforce(State(gate): State<Gate>, params: RawPathParams, mut reques
         Requirement::AwsSignature => Ok(None),
         _ if handler_checks_token => {
             // Valid tokens are not limited (a backend may check many from one address); refused ones are.
-            let limits = (app.config.ip_rate_per_second, app.config.ip_burst);
-            if let Err(wait) = app.ip_limiter.peek(&ip, limits.0, limits.1, Instant::now()) {
-                return refuse(&app, request, address_limited(wait)).await;
+            if let Err(e) = callers::peek_address(&app, ip) {
+                return refuse(&app, request, e).await;
             }
             let response = next.run(request).await;
             // A session that does not exist counts as a refusal too: guessing session ids costs budget.
             if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) {
-                let _ = app.ip_limiter.acquire(&ip, limits.0, limits.1, Instant::now());
+                callers::spend_address(&app, ip);
             }
             return response;
         }
         Requirement::Login
             if credentials(request.headers()).is_none() && app.config.open_routes.contains(&OpenRoute::FaceLogin) =>
         {
-            limit_address(&app, ip).map(|_| None)
+            callers::limit_address(&app, ip).map(|_| None)
         }
         Requirement::OpenIf(route, _)
             if credentials(request.headers()).is_none() && app.config.open_routes.contains(&route) =>
         {
-            limit_address(&app, ip).map(|_| None)
+            callers::limit_address(&app, ip).map(|_| None)
         }
         Requirement::OpenIf(_, scope) | Requirement::UserTokenOr(scope) => {
             admit_key(&app, request.headers(), ip, Some(scope), None, Count::Yes).await.map(Some)
@@ -276,27 +273,6 @@ pub fn credentials(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
     })
 }
 
-fn too_many(code: Code, message: impl Into<String>, retry_after: u64) -> ApiError {
-    ApiError::new(code, message).with_retry_after(retry_after)
-}
-
-/// Takes a token from the client address's bucket, or 429.
-pub(crate) fn limit_address(app: &AppState, ip: IpAddr) -> Result<(), ApiError> {
-    app.ip_limiter
-        .acquire(&ip, app.config.ip_rate_per_second, app.config.ip_burst, Instant::now())
-        .map_err(address_limited)
-}
-
-fn address_limited(wait: std::time::Duration) -> ApiError {
-    too_many(Code::RateLimited, "too many requests from this address", retry_after_secs(wait))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Count {
-    Yes,
-    No,
-}
-
 /// Authenticates the request's key, then applies its rate limit, scope, collection and quota.
 async fn admit_key(
     app: &AppState,
@@ -306,114 +282,20 @@ async fn admit_key(
     collection: Option<&str>,
     count: Count,
 ) -> Result<Access, ApiError> {
-    let (access, limits) = match authenticate(app, headers).await {
+    let authenticated = match credentials(headers).transpose() {
+        Ok(credential) => callers::authenticate(app, credential).await,
+        Err(e) => Err(e),
+    };
+    let (access, limits) = match authenticated {
         Ok(found) => found,
         Err(e) if e.code.status() == 401 => {
             // Failed attempts spend the address's tokens: guessing keys is slow.
-            limit_address(app, ip)?;
+            callers::limit_address(app, ip)?;
             return Err(e);
         }
         Err(e) => return Err(e),
     };
-    admit(app, access, limits, scope, collection, count).await
-}
-
-/// An authenticated caller's rate limit, scope, collection and quota, in that order.
-pub(crate) async fn admit(
-    app: &AppState,
-    access: Access,
-    limits: Limits,
-    scope: Option<Scope>,
-    collection: Option<&str>,
-    count: Count,
-) -> Result<Access, ApiError> {
-    if let Some((rate, burst)) = limits.rate {
-        app.key_limiter.acquire(&access.key_id, rate, burst, Instant::now()).map_err(|wait| {
-            too_many(Code::RateLimited, "this key's rate limit is exhausted", retry_after_secs(wait))
-        })?;
-    }
-    if let Some(scope) = scope {
-        if !access.allows(scope) {
-            return Err(ApiError::new(Code::InsufficientScope, format!("this key lacks the `{scope}` scope")));
-        }
-    }
-    if let Some(id) = collection {
-        if !store::valid_collection_id(id) {
-            return Err(ApiError::collection_not_found(id));
-        }
-        if !access.may_use_collection(id) {
-            return Err(ApiError::new(Code::CollectionForbidden, format!("this key may not use collection {id:?}")));
-        }
-    }
-    if access.stored && count == Count::Yes {
-        let now = store::now_millis();
-        let counted = app.store.count_request(&access.key_id, &time::month_of(now), limits.monthly_quota).await?;
-        if counted.is_none() {
-            let reset = time::next_month_start(now);
-            let wait = u64::try_from((reset - now).div_euclid(1000)).unwrap_or(0).max(1);
-            return Err(too_many(
-                Code::QuotaExceeded,
-                format!("this key's monthly quota is used up; it resets at {}", time::rfc3339(reset)),
-                wait,
-            ));
-        }
-    }
-    Ok(access)
-}
-
-/// A key's limits, as stored.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Limits {
-    rate: Option<(f64, u32)>,
-    monthly_quota: Option<u64>,
-}
-
-/// Who the request's key belongs to: 401 for a missing, unknown, wrong, revoked or expired key.
-async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<(Access, Limits), ApiError> {
-    let presented = match credentials(headers) {
-        None if app.config.admin_key.is_none() => return Ok((Access::unrestricted(LOCAL_CALLER), Limits::default())),
-        None => return Err(ApiError::new(Code::Unauthorized, "this endpoint needs an API key")),
-        Some(presented) => presented?,
-    };
-    if let Some(admin) = &app.config.admin_key {
-        if auth::secret::secrets_equal(presented.as_bytes(), admin.expose().as_bytes()) {
-            return Ok((Access::unrestricted("admin"), Limits::default()));
-        }
-    }
-    let invalid = || ApiError::new(Code::InvalidKey, "the API key is not valid");
-    let token = auth::api_key::parse(presented).ok_or_else(invalid)?;
-    let (key, stored_hash) = app.store.api_key_credentials(token.key_id).await?.ok_or_else(invalid)?;
-    if !auth::api_key::verify(&stored_hash, &token) {
-        return Err(invalid());
-    }
-    let now = store::now_millis();
-    if key.revoked_at.is_some() {
-        return Err(ApiError::new(Code::KeyRevoked, "the API key has been revoked"));
-    }
-    if !key.is_active(now) {
-        return Err(ApiError::new(Code::KeyExpired, "the API key has expired"));
-    }
-    Ok(access_of(key))
-}
-
-/// What a stored (active) key may do, and its limits.
-pub(crate) fn access_of(key: store::ApiKey) -> (Access, Limits) {
-    let scopes = key
-        .scopes
-        .iter()
-        .filter_map(|s| match s.parse::<Scope>() {
-            Ok(scope) => Some(scope),
-            Err(e) => {
-                tracing::warn!(key_id = %key.key_id, error = %e, "ignoring a stored scope");
-                None
-            }
-        })
-        .collect();
-    let limits = Limits {
-        rate: key.rate_per_second.map(|r| (r, key.burst.unwrap_or_else(|| r.ceil().max(1.0) as u32))),
-        monthly_quota: key.monthly_quota,
-    };
-    (Access { key_id: key.key_id, scopes, collections: key.collections, buckets: key.buckets, stored: true }, limits)
+    callers::admit(app, access, limits, scope, collection, count).await
 }
 
 /// The client's address: from the configured proxy header (its last entry), else the connection's peer.

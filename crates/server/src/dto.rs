@@ -104,8 +104,8 @@ pub struct ImageInfo {
     pub rotation: u32,
 }
 
-impl From<app::state::ImageInfo> for ImageInfo {
-    fn from(i: app::state::ImageInfo) -> Self {
+impl From<app::inference::ImageInfo> for ImageInfo {
+    fn from(i: app::inference::ImageInfo) -> Self {
         ImageInfo { width: i.width, height: i.height, rotation: i.rotation }
     }
 }

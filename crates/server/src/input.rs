@@ -172,10 +172,10 @@ fn text_value(s: &str) -> Value {
     Value::String(s.to_string())
 }
 
-/// The query's fields, their text checked and normalised (see [`crate::text`]).
+/// The query's fields, their text checked and normalised (see [`crate::text_input`]).
 fn clean_query(query: Option<&str>) -> Result<Map<String, Value>, ApiError> {
     let mut fields = Value::Object(query_fields(query));
-    crate::text::clean_json("", &mut fields)?;
+    crate::text_input::clean_json("", &mut fields)?;
     match fields {
         Value::Object(map) => Ok(map),
         _ => Ok(Map::new()),
@@ -307,7 +307,7 @@ impl Payload {
                             ApiError::new(Code::InvalidMultipart, format!("part `{name}` is not UTF-8 text"))
                         })?;
                         let mut value = text_value(text);
-                        crate::text::clean_json(&name, &mut value)?;
+                        crate::text_input::clean_json(&name, &mut value)?;
                         payload.fields.insert(name, value);
                     }
                 }
@@ -338,11 +338,11 @@ impl Payload {
     }
 }
 
-/// A JSON body, its text checked and normalised (see [`crate::text`]).
+/// A JSON body, its text checked and normalised (see [`crate::text_input`]).
 fn json_body(bytes: &[u8]) -> Result<Value, ApiError> {
     let mut value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {e}")))?;
-    crate::text::clean_json("", &mut value)?;
+    crate::text_input::clean_json("", &mut value)?;
     Ok(value)
 }
 

@@ -12,7 +12,7 @@ pub mod input;
 pub mod openapi;
 pub mod rekognition;
 pub mod routes;
-pub mod text;
+pub mod text_input;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,8 +40,10 @@ pub fn router(state: AppState) -> Router {
     // Answers no route gave (no such path or method, a path refused before routing) under a front door come in
     // that door's error shape, as its routes' own errors do.
     let doors = all.door_shapes();
+    let document = routes::ops::OpenApiJson(openapi::document().into());
     let router = all
         .into_router(&state)
+        .layer(axum::Extension(document))
         // A route layer runs after routing: `observe` sees every routed answer, access control's too.
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .fallback(|| async { http_error::HttpError(ApiError::new(Code::NotFound, "no such endpoint")) })
@@ -145,14 +147,7 @@ async fn sweep_sessions(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match app::usecases::liveness_sessions::sweep(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(sessions = n, "liveness sessions swept"),
-            Err(e) => tracing::warn!(error = %e.message, "sweeping liveness sessions failed"),
-        }
-        if let Err(e) = state.store.sweep_objects().await {
-            tracing::warn!(error = %e, "sweeping pending objects failed");
-        }
+        app::service::housekeeping(&state).await;
     }
 }
 

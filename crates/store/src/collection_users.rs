@@ -6,7 +6,7 @@
 //! recorded in the same transaction as its changes (`user_requests`), and a retry with the same token and the
 //! same parameters returns it without changing anything; the same token with other parameters is refused.
 //!
-//! Not to be confused with the users of face login ([`crate::users`]), which live in their own internal
+//! Not to be confused with the users of face login ([`crate::login_users`]), which live in their own internal
 //! collection.
 
 use std::collections::HashMap;

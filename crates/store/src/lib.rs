@@ -11,13 +11,13 @@ mod dialect;
 mod error;
 mod frame_prints;
 mod keys;
+mod login_tokens;
+mod login_users;
 mod migrations;
 mod records;
 mod sessions;
 mod store;
 pub mod text;
-mod tokens;
-mod users;
 
 pub use blobs::{valid_bucket_name, BlobError, Blobs, Object, S3Settings, S3};
 pub use collection_users::{
@@ -27,13 +27,13 @@ pub use dialect::Dialect;
 pub use error::{StoreError, StoreResult};
 pub use frame_prints::{FramePrintRow, NewFramePrint};
 pub use keys::{ApiKey, NewApiKey};
+pub use login_tokens::StoredSigningKey;
+pub use login_users::{valid_user_id, NewUser, User, USERS_COLLECTION};
 pub use records::{
     Change, ChangeOp, Collection, FaceBox, FaceFilter, FaceRecord, NewCollection, NewFace, StoredImage, TemplateRow,
 };
 pub use sessions::{NewSession, SessionCreated, SessionImage, SessionUpdate, StoredSession};
 pub use store::{Added, Store};
-pub use tokens::StoredSigningKey;
-pub use users::{valid_user_id, NewUser, User, USERS_COLLECTION};
 
 /// Collection ids: 1-255 characters of `A-Z a-z 0-9 _ . -` (the same alphabet as Rekognition's), not `.` or
 /// `..`, so an id is safe in a URL path, a file name and a log line.

@@ -407,6 +407,16 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// The liveness criteria under this configuration (its smile and eye thresholds; the rest at the liveness
+    /// crate's defaults): the one place they are built, for sessions, stills, one-image checks and every door.
+    pub fn criteria(&self) -> liveness::Criteria {
+        liveness::Criteria {
+            smile_threshold: self.smile_threshold,
+            eyes_closed_threshold: self.eye_closed_threshold,
+            ..liveness::Criteria::default()
+        }
+    }
+
     /// Defaults overlaid with the TOML file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)

@@ -7,8 +7,10 @@ use image::RgbImage;
 use liveness::{CheckOutcome, Criteria, Kind, Signals};
 use vision::{BBox, Face, FaceAnalysis, FaceAnalyzer, HeadPose, Wanted};
 
+use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult, Code};
-use crate::state::{AppState, ImageInfo};
+use crate::inference::ImageInfo;
+use crate::state::AppState;
 use crate::turns::TurnProgress;
 
 /// At most this many faces are analysed per image.
@@ -28,6 +30,43 @@ pub struct Analysis {
     pub faces: Vec<AnalyzedFace>,
     /// Faces found in all (more than `faces` when over the limit).
     pub face_count: usize,
+}
+
+/// What a face's analysis says under the server's thresholds: the smile, eyes and mouth verdicts, decided here once
+/// for every front door (`/v1`'s analysis, Rekognition's `Smile` / `EyesOpen` / `MouthOpen`, the DeepFace door's
+/// checks).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdicts {
+    /// The smile probability at or above `smile_threshold`.
+    pub smiling: bool,
+    /// Both eyes closed: their mean openness under `eye_closed_threshold` (a blink).
+    pub eyes_closed: bool,
+    /// Each eye by its own openness.
+    pub left_eye_closed: bool,
+    pub right_eye_closed: bool,
+    /// The inner lips' gap over the mouth's width at or above [`vision::analysis::MOUTH_OPEN_THRESHOLD`].
+    pub mouth_open: bool,
+    /// The thresholds applied.
+    pub smile_threshold: f32,
+    pub eye_closed_threshold: f32,
+    pub mouth_open_threshold: f32,
+}
+
+impl Verdicts {
+    pub fn of(config: &ServerConfig, a: &FaceAnalysis) -> Verdicts {
+        let (smile, eyes, mouth) =
+            (config.smile_threshold, config.eye_closed_threshold, vision::analysis::MOUTH_OPEN_THRESHOLD);
+        Verdicts {
+            smiling: a.smile >= smile,
+            eyes_closed: a.eyes.closed(eyes),
+            left_eye_closed: a.eyes.left < eyes,
+            right_eye_closed: a.eyes.right < eyes,
+            mouth_open: a.mouth_open >= mouth,
+            smile_threshold: smile,
+            eye_closed_threshold: eyes,
+            mouth_open_threshold: mouth,
+        }
+    }
 }
 
 /// Face order: largest first.
@@ -159,27 +198,32 @@ pub async fn measure_boxes(
     boxes: Vec<vision::BBox>,
     depth: Depth,
 ) -> ApiResult<Vec<Option<Measured>>> {
-    let mut order: Vec<usize> = (0..boxes.len()).collect();
-    order.sort_by(|&a, &b| boxes[b].area().total_cmp(&boxes[a].area()));
-    order.truncate(MAX_ANALYSED_FACES as usize);
     let _admission = app.pool.admit()?;
     let pipeline = app.pipeline.clone();
     let started = std::time::Instant::now();
-    let count = boxes.len();
     let (_, _, measured) = app
         .inspect(image, app.config.detect_max_side, Wanted::Every, move |img, _| {
-            order
-                .into_iter()
-                .map(|i| Ok((i, depth.measure(pipeline.analyzer(), img, &boxes[i])?)))
-                .collect::<Result<Vec<_>, ApiError>>()
+            measure_largest(pipeline.analyzer(), img, &boxes, depth)
         })
         .await?;
     app.metrics.observe_inference("analysis", started.elapsed().as_secs_f64());
-    let mut out: Vec<Option<Measured>> = (0..count).map(|_| None).collect();
-    for (i, m) in measured {
-        if let Some(slot) = out.get_mut(i) {
-            *slot = Some(m);
-        }
+    Ok(measured)
+}
+
+/// Measures the faces at `boxes` of `img` to `depth`, the [`MAX_ANALYSED_FACES`] largest (`None` for the rest),
+/// in the boxes' order.
+pub(crate) fn measure_largest(
+    analyzer: &FaceAnalyzer,
+    img: &RgbImage,
+    boxes: &[BBox],
+    depth: Depth,
+) -> ApiResult<Vec<Option<Measured>>> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by(|&a, &b| boxes[b].area().total_cmp(&boxes[a].area()));
+    order.truncate(MAX_ANALYSED_FACES as usize);
+    let mut out: Vec<Option<Measured>> = (0..boxes.len()).map(|_| None).collect();
+    for i in order {
+        out[i] = Some(depth.measure(analyzer, img, &boxes[i])?);
     }
     Ok(out)
 }

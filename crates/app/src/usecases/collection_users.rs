@@ -3,7 +3,7 @@
 //! search for users by an enrolled face, by a user, or by the largest face of an image. A user's score is the
 //! best of its faces, ranked by the index in the same single scan as a face search.
 //!
-//! Not the users of face login ([`super::users`]): those live in their own internal collection and log in with
+//! Not the users of face login ([`super::login_users`]): those live in their own internal collection and log in with
 //! their face; these are the grouping of a collection's faces that Rekognition calls Users.
 
 use std::collections::HashMap;
@@ -13,10 +13,11 @@ use store::{CollectionUser, Once, RequestKey};
 use uuid::Uuid;
 use vision::{Face, QualityIssue, Wanted};
 
-use super::collections::{catch_up, paged, usable_collection, Listed, Page};
+use super::collections::{catch_up, paged, usable_collection, CollectionRef, Listed, Page};
 use crate::error::{ApiError, ApiResult, Code};
 use crate::indexes::UserHit;
-use crate::state::{largest, AppState, ImageInfo};
+use crate::inference::{largest, ImageInfo};
+use crate::state::AppState;
 
 /// Faces one call associates or disassociates, at most.
 pub const MAX_FACES_PER_CALL: usize = 100;
@@ -108,7 +109,8 @@ async fn existing_user(app: &AppState, collection: &str, user_id: &str) -> ApiRe
 }
 
 /// Creates a user in a collection (idempotent on `token`).
-pub async fn create(app: &AppState, collection: &str, user_id: &str, token: Option<&str>) -> ApiResult<User> {
+pub async fn create(app: &AppState, reached: CollectionRef<'_>, user_id: &str, token: Option<&str>) -> ApiResult<User> {
+    let collection = reached.id();
     check_user_id(user_id)?;
     check_token(token)?;
     let key = request_key("create_user", token, user_id.to_string());
@@ -117,7 +119,8 @@ pub async fn create(app: &AppState, collection: &str, user_id: &str, token: Opti
 
 /// Deletes a user (idempotent on `token`); its faces stay in the collection, without a user. Returns how many
 /// faces it held.
-pub async fn delete(app: &AppState, collection: &str, user_id: &str, token: Option<&str>) -> ApiResult<u64> {
+pub async fn delete(app: &AppState, reached: CollectionRef<'_>, user_id: &str, token: Option<&str>) -> ApiResult<u64> {
+    let collection = reached.id();
     check_user_id(user_id)?;
     check_token(token)?;
     let key = request_key("delete_user", token, user_id.to_string());
@@ -129,7 +132,8 @@ pub async fn delete(app: &AppState, collection: &str, user_id: &str, token: Opti
 }
 
 /// The users of a collection in id order.
-pub async fn list(app: &AppState, collection: &str, page: &Page) -> ApiResult<Listed<User>> {
+pub async fn list(app: &AppState, reached: CollectionRef<'_>, page: &Page) -> ApiResult<Listed<User>> {
+    let collection = reached.id();
     let limit = page.size()?;
     if app.store.collection_model(collection).await?.is_none() {
         return Err(ApiError::collection_not_found(collection));
@@ -144,7 +148,8 @@ pub struct UserFaces {
     pub face_ids: Vec<Uuid>,
 }
 
-pub async fn describe(app: &AppState, collection: &str, user_id: &str) -> ApiResult<UserFaces> {
+pub async fn describe(app: &AppState, reached: CollectionRef<'_>, user_id: &str) -> ApiResult<UserFaces> {
+    let collection = reached.id();
     let user = existing_user(app, collection, user_id).await?;
     let face_ids = app.store.collection_user_faces(collection, user_id).await?;
     Ok(UserFaces { user: user.into(), face_ids })
@@ -227,11 +232,12 @@ fn refusals(not_found: &[Uuid], other_user: &[(Uuid, String)]) -> Vec<Refused> {
 /// nothing. Idempotent on the client request token.
 pub async fn associate(
     app: &AppState,
-    collection: &str,
+    reached: CollectionRef<'_>,
     user_id: &str,
     face_ids: &[String],
     options: AssociateOptions,
 ) -> ApiResult<Changed> {
+    let collection = reached.id();
     check_user_id(user_id)?;
     check_token(options.client_request_token.as_deref())?;
     let threshold = app.threshold(options.threshold)?;
@@ -298,11 +304,12 @@ pub async fn associate(
 /// reason; faces without a user are left alone. Idempotent on the client request token.
 pub async fn disassociate(
     app: &AppState,
-    collection: &str,
+    reached: CollectionRef<'_>,
     user_id: &str,
     face_ids: &[String],
     token: Option<&str>,
 ) -> ApiResult<Changed> {
+    let collection = reached.id();
     check_user_id(user_id)?;
     check_token(token)?;
     let faces = parse_face_ids(face_ids)?;
@@ -418,10 +425,11 @@ async fn find_users(
 /// Searches a collection's users with an enrolled face or with a user's faces.
 pub async fn search(
     app: &AppState,
-    collection: &str,
+    reached: CollectionRef<'_>,
     by: &SearchBy,
     options: UserSearchOptions,
 ) -> ApiResult<UserSearch> {
+    let collection = reached.id();
     let threshold = app.threshold(options.threshold)?;
     let k = max_users(options.max_users)?;
     usable_collection(app, collection).await?;
@@ -470,11 +478,12 @@ pub struct ImageUserSearch {
 /// error: the answer has no searched face and no matches, and says why of each face.
 pub async fn search_by_image(
     app: &AppState,
-    collection: &str,
+    reached: CollectionRef<'_>,
     image: Bytes,
     options: UserSearchOptions,
     quality_filter: bool,
 ) -> ApiResult<ImageUserSearch> {
+    let collection = reached.id();
     let _admission = app.pool.admit()?;
     let threshold = app.threshold(options.threshold)?;
     let k = max_users(options.max_users)?;

@@ -7,7 +7,9 @@ use uuid::Uuid;
 use vision::{Face, QualityIssue, Wanted};
 
 use crate::error::{ApiError, ApiResult, Code};
-use crate::state::{largest, AppState, ImageInfo};
+use crate::inference::{largest, ImageInfo};
+use crate::state::AppState;
+use crate::usecases::analysis;
 
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 const DEFAULT_PAGE: u32 = 100;
@@ -61,6 +63,32 @@ fn parse_face_id(id: &str) -> ApiResult<Uuid> {
 
 fn face_not_found(collection: &str, face: Uuid) -> ApiError {
     ApiError::new(Code::FaceNotFound, format!("no face {face} in collection {collection:?}"))
+}
+
+/// A collection named by a caller who may use it: the only way to name a collection to the use cases of
+/// collections and of their users, so that no front door — nor the CLI — reaches a collection without its
+/// caller's collection scope checked (the compiler sees to it: the field is private).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectionRef<'a> {
+    id: &'a str,
+}
+
+impl<'a> CollectionRef<'a> {
+    /// Collection `id` for `caller`: `collection_not_found` for an id no collection can have (as for one that does
+    /// not exist), `collection_forbidden` when the caller's key is limited to other collections.
+    pub fn of(caller: &auth::Access, id: &'a str) -> ApiResult<Self> {
+        if !store::valid_collection_id(id) {
+            return Err(ApiError::collection_not_found(id));
+        }
+        if !caller.may_use_collection(id) {
+            return Err(ApiError::new(Code::CollectionForbidden, format!("this key may not use collection {id:?}")));
+        }
+        Ok(CollectionRef { id })
+    }
+
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
 }
 
 /// Checks that the collection exists and holds templates of the model this server runs (without counting its
@@ -162,12 +190,14 @@ pub async fn list(app: &AppState, caller: &auth::Access, page: &Page) -> ApiResu
     Ok(paged(collections, limit, |c| c.collection_id.clone()))
 }
 
-pub async fn describe(app: &AppState, id: &str) -> ApiResult<Collection> {
+pub async fn describe(app: &AppState, collection: CollectionRef<'_>) -> ApiResult<Collection> {
+    let id = collection.id();
     app.store.get_collection(id).await?.ok_or_else(|| ApiError::collection_not_found(id))
 }
 
 /// Deletes a collection with its faces and stored images; returns how many faces went.
-pub async fn delete(app: &AppState, id: &str) -> ApiResult<u64> {
+pub async fn delete(app: &AppState, collection: CollectionRef<'_>) -> ApiResult<u64> {
+    let id = collection.id();
     let deleted_faces = app.store.delete_collection(id).await?;
     catch_up(app).await;
     Ok(deleted_faces)
@@ -195,6 +225,9 @@ pub struct IndexOptions {
     pub client_request_token: Option<String>,
     /// Keep the image (for `GET .../faces/{faceId}/image`).
     pub store_image: bool,
+    /// Also measure the faces (the largest [`analysis::MAX_ANALYSED_FACES`], indexed or not) to this depth, in
+    /// the same pass: Rekognition's `FaceDetail`s.
+    pub measure: Option<analysis::Depth>,
 }
 
 /// Why a face of the image was not indexed.
@@ -218,12 +251,22 @@ impl NotIndexedReason {
 pub struct NotIndexed {
     pub face: Face,
     pub reasons: Vec<NotIndexedReason>,
+    /// What [`IndexOptions::measure`] asked for, when the face is among the largest measured.
+    pub measured: Option<analysis::Measured>,
+}
+
+/// A face this call indexed, as detected now.
+pub struct IndexedFace {
+    pub face_id: Uuid,
+    pub face: Face,
+    /// What [`IndexOptions::measure`] asked for, when the face is among the largest measured.
+    pub measured: Option<analysis::Measured>,
 }
 
 pub struct Indexed {
     pub records: Vec<FaceRecord>,
-    /// The face detected for each record this call indexed, by face id (a retry's earlier records have none).
-    pub detected: Vec<(Uuid, Face)>,
+    /// The face detected for each record this call indexed (a retry's earlier records have none).
+    pub detected: Vec<IndexedFace>,
     pub not_indexed: Vec<NotIndexed>,
     pub image: ImageInfo,
     pub face_model: String,
@@ -231,7 +274,13 @@ pub struct Indexed {
 
 /// Indexes the faces of an image into a collection: each chosen face is checked against the quality bar,
 /// embedded and stored (with the image when asked).
-pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexOptions) -> ApiResult<Indexed> {
+pub async fn index_faces(
+    app: &AppState,
+    collection: CollectionRef<'_>,
+    image: Bytes,
+    options: IndexOptions,
+) -> ApiResult<Indexed> {
+    let id = collection.id();
     let _admission = app.pool.admit()?;
     if let Some(m) = &options.metadata {
         if !m.is_object() {
@@ -259,19 +308,33 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
     let stored_copy = options.store_image.then(|| image.clone());
     let only_largest = options.selection == IndexSelection::Largest;
     let wanted = if only_largest { Wanted::Largest } else { Wanted::Every };
-    let analyzed = app
-        .analyze(image, app.config.detect_max_side, wanted, move |faces| {
-            let mut order: Vec<usize> = (0..faces.len()).collect();
-            order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
-            let candidates = if only_largest { 1 } else { order.len() };
-            order
-                .into_iter()
-                .take(candidates)
-                .filter(|&i| !filter || faces[i].quality.acceptable())
-                .take(max_faces)
-                .collect()
+    let (depth, analyzer) = (options.measure, app.pipeline.clone());
+    let select = move |faces: &[Face]| {
+        let mut order: Vec<usize> = (0..faces.len()).collect();
+        order.sort_by(|&a, &b| faces[b].detection.bbox.area().total_cmp(&faces[a].detection.bbox.area()));
+        let candidates = if only_largest { 1 } else { order.len() };
+        order
+            .into_iter()
+            .take(candidates)
+            .filter(|&i| !filter || faces[i].quality.acceptable())
+            .take(max_faces)
+            .collect()
+    };
+    let (analyzed, (mut measured, took)) = app
+        .analyze_inspecting(image, app.config.detect_max_side, wanted, select, move |img, faces| {
+            let started = std::time::Instant::now();
+            let boxes: Vec<vision::BBox> = faces.iter().map(|f| f.detection.bbox).collect();
+            let measured = match depth {
+                None => Vec::new(),
+                Some(depth) => analysis::measure_largest(analyzer.analyzer(), img, &boxes, depth)?,
+            };
+            Ok((measured, started.elapsed()))
         })
         .await?;
+    if depth.is_some() {
+        app.metrics.observe_inference("analysis", took.as_secs_f64());
+    }
+    let mut measured_of = |i: usize| measured.get_mut(i).and_then(Option::take);
     if analyzed.faces.is_empty() {
         return Err(ApiError::new(Code::NoFace, "no face was found in the image"));
     }
@@ -289,7 +352,7 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
             Some(template) => {
                 let b = face.detection.bbox;
                 let face_id = Uuid::now_v7();
-                detected.push((face_id, face.clone()));
+                detected.push(IndexedFace { face_id, face: face.clone(), measured: measured_of(i) });
                 new_faces.push(NewFace {
                     face_id,
                     image_id,
@@ -310,7 +373,7 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
                 if reasons.is_empty() {
                     reasons.push(NotIndexedReason::ExceedsMaxFaces);
                 }
-                not_indexed.push(NotIndexed { face: face.clone(), reasons });
+                not_indexed.push(NotIndexed { face: face.clone(), reasons, measured: measured_of(i) });
             }
         }
     }
@@ -336,10 +399,11 @@ pub async fn index_faces(app: &AppState, id: &str, image: Bytes, options: IndexO
 /// The faces of a collection in enrolment order (optionally only those of one external id, or of one user).
 pub async fn list_faces(
     app: &AppState,
-    id: &str,
+    collection: CollectionRef<'_>,
     page: &Page,
     filter: store::FaceFilter<'_>,
 ) -> ApiResult<Listed<FaceRecord>> {
+    let id = collection.id();
     let limit = page.size()?;
     let after = match page.next_token.as_deref() {
         Some(t) => Some(Uuid::parse_str(t).map_err(|_| ApiError::invalid_parameter("nextToken is not one we issued"))?),
@@ -352,7 +416,12 @@ pub async fn list_faces(
 
 /// The faces of a collection among `face_ids` (1-4096 ids; ids that are not there are left out), in face id
 /// order.
-pub async fn faces_among(app: &AppState, id: &str, face_ids: &[String]) -> ApiResult<Vec<FaceRecord>> {
+pub async fn faces_among(
+    app: &AppState,
+    collection: CollectionRef<'_>,
+    face_ids: &[String],
+) -> ApiResult<Vec<FaceRecord>> {
+    let id = collection.id();
     if face_ids.is_empty() || face_ids.len() > 4096 {
         return Err(ApiError::invalid_parameter("faceIds must hold 1-4096 ids"));
     }
@@ -363,7 +432,8 @@ pub async fn faces_among(app: &AppState, id: &str, face_ids: &[String]) -> ApiRe
     Ok(faces)
 }
 
-pub async fn describe_face(app: &AppState, id: &str, face_id: &str) -> ApiResult<FaceRecord> {
+pub async fn describe_face(app: &AppState, collection: CollectionRef<'_>, face_id: &str) -> ApiResult<FaceRecord> {
+    let id = collection.id();
     let face_id = parse_face_id(face_id)?;
     match app.store.get_face(id, face_id).await? {
         Some(face) => Ok(face),
@@ -373,7 +443,8 @@ pub async fn describe_face(app: &AppState, id: &str, face_id: &str) -> ApiResult
 }
 
 /// The image a face was indexed from, when it was kept.
-pub async fn face_image(app: &AppState, id: &str, face_id: &str) -> ApiResult<store::StoredImage> {
+pub async fn face_image(app: &AppState, collection: CollectionRef<'_>, face_id: &str) -> ApiResult<store::StoredImage> {
+    let id = collection.id();
     let face_id = parse_face_id(face_id)?;
     let face = app.store.get_face(id, face_id).await?.ok_or_else(|| face_not_found(id, face_id))?;
     app.store
@@ -389,7 +460,8 @@ pub struct Deleted {
 }
 
 /// Deletes 1-1000 faces (and their stored images).
-pub async fn delete_faces(app: &AppState, id: &str, face_ids: Vec<String>) -> ApiResult<Deleted> {
+pub async fn delete_faces(app: &AppState, collection: CollectionRef<'_>, face_ids: Vec<String>) -> ApiResult<Deleted> {
+    let id = collection.id();
     if face_ids.is_empty() || face_ids.len() > 1000 {
         return Err(ApiError::invalid_parameter("faceIds must hold 1-1000 ids"));
     }
@@ -409,9 +481,10 @@ pub async fn delete_faces(app: &AppState, id: &str, face_ids: Vec<String>) -> Ap
 }
 
 /// Deletes one face; `face_not_found` when it is not there.
-pub async fn delete_face(app: &AppState, id: &str, face_id: &str) -> ApiResult<Deleted> {
+pub async fn delete_face(app: &AppState, collection: CollectionRef<'_>, face_id: &str) -> ApiResult<Deleted> {
+    let id = collection.id();
     let face = parse_face_id(face_id)?;
-    let deleted = delete_faces(app, id, vec![face_id.to_string()]).await?;
+    let deleted = delete_faces(app, collection, vec![face_id.to_string()]).await?;
     if deleted.deleted.is_empty() {
         return Err(face_not_found(id, face));
     }
@@ -460,7 +533,13 @@ pub struct ImageSearch {
 }
 
 /// Searches a collection with the faces of an image.
-pub async fn search(app: &AppState, id: &str, image: Bytes, options: SearchOptions) -> ApiResult<ImageSearch> {
+pub async fn search(
+    app: &AppState,
+    collection: CollectionRef<'_>,
+    image: Bytes,
+    options: SearchOptions,
+) -> ApiResult<ImageSearch> {
+    let id = collection.id();
     let _admission = app.pool.admit()?;
     let threshold = app.threshold(options.threshold)?;
     let k = max_results(options.max_results)?;
@@ -498,11 +577,12 @@ pub struct FaceSearch {
 /// Searches a collection with a face already in it (the face itself is not among the matches).
 pub async fn search_by_face(
     app: &AppState,
-    id: &str,
+    collection: CollectionRef<'_>,
     face_id: &str,
     threshold: Option<f32>,
     max_results: Option<u32>,
 ) -> ApiResult<FaceSearch> {
+    let id = collection.id();
     let threshold = app.threshold(threshold)?;
     let k = self::max_results(max_results)?;
     let face_id = parse_face_id(face_id)?;

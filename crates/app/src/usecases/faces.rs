@@ -2,21 +2,24 @@
 //! document + selfie.
 
 use bytes::Bytes;
-use vision::{Face, Wanted};
+use vision::{Face, StageTimes, Wanted};
 
 use crate::error::{ApiError, ApiResult, Code};
-use crate::state::{largest, AppState, ImageInfo};
+use crate::inference::{largest, ImageInfo};
+use crate::state::AppState;
 
 /// The faces of an image, best detection score first.
 pub struct Detection {
     pub image: ImageInfo,
     pub faces: Vec<Face>,
+    /// Decoding and detection times.
+    pub times: StageTimes,
 }
 
 pub async fn detect(app: &AppState, image: Bytes) -> ApiResult<Detection> {
     let _admission = app.pool.admit()?;
     let analyzed = app.analyze(image, app.config.detect_max_side, Wanted::Every, |_| Vec::new()).await?;
-    Ok(Detection { image: analyzed.image, faces: analyzed.faces })
+    Ok(Detection { image: analyzed.image, faces: analyzed.faces, times: analyzed.times })
 }
 
 /// Options of a comparison.
@@ -29,6 +32,9 @@ pub struct CompareOptions {
     /// The source is an identity document: its portrait, a small part of the page, is looked for at the
     /// document resolution (`document_max_side`).
     pub source_is_document: bool,
+    /// Compare face N of each image (in detection order: 0 = the best detection score) instead of the source's
+    /// largest face against the target's largest (or every) face.
+    pub face: Option<usize>,
 }
 
 /// A target face and how similar it is to the source.
@@ -50,6 +56,9 @@ pub struct Comparison {
     pub unmatched: Vec<ScoredFace>,
     pub threshold: f32,
     pub face_model: String,
+    /// Time spent in each stage on each image.
+    pub source_times: StageTimes,
+    pub target_times: StageTimes,
 }
 
 impl Comparison {
@@ -68,26 +77,37 @@ pub async fn compare(app: &AppState, source: Bytes, target: Bytes, options: Comp
     let threshold = app.threshold(options.threshold)?;
     let max_side = app.config.detect_max_side;
     let source_side = if options.source_is_document { app.config.document_max_side.max(max_side) } else { max_side };
-    let all = options.all_target_faces;
-    let source_wanted = if options.source_is_document { Wanted::Every } else { Wanted::Largest };
-    let target_wanted = if all { Wanted::Every } else { Wanted::Largest };
+    let (all, nth) = (options.all_target_faces, options.face);
+    let every = |all: bool| if all || nth.is_some() { Wanted::Every } else { Wanted::Largest };
+    // The face to compare: face N when asked for, else the largest (or, in the target, every face when asked).
+    let pick = move |all: bool| {
+        move |faces: &[Face]| match nth {
+            Some(n) => vec![n],
+            None if all => (0..faces.len()).collect(),
+            None => largest(faces).into_iter().collect(),
+        }
+    };
     let (source, target) = tokio::join!(
-        app.analyze(source, source_side, source_wanted, |faces| largest(faces).into_iter().collect()),
-        app.analyze(target, max_side, target_wanted, move |faces| {
-            if all {
-                (0..faces.len()).collect()
-            } else {
-                largest(faces).into_iter().collect()
-            }
-        }),
+        app.analyze(source, source_side, every(options.source_is_document), pick(false)),
+        app.analyze(target, max_side, every(all), pick(all)),
     );
     let (mut source, mut target) = (source?, target?);
-    let Some(source_index) = largest(&source.faces) else {
+    if source.faces.is_empty() {
         return Err(ApiError::new(Code::NoFace, "no face was found in the source image"));
-    };
+    }
     if target.faces.is_empty() {
         return Err(ApiError::new(Code::NoFace, "no face was found in the target image"));
     }
+    if let Some(n) = nth {
+        for (side, found) in [("source", source.faces.len()), ("target", target.faces.len())] {
+            if n >= found {
+                return Err(ApiError::invalid_parameter(format!(
+                    "face {n} is out of range: the {side} image has {found} face(s), numbered from 0"
+                )));
+            }
+        }
+    }
+    let source_index = nth.or_else(|| largest(&source.faces)).unwrap_or(0);
     let source_template =
         source.template_of(source_index).ok_or_else(|| ApiError::internal("compare", "no template"))?;
     let mut scored = Vec::new();
@@ -116,6 +136,8 @@ pub async fn compare(app: &AppState, source: Bytes, target: Bytes, options: Comp
         unmatched,
         threshold,
         face_model: app.face_model(),
+        source_times: source.times,
+        target_times: target.times,
     })
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use bytes::Bytes;
 
 use super::analysis::{Depth, Measured};
-use super::collections::{self, IndexOptions, IndexSelection, Page, SearchOptions};
-use super::{analysis, faces, keys, users};
+use super::collections::{self, CollectionRef, IndexOptions, IndexSelection, Page, SearchOptions};
+use super::{analysis, faces, keys, login_users};
 use crate::config::ServerConfig;
 use crate::error::Code;
 use crate::state::AppState;
@@ -34,6 +34,7 @@ fn options(external_id: &str) -> IndexOptions {
         metadata: None,
         client_request_token: None,
         store_image: false,
+        measure: None,
     }
 }
 
@@ -51,28 +52,35 @@ async fn faces_and_collections() {
 
     let caller = auth::Access::unrestricted("test");
     collections::create(&app, &caller, "staff".into(), None).await.expect("create");
+    let staff = CollectionRef::of(&caller, "staff").expect("the caller may use it");
     let dup = collections::create(&app, &caller, "staff".into(), None).await;
     assert_eq!(dup.err().map(|e| e.code), Some(Code::CollectionExists));
     for (photo, id) in [(&blair[0], "blair"), (&chavez[0], "chavez")] {
-        let indexed = collections::index_faces(&app, "staff", photo.clone(), options(id)).await.expect("index");
+        let indexed = collections::index_faces(&app, staff, photo.clone(), options(id)).await.expect("index");
         assert_eq!(indexed.records.len(), 1);
     }
-    let found = collections::search(&app, "staff", blair[2].clone(), SearchOptions::default()).await.expect("search");
+    let found = collections::search(&app, staff, blair[2].clone(), SearchOptions::default()).await.expect("search");
     let best = &found.results[0].matches;
     assert_eq!(best.first().and_then(|m| m.external_id.as_deref()), Some("blair"));
     assert!(best.iter().all(|m| m.external_id.as_deref() != Some("chavez")), "an impostor above the threshold");
 
     let listed =
-        collections::list_faces(&app, "staff", &Page { limit: Some(1), next_token: None }, Default::default()).await;
+        collections::list_faces(&app, staff, &Page { limit: Some(1), next_token: None }, Default::default()).await;
     let listed = listed.expect("list faces");
     assert_eq!(listed.items.len(), 1);
     assert!(listed.next_token.is_some());
-    let gone = collections::delete_face(&app, "staff", &best[0].face_id.to_string()).await.expect("delete");
+    let gone = collections::delete_face(&app, staff, &best[0].face_id.to_string()).await.expect("delete");
     assert_eq!(gone.deleted, vec![best[0].face_id]);
-    let again = collections::search(&app, "staff", blair[2].clone(), SearchOptions::default()).await.expect("search");
+    let again = collections::search(&app, staff, blair[2].clone(), SearchOptions::default()).await.expect("search");
     assert!(again.results[0].matches.is_empty());
-    let missing = collections::search(&app, "nobody", blair[2].clone(), SearchOptions::default()).await;
+    let nobody = CollectionRef::of(&caller, "nobody").expect("a collection id");
+    let missing = collections::search(&app, nobody, blair[2].clone(), SearchOptions::default()).await;
     assert_eq!(missing.err().map(|e| e.code), Some(Code::CollectionNotFound));
+    // A collection reaches the use cases only through its caller's scope.
+    let limited = auth::Access { collections: Some(vec!["other".into()]), ..auth::Access::unrestricted("limited") };
+    assert_eq!(CollectionRef::of(&limited, "staff").err().map(|e| e.code), Some(Code::CollectionForbidden));
+    assert_eq!(CollectionRef::of(&limited, "other").map(|c| c.id()), Ok("other"));
+    assert_eq!(CollectionRef::of(&caller, "no/such").err().map(|e| e.code), Some(Code::CollectionNotFound));
     crate::service::close(app).await;
 }
 
@@ -111,19 +119,28 @@ async fn detection_with_analysis_of_the_largest_faces() {
     let Some(pose) = &poses[1] else { panic!("no pose") };
     assert!(pose.analysis.is_none() && pose.pose == first.pose, "{:?} against {:?}", pose.pose, first.pose);
 
-    // Indexing tells which detected face each new record is.
+    // Indexing tells which detected face each new record is, and measures the faces in the same pass as the
+    // analysis of the same image does.
     let caller = auth::Access::unrestricted("test");
     collections::create(&app, &caller, "attributes".into(), None).await.expect("create");
+    let attributes = CollectionRef::of(&caller, "attributes").expect("the caller may use it");
     let mut every = options("two");
     every.selection = IndexSelection::All { max: None };
-    let indexed = collections::index_faces(&app, "attributes", read("samples/face_recognition/two_people.jpg"), every)
+    every.measure = Some(Depth::Full);
+    let indexed = collections::index_faces(&app, attributes, read("samples/face_recognition/two_people.jpg"), every)
         .await
         .expect("index");
     assert_eq!(indexed.records.len(), indexed.detected.len());
     for record in &indexed.records {
-        let face = indexed.detected.iter().find(|(id, _)| *id == record.face_id).map(|(_, f)| f).expect("detected");
-        assert_eq!(face.detection.bbox.x, record.bbox.x);
+        let now = indexed.detected.iter().find(|d| d.face_id == record.face_id).expect("detected");
+        assert_eq!(now.face.detection.bbox.x, record.bbox.x);
+        let Some(Measured { analysis: Some(measured), .. }) = &now.measured else { panic!("not measured") };
+        let same_box = found.faces.iter().find(|f| f.face.detection.bbox.x == now.face.detection.bbox.x);
+        if let Some(Measured { analysis: Some(a), .. }) = same_box.and_then(|f| f.measured.as_ref()) {
+            assert!((a.pose.yaw - measured.pose.yaw).abs() < 1e-3 && (a.smile - measured.smile).abs() < 1e-4);
+        }
     }
+    assert!(indexed.not_indexed.iter().all(|u| u.measured.is_some()), "faces left out are measured too");
     crate::service::close(app).await;
 }
 
@@ -132,43 +149,50 @@ async fn users_log_in_with_their_face() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let app = service(dir.path()).await;
     let (blair, chavez) = (photos("Tony_Blair"), photos("Hugo_Chavez"));
-    let profile = |id: &str| users::Profile { user_id: id.into(), ..Default::default() };
+    let profile = |id: &str| login_users::Profile { user_id: id.into(), ..Default::default() };
 
-    let alice = users::register(&app, profile("alice"), blair[..3].to_vec(), false, users::Registrant::Keyed)
-        .await
-        .expect("register");
+    let alice =
+        login_users::register(&app, profile("alice"), blair[..3].to_vec(), false, login_users::Registrant::Keyed)
+            .await
+            .expect("register");
     assert_eq!(alice.faces.len(), 3);
     // Another account for the same face, or a registration mixing two people, is refused.
     let taken =
-        users::register(&app, profile("mallory"), vec![blair[3].clone()], false, users::Registrant::Keyed).await;
+        login_users::register(&app, profile("mallory"), vec![blair[3].clone()], false, login_users::Registrant::Keyed)
+            .await;
     assert_eq!(taken.err().map(|e| e.code), Some(Code::FaceAlreadyRegistered));
-    let mixed = users::register(
+    let mixed = login_users::register(
         &app,
         profile("bob"),
         vec![chavez[0].clone(), blair[4].clone()],
         false,
-        users::Registrant::Keyed,
+        login_users::Registrant::Keyed,
     )
     .await;
     assert_eq!(mixed.err().map(|e| e.code), Some(Code::FaceMismatch));
-    let bad_id = users::register(&app, profile("me"), vec![chavez[0].clone()], false, users::Registrant::Keyed).await;
+    let bad_id =
+        login_users::register(&app, profile("me"), vec![chavez[0].clone()], false, login_users::Registrant::Keyed)
+            .await;
     assert_eq!(bad_id.err().map(|e| e.code), Some(Code::InvalidUserId));
 
-    let attempt =
-        |image: &Bytes| users::LoginAttempt { image: Some(image.clone()), threshold: None, liveness_session: None };
-    let login = users::face_login(&app, attempt(&blair[5])).await.expect("Blair logs in");
+    let attempt = |image: &Bytes| login_users::LoginAttempt {
+        image: Some(image.clone()),
+        threshold: None,
+        liveness_session: None,
+    };
+    let login = login_users::face_login(&app, attempt(&blair[5])).await.expect("Blair logs in");
     assert_eq!(login.user.user_id, "alice");
     assert!(login.similarity >= app.config.login_threshold);
-    let (claims, user) = users::token_user(&app, Some(&login.token)).await.expect("the token opens");
+    let (claims, user) = login_users::token_user(&app, Some(&login.token)).await.expect("the token opens");
     assert_eq!((claims.sub.as_str(), user.user_id.as_str()), ("alice", "alice"));
-    let stranger = users::face_login(&app, attempt(&chavez[1])).await;
+    let stranger = login_users::face_login(&app, attempt(&chavez[1])).await;
     assert_eq!(stranger.err().map(|e| e.code), Some(Code::NoMatch));
 
-    users::logout(&app, Some(&login.token)).await.expect("logout");
-    let after = users::token_user(&app, Some(&login.token)).await;
+    login_users::logout(&app, Some(&login.token)).await.expect("logout");
+    let after = login_users::token_user(&app, Some(&login.token)).await;
     assert_eq!(after.err().map(|e| e.code), Some(Code::InvalidToken));
-    assert_eq!(users::delete(&app, "alice").await.expect("delete"), 3);
-    let gone = users::face_login(&app, attempt(&blair[5])).await;
+    assert_eq!(login_users::delete(&app, "alice").await.expect("delete"), 3);
+    let gone = login_users::face_login(&app, attempt(&blair[5])).await;
     assert_eq!(gone.err().map(|e| e.code), Some(Code::NoMatch));
     crate::service::close(app).await;
 }

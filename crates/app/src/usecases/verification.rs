@@ -8,7 +8,7 @@ use store::USERS_COLLECTION;
 
 use crate::error::{ApiError, ApiResult, Code};
 use crate::state::AppState;
-use crate::usecases::collections::usable_collection;
+use crate::usecases::collections::{usable_collection, CollectionRef};
 use crate::usecases::liveness_sessions::measure_frame;
 use crate::usecases::liveness_sessions::record::{self, SessionRecord};
 use liveness::Template;
@@ -109,11 +109,7 @@ pub async fn judge_stills(app: &AppState, baseline: Bytes, challenges: Vec<Still
     let Some(base_face) = &base.face else {
         return Err(ApiError::new(Code::NoFace, "no face was found in the baseline"));
     };
-    let criteria = Criteria {
-        smile_threshold: app.config.smile_threshold,
-        eyes_closed_threshold: app.config.eye_closed_threshold,
-        ..Criteria::default()
-    };
+    let criteria = app.config.criteria();
     let mut reasons = Vec::new();
     let mut verdicts = Vec::new();
     let mut passive: Vec<f32> = base_face.passive.into_iter().collect();
@@ -270,12 +266,7 @@ pub async fn verify(
         return Err(ApiError::new(Code::InsufficientScope, format!("this key lacks the `{scope}` scope")));
     }
     if let Claim::Collection(collection) = &claim {
-        if !caller.may_use_collection(collection) {
-            return Err(ApiError::new(
-                Code::CollectionForbidden,
-                format!("this key may not use collection {collection:?}"),
-            ));
-        }
+        CollectionRef::of(caller, collection)?;
     }
     let mut reasons = Vec::new();
     let _admission = app.pool.admit()?;
@@ -356,7 +347,7 @@ pub async fn verify(
         Claim::Document(doc) => {
             let analysed = app
                 .analyze(doc, app.config.document_max_side, vision::Wanted::Every, |f| {
-                    crate::state::largest(f).into_iter().collect()
+                    crate::inference::largest(f).into_iter().collect()
                 })
                 .await?;
             let doc_template = analysed

@@ -1,12 +1,16 @@
+//! `facegate compare`: the service's comparison use case (the same code, threshold and vocabulary as
+//! `POST /v1/compare`) on two image files, without a server or a store.
+
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use app::usecases::faces::{self, CompareOptions};
 use serde::Serialize;
 use server::dto::FaceDto;
-use vision::similarity::{cosine_for_similarity, fmr_at, similarity, DEFAULT_SIMILARITY_THRESHOLD};
+use vision::similarity::{cosine_for_similarity, fmr_at};
 use vision::StageTimes;
 
-use super::{load_pipeline, print_json, read_file};
+use super::{open_stateless, print_json, read_file};
 use crate::cli::CommonArgs;
 
 #[derive(Serialize)]
@@ -45,34 +49,35 @@ pub struct CompareArgs<'a> {
 }
 
 pub fn run(common: &CommonArgs, args: CompareArgs<'_>) -> Result<()> {
-    let pipeline = load_pipeline(common)?;
-    let model = pipeline.embedding_model();
-    let side = |path: &Path| -> Result<(Side, vision::Embedding)> {
-        let bytes = read_file(path)?;
-        let (face, embedding, times) =
-            pipeline.template_of(&bytes, args.face).with_context(|| format!("{}", path.display()))?;
-        Ok((Side { image: path.display().to_string(), face: FaceDto::from(&face), times }, embedding))
-    };
-    let (source, ea) = side(args.a)?;
-    let (target, eb) = side(args.b)?;
-    let cosine = ea.cosine(&eb)?;
-    let (threshold, cosine_threshold) = match (args.threshold, args.cosine_threshold) {
-        (_, Some(c)) => (similarity(model, c), c),
-        (t, None) => {
-            let t = t.unwrap_or(DEFAULT_SIMILARITY_THRESHOLD).clamp(0.0, 100.0);
-            (t, cosine_for_similarity(model, t))
-        }
-    };
+    let (a, b) = (read_file(args.a)?, read_file(args.b)?);
+    let (runtime, app) = open_stateless(common)?;
+    let model = app.model;
+    // A cosine threshold is the calibrated similarity it maps to: the service decides on similarities.
+    let threshold = args.cosine_threshold.map(|c| app.similarity(c)).or(args.threshold);
+    let options = CompareOptions { threshold, face: args.face, ..CompareOptions::default() };
+    let compared = runtime.block_on(faces::compare(&app, a.into(), b.into(), options));
+    runtime.block_on(app::service::close(app));
+    let c = compared.with_context(|| format!("comparing {} with {}", args.a.display(), args.b.display()))?;
+    let (similarity, cosine) = c.best();
+    let target_face = c.matches.first().or(c.unmatched.first()).map(|m| FaceDto::from(&m.face));
     let out = CompareOutput {
-        model: model.to_string(),
+        model: c.face_model.clone(),
         cosine,
-        similarity: similarity(model, cosine),
+        similarity,
         false_match_rate: fmr_at(model, cosine),
-        threshold,
-        cosine_threshold,
-        is_match: cosine >= cosine_threshold,
-        source,
-        target,
+        threshold: c.threshold,
+        cosine_threshold: args.cosine_threshold.unwrap_or_else(|| cosine_for_similarity(model, c.threshold)),
+        is_match: c.is_match(),
+        source: Side {
+            image: args.a.display().to_string(),
+            face: FaceDto::from(&c.source_face),
+            times: c.source_times,
+        },
+        target: Side {
+            image: args.b.display().to_string(),
+            face: target_face.context("the comparison found no target face")?,
+            times: c.target_times,
+        },
     };
     if args.json {
         return print_json(&out);

@@ -1,60 +1,59 @@
+//! `facegate detect`: the service's detection use case (the same code, limits and vocabulary as
+//! `POST /v1/detect`) on an image file, without a server or a store.
+
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
+use app::usecases::faces;
 use serde::Serialize;
 use server::dto::FaceDto;
-use vision::Rotation;
 
-use super::{load_pipeline, print_json, read_file};
+use super::{open_stateless, print_json, read_file};
 use crate::cli::CommonArgs;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DetectOutput<'a> {
+struct DetectOutput {
     image: String,
     width: u32,
     height: u32,
-    format: &'a str,
-    exif_orientation: u8,
-    /// Quarter turns applied when no face was found upright; coordinates are in the turned image.
-    rotation: Rotation,
+    /// Degrees the image was turned clockwise when no face was found upright; coordinates are in the turned
+    /// image.
+    rotation: u32,
     /// In the HTTP API's shape (`boundingBox`, `landmarks`, `confidence`, `quality`).
     faces: Vec<FaceDto>,
+    decode_ms: f64,
     detect_ms: f64,
 }
 
 pub fn run(common: &CommonArgs, image: &Path, json: bool) -> Result<()> {
-    let pipeline = load_pipeline(common)?;
     let bytes = read_file(image)?;
-    let decoded = pipeline.decode(&bytes).with_context(|| format!("decoding {}", image.display()))?;
-    let t = Instant::now();
-    let found = pipeline.find_faces(&decoded.rgb)?;
-    let detect_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let (runtime, app) = open_stateless(common)?;
+    let detected = runtime.block_on(faces::detect(&app, bytes.into()));
+    runtime.block_on(app::service::close(app));
+    let found = detected.with_context(|| format!("detecting the faces of {}", image.display()))?;
     let out = DetectOutput {
         image: image.display().to_string(),
-        width: found.image.width(),
-        height: found.image.height(),
-        format: decoded.format,
-        exif_orientation: decoded.exif_orientation,
-        rotation: found.rotation,
+        width: found.image.width,
+        height: found.image.height,
+        rotation: found.image.rotation,
         faces: found.faces.iter().map(FaceDto::from).collect(),
-        detect_ms,
+        decode_ms: found.times.decode_ms,
+        detect_ms: found.times.detect_ms,
     };
     if json {
         return print_json(&out);
     }
     println!(
-        "{}: {}x{} {}, {} face(s) in {:.1} ms{}",
+        "{}: {}x{}, {} face(s) in {:.1} ms{}",
         out.image,
         out.width,
         out.height,
-        out.format,
         found.faces.len(),
-        detect_ms,
-        match found.rotation {
-            Rotation::None => String::new(),
-            r => format!(" (image turned {} degrees clockwise)", r.degrees()),
+        out.detect_ms,
+        match out.rotation {
+            0 => String::new(),
+            r => format!(" (image turned {r} degrees clockwise)"),
         }
     );
     for (i, f) in found.faces.iter().enumerate() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use app::error::Code;
 use app::state::AppState;
-use app::usecases::collections::{self, IndexOptions, IndexSelection, SearchOptions};
+use app::usecases::collections::{self, CollectionRef, IndexOptions, IndexSelection, SearchOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use server::dto::MatchDto;
@@ -111,13 +111,15 @@ struct Skipped {
 }
 
 /// The collection, created when missing; an error when it holds another model's templates.
+/// The operator at the command line, on the service's own store: every right, as an admin key has.
+static CLI: std::sync::LazyLock<auth::Access> = std::sync::LazyLock::new(|| auth::Access::unrestricted("cli"));
+
 fn ensure_collection(service: &Service, collection: &str) -> Result<()> {
     let app = &service.app;
     service.runtime.block_on(async {
         match collections::usable_collection(app, collection).await {
             Err(e) if e.code == Code::CollectionNotFound => {
-                let cli = auth::Access::unrestricted("cli");
-                collections::create(app, &cli, collection.to_string(), None).await?;
+                collections::create(app, &CLI, collection.to_string(), None).await?;
                 Ok(())
             }
             other => other,
@@ -188,6 +190,7 @@ pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
                     metadata: Some(serde_json::json!({ "source": source })),
                     client_request_token: None,
                     store_image: false,
+                    measure: None,
                 });
             (path, options)
         })
@@ -198,7 +201,8 @@ pub fn enroll(common: &CommonArgs, args: &EnrollArgs) -> Result<()> {
         async move {
             let indexed = async {
                 let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                Ok::<_, anyhow::Error>(collections::index_faces(&app, &collection, bytes.into(), options?).await?)
+                let collection = CollectionRef::of(&CLI, &collection)?;
+                Ok::<_, anyhow::Error>(collections::index_faces(&app, collection, bytes.into(), options?).await?)
             };
             let indexed = indexed.await;
             (path, indexed)
@@ -260,7 +264,8 @@ pub fn search(common: &CommonArgs, args: &SearchArgs) -> Result<()> {
     let service = Service::open(common, &args.store)?;
     let collection = args.collection.clone();
     service.runtime.block_on(collections::usable_collection(&service.app, &collection))?;
-    let threshold = args.threshold.unwrap_or(service.app.config.match_threshold);
+    // The service's rule: the match threshold unless one is given (0-100).
+    let threshold = service.app.threshold(args.threshold)?;
     let options = SearchOptions {
         threshold: Some(threshold),
         max_results: Some(u32::try_from(args.max_results).unwrap_or(u32::MAX)),
@@ -273,7 +278,8 @@ pub fn search(common: &CommonArgs, args: &SearchArgs) -> Result<()> {
         async move {
             let found = async {
                 let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                Ok::<_, anyhow::Error>(collections::search(&app, &collection, bytes.into(), options).await?)
+                let collection = CollectionRef::of(&CLI, &collection)?;
+                Ok::<_, anyhow::Error>(collections::search(&app, collection, bytes.into(), options).await?)
             };
             let path = path.display().to_string();
             match found.await {

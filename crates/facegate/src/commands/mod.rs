@@ -17,9 +17,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use app::state::AppState;
 use vision::FacePipeline;
 
-use crate::cli::CommonArgs;
+use crate::cli::{CommonArgs, StoreArgs};
+
+/// The service for a one-off stateless command (`detect`, `compare`): the settings as `serve` reads them (file <
+/// environment < flags: the same thresholds and limits), its models and inference workers, on a store held in
+/// memory (nothing written), and a runtime to drive its use cases.
+pub fn open_stateless(common: &CommonArgs) -> Result<(tokio::runtime::Runtime, AppState)> {
+    let config = crate::settings::server_config(common, &StoreArgs::default(), None)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let app = runtime.block_on(app::service::open_in_memory(config)).context("loading the face models")?;
+    Ok((runtime, app))
+}
 
 /// Loads the models once, with intra-op threads for the lowest single-image latency.
 pub fn load_pipeline(common: &CommonArgs) -> Result<Arc<FacePipeline>> {

@@ -1,5 +1,6 @@
 //! The shape of the code, checked: no module of any crate reaches (through `crate::` or `super::` paths in
-//! code; test modules and comments aside) a module that reaches it back. An import circle is reported with its members.
+//! code, or a parent's relative use of its child; test modules and comments aside) a module that reaches it back
+//! (an import circle is reported with its members), and no front door holds a rule of the core.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -72,6 +73,20 @@ fn paths_after(source: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `source` names its child module `name` by a relative path (`name::x`, `self::name::x`), not as the
+/// tail of another path (`crate::other::name::x`, `super::name`).
+fn relative_uses(source: &str, name: &str) -> bool {
+    let pattern = format!("{name}::");
+    source.match_indices(&pattern).any(|(at, _)| {
+        let before = &source[..at];
+        match before.chars().next_back() {
+            Some(c) if c.is_alphanumeric() || c == '_' => false,
+            Some(':') => before.ends_with("self::") && !before.ends_with("_self::"),
+            _ => true,
+        }
+    })
+}
+
 /// The longest known module that `path` (relative to `base`) starts with.
 fn resolve(modules: &BTreeSet<String>, base: &str, path: &str) -> Option<String> {
     let parts: Vec<&str> = path.split("::").collect();
@@ -106,12 +121,22 @@ fn import_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             .filter_map(|p| resolve(&modules, "", &p))
             .chain(paths_after(text, "super::").into_iter().filter_map(|p| resolve(&modules, parent, &p)));
         for target in found {
-            // A module may use its own submodules and its parents' items without forming a circle of files.
+            // A module may use its parents' items (`super::X`, the items of the file that declares it): that edge
+            // is left out. Its use of its own submodules is counted below, by their relative names.
             if &target != module
                 && !target.starts_with(&format!("{module}::"))
                 && !module.starts_with(&format!("{target}::"))
             {
                 uses.insert(target);
+            }
+        }
+        // A parent that calls into its child (`ops::routes()`, `use self::table::Routes`) depends on it: with the
+        // child's own imports this can close a circle through a sibling (`openapi` → `routes` → `routes::ops` →
+        // `openapi`). Declaring the child (`mod ops;`) is no use of it.
+        for child in modules.iter().filter(|m| m.rsplit_once("::").is_some_and(|(p, _)| p == module)) {
+            let name = child.rsplit_once("::").map_or(child.as_str(), |(_, n)| n);
+            if relative_uses(text, name) {
+                uses.insert(child.clone());
             }
         }
         graph.insert(module.clone(), uses);
@@ -160,6 +185,76 @@ fn no_crate_has_an_import_circle() {
     assert!(circles.is_empty(), "import circles:\n{}", circles.join("\n"));
 }
 
+/// What a front door may not hold, by the text that would show it: the rules live in the core (`facegate-app`),
+/// where every door and the CLI share them.
+const CORE_ONLY: [(&str, &str); 5] = [
+    (".store.", "a store call (the use cases own the store)"),
+    ("Store::", "a store call (the use cases own the store)"),
+    ("Criteria::default()", "liveness criteria of its own (`ServerConfig::criteria` builds them)"),
+    ("vision::similarity", "a similarity rule (`AppState::similarity` and the use cases' thresholds)"),
+    ("_threshold", "a configured threshold read from the configuration (the use cases apply them)"),
+];
+
+/// The places in `source` (code only: comments and test modules left out) where it holds what `CORE_ONLY`
+/// forbids; `_threshold` counts only as a read of the configuration (`config.x_threshold`).
+fn core_rules_in(source: &str) -> Vec<(&'static str, String)> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut found = Vec::new();
+    for line in code.lines().map(|l| l.split("//").next().unwrap_or_default()) {
+        for (pattern, what) in CORE_ONLY {
+            let hit = match pattern {
+                ".store." => line.match_indices(pattern).any(|(at, _)| {
+                    let rest = &line[at + pattern.len()..];
+                    let ident = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                    ident > 0 && rest[ident..].starts_with('(')
+                }),
+                "_threshold" => {
+                    line.contains("config.") && {
+                        line.match_indices("config.").any(|(at, _)| {
+                            let rest = &line[at + "config.".len()..];
+                            let ident = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
+                            rest[..ident].ends_with(pattern)
+                        })
+                    }
+                }
+                _ => line.contains(pattern),
+            };
+            if hit {
+                found.push((what, line.trim().to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// No front door (the `facegate-server` crate: `/v1`, Rekognition, the compat doors, the console, the listener)
+/// holds a store call, a configured threshold, liveness criteria of its own or a similarity rule.
+fn front_doors_hold_no_core_rule() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(files.len() > 30, "only {} files under {}", files.len(), src.display());
+    let mut held = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        for (what, line) in core_rules_in(&text) {
+            held.push(format!("{}: {what}: {line}", file.strip_prefix(&src).unwrap_or(&file).display()));
+        }
+    }
+    assert!(held.is_empty(), "front doors holding the core's rules:\n{}", held.join("\n"));
+}
+
+fn the_checker_finds_a_core_rule() {
+    let door =
+        "fn f(app: &AppState) {\n  app.store.session_image(id, name);\n  let t = app.config.smile_threshold;\n}\n\
+                fn g() { Criteria::default(); vision::similarity::similarity(m, c); store::Store::open(u, 1); }\n";
+    let found: Vec<&str> = core_rules_in(door).into_iter().map(|(what, _)| what).collect();
+    assert_eq!(found.len(), 5, "{found:?}");
+    let clean = "fn f(app: &AppState) {\n  keys::create(&app.store, new);\n  let t = req.smile_threshold;\n  \
+                 // app.store.ping()\n  x.restore.y();\n}\n#[cfg(test)]\nmod tests { fn t() { app.store.ping(); } }\n";
+    assert_eq!(core_rules_in(clean), vec![]);
+}
+
 fn the_checker_finds_a_circle() {
     let graph: BTreeMap<String, BTreeSet<String>> = [
         ("a".to_string(), BTreeSet::from(["b".to_string()])),
@@ -177,6 +272,27 @@ fn the_checker_finds_a_circle() {
     assert_eq!(found, vec!["routes::faces"]);
     let grouped = paths_after("use crate::{access::{A, B}, dto::Face, time};", "crate::");
     assert_eq!(grouped, vec!["access", "dto::Face", "time"]);
+    assert!(relative_uses("pub mod ops;\nfn all() { ops::routes() }", "ops"));
+    assert!(relative_uses("use self::table::Routes;", "table"));
+    assert!(!relative_uses("pub mod ops;\nuse crate::other::ops::X; use super::ops; let devops::x;", "ops"));
+    // The circle of the issue: a parent calling its child, the child reaching a sibling that reaches the parent.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path();
+    std::fs::create_dir_all(src.join("routes")).expect("mkdir");
+    std::fs::write(src.join("lib.rs"), "pub mod openapi;\npub mod routes;\n").expect("write");
+    std::fs::write(src.join("openapi.rs"), "pub fn build() { crate::routes::all(); }\n").expect("write");
+    std::fs::write(src.join("routes/mod.rs"), "pub mod ops;\npub fn all() { ops::routes(); }\n").expect("write");
+    std::fs::write(src.join("routes/ops.rs"), "pub fn routes() { crate::openapi::build(); }\n").expect("write");
+    let graph = import_graph(src);
+    assert_eq!(
+        circle_from(&graph, "openapi"),
+        Some(vec!["openapi".to_string(), "routes".to_string(), "routes::ops".to_string()])
+    );
 }
 
-tests![no_crate_has_an_import_circle, the_checker_finds_a_circle,];
+tests![
+    no_crate_has_an_import_circle,
+    the_checker_finds_a_circle,
+    front_doors_hold_no_core_rule,
+    the_checker_finds_a_core_rule,
+];

@@ -181,6 +181,48 @@ fn compare_with_a_missing_face_index_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no face"));
 }
 
+/// The CLI runs the service's comparison: on the shared LFW pairs (same people and different people, from the
+/// official pairs file) `facegate compare --json` gives the `match`, similarity and threshold that `POST
+/// /v1/compare` of a server with the same settings gives.
+fn compare_gives_the_apis_match_on_the_shared_pairs() {
+    let text = std::fs::read_to_string(shared().join("data/lfw/pairs.txt")).expect("pairs.txt");
+    let path = |name: &str, n: &str| {
+        let n: u32 = n.parse().expect("an image number");
+        sample(&format!("lfw/images/{name}/{name}_{n:04}.jpg"))
+    };
+    let pairs: Vec<(String, String)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| match l.split('\t').collect::<Vec<_>>()[..] {
+            [name, i, j] => Some((path(name, i), path(name, j))),
+            [a, i, b, j] => Some((path(a, i), path(b, j))),
+            _ => None,
+        })
+        .step_by(150)
+        .take(8)
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = crate::support::Served::start(dir.path(), None, &[]);
+    let http = crate::support::client();
+    let mut matches = 0;
+    for (a, b) in &pairs {
+        let cli = json_of(&facegate(&["compare", "--json", a, b]));
+        let form = reqwest::blocking::multipart::Form::new()
+            .part("source", crate::support::file_part("a.jpg", std::fs::read(a).expect("image")))
+            .part("target", crate::support::file_part("b.jpg", std::fs::read(b).expect("image")));
+        let (status, api) =
+            crate::support::json(http.post(server.url("/v1/compare")).multipart(form).send().expect("compare"));
+        assert_eq!(status, 200, "{api}");
+        assert_eq!(cli["match"], api["match"], "{a} {b}: cli {cli} api {api}");
+        assert_eq!(cli["threshold"], api["threshold"], "{a} {b}");
+        let (c, s) = (cli["similarity"].as_f64().expect("cli"), api["similarity"].as_f64().expect("api"));
+        assert!((c - s).abs() < 0.05, "{a} {b}: similarity cli {c} api {s}");
+        matches += usize::from(cli["match"] == true);
+    }
+    // The sample holds both kinds of pairs, and both kinds of answers.
+    assert!((1..pairs.len()).contains(&matches), "{matches} matches of {}", pairs.len());
+}
+
 /// A smaller pairs file in the same format, cut from the shared one: the first `n` same and `n` different
 /// pairs of each of its first two folds.
 fn small_pairs_file(dir: &Path, n: usize) -> PathBuf {
@@ -573,6 +615,7 @@ tests![
     detect_refuses_a_file_that_is_not_an_image,
     compare_decides_same_and_different_people,
     compare_with_a_missing_face_index_is_a_clear_error,
+    compare_gives_the_apis_match_on_the_shared_pairs,
     eval_lfw_runs_the_protocol_on_any_number_of_folds,
     eval_refuses_a_malformed_pairs_file,
     bench_reports_percentiles_for_every_stage,

@@ -22,9 +22,10 @@ use crate::input::{decode_base64, JsonBody, OptionsBody};
 use crate::routes::table::Routes;
 use app::error::ApiError;
 use app::state::AppState;
+use app::usecases::analysis::{self, Verdicts};
+use app::usecases::faces;
 use app::usecases::liveness_sessions::{self, CreateOptions, Credential};
 use app::usecases::verification::{self, Claim, Subject, VerifyOptions};
-use app::usecases::{analysis, faces};
 use auth::Scope;
 
 fn elapsed_ms(started: Instant) -> u64 {
@@ -212,7 +213,7 @@ pub async fn smile_check(
     let dominant = a.expressions.iter().zip(names).max_by(|x, y| x.0.total_cmp(y.0)).map(|(_, n)| n.to_string());
     let happy = names.iter().position(|n| *n == "happy").and_then(|i| a.expressions.get(i)).copied().unwrap_or(0.0);
     Ok(Json(SmileChecked {
-        is_smiling: a.smile >= app.config.smile_threshold,
+        is_smiling: Verdicts::of(&app.config, a).smiling,
         smile_score: a.smile * 100.0,
         happy_score: happy * 100.0,
         dominant_emotion: dominant.unwrap_or_default(),
@@ -245,13 +246,13 @@ pub async fn blink_check(
     let analysed = analysis::analyze(&app, decode_base64("image", &req.image)?, Some(1)).await?;
     let face = analysed.faces.first().ok_or_else(|| ApiError::internal("analysis", "no face analysed"))?;
     let eyes = &face.analysis.eyes;
-    let threshold = app.config.eye_closed_threshold;
+    let verdicts = Verdicts::of(&app.config, &face.analysis);
     Ok(Json(BlinkChecked {
-        is_blinking: eyes.closed(threshold),
-        ear: (eyes.left + eyes.right) / 2.0,
+        is_blinking: verdicts.eyes_closed,
+        ear: eyes.mean(),
         left_ear: eyes.left,
         right_ear: eyes.right,
-        threshold,
+        threshold: verdicts.eye_closed_threshold,
         face_detected: true,
         processing_time_ms: elapsed_ms(started),
     }))
@@ -444,7 +445,7 @@ pub async fn head_turn_check(
             return Err(HttpError::from(ApiError::invalid_parameter(format!("direction {other:?} is left or right"))))
         }
     };
-    let criteria = Criteria { turn_degrees: threshold * 90.0, ..Criteria::default() };
+    let criteria = Criteria { turn_degrees: threshold * 90.0, ..app.config.criteria() };
     let checked = analysis::check(&app, kind, &criteria, decode_base64("image", &req.image)?, None).await?;
     Ok(Json(HeadTurnChecked {
         turned: checked.passed(),
@@ -503,14 +504,9 @@ pub async fn challenge_validate(
             return Err(HttpError::from(ApiError::invalid_parameter("minEmotionChange must lie in 0..100")))
         }
         Some(c) => c / 100.0,
-        None => Criteria::default().smile_rise,
+        None => app.config.criteria().smile_rise,
     };
-    let criteria = Criteria {
-        smile_threshold: app.config.smile_threshold,
-        eyes_closed_threshold: app.config.eye_closed_threshold,
-        smile_rise,
-        ..Criteria::default()
-    };
+    let criteria = Criteria { smile_rise, ..app.config.criteria() };
     let baseline = decode_base64("baselineImage", &req.baseline_image)?;
     let image = decode_base64("challengeImage", &req.challenge_image)?;
     let checked = analysis::check(&app, kind, &criteria, image, Some(baseline)).await?;
@@ -568,11 +564,7 @@ pub async fn challenge_validate_multi(
         return Err(HttpError::from(ApiError::invalid_parameter("challengeResults must hold 1 to 6 challenges")));
     }
     let baseline = decode_base64("baselineImage", &req.baseline_image)?;
-    let criteria = Criteria {
-        smile_threshold: app.config.smile_threshold,
-        eyes_closed_threshold: app.config.eye_closed_threshold,
-        ..Criteria::default()
-    };
+    let criteria = app.config.criteria();
     let mut results = Vec::with_capacity(req.challenge_results.len());
     for (index, c) in req.challenge_results.into_iter().enumerate() {
         let kind = kind_of(&c.challenge_type)?;

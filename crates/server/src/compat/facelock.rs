@@ -21,7 +21,7 @@ use crate::routes::table::Routes;
 use app::error::{ApiError, Code};
 use app::state::AppState;
 use app::usecases::collections::Page;
-use app::usecases::users::{self, LoginAttempt, Profile};
+use app::usecases::login_users::{self, LoginAttempt, Profile};
 use auth::Scope;
 
 /// The one `face_image` file of a form.
@@ -119,8 +119,8 @@ pub async fn register(
     let form: RegisterForm = payload.options()?;
     let profile = Profile { user_id: form.user_id.unwrap_or_default(), full_name: form.full_name, email: form.email };
     // Without a key (the route opened by `open_routes`), a refusal names no other user.
-    let registrant = if caller.is_some() { users::Registrant::Keyed } else { users::Registrant::Anonymous };
-    let registered = users::register(&app, profile, vec![image], false, registrant).await?;
+    let registrant = if caller.is_some() { login_users::Registrant::Keyed } else { login_users::Registrant::Anonymous };
+    let registered = login_users::register(&app, profile, vec![image], false, registrant).await?;
     let face_id = registered.faces.first().map(|f| f.face_id.to_string()).unwrap_or_default();
     Ok(Json(Registered {
         success: true,
@@ -169,7 +169,7 @@ pub async fn verify(State(app): State<AppState>, mut payload: Payload) -> ApiRes
         threshold: Some(form.similarity_threshold.unwrap_or(DEFAULT_SIMILARITY)),
         liveness_session: None,
     };
-    let login = users::face_login(&app, attempt).await?;
+    let login = login_users::face_login(&app, attempt).await?;
     Ok(Json(Verified {
         success: true,
         user_id: login.user.user_id,
@@ -209,7 +209,7 @@ enum Caller {
 async fn caller(app: &AppState, headers: &HeaderMap, key: Option<&auth::Access>) -> ApiResult<Caller> {
     match key {
         Some(_) => Ok(Caller::Key),
-        None => Ok(Caller::User(users::token_user(app, bearer_token(headers)).await?.1)),
+        None => Ok(Caller::User(login_users::token_user(app, bearer_token(headers)).await?.1)),
     }
 }
 
@@ -217,7 +217,7 @@ async fn caller(app: &AppState, headers: &HeaderMap, key: Option<&auth::Access>)
 #[utoipa::path(get, path = "/compat/facelock/users/me/", tag = "compat: facelock",
     responses((status = 200, body = UserInfo), (status = 401, description = "`{\"detail\": ...}`")))]
 pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<UserInfo>> {
-    let (_, user) = users::token_user(&app, bearer_token(&headers)).await?;
+    let (_, user) = login_users::token_user(&app, bearer_token(&headers)).await?;
     Ok(Json(user.into()))
 }
 
@@ -240,7 +240,7 @@ pub async fn list(
         Caller::User(user) => vec![user.into()],
         Caller::Key => {
             let page = Page { limit: Some(app::usecases::collections::MAX_PAGE), next_token: None };
-            users::list(&app, &page).await?.items.into_iter().map(Into::into).collect()
+            login_users::list(&app, &page).await?.items.into_iter().map(Into::into).collect()
         }
     };
     Ok(Json(UserList { count: users.len(), users }))
@@ -271,7 +271,7 @@ pub async fn delete(
             )));
         }
     }
-    users::delete(&app, &user_id).await?;
+    login_users::delete(&app, &user_id).await?;
     Ok(Json(Deleted { success: true, user_id, message: "User deleted successfully".into() }))
 }
 

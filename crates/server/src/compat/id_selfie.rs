@@ -47,8 +47,12 @@ async fn compare_id(app: &AppState, body: Value) -> ApiResult<Json<f32>> {
     let req = request_of(body)?;
     let (document, selfie) = (decode_base64("dl", &req.dl)?, decode_base64("selfie", &req.selfie)?);
     // CompareFaces: the source's largest face against every face of the target.
-    let options =
-        CompareOptions { threshold: Some(SIMILARITY_THRESHOLD), all_target_faces: true, source_is_document: true };
+    let options = CompareOptions {
+        threshold: Some(SIMILARITY_THRESHOLD),
+        all_target_faces: true,
+        source_is_document: true,
+        ..Default::default()
+    };
     let compared = faces::compare(app, document, selfie, options).await?;
     Ok(Json(compared.matches.first().map_or(0.0, |m| m.similarity)))
 }

@@ -25,13 +25,13 @@
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use vision::analysis::MOUTH_OPEN_THRESHOLD;
 use vision::{Face, HeadPose};
 
 use super::AwsError;
 use app::config::ServerConfig;
-use app::state::{AppState, ImageInfo};
-use app::usecases::analysis::{self, Depth, Measured, MAX_ANALYSED_FACES};
+use app::inference::ImageInfo;
+use app::state::AppState;
+use app::usecases::analysis::{self, Depth, Measured, Verdicts, MAX_ANALYSED_FACES};
 use app::usecases::collections::Indexed;
 
 /// Openness this far from its threshold is read with full confidence.
@@ -180,17 +180,18 @@ pub(super) fn detail(
 ) -> Value {
     let mut out = face_detail(f, measured.map(|m| &m.pose), image);
     let Some(a) = measured.and_then(|m| m.analysis.as_ref()).filter(|_| wanted.need_analysis()) else { return out };
+    let v = Verdicts::of(config, a);
     if wanted.all || wanted.smile {
         let p = a.smile.clamp(0.0, 1.0);
-        out["Smile"] = yes_no(p >= config.smile_threshold, 100.0 * p.max(1.0 - p));
+        out["Smile"] = yes_no(v.smiling, 100.0 * p.max(1.0 - p));
     }
     if wanted.all || wanted.eyes_open {
-        let (openness, threshold) = (a.eyes.mean(), config.eye_closed_threshold);
-        out["EyesOpen"] = yes_no(openness >= threshold, margin_confidence(openness, threshold, EYES_FULL_MARGIN));
+        let confidence = margin_confidence(a.eyes.mean(), v.eye_closed_threshold, EYES_FULL_MARGIN);
+        out["EyesOpen"] = yes_no(!v.eyes_closed, confidence);
     }
     if wanted.all || wanted.mouth_open {
-        let (gap, threshold) = (a.mouth_open, MOUTH_OPEN_THRESHOLD);
-        out["MouthOpen"] = yes_no(gap >= threshold, margin_confidence(gap, threshold, MOUTH_FULL_MARGIN));
+        let confidence = margin_confidence(a.mouth_open, v.mouth_open_threshold, MOUTH_FULL_MARGIN);
+        out["MouthOpen"] = yes_no(v.mouth_open, confidence);
     }
     if wanted.all || wanted.emotions {
         let mut emotions: Vec<(&str, f32)> = EMOTIONS.iter().copied().zip(a.expressions).collect();
@@ -239,28 +240,30 @@ pub(super) async fn detect_faces(app: &AppState, image: Bytes, wanted: &Attribut
 }
 
 /// `IndexFaces`: the `FaceDetail` of each record indexed (`None` for a retry's earlier records, whose faces were
-/// not detected now) and of each face left out, with what `DetectionAttributes` asks for.
-pub(super) async fn index_faces_details(
-    app: &AppState,
-    image: Bytes,
+/// not detected now) and of each face left out, with what `DetectionAttributes` asks for (measured by the
+/// indexing itself: [`index_options_depth`]).
+pub(super) fn index_faces_details(
+    config: &ServerConfig,
     indexed: &Indexed,
     wanted: &Attributes,
-) -> Result<(Vec<Option<Value>>, Vec<Value>), AwsError> {
-    let record_faces: Vec<Option<&Face>> = indexed
+) -> (Vec<Option<Value>>, Vec<Value>) {
+    let detail_of =
+        |face: &Face, measured: &Option<Measured>| detail(config, face, measured.as_ref(), &indexed.image, wanted);
+    let records = indexed
         .records
         .iter()
-        .map(|record| indexed.detected.iter().find(|(id, _)| *id == record.face_id).map(|(_, face)| face))
+        .map(|record| {
+            let now = indexed.detected.iter().find(|d| d.face_id == record.face_id)?;
+            Some(detail_of(&now.face, &now.measured))
+        })
         .collect();
-    let faces: Vec<&Face> =
-        record_faces.iter().flatten().copied().chain(indexed.not_indexed.iter().map(|u| &u.face)).collect();
-    let analyses =
-        analysis::measure_boxes(app, image, faces.iter().map(|f| f.detection.bbox).collect(), depth(wanted)).await?;
-    let mut details = faces
-        .iter()
-        .enumerate()
-        .map(|(i, f)| detail(&app.config, f, analyses.get(i).and_then(Option::as_ref), &indexed.image, wanted));
-    let records = record_faces.iter().map(|f| f.and_then(|_| details.next())).collect();
-    Ok((records, details.collect()))
+    let left_out = indexed.not_indexed.iter().map(|u| detail_of(&u.face, &u.measured)).collect();
+    (records, left_out)
+}
+
+/// How far `IndexFaces` measures its faces for the attributes asked for.
+pub(super) fn index_options_depth(wanted: &Attributes) -> Depth {
+    depth(wanted)
 }
 
 #[cfg(test)]

@@ -22,11 +22,11 @@
 //! `Quality.Brightness` = mean luminance × 100; `Quality.Sharpness` = variance of the Laplacian of the aligned
 //! face / 10, capped at 100; `Similarity` = the calibrated similarity (FMR on LFW), capped at 100.
 
+mod collection_users;
 mod errors;
 mod face_details;
 mod operations;
 mod signed;
-mod users;
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -48,8 +48,8 @@ pub async fn dispatch(State(app): State<AppState>, request: Request) -> Response
         Ok(admitted) => admitted,
         Err(e) => return e.into_response(),
     };
-    let answer = if users::OPERATIONS.contains(&signed.operation.as_str()) {
-        users::handle(&app, &caller, &signed.operation, &signed.request).await
+    let answer = if collection_users::OPERATIONS.contains(&signed.operation.as_str()) {
+        collection_users::handle(&app, &caller, &signed.operation, &signed.request).await
     } else {
         operations::handle(app, caller, &region, signed).await
     };

@@ -12,10 +12,10 @@ use vision::QualityIssue;
 use super::face_details::{self, face_detail, ratio_box, Attributes};
 use super::signed::unknown_operation;
 use super::{AwsError, SignedRequest};
-use app::error::ApiError;
-use app::state::{AppState, ImageInfo};
+use app::inference::ImageInfo;
+use app::state::AppState;
 use app::usecases::buckets;
-use app::usecases::collections::{self, NotIndexedReason};
+use app::usecases::collections::{self, CollectionRef, NotIndexedReason};
 use app::usecases::faces;
 use app::usecases::liveness_sessions::{self, Credential};
 
@@ -173,9 +173,10 @@ pub(super) async fn handle(
                 metadata: None,
                 client_request_token: None,
                 store_image: false,
+                measure: Some(face_details::index_options_depth(&wanted)),
             };
-            let r = collections::index_faces(&app, &id, image.clone(), options).await?;
-            let (indexed, unindexed) = face_details::index_faces_details(&app, image, &r, &wanted).await?;
+            let r = collections::index_faces(&app, CollectionRef::of(&caller, &id)?, image, options).await?;
+            let (indexed, unindexed) = face_details::index_faces_details(&app.config, &r, &wanted);
             let records: Vec<Value> = r
                 .records
                 .iter()
@@ -215,7 +216,7 @@ pub(super) async fn handle(
                 max_results: request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32),
                 all_faces: false,
             };
-            let r = collections::search(&app, &id, image, options).await?;
+            let r = collections::search(&app, CollectionRef::of(&caller, &id)?, image, options).await?;
             let Some(result) = r.results.first() else {
                 return Err(AwsError::invalid("There are no faces in the image"));
             };
@@ -236,7 +237,7 @@ pub(super) async fn handle(
                 // Only the faces named (and of the user, when one is named too): one answer, no pages.
                 Some(ids) => {
                     let ids: Vec<String> = ids.iter().filter_map(Value::as_str).map(String::from).collect();
-                    let mut faces = collections::faces_among(&app, &id, &ids).await?;
+                    let mut faces = collections::faces_among(&app, CollectionRef::of(&caller, &id)?, &ids).await?;
                     faces.retain(|f| user.is_none() || f.user_id == user);
                     (faces, None)
                 }
@@ -246,7 +247,7 @@ pub(super) async fn handle(
                         next_token: request.get("NextToken").and_then(Value::as_str).map(String::from),
                     };
                     let filter = store::FaceFilter { external_id: None, user_id: user.as_deref() };
-                    let list = collections::list_faces(&app, &id, &page, filter).await?;
+                    let list = collections::list_faces(&app, CollectionRef::of(&caller, &id)?, &page, filter).await?;
                     (list.items, list.next_token)
                 }
             };
@@ -271,7 +272,7 @@ pub(super) async fn handle(
                 .iter()
                 .map(|v| v.as_str().map(String::from).ok_or_else(|| AwsError::invalid("FaceIds must be strings")))
                 .collect::<Result<_, _>>()?;
-            let r = collections::delete_faces(&app, &id, face_ids).await?;
+            let r = collections::delete_faces(&app, CollectionRef::of(&caller, &id)?, face_ids).await?;
             Ok(json!({
                 "DeletedFaces": r.deleted.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                 "UnsuccessfulFaceDeletions": r.not_found.iter().map(|f| json!({"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]})).collect::<Vec<_>>(),
@@ -282,7 +283,14 @@ pub(super) async fn handle(
             let face = string_field(&request, "FaceId")?.to_string();
             let threshold = threshold_param(&request, "FaceMatchThreshold")? as f32;
             let max_results = request.get("MaxFaces").and_then(Value::as_u64).map(|n| n.clamp(1, 1000) as u32);
-            let r = collections::search_by_face(&app, &id, &face, Some(threshold), max_results).await?;
+            let r = collections::search_by_face(
+                &app,
+                CollectionRef::of(&caller, &id)?,
+                &face,
+                Some(threshold),
+                max_results,
+            )
+            .await?;
             Ok(json!({
                 "SearchedFaceId": face,
                 "FaceMatches": r.matches.iter().map(matched_face).collect::<Vec<_>>(),
@@ -296,7 +304,7 @@ pub(super) async fn handle(
         }
         "DescribeCollection" => {
             let id = string_field(&request, "CollectionId")?.to_string();
-            let c = collections::describe(&app, &id).await?;
+            let c = collections::describe(&app, CollectionRef::of(&caller, &id)?).await?;
             Ok(json!({
                 "FaceCount": c.face_count,
                 "FaceModelVersion": c.model,
@@ -324,7 +332,7 @@ pub(super) async fn handle(
             if !store::valid_collection_id(&id) {
                 return Err(AwsError::invalid("CollectionId must be 1-255 characters of A-Z a-z 0-9 _ . -"));
             }
-            collections::delete(&app, &id).await?;
+            collections::delete(&app, CollectionRef::of(&caller, &id)?).await?;
             Ok(json!({"StatusCode": 200}))
         }
         "CreateFaceLivenessSession" => create_liveness_session(&app, &caller, &request).await,
@@ -366,12 +374,6 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
     Ok(json!({"SessionId": created.row.session_id}))
 }
 
-/// A session's image as AWS's `{"Bytes": ...}`.
-async fn session_image(app: &AppState, id: &str, name: &str) -> Result<Option<Value>, AwsError> {
-    let found = app.store.session_image(id, name).await.map_err(ApiError::from)?;
-    Ok(found.map(|i| json!({"Bytes": base64::engine::general_purpose::STANDARD.encode(&i.bytes)})))
-}
-
 /// `GetFaceLivenessSessionResults`: status, confidence (once finished), and the reference and audit images (none
 /// in privacy mode): as bytes, or — for a session created with `OutputConfig` — as the `S3Object`s they were
 /// written to.
@@ -399,16 +401,16 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
         out["AuditImages"] = written.iter().filter(|e| e.name.starts_with("audit-")).map(object).collect();
         return Ok(out);
     }
-    let names = found.image_names;
-    if names.iter().any(|n| n == "reference") {
-        if let Some(reference) = session_image(app, &id, "reference").await? {
-            out["ReferenceImage"] = reference;
-        }
-    }
     let mut audit = Vec::new();
-    for name in names.into_iter().filter(|n| n.starts_with("audit-")) {
-        if let Some(i) = session_image(app, &id, &name).await? {
-            audit.push(i);
+    if !found.image_names.is_empty() {
+        for image in liveness_sessions::images(app, &id, Credential::Key(caller)).await? {
+            // As AWS's `{"Bytes": ...}`.
+            let bytes = json!({"Bytes": base64::engine::general_purpose::STANDARD.encode(&image.bytes)});
+            if image.name == "reference" {
+                out["ReferenceImage"] = bytes;
+            } else if image.name.starts_with("audit-") {
+                audit.push(bytes);
+            }
         }
     }
     out["AuditImages"] = json!(audit);

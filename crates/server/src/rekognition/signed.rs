@@ -11,8 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
 use super::AwsError;
-use crate::access::{access_of, admit as admit_access, Count, Limits};
-use app::error::ApiError;
+use app::callers::{self, access_of, Count, Limits};
 use app::state::AppState;
 
 const TARGET_PREFIX: &str = "RekognitionService.";
@@ -49,7 +48,7 @@ fn request_object(body: &[u8]) -> Result<Value, AwsError> {
         return Err(AwsError::new(StatusCode::BAD_REQUEST, "SerializationException", "the body must be a JSON object"));
     }
     let mut request = request;
-    crate::text::clean_json("", &mut request)
+    crate::text_input::clean_json("", &mut request)
         .map_err(|e| AwsError::new(StatusCode::BAD_REQUEST, "InvalidParameterException", e.message))?;
     Ok(request)
 }
@@ -106,13 +105,13 @@ pub(super) async fn admit(
         let (access, limits) = match authenticate_signed(app, &parts, &bytes).await {
             Ok(found) => found,
             Err(e) => {
-                crate::access::limit_address(app, ip)?;
+                callers::limit_address(app, ip)?;
                 return Err(e);
             }
         };
         let signed = SignedRequest::parse(&parts.headers, &bytes)?;
         let (scope, collection) = operation_requirement(&signed)?;
-        let access = admit_access(app, access, limits, Some(scope), collection.as_deref(), Count::Yes).await?;
+        let access = callers::admit(app, access, limits, Some(scope), collection.as_deref(), Count::Yes).await?;
         Ok((access, signed))
     }
     .await;
@@ -171,22 +170,8 @@ async fn authenticate_signed(
     };
     let now = store::now_millis() / 1000;
     auth::sigv4::check(&request, &authorization, &policy, now).map_err(refused)?;
-    let presented = authorization.access_key_id.as_str();
-    let admin = match (&app.config.aws_access_key_id, &app.config.aws_secret_access_key) {
-        (Some(id), Some(secret)) if auth::secret::secrets_equal(presented.as_bytes(), id.as_bytes()) => {
-            Some(secret.expose().to_string())
-        }
-        _ => None,
-    };
-    let (identity, secret) = match admin {
-        Some(secret) => (None, secret),
-        None if presented.starts_with(auth::api_key::AWS_ACCESS_KEY_PREFIX) && presented.len() <= 64 => {
-            let (key, secret) =
-                app.store.aws_credentials(presented).await.map_err(ApiError::from)?.ok_or_else(unrecognized)?;
-            (Some(key), secret)
-        }
-        None => return Err(unrecognized()),
-    };
+    let (identity, secret) =
+        callers::aws_signing_secret(app, &authorization.access_key_id).await?.ok_or_else(unrecognized)?;
     auth::sigv4::verify(&request, &authorization, &secret, now, &policy).map_err(refused)?;
     let Some(key) = identity else { return Ok((Access::unrestricted("aws-admin"), Limits::default())) };
     if key.revoked_at.is_some() {

@@ -17,7 +17,7 @@ use crate::http_error::{ApiResult, HttpError};
 use crate::input::{ImageField, Payload};
 use app::error::{ApiError, Code};
 use app::state::AppState;
-use app::usecases::analysis::{self, MAX_ANALYSED_FACES};
+use app::usecases::analysis::{self, Verdicts, MAX_ANALYSED_FACES};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -124,18 +124,17 @@ pub struct AnalyzeResponse {
 }
 
 fn analysis_dto(app: &AppState, face: &Face, a: &FaceAnalysis, landmarks: bool) -> FaceAnalysisDto {
-    let t_eyes = app.config.eye_closed_threshold;
-    let t_smile = app.config.smile_threshold;
+    let v = Verdicts::of(&app.config, a);
     FaceAnalysisDto {
         face: FaceDto::from(face),
         pose: PoseDto { yaw: a.pose.yaw, pitch: a.pose.pitch, roll: a.pose.roll },
         eyes: EyesDto {
-            left: EyeDto { openness: a.eyes.left, closed: a.eyes.left < t_eyes },
-            right: EyeDto { openness: a.eyes.right, closed: a.eyes.right < t_eyes },
-            closed: a.eyes.closed(t_eyes),
-            threshold: t_eyes,
+            left: EyeDto { openness: a.eyes.left, closed: v.left_eye_closed },
+            right: EyeDto { openness: a.eyes.right, closed: v.right_eye_closed },
+            closed: v.eyes_closed,
+            threshold: v.eye_closed_threshold,
         },
-        smile: SmileDto { probability: a.smile, smiling: a.smile >= t_smile, threshold: t_smile, cues: a.smile_cues },
+        smile: SmileDto { probability: a.smile, smiling: v.smiling, threshold: v.smile_threshold, cues: a.smile_cues },
         mouth: MouthDto { openness: a.mouth_open },
         nose_tip: PointDto { x: a.nose_tip[0], y: a.nose_tip[1] },
         expressions: vision::analysis::EXPRESSIONS.iter().map(|n| n.to_string()).zip(a.expressions).collect(),
@@ -289,7 +288,7 @@ fn range(name: &str, v: Option<[f32; 2]>, default: [f32; 2]) -> ApiResult<[f32; 
 }
 
 fn criteria(app: &AppState, req: &CheckRequest) -> ApiResult<Criteria> {
-    let d = Criteria::default();
+    let d = app.config.criteria();
     let degrees = match req.min_degrees {
         Some(x) if !(x.is_finite() && x > 0.0 && x <= 90.0) => {
             return Err(HttpError::from(ApiError::invalid_parameter("minDegrees must lie in (0, 90]")))
@@ -310,10 +309,10 @@ fn criteria(app: &AppState, req: &CheckRequest) -> ApiResult<Criteria> {
         (_, t) => t,
     };
     Ok(Criteria {
-        smile_threshold: in_unit("smileThreshold", req.smile_threshold)?.unwrap_or(app.config.smile_threshold),
+        smile_threshold: in_unit("smileThreshold", req.smile_threshold)?.unwrap_or(d.smile_threshold),
         smile_rise: in_unit("minSmileRise", req.min_smile_rise)?.unwrap_or(d.smile_rise),
         eyes_closed_threshold: in_unit("eyeClosedThreshold", req.eye_closed_threshold)?
-            .unwrap_or(app.config.eye_closed_threshold),
+            .unwrap_or(d.eyes_closed_threshold),
         turn_degrees: degrees.unwrap_or(d.turn_degrees),
         pitch_degrees: degrees.unwrap_or(d.pitch_degrees),
         yaw_range: range("yawRange", req.yaw_range, d.yaw_range)?,

@@ -5,7 +5,7 @@
 //! These group a collection's faces under your own user ids, as Rekognition's Users do; they are not the users
 //! of face login (`/v1/users`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -20,9 +20,9 @@ use crate::input::{lenient_string, ImageField, OptionsBody, Payload, QueryOption
 use crate::routes::collections::PageQuery;
 use app::state::AppState;
 use app::usecases::collection_users::{
-    self as users, AssociateOptions, Changed, NotSearched, Refusal, SearchBy, User, UserMatch, UserSearchOptions,
-    UserStatus,
+    self, AssociateOptions, Changed, NotSearched, Refusal, SearchBy, User, UserMatch, UserSearchOptions, UserStatus,
 };
+use app::usecases::collections::CollectionRef;
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -270,10 +270,17 @@ fn search_options(req: &SearchUsersRequest) -> UserSearchOptions {
     ))]
 pub async fn create_user(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     OptionsBody(req): OptionsBody<CreateCollectionUserRequest>,
 ) -> ApiResult<(StatusCode, Json<CollectionUserDto>)> {
-    let user = users::create(&app, &id, &req.user_id, req.client_request_token.as_deref()).await?;
+    let user = collection_users::create(
+        &app,
+        CollectionRef::of(&caller, &id)?,
+        &req.user_id,
+        req.client_request_token.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(CollectionUserDto::new(user, None))))
 }
 
@@ -283,10 +290,11 @@ pub async fn create_user(
     responses((status = 200, body = CollectionUserList), (status = 404, body = ErrorBody)))]
 pub async fn list_users(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     QueryOptions(q): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<CollectionUserList>> {
-    let listed = users::list(&app, &id, &q.page()).await?;
+    let listed = collection_users::list(&app, CollectionRef::of(&caller, &id)?, &q.page()).await?;
     Ok(Json(CollectionUserList {
         users: listed.items.into_iter().map(|u| CollectionUserDto::new(u, None)).collect(),
         next_token: listed.next_token,
@@ -299,9 +307,10 @@ pub async fn list_users(
     responses((status = 200, body = CollectionUserDto), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, user_id)): Path<(String, String)>,
 ) -> ApiResult<Json<CollectionUserDto>> {
-    let found = users::describe(&app, &id, &user_id).await?;
+    let found = collection_users::describe(&app, CollectionRef::of(&caller, &id)?, &user_id).await?;
     Ok(Json(CollectionUserDto::new(found.user, Some(found.face_ids))))
 }
 
@@ -311,10 +320,13 @@ pub async fn get_user(
     responses((status = 200, body = DeletedCollectionUser), (status = 404, body = ErrorBody)))]
 pub async fn delete_user(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, user_id)): Path<(String, String)>,
     QueryOptions(q): QueryOptions<DeleteUserQuery>,
 ) -> ApiResult<Json<DeletedCollectionUser>> {
-    let faces = users::delete(&app, &id, &user_id, q.client_request_token.as_deref()).await?;
+    let faces =
+        collection_users::delete(&app, CollectionRef::of(&caller, &id)?, &user_id, q.client_request_token.as_deref())
+            .await?;
     Ok(Json(DeletedCollectionUser { user_id, disassociated_faces: faces }))
 }
 
@@ -334,11 +346,16 @@ pub async fn delete_user(
     ))]
 pub async fn associate_faces(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, user_id)): Path<(String, String)>,
     OptionsBody(req): OptionsBody<AssociateFacesRequest>,
 ) -> ApiResult<Json<UserFacesChanged>> {
     let options = AssociateOptions { threshold: req.threshold, client_request_token: req.client_request_token };
-    Ok(Json(users::associate(&app, &id, &user_id, &req.face_ids, options).await?.into()))
+    Ok(Json(
+        collection_users::associate(&app, CollectionRef::of(&caller, &id)?, &user_id, &req.face_ids, options)
+            .await?
+            .into(),
+    ))
 }
 
 /// Disassociate faces from a user (they stay in the collection).
@@ -348,14 +365,19 @@ pub async fn associate_faces(
     responses((status = 200, body = UserFacesChanged), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn disassociate_faces(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, user_id)): Path<(String, String)>,
     OptionsBody(req): OptionsBody<DisassociateFacesRequest>,
 ) -> ApiResult<Json<UserFacesChanged>> {
     let token = req.client_request_token.as_deref();
-    Ok(Json(users::disassociate(&app, &id, &user_id, &req.face_ids, token).await?.into()))
+    Ok(Json(
+        collection_users::disassociate(&app, CollectionRef::of(&caller, &id)?, &user_id, &req.face_ids, token)
+            .await?
+            .into(),
+    ))
 }
 
-fn search_response(found: users::UserSearch) -> SearchUsersResponse {
+fn search_response(found: collection_users::UserSearch) -> SearchUsersResponse {
     SearchUsersResponse {
         matches: found.matches.into_iter().map(Into::into).collect(),
         threshold: found.threshold,
@@ -370,10 +392,17 @@ fn search_response(found: users::UserSearch) -> SearchUsersResponse {
     responses((status = 200, body = SearchUsersResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn search_by_user(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, user_id)): Path<(String, String)>,
     OptionsBody(req): OptionsBody<SearchUsersRequest>,
 ) -> ApiResult<Json<SearchUsersResponse>> {
-    let found = users::search(&app, &id, &SearchBy::User(user_id), search_options(&req)).await?;
+    let found = collection_users::search(
+        &app,
+        CollectionRef::of(&caller, &id)?,
+        &SearchBy::User(user_id),
+        search_options(&req),
+    )
+    .await?;
     Ok(Json(search_response(found)))
 }
 
@@ -384,10 +413,17 @@ pub async fn search_by_user(
     responses((status = 200, body = SearchUsersResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn search_by_face(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, face_id)): Path<(String, String)>,
     OptionsBody(req): OptionsBody<SearchUsersRequest>,
 ) -> ApiResult<Json<SearchUsersResponse>> {
-    let found = users::search(&app, &id, &SearchBy::Face(face_id), search_options(&req)).await?;
+    let found = collection_users::search(
+        &app,
+        CollectionRef::of(&caller, &id)?,
+        &SearchBy::Face(face_id),
+        search_options(&req),
+    )
+    .await?;
     Ok(Json(search_response(found)))
 }
 
@@ -405,6 +441,7 @@ pub async fn search_by_face(
     ))]
 pub async fn search_by_image(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     mut payload: Payload,
 ) -> ApiResult<Json<SearchUsersByImageResponse>> {
@@ -412,7 +449,9 @@ pub async fn search_by_image(
     let req: SearchUsersByImageRequest = payload.options()?;
     let options = UserSearchOptions { threshold: req.threshold, max_users: req.max_users };
     let quality_filter = req.quality_filter == Some(crate::dto::QualityFilter::Auto);
-    let found = users::search_by_image(&app, &id, image, options, quality_filter).await?;
+    let found =
+        collection_users::search_by_image(&app, CollectionRef::of(&caller, &id)?, image, options, quality_filter)
+            .await?;
     Ok(Json(SearchUsersByImageResponse {
         searched_face: found.searched_face.as_ref().map(FaceDto::from),
         not_searched_faces: found

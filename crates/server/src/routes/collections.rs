@@ -14,7 +14,7 @@ use crate::http_error::ApiResult;
 use crate::http_error::ErrorBody;
 use crate::input::{lenient_string, OptionsBody, Payload, QueryOptions};
 use app::state::AppState;
-use app::usecases::collections;
+use app::usecases::collections::{self, CollectionRef};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -81,8 +81,12 @@ pub async fn list_collections(
 #[utoipa::path(get, path = "/v1/collections/{collectionId}", tag = "collections",
     params(("collectionId" = String, Path)),
     responses((status = 200, body = CollectionDto), (status = 404, body = ErrorBody)))]
-pub async fn get_collection(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<CollectionDto>> {
-    Ok(Json(collections::describe(&app, &id).await?.into()))
+pub async fn get_collection(
+    State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CollectionDto>> {
+    Ok(Json(collections::describe(&app, CollectionRef::of(&caller, &id)?).await?.into()))
 }
 
 /// Delete a collection with all its faces and stored images.
@@ -91,9 +95,10 @@ pub async fn get_collection(State(app): State<AppState>, Path(id): Path<String>)
     responses((status = 200, body = DeleteCollectionResponse), (status = 404, body = ErrorBody)))]
 pub async fn delete_collection(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeleteCollectionResponse>> {
-    let deleted_faces = collections::delete(&app, &id).await?;
+    let deleted_faces = collections::delete(&app, CollectionRef::of(&caller, &id)?).await?;
     Ok(Json(DeleteCollectionResponse { collection_id: id, deleted_faces }))
 }
 
@@ -114,6 +119,7 @@ pub async fn delete_collection(
     ))]
 pub async fn index_faces(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     mut payload: Payload,
 ) -> ApiResult<Json<IndexFacesResponse>> {
@@ -129,8 +135,9 @@ pub async fn index_faces(
         metadata: req.metadata,
         client_request_token: req.client_request_token,
         store_image: req.store_image,
+        measure: None,
     };
-    let indexed = collections::index_faces(&app, &id, image, options).await?;
+    let indexed = collections::index_faces(&app, CollectionRef::of(&caller, &id)?, image, options).await?;
     Ok(Json(IndexFacesResponse {
         face_records: indexed.records.into_iter().map(Into::into).collect(),
         unindexed_faces: indexed
@@ -152,12 +159,13 @@ pub async fn index_faces(
     responses((status = 200, body = FaceList), (status = 404, body = ErrorBody)))]
 pub async fn list_faces(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     QueryOptions(q): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<FaceList>> {
     let listed = collections::list_faces(
         &app,
-        &id,
+        CollectionRef::of(&caller, &id)?,
         &q.page(),
         store::FaceFilter { external_id: q.external_id.as_deref(), user_id: q.user_id.as_deref() },
     )
@@ -171,9 +179,10 @@ pub async fn list_faces(
     responses((status = 200, body = FaceRecordDto), (status = 404, body = ErrorBody)))]
 pub async fn get_face(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<Json<FaceRecordDto>> {
-    Ok(Json(collections::describe_face(&app, &id, &face_id).await?.into()))
+    Ok(Json(collections::describe_face(&app, CollectionRef::of(&caller, &id)?, &face_id).await?.into()))
 }
 
 /// The image a face was indexed from, when it was stored (`storeImage: true`).
@@ -182,9 +191,10 @@ pub async fn get_face(
     responses((status = 200, description = "The image bytes", content_type = "image/jpeg"), (status = 404, body = ErrorBody)))]
 pub async fn get_face_image(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let image = collections::face_image(&app, &id, &face_id).await?;
+    let image = collections::face_image(&app, CollectionRef::of(&caller, &id)?, &face_id).await?;
     Ok(([(header::CONTENT_TYPE, image.content_type)], Body::from(image.bytes)).into_response())
 }
 
@@ -194,9 +204,10 @@ pub async fn get_face_image(
     responses((status = 200, body = DeleteFacesResponse), (status = 404, body = ErrorBody)))]
 pub async fn delete_face(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, face_id)): Path<(String, String)>,
 ) -> ApiResult<Json<DeleteFacesResponse>> {
-    Ok(Json(collections::delete_face(&app, &id, &face_id).await?.into()))
+    Ok(Json(collections::delete_face(&app, CollectionRef::of(&caller, &id)?, &face_id).await?.into()))
 }
 
 /// Delete several faces at once; ids not in the collection are listed in `notFound`.
@@ -206,10 +217,11 @@ pub async fn delete_face(
     responses((status = 200, body = DeleteFacesResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_faces(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     OptionsBody(req): OptionsBody<DeleteFacesRequest>,
 ) -> ApiResult<Json<DeleteFacesResponse>> {
-    Ok(Json(collections::delete_faces(&app, &id, req.face_ids).await?.into()))
+    Ok(Json(collections::delete_faces(&app, CollectionRef::of(&caller, &id)?, req.face_ids).await?.into()))
 }
 
 /// Search a collection with the faces of an image (the largest, or all), top `maxResults` above the threshold.
@@ -225,6 +237,7 @@ pub async fn delete_faces(
     ))]
 pub async fn search(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(id): Path<String>,
     mut payload: Payload,
 ) -> ApiResult<Json<SearchResponse>> {
@@ -235,7 +248,7 @@ pub async fn search(
         max_results: req.max_results,
         all_faces: req.faces == FaceSelection::All,
     };
-    let found = collections::search(&app, &id, image, options).await?;
+    let found = collections::search(&app, CollectionRef::of(&caller, &id)?, image, options).await?;
     Ok(Json(SearchResponse {
         image: found.image.into(),
         results: found
@@ -258,10 +271,13 @@ pub async fn search(
     responses((status = 200, body = SearchByFaceResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn search_by_face(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path((id, face_id)): Path<(String, String)>,
     OptionsBody(req): OptionsBody<SearchByFaceRequest>,
 ) -> ApiResult<Json<SearchByFaceResponse>> {
-    let found = collections::search_by_face(&app, &id, &face_id, req.threshold, req.max_results).await?;
+    let found =
+        collections::search_by_face(&app, CollectionRef::of(&caller, &id)?, &face_id, req.threshold, req.max_results)
+            .await?;
     Ok(Json(SearchByFaceResponse {
         face_id: found.face_id,
         matches: found.matches.into_iter().map(Into::into).collect(),

@@ -17,7 +17,7 @@ use app::error::{ApiError, Code};
 use app::state::AppState;
 use app::time::rfc3339;
 use app::usecases::liveness_sessions::Credential;
-use app::usecases::users::{self, LoginAttempt, Revocation};
+use app::usecases::login_users::{self, LoginAttempt, Revocation};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -121,7 +121,7 @@ pub async fn face_login(
         threshold: req.threshold,
         liveness_session: req.liveness_session_id.as_deref().map(|id| (id, credential)),
     };
-    let login = users::face_login(&app, attempt).await?;
+    let login = login_users::face_login(&app, attempt).await?;
     let claims = &login.claims;
     Ok(Json(FaceLoginResponse {
         access_token: login.token,
@@ -138,7 +138,7 @@ pub async fn face_login(
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<StatusCode> {
-    users::logout(&app, bearer_token(&headers)).await?;
+    login_users::logout(&app, bearer_token(&headers)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,14 +156,14 @@ pub async fn revoke(
             return Err(HttpError::from(ApiError::invalid_parameter("send either `token` or `jti` (1-128 characters)")))
         }
     };
-    let (jti, revoked) = users::revoke(&app, which).await?;
+    let (jti, revoked) = login_users::revoke(&app, which).await?;
     Ok(Json(RevokedToken { jti, revoked }))
 }
 
 /// The public keys that check face-login tokens (RFC 7517). Cacheable for 5 minutes.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth", responses((status = 200, body = Jwks)))]
 pub async fn jwks(State(app): State<AppState>) -> Response {
-    let mut response = Json(Jwks { keys: users::signing_keys(&app) }).into_response();
+    let mut response = Json(Jwks { keys: login_users::signing_keys(&app) }).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }
@@ -172,7 +172,7 @@ pub async fn jwks(State(app): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/v1/auth/signing-keys/rotate", tag = "auth",
     responses((status = 200, body = RotatedKey), (status = 409, description = "`not_applicable` with HS256", body = ErrorBody)))]
 pub async fn rotate_signing_key(State(app): State<AppState>) -> ApiResult<Json<RotatedKey>> {
-    Ok(Json(RotatedKey { kid: users::rotate_signing_key(&app).await? }))
+    Ok(Json(RotatedKey { kid: login_users::rotate_signing_key(&app).await? }))
 }
 
 /// The routes of this family: handler, OpenAPI operation and access requirement.

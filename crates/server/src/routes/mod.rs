@@ -9,10 +9,10 @@ pub mod faces;
 pub mod keys;
 pub mod liveness_sessions;
 pub mod login;
+pub mod login_users;
 pub mod ops;
 pub mod passive_liveness;
 pub mod table;
-pub mod users;
 pub mod verify;
 pub mod web;
 
@@ -26,7 +26,7 @@ pub fn all() -> table::Routes {
         .merge(collections::routes())
         .merge(collection_users::routes())
         .merge(liveness_sessions::routes())
-        .merge(users::routes())
+        .merge(login_users::routes())
         .merge(login::routes())
         .merge(keys::routes())
         .merge(ops::routes())

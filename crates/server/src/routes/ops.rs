@@ -1,7 +1,7 @@
 //! Operations: liveness and readiness probes, Prometheus metrics, the OpenAPI document and its docs page
 //! (Swagger UI embedded in the binary: no CDN).
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -26,14 +26,10 @@ pub async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    // A probe must answer quickly even when the database hangs.
-    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await;
-    let store = match ping {
-        Ok(Ok(())) => format!("{} ok", app.store.dialect().name()),
-        Ok(Err(e)) => format!("{} unreachable: {e}", app.store.dialect().name()),
-        Err(_) => format!("{} unreachable: no answer within 2 s", app.store.dialect().name()),
+    let (ready, store) = match app::service::store_health(&app).await {
+        Ok(ok) => (true, ok),
+        Err(why) => (false, why),
     };
-    let ready = store.ends_with(" ok");
     let body = Readiness {
         ready,
         store,
@@ -54,9 +50,13 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
-pub async fn openapi_json() -> Response {
-    let doc = crate::openapi::document();
-    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+/// The OpenAPI document as served, built from the route table when the router is (`crate::router` adds it as
+/// an extension, so that this module, which the route table holds, does not reach back to the document's builder).
+#[derive(Clone)]
+pub struct OpenApiJson(pub std::sync::Arc<str>);
+
+pub async fn openapi_json(Extension(OpenApiJson(doc)): Extension<OpenApiJson>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
 }
 
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:";

@@ -268,7 +268,7 @@ impl Routes {
             // credentials are (a wrong key gets 401 whatever the path holds).
             let mut handler = route
                 .handler
-                .route_layer(middleware::from_fn(crate::text::check_path))
+                .route_layer(middleware::from_fn(crate::text_input::check_path))
                 .route_layer(middleware::from_fn_with_state(gate, enforce));
             if let Some(shape) = route.errors {
                 handler =

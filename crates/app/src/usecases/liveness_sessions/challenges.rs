@@ -1,7 +1,7 @@
 //! The challenges of a new session, drawn with the OS's CSPRNG (kinds, order, nose targets), and the rules a
 //! session runs under.
 
-use liveness::{ChallengeSpec, Criteria, Kind, SessionOptions, Target};
+use liveness::{ChallengeSpec, Kind, SessionOptions, Target};
 
 pub(crate) fn random_below(n: usize) -> usize {
     let r = u64::from_le_bytes(auth::secret::random_bytes::<8>());
@@ -70,11 +70,7 @@ pub fn session_options(
 ) -> SessionOptions {
     SessionOptions {
         challenges,
-        criteria: Criteria {
-            smile_threshold: config.smile_threshold,
-            eyes_closed_threshold: config.eye_closed_threshold,
-            ..Criteria::default()
-        },
+        criteria: config.criteria(),
         lifetime_ms: config.liveness_session_seconds as i64 * 1000,
         max_bad_frames: config.liveness_max_bad_frames,
         max_frames: MAX_FRAMES_PER_SESSION,

@@ -499,6 +499,20 @@ pub async fn image(app: &AppState, id: &str, name: &str, credential: Credential<
         .ok_or_else(|| ApiError::new(Code::ImageNotFound, format!("this session has no image {name:?}")))
 }
 
+/// A session's kept images by name (`reference`, then `audit-N`), for its owner's key or an admin key; none in
+/// privacy mode or for a session no key owns.
+pub async fn images(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<Vec<SessionImage>> {
+    open(app, id, credential, false).await?;
+    let mut out = Vec::new();
+    for name in app.store.session_image_names(id).await? {
+        // One deleted in the meantime (the session expired) is left out.
+        if let Some(image) = app.store.session_image(id, &name).await? {
+            out.push(image);
+        }
+    }
+    Ok(out)
+}
+
 /// A new session token (the previous one stops working).
 pub async fn new_token(app: &AppState, id: &str, credential: Credential<'_>) -> ApiResult<String> {
     open(app, id, credential, false).await?;

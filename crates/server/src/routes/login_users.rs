@@ -21,7 +21,7 @@ use crate::input::{lenient_string, ImageField, Payload, QueryOptions};
 use crate::routes::collections::PageQuery;
 use app::error::{ApiError, Code};
 use app::state::AppState;
-use app::usecases::users::{self, Profile};
+use app::usecases::login_users::{self, Profile};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -114,7 +114,8 @@ pub async fn register_user(
     let images = images_of(&mut payload)?;
     let req: RegisterUserRequest = payload.options()?;
     let profile = Profile { user_id: req.user_id.unwrap_or_default(), full_name: req.full_name, email: req.email };
-    let registered = users::register(&app, profile, images, req.store_image, users::Registrant::Keyed).await?;
+    let registered =
+        login_users::register(&app, profile, images, req.store_image, login_users::Registrant::Keyed).await?;
     Ok((StatusCode::CREATED, Json(UserDto::new(registered.user, Some(registered.faces)))))
 }
 
@@ -135,7 +136,7 @@ pub async fn add_user_faces(
 ) -> ApiResult<(StatusCode, Json<AddedUserFaces>)> {
     let images = images_of(&mut payload)?;
     let req: AddUserFacesRequest = payload.options()?;
-    let records = users::add_faces(&app, &user_id, images, req.store_image).await?;
+    let records = login_users::add_faces(&app, &user_id, images, req.store_image).await?;
     Ok((StatusCode::CREATED, Json(AddedUserFaces { user_id, faces: records.into_iter().map(Into::into).collect() })))
 }
 
@@ -149,7 +150,7 @@ pub async fn list_users(
     if page.external_id.is_some() {
         return Err(HttpError::from(ApiError::invalid_parameter("externalId does not apply to users")));
     }
-    let listed = users::list(&app, &page.page()).await?;
+    let listed = login_users::list(&app, &page.page()).await?;
     let users = listed.items.into_iter().map(|u| UserDto::new(u, None)).collect();
     Ok(Json(UserList { users, next_token: listed.next_token }))
 }
@@ -158,7 +159,7 @@ pub async fn list_users(
 #[utoipa::path(get, path = "/v1/users/{userId}", tag = "users", params(("userId" = String, Path)),
     responses((status = 200, body = UserDto), (status = 404, body = ErrorBody)))]
 pub async fn get_user(State(app): State<AppState>, Path(user_id): Path<String>) -> ApiResult<Json<UserDto>> {
-    let found = users::get(&app, &user_id).await?;
+    let found = login_users::get(&app, &user_id).await?;
     Ok(Json(UserDto::new(found.user, Some(found.faces))))
 }
 
@@ -166,7 +167,7 @@ pub async fn get_user(State(app): State<AppState>, Path(user_id): Path<String>) 
 #[utoipa::path(delete, path = "/v1/users/{userId}", tag = "users", params(("userId" = String, Path)),
     responses((status = 200, body = DeletedUser), (status = 404, body = ErrorBody)))]
 pub async fn delete_user(State(app): State<AppState>, Path(user_id): Path<String>) -> ApiResult<Json<DeletedUser>> {
-    let deleted_faces = users::delete(&app, &user_id).await?;
+    let deleted_faces = login_users::delete(&app, &user_id).await?;
     Ok(Json(DeletedUser { user_id, deleted_faces }))
 }
 
@@ -174,7 +175,7 @@ pub async fn delete_user(State(app): State<AppState>, Path(user_id): Path<String
 #[utoipa::path(get, path = "/v1/users/me", tag = "users",
     responses((status = 200, body = UserDto), (status = 401, description = "`invalid_token`: missing, malformed, forged, expired or revoked", body = ErrorBody)))]
 pub async fn me(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Json<UserDto>> {
-    let (_, user) = users::token_user(&app, bearer_token(&headers)).await?;
+    let (_, user) = login_users::token_user(&app, bearer_token(&headers)).await?;
     Ok(Json(UserDto::new(user, None)))
 }
 

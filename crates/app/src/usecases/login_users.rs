@@ -12,7 +12,8 @@ use uuid::Uuid;
 use vision::Wanted;
 
 use crate::error::{ApiError, ApiResult, Code};
-use crate::state::{largest, AppState};
+use crate::inference::largest;
+use crate::state::AppState;
 use crate::usecases::collections::{catch_up, paged, sniff_content_type, usable_collection, Listed, Page};
 use crate::usecases::liveness_sessions::{self, Credential};
 

@@ -8,9 +8,9 @@ use super::operations::{image_bytes, string_field};
 use super::AwsError;
 use app::state::AppState;
 use app::usecases::collection_users::{
-    self as users, AssociateOptions, Changed, NotSearched, Refusal, SearchBy, UserMatch, UserSearchOptions, UserStatus,
+    self, AssociateOptions, Changed, NotSearched, Refusal, SearchBy, UserMatch, UserSearchOptions, UserStatus,
 };
-use app::usecases::collections::Page;
+use app::usecases::collections::{CollectionRef, Page};
 
 /// The operations of this module.
 pub(super) const OPERATIONS: &[&str] = &[
@@ -56,7 +56,7 @@ fn max_users(request: &Value, name: &str) -> Result<Option<u32>, AwsError> {
         None | Some(Value::Null) => Ok(None),
         Some(v) => Ok(Some(
             v.as_u64()
-                .filter(|n| (1..=u64::from(users::MAX_USERS_PER_SEARCH)).contains(n))
+                .filter(|n| (1..=u64::from(collection_users::MAX_USERS_PER_SEARCH)).contains(n))
                 .ok_or_else(|| AwsError::invalid(format!("{name} must be an integer from 1 to 500")))?
                 as u32,
         )),
@@ -129,15 +129,15 @@ pub(super) async fn handle(
     operation: &str,
     request: &Value,
 ) -> Result<Value, AwsError> {
-    let collection = string_field(request, "CollectionId")?;
+    let collection = CollectionRef::of(caller, string_field(request, "CollectionId")?)?;
     let token = optional_str(request, "ClientRequestToken")?;
     match operation {
         "CreateUser" => {
-            users::create(app, collection, string_field(request, "UserId")?, token).await?;
+            collection_users::create(app, collection, string_field(request, "UserId")?, token).await?;
             Ok(json!({}))
         }
         "DeleteUser" => {
-            users::delete(app, collection, string_field(request, "UserId")?, token).await?;
+            collection_users::delete(app, collection, string_field(request, "UserId")?, token).await?;
             Ok(json!({}))
         }
         "ListUsers" => {
@@ -145,7 +145,7 @@ pub(super) async fn handle(
                 limit: max_users(request, "MaxResults")?,
                 next_token: optional_str(request, "NextToken")?.map(String::from),
             };
-            let listed = users::list(app, collection, &page).await?;
+            let listed = collection_users::list(app, collection, &page).await?;
             let mut out = json!({
                 "Users": listed.items.iter().map(|u| json!({"UserId": u.user_id, "UserStatus": status(u.status)})).collect::<Vec<_>>(),
             });
@@ -160,7 +160,7 @@ pub(super) async fn handle(
                 client_request_token: token.map(String::from),
             };
             let user = string_field(request, "UserId")?;
-            let changed = users::associate(app, collection, user, &face_ids(request)?, options).await?;
+            let changed = collection_users::associate(app, collection, user, &face_ids(request)?, options).await?;
             Ok(json!({
                 "AssociatedFaces": changed.faces.iter().map(|f| json!({"FaceId": f.to_string()})).collect::<Vec<_>>(),
                 "UnsuccessfulFaceAssociations": unsuccessful(&changed, true),
@@ -169,7 +169,7 @@ pub(super) async fn handle(
         }
         "DisassociateFaces" => {
             let user = string_field(request, "UserId")?;
-            let changed = users::disassociate(app, collection, user, &face_ids(request)?, token).await?;
+            let changed = collection_users::disassociate(app, collection, user, &face_ids(request)?, token).await?;
             Ok(json!({
                 "DisassociatedFaces": changed.faces.iter().map(|f| json!({"FaceId": f.to_string()})).collect::<Vec<_>>(),
                 "UnsuccessfulFaceDisassociations": unsuccessful(&changed, false),
@@ -186,7 +186,7 @@ pub(super) async fn handle(
                 threshold: Some(percent(request, "UserMatchThreshold", 80.0)?),
                 max_users: max_users(request, "MaxUsers")?,
             };
-            let found = users::search(app, collection, &by, options).await?;
+            let found = collection_users::search(app, collection, &by, options).await?;
             let mut out = json!({"UserMatches": user_matches(&found.matches), "FaceModelVersion": found.face_model});
             match by {
                 SearchBy::Face(face) => out["SearchedFace"] = json!({"FaceId": face}),
@@ -205,7 +205,7 @@ pub(super) async fn handle(
                 max_users: max_users(request, "MaxUsers")?,
             };
             let image = image_bytes(app, caller, request, "Image").await?;
-            let found = users::search_by_image(app, collection, image, options, quality_filter).await?;
+            let found = collection_users::search_by_image(app, collection, image, options, quality_filter).await?;
             let mut out = json!({
                 "UserMatches": user_matches(&found.matches),
                 "FaceModelVersion": found.face_model,
