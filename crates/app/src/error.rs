@@ -153,13 +153,88 @@ impl std::fmt::Display for Code {
     }
 }
 
+/// An input of a use case, as the core knows it: each front door words it in its own vocabulary (`/v1`'s
+/// `maxResults`, Rekognition's `MaxResults`) from its own exhaustive table, so that no use case holds a wire name
+/// and a door that forgets one does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// A listing's page size.
+    PageSize,
+    /// A listing's continuation token.
+    NextToken,
+    /// Matches per searched face.
+    MaxResults,
+    ClientRequestToken,
+    ExternalId,
+    Metadata,
+    Description,
+    MaxFaces,
+    FaceIds,
+    MaxUsers,
+    /// A similarity threshold (0-100).
+    Threshold,
+    /// Audit images a liveness session keeps.
+    AuditImages,
+    /// A liveness session's challenge kinds.
+    Challenges,
+    ChallengeCount,
+    /// The key prefix of a liveness session's output bucket.
+    OutputPrefix,
+    CollectionId,
+}
+
+impl Field {
+    pub const ALL: &'static [Field] = &[
+        Field::PageSize,
+        Field::NextToken,
+        Field::MaxResults,
+        Field::ClientRequestToken,
+        Field::ExternalId,
+        Field::Metadata,
+        Field::Description,
+        Field::MaxFaces,
+        Field::FaceIds,
+        Field::MaxUsers,
+        Field::Threshold,
+        Field::AuditImages,
+        Field::Challenges,
+        Field::ChallengeCount,
+        Field::OutputPrefix,
+        Field::CollectionId,
+    ];
+
+    /// The core's own name, for logs and the command line (`max_results`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::PageSize => "page_size",
+            Field::NextToken => "next_token",
+            Field::MaxResults => "max_results",
+            Field::ClientRequestToken => "client_request_token",
+            Field::ExternalId => "external_id",
+            Field::Metadata => "metadata",
+            Field::Description => "description",
+            Field::MaxFaces => "max_faces",
+            Field::FaceIds => "face_ids",
+            Field::MaxUsers => "max_users",
+            Field::Threshold => "threshold",
+            Field::AuditImages => "audit_images",
+            Field::Challenges => "challenges",
+            Field::ChallengeCount => "challenge_count",
+            Field::OutputPrefix => "output_prefix",
+            Field::CollectionId => "collection_id",
+        }
+    }
+}
+
 /// A failure: its code, a message for people, and for some codes machine-readable details.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{code}: {message}")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub code: Code,
-    /// For people; may change between versions.
+    /// For people; may change between versions. For an input's failure (`field`), the rule it broke without the
+    /// input's name (`must lie in 1..1000`): see [`ApiError::worded`].
     pub message: String,
+    /// The input that broke its rule, named by each door in its own words.
+    pub field: Option<Field>,
     /// Seconds after which a retry may succeed (rate limits, overload).
     pub retry_after: Option<u64>,
     /// Machine-readable facts about the failure (e.g. the user a face already belongs to).
@@ -182,9 +257,35 @@ pub fn bounded_message(message: String) -> String {
     format!("{}…", &message[..end])
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.worded(Field::as_str))
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: bounded_message(message.into()), retry_after: None, details: None }
+        Self { code, message: bounded_message(message.into()), field: None, retry_after: None, details: None }
+    }
+
+    /// Input `field` broke its `rule` (`must lie in 1..1000`): `invalid_parameter`, the field as data.
+    pub fn invalid_field(field: Field, rule: impl Into<String>) -> Self {
+        Self::new(Code::InvalidParameter, rule).with_field(field)
+    }
+
+    pub fn with_field(mut self, field: Field) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    /// The message as a door words it, the field (if any) named by `name`: `maxResults must lie in 1..1000`.
+    pub fn worded(&self, name: impl Fn(Field) -> &'static str) -> String {
+        match self.field {
+            Some(field) => format!("{} {}", name(field), self.message),
+            None => self.message.clone(),
+        }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -312,6 +413,21 @@ mod tests {
         let long = "é".repeat(MAX_MESSAGE_BYTES);
         let cut = ApiError::new(Code::InvalidRequest, long).message;
         assert!(cut.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8() && cut.ends_with('…'), "{}", cut.len());
+    }
+
+    #[test]
+    fn a_field_error_names_its_field_in_each_doors_words() {
+        let e = ApiError::invalid_field(Field::MaxResults, "must lie in 1..1000");
+        assert_eq!(
+            (e.code, e.field, e.message.as_str()),
+            (Code::InvalidParameter, Some(Field::MaxResults), "must lie in 1..1000")
+        );
+        assert_eq!(e.to_string(), "invalid_parameter: max_results must lie in 1..1000");
+        assert_eq!(e.worded(|_| "MaxResults"), "MaxResults must lie in 1..1000");
+        let plain = ApiError::invalid_parameter("no field here");
+        assert_eq!(plain.worded(|_| "unused"), "no field here");
+        let names: std::collections::HashSet<&str> = Field::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(names.len(), Field::ALL.len(), "each field has its own name");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use store::Store;
 use vision::{EmbeddingModel, FacePipeline};
 
 use crate::config::ServerConfig;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Field};
 use crate::indexes::Indexes;
 use crate::login_tokens::Keyring;
 use crate::metrics::{Gauges, Metrics};
@@ -96,7 +96,7 @@ impl AppState {
         if t.is_finite() && (0.0..=100.0).contains(&t) {
             Ok(t)
         } else {
-            Err(ApiError::invalid_parameter("threshold must be a similarity between 0 and 100"))
+            Err(ApiError::invalid_field(Field::Threshold, "must be a similarity between 0 and 100"))
         }
     }
 

@@ -406,6 +406,13 @@ assert error_of(
 assert error_of(rk.create_face_liveness_session, Settings={"OutputConfig": {"S3Bucket": "audit"}}) == (
     "InvalidParameterException"
 )
+# The use case's rule, in Rekognition's words.
+try:
+    rk.create_face_liveness_session(Settings={"AuditImagesLimit": 9})
+    raise AssertionError("AuditImagesLimit 9 should be refused")
+except botocore.exceptions.ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidParameterException", e.response
+    assert e.response["Error"]["Message"].startswith("Settings.AuditImagesLimit must lie in 0..=4"), e.response
 session_id = rk.create_face_liveness_session(Settings={"AuditImagesLimit": 2})["SessionId"]
 assert uuid.UUID(session_id), session_id
 assert rk.get_face_liveness_session_results(SessionId=session_id)["Status"] == "CREATED"

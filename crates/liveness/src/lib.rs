@@ -15,7 +15,9 @@ pub mod session;
 pub mod signals;
 
 pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target, SESSION_KINDS};
-pub use measure::{measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace, Template};
+pub use measure::{
+    measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace, PreparedFrame, TakenFrame, Template,
+};
 pub use session::{
     confidence, ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance,
     Observation, ObservedFace, Session, SessionOptions, SessionResult, Status,

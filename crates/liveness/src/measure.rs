@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use vision::{EmbeddingModel, Face, FacePipeline, QualityIssue};
 
 use crate::check::Target;
+use crate::replay::SeenFrame;
 use crate::scene::ScenePrint;
-use crate::session::{Observation, ObservedFace};
+use crate::session::{FrameError, Observation, ObservedFace, Session};
 use crate::signals::Signals;
 
 /// Mesh points of the rigid parts of the face (nose, eye corners, brows, forehead, cheeks, jaw, chin): where a
@@ -208,6 +209,67 @@ impl FrameMeasurement {
             seen_in: Vec::new(),
             scene: self.face.as_ref().and_then(|f| f.scene.clone()),
         }
+    }
+}
+
+/// A measured frame on its way into a session: its observation, and whether judging it needs the face's template
+/// (see [`Session::prepare`]).
+#[derive(Debug, Clone)]
+pub struct PreparedFrame {
+    observation: Observation,
+    wants_template: bool,
+}
+
+impl PreparedFrame {
+    /// Whether [`Session::take`] should be given the face's template: the session wants the identity checked on
+    /// this frame (see [`Session::identity_wanted`]). Computing it is the costliest part of a frame.
+    pub fn wants_template(&self) -> bool {
+        self.wants_template
+    }
+}
+
+/// What a session made of a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakenFrame {
+    pub feedback: crate::session::Feedback,
+    /// The frame became the session's baseline: its face's template is the one later frames are compared with.
+    pub new_baseline: bool,
+}
+
+impl Session {
+    /// The first of the two steps every caller takes a measured frame through (the service's frame route and
+    /// `facegate eval attacks` alike): its observation at `stamp`, with the frames of other sessions its face was
+    /// seen in (the replay memory), and whether the identity check needs its template (only with a baseline's
+    /// template to compare with).
+    pub fn prepare(
+        &self,
+        measured: &FrameMeasurement,
+        stamp: FrameStamp,
+        seen_in: Vec<SeenFrame>,
+        has_baseline_template: bool,
+    ) -> PreparedFrame {
+        let mut observation = measured.observation(stamp);
+        observation.seen_in = seen_in;
+        let wants_template = has_baseline_template && self.identity_wanted(&observation);
+        PreparedFrame { observation, wants_template }
+    }
+
+    /// The second step: judges the frame, its face compared with the baseline's template when the first step
+    /// asked for it (`identity`: the face's template and the baseline's). An `Err` refuses the frame (see
+    /// [`Session::observe`]).
+    pub fn take(
+        &mut self,
+        frame: PreparedFrame,
+        identity: Option<(&[f32], &[f32])>,
+        model: EmbeddingModel,
+    ) -> Result<TakenFrame, FrameError> {
+        let PreparedFrame { mut observation, wants_template } = frame;
+        if let (true, Some((template, baseline))) = (wants_template, identity) {
+            observation.compare_identity(model, template, baseline);
+        }
+        let had_baseline = self.baseline.is_some();
+        let feedback = self.observe(observation)?;
+        Ok(TakenFrame { feedback, new_baseline: !had_baseline && self.baseline.is_some() })
     }
 }
 

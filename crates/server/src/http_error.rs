@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use app::error::{ApiError, Code};
+use app::error::{ApiError, Code, Field};
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,10 +20,35 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change between versions.
     pub message: String,
+    /// The request field that broke its rule (`maxResults`), for invalid input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// Machine-readable facts about the failure, for some codes (e.g. `face_already_registered`: the `userId`
     /// the face belongs to).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+}
+
+/// The `/v1` API's name of a use case's input (the compat doors built from it say the same).
+pub fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::PageSize => "limit",
+        Field::NextToken => "nextToken",
+        Field::MaxResults => "maxResults",
+        Field::ClientRequestToken => "clientRequestToken",
+        Field::ExternalId => "externalId",
+        Field::Metadata => "metadata",
+        Field::Description => "description",
+        Field::MaxFaces => "maxFaces",
+        Field::FaceIds => "faceIds",
+        Field::MaxUsers => "maxUsers",
+        Field::Threshold => "threshold",
+        Field::AuditImages => "auditImagesLimit",
+        Field::Challenges => "challenges",
+        Field::ChallengeCount => "challengeCount",
+        Field::OutputPrefix => "outputPrefix",
+        Field::CollectionId => "collectionId",
+    }
 }
 
 /// The HTTP status of a code.
@@ -67,7 +92,12 @@ fn answer(error: ApiError) -> Response {
     // Front doors that answer errors in another shape re-dress the response from this (routes::table).
     let typed = error.clone();
     let body = ErrorBody {
-        error: ErrorDetail { code: error.code.as_str().to_string(), message: error.message, details: error.details },
+        error: ErrorDetail {
+            code: error.code.as_str().to_string(),
+            message: error.worded(field_name),
+            field: error.field.map(|f| field_name(f).to_string()),
+            details: error.details,
+        },
     };
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();

@@ -9,6 +9,7 @@ pub mod connections;
 pub mod dto;
 pub mod http_error;
 pub mod input;
+pub mod liveness_dto;
 pub mod openapi;
 pub mod rekognition;
 pub mod routes;

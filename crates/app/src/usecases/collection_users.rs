@@ -14,7 +14,7 @@ use uuid::Uuid;
 use vision::{Face, QualityIssue, Wanted};
 
 use super::collections::{catch_up, paged, usable_collection, CollectionRef, Listed, Page};
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, Field};
 use crate::indexes::UserHit;
 use crate::inference::{largest, ImageInfo};
 use crate::state::AppState;
@@ -76,7 +76,7 @@ fn check_user_id(user_id: &str) -> ApiResult<()> {
 fn check_token(token: Option<&str>) -> ApiResult<()> {
     match token {
         Some(t) if !store::valid_client_token(t) => {
-            Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"))
+            Err(ApiError::invalid_field(Field::ClientRequestToken, "must be 1-64 characters of A-Z a-z 0-9 _ -"))
         }
         _ => Ok(()),
     }
@@ -89,7 +89,7 @@ fn request_key<'a>(operation: &'static str, token: Option<&'a str>, fingerprint:
 
 fn parse_face_ids(face_ids: &[String]) -> ApiResult<Vec<Uuid>> {
     if face_ids.is_empty() || face_ids.len() > MAX_FACES_PER_CALL {
-        return Err(ApiError::invalid_parameter(format!("faceIds must hold 1-{MAX_FACES_PER_CALL} ids")));
+        return Err(ApiError::invalid_field(Field::FaceIds, format!("must hold 1-{MAX_FACES_PER_CALL} ids")));
     }
     face_ids
         .iter()
@@ -371,7 +371,7 @@ pub struct UserSearch {
 fn max_users(requested: Option<u32>) -> ApiResult<usize> {
     match requested.unwrap_or(DEFAULT_USERS_PER_SEARCH) {
         n @ 1..=MAX_USERS_PER_SEARCH => Ok(n as usize),
-        _ => Err(ApiError::invalid_parameter(format!("maxUsers must lie in 1..{MAX_USERS_PER_SEARCH}"))),
+        _ => Err(ApiError::invalid_field(Field::MaxUsers, format!("must lie in 1..{MAX_USERS_PER_SEARCH}"))),
     }
 }
 

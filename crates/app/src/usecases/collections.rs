@@ -6,7 +6,7 @@ use store::{Collection, FaceBox, FaceRecord, NewCollection, NewFace, StoredImage
 use uuid::Uuid;
 use vision::{Face, QualityIssue, Wanted};
 
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, Field};
 use crate::inference::{largest, ImageInfo};
 use crate::state::AppState;
 use crate::usecases::analysis;
@@ -28,7 +28,7 @@ impl Page {
     pub fn size(&self) -> ApiResult<u32> {
         match self.limit.unwrap_or(DEFAULT_PAGE) {
             n @ 1..=MAX_PAGE => Ok(n),
-            _ => Err(ApiError::invalid_parameter(format!("limit must lie in 1..{MAX_PAGE}"))),
+            _ => Err(ApiError::invalid_field(Field::PageSize, format!("must lie in 1..{MAX_PAGE}"))),
         }
     }
 }
@@ -53,7 +53,7 @@ pub(crate) fn paged<T>(mut items: Vec<T>, limit: u32, token: impl Fn(&T) -> Stri
 fn max_results(requested: Option<u32>) -> ApiResult<usize> {
     match requested.unwrap_or(10) {
         n @ 1..=1000 => Ok(n as usize),
-        _ => Err(ApiError::invalid_parameter("maxResults must lie in 1..1000")),
+        _ => Err(ApiError::invalid_field(Field::MaxResults, "must lie in 1..1000")),
     }
 }
 
@@ -140,10 +140,8 @@ pub async fn create(
     description: Option<String>,
 ) -> ApiResult<Collection> {
     if !store::valid_collection_id(&collection_id) {
-        return Err(ApiError::new(
-            Code::InvalidCollectionId,
-            "collectionId must be 1-255 characters of A-Z a-z 0-9 _ . -",
-        ));
+        return Err(ApiError::new(Code::InvalidCollectionId, "must be 1-255 characters of A-Z a-z 0-9 _ . -")
+            .with_field(Field::CollectionId));
     }
     if !caller.may_use_collection(&collection_id) {
         return Err(ApiError::new(
@@ -152,7 +150,7 @@ pub async fn create(
         ));
     }
     if description.as_ref().is_some_and(|d| d.len() > 1024) {
-        return Err(ApiError::invalid_parameter("description is limited to 1024 bytes"));
+        return Err(ApiError::invalid_field(Field::Description, "is limited to 1024 bytes"));
     }
     Ok(app
         .store
@@ -284,23 +282,25 @@ pub async fn index_faces(
     let _admission = app.pool.admit()?;
     if let Some(m) = &options.metadata {
         if !m.is_object() {
-            return Err(ApiError::invalid_parameter("metadata must be a JSON object"));
+            return Err(ApiError::invalid_field(Field::Metadata, "must be a JSON object"));
         }
         if m.to_string().len() > MAX_METADATA_BYTES {
-            return Err(ApiError::invalid_parameter("metadata is limited to 16 KiB"));
+            return Err(ApiError::invalid_field(Field::Metadata, "is limited to 16 KiB"));
         }
     }
     if options.client_request_token.as_deref().is_some_and(|t| !store::valid_client_token(t)) {
-        return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
+        return Err(ApiError::invalid_field(Field::ClientRequestToken, "must be 1-64 characters of A-Z a-z 0-9 _ -"));
     }
     if options.external_id.as_ref().is_some_and(|e| e.is_empty() || e.len() > 255) {
-        return Err(ApiError::invalid_parameter("externalId must be 1-255 bytes"));
+        return Err(ApiError::invalid_field(Field::ExternalId, "must be 1-255 bytes"));
     }
     let max_faces = match options.selection {
         IndexSelection::Largest => 1,
         IndexSelection::All { max: None } => 20,
         IndexSelection::All { max: Some(n @ 1..=100) } => n as usize,
-        IndexSelection::All { max: Some(_) } => return Err(ApiError::invalid_parameter("maxFaces must lie in 1..100")),
+        IndexSelection::All { max: Some(_) } => {
+            return Err(ApiError::invalid_field(Field::MaxFaces, "must lie in 1..100"))
+        }
     };
     usable_collection(app, id).await?;
 
@@ -406,7 +406,9 @@ pub async fn list_faces(
     let id = collection.id();
     let limit = page.size()?;
     let after = match page.next_token.as_deref() {
-        Some(t) => Some(Uuid::parse_str(t).map_err(|_| ApiError::invalid_parameter("nextToken is not one we issued"))?),
+        Some(t) => {
+            Some(Uuid::parse_str(t).map_err(|_| ApiError::invalid_field(Field::NextToken, "is not one we issued"))?)
+        }
         None => None,
     };
     existing_collection(app, id).await?;
@@ -423,7 +425,7 @@ pub async fn faces_among(
 ) -> ApiResult<Vec<FaceRecord>> {
     let id = collection.id();
     if face_ids.is_empty() || face_ids.len() > 4096 {
-        return Err(ApiError::invalid_parameter("faceIds must hold 1-4096 ids"));
+        return Err(ApiError::invalid_field(Field::FaceIds, "must hold 1-4096 ids"));
     }
     existing_collection(app, id).await?;
     let ids: Vec<Uuid> = face_ids.iter().filter_map(|f| Uuid::parse_str(f).ok()).collect();
@@ -463,7 +465,7 @@ pub struct Deleted {
 pub async fn delete_faces(app: &AppState, collection: CollectionRef<'_>, face_ids: Vec<String>) -> ApiResult<Deleted> {
     let id = collection.id();
     if face_ids.is_empty() || face_ids.len() > 1000 {
-        return Err(ApiError::invalid_parameter("faceIds must hold 1-1000 ids"));
+        return Err(ApiError::invalid_field(Field::FaceIds, "must hold 1-1000 ids"));
     }
     existing_collection(app, id).await?;
     let mut not_found = Vec::new();

@@ -821,20 +821,14 @@ fn run_case(
         let m = strip_passive(&measured[f], setup.passive);
         let stamp =
             FrameStamp { sequence: session.next_sequence, timestamp_ms: t, now_ms: t, byte_hash: hashes[f].clone() };
-        let had_baseline = session.baseline.is_some();
-        let mut obs = m.observation(stamp);
-        obs.seen_in = seen_in(&m);
-        // As the frame route does: the identity checked only where the session wants it.
-        if let (Some(baseline), true) = (template.as_deref(), session.identity_wanted(&obs)) {
-            if let Some(t) = m.face.as_ref().and_then(|f| f.template.as_deref()) {
-                obs.compare_identity(model, t, baseline);
-            }
-        }
-        if session.observe(obs).is_err() {
+        // The session's two steps, as the frame route takes them: the identity checked only where it is wanted.
+        let prepared = session.prepare(&m, stamp, seen_in(&m), template.is_some());
+        let face_template = m.face.as_ref().and_then(|f| f.template.as_deref()).filter(|_| prepared.wants_template());
+        let Ok(taken) = session.take(prepared, face_template.zip(template.as_deref()), model) else {
             refused += 1;
             continue;
-        }
-        if !had_baseline && session.baseline.is_some() {
+        };
+        if taken.new_baseline {
             template = m.face.as_ref().and_then(|f| f.template.clone());
         }
         if session.status.is_final() {

@@ -578,11 +578,14 @@ fn index_options_and_errors(e: &Env) -> Result<(), Failed> {
         404,
         "collection_not_found",
     );
-    expect_error(
+    let body = expect_error(
         e.post_json(&format!("/v1/collections/{c}/search"), &json!({"image": img, "maxResults": 0})),
         400,
         "invalid_parameter",
     );
+    // The use case names the input as data; the `/v1` door words it in its own vocabulary.
+    assert_eq!(body["error"]["field"], "maxResults", "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("maxResults must lie in")), "{body}");
     expect_error(
         e.post_json(&format!("/v1/collections/{c}/search"), &json!({"image": img, "threshold": "NaN"})),
         400,

@@ -14,12 +14,12 @@ use app::error::ApiError;
 
 /// API Gateway's error body: `{"message": "..."}`, with the code's status.
 pub fn gateway_error(e: &ApiError) -> (u16, serde_json::Value) {
-    (e.code.status(), serde_json::json!({ "message": e.message }))
+    (e.code.status(), serde_json::json!({ "message": e.worded(crate::http_error::field_name) }))
 }
 
 /// FastAPI's error body: `{"detail": "..."}`, with the code's status.
 pub fn fastapi_error(e: &ApiError) -> (u16, serde_json::Value) {
-    (e.code.status(), serde_json::json!({ "detail": e.message }))
+    (e.code.status(), serde_json::json!({ "detail": e.worded(crate::http_error::field_name) }))
 }
 
 /// Every drop-in front door's routes.

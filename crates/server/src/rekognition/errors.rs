@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::CONTENT_TYPE;
-use app::error::ApiError;
+use app::error::{ApiError, Field};
 
 /// An AWS-shaped error.
 #[derive(Debug)]
@@ -41,6 +41,27 @@ impl From<ApiError> for AwsError {
     fn from(e: ApiError) -> Self {
         let status = crate::http_error::status_of(e.code);
         let status = if status.is_server_error() { status } else { StatusCode::BAD_REQUEST };
-        AwsError::new(status, e.code.aws_type(), e.message)
+        AwsError::new(status, e.code.aws_type(), e.worded(field_name))
+    }
+}
+
+/// Rekognition's name of a use case's input, as its operations' requests spell it.
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::PageSize | Field::MaxResults => "MaxResults",
+        Field::NextToken => "NextToken",
+        Field::ClientRequestToken => "ClientRequestToken",
+        Field::ExternalId => "ExternalImageId",
+        Field::Metadata => "Metadata",
+        Field::Description => "Description",
+        Field::MaxFaces => "MaxFaces",
+        Field::FaceIds => "FaceIds",
+        Field::MaxUsers => "MaxUsers",
+        Field::Threshold => "the threshold (FaceMatchThreshold, SimilarityThreshold or UserMatchThreshold)",
+        Field::AuditImages => "Settings.AuditImagesLimit",
+        Field::Challenges => "Settings.ChallengePreferences",
+        Field::ChallengeCount => "the challenge count",
+        Field::OutputPrefix => "Settings.OutputConfig.S3KeyPrefix",
+        Field::CollectionId => "CollectionId",
     }
 }

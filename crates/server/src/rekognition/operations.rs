@@ -357,10 +357,11 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
     };
     let audit = match settings.get("AuditImagesLimit") {
         None | Some(Value::Null) => 0,
+        // Its range is the use case's rule (worded here as `Settings.AuditImagesLimit`).
         Some(v) => v
             .as_u64()
-            .filter(|n| *n <= u64::from(app::usecases::liveness_sessions::MAX_AUDIT_IMAGES))
-            .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must lie in 0..4"))? as u32,
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must be a whole number"))?,
     };
     let configured = &app.config.aws_liveness_challenges;
     let options = liveness_sessions::CreateOptions {

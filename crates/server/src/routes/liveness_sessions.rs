@@ -3,18 +3,19 @@
 //! Every rule is enforced here and in the `liveness` crate's state machine; the state lives in the store, so
 //! any replica can take the next frame.
 
+use crate::liveness_dto::{AreaDto, ChallengeEvidenceDto, FrameCountsDto, FrameFeedback};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use liveness::{ChallengeEvidence, Feedback, Kind, Session, SessionResult, Target};
+use liveness::{Kind, Session, SessionResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::access::{credentials, ClientAddress};
 use crate::http_error::ErrorBody;
-use crate::http_error::{ApiResult, HttpError};
+use crate::http_error::{field_name, ApiResult, HttpError};
 use crate::input::{decode_base64, ImageField, OptionsBody, Payload};
 use app::error::{ApiError, Code};
 use app::state::AppState;
@@ -69,8 +70,7 @@ pub struct ChallengeDto {
     pub timeout_seconds: f64,
     /// `nose_target`: the area (normalised frame coordinates, 0..1 from the left and top) for the nose tip.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub target: Option<Target>,
+    pub target: Option<AreaDto>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,7 +116,7 @@ fn challenge_dtos(session: &Session) -> Vec<ChallengeDto> {
                 title: title.into(),
                 instruction: instruction.into(),
                 timeout_seconds: c.timeout_ms as f64 / 1000.0,
-                target: c.target,
+                target: c.target.map(AreaDto::from),
             }
         })
         .collect()
@@ -208,8 +208,7 @@ pub struct FramesResponse {
     /// One per frame: verdict (`accepted`, `no_face`, `multiple_faces`, `face_too_small`, `low_quality`,
     /// `not_baseline`, `identity_changed`, `spoof_suspected`: only `accepted` frames count), current challenge,
     /// progress, guidance codes, the face box.
-    #[schema(value_type = Vec<Object>)]
-    pub feedback: Vec<Feedback>,
+    pub feedback: Vec<FrameFeedback>,
     /// When the session has finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<SessionResultDto>,
@@ -287,7 +286,7 @@ fn frames_dto(id: &str, taken: liveness_sessions::FramesTaken) -> FramesResponse
     FramesResponse {
         session_id: id.to_string(),
         status: taken.status.as_str().into(),
-        feedback: taken.feedback,
+        feedback: taken.feedback.iter().map(FrameFeedback::from).collect(),
         result: taken.result.map(|r| result_dto(id, &r, taken.reference_kept)),
     }
 }
@@ -353,7 +352,11 @@ async fn run_stream(app: AppState, id: String, from: std::net::IpAddr, mut socke
             }
             Err(e) => {
                 let done = matches!(e.code, Code::SessionFinished | Code::SessionExpired | Code::SessionNotFound);
-                (serde_json::json!({"error": {"code": e.code.as_str(), "message": e.message}}).to_string(), done)
+                (
+                    serde_json::json!({"error": {"code": e.code.as_str(), "message": e.worded(field_name)}})
+                        .to_string(),
+                    done,
+                )
             }
         };
         if socket.send(Message::Text(text.into())).await.is_err() || done {
@@ -388,10 +391,8 @@ pub struct SessionResultDto {
     /// `identity_changed`, `spoof_detected`, `flat_motion`, `still_picture`, `scene_cut`, `replayed_frames`,
     /// `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`, `passive_check_unavailable`.
     pub reasons: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
-    pub challenges: Vec<ChallengeEvidence>,
-    #[schema(value_type = Object)]
-    pub frames: liveness::session::FrameCounts,
+    pub challenges: Vec<ChallengeEvidenceDto>,
+    pub frames: FrameCountsDto,
     /// The lowest mean passive score over 3 consecutive frames.
     pub passive_score: Option<f32>,
     /// Whether passive anti-spoofing judged the frames; a success without it rests on the challenges alone
@@ -410,8 +411,8 @@ fn result_dto(id: &str, r: &SessionResult, reference_kept: bool) -> SessionResul
         status: r.status.as_str().into(),
         confidence: r.confidence,
         reasons: r.reasons.iter().map(|s| s.to_string()).collect(),
-        challenges: r.challenges.clone(),
-        frames: r.frames.clone(),
+        challenges: r.challenges.iter().map(ChallengeEvidenceDto::from).collect(),
+        frames: FrameCountsDto::from(&r.frames),
         passive_score: r.passive_score,
         passive_checked: r.passive_checked,
         min_similarity: r.min_similarity,

@@ -16,7 +16,7 @@ use liveness::replay::{self, FramePrint, SeenFrame};
 use liveness::{Feedback, FrameError, FrameMeasurement, FrameStamp, Kind, Session, SessionResult, Status, Template};
 use store::{NewSession, SessionCreated, SessionImage, StoredSession};
 
-use crate::error::{ApiError, ApiResult, Code};
+use crate::error::{ApiError, ApiResult, Code, Field};
 use crate::state::AppState;
 
 /// What the caller presented: a session's own token, an API key, or nothing.
@@ -155,17 +155,20 @@ pub const ANONYMOUS_RETENTION_SECONDS: u64 = 15 * 60;
 pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions) -> ApiResult<Created> {
     let audit = options.audit_images;
     if audit > MAX_AUDIT_IMAGES {
-        return Err(ApiError::invalid_parameter(format!("auditImagesLimit must lie in 0..={MAX_AUDIT_IMAGES}")));
+        return Err(ApiError::invalid_field(Field::AuditImages, format!("must lie in 0..={MAX_AUDIT_IMAGES}")));
     }
     if let Some(t) = &options.client_request_token {
         if !store::valid_client_token(t) {
-            return Err(ApiError::invalid_parameter("clientRequestToken must be 1-64 characters of A-Z a-z 0-9 _ -"));
+            return Err(ApiError::invalid_field(
+                Field::ClientRequestToken,
+                "must be 1-64 characters of A-Z a-z 0-9 _ -",
+            ));
         }
     }
     let kinds = match &options.challenges {
         Some(list) => {
             if list.is_empty() || list.len() > 6 {
-                return Err(ApiError::invalid_parameter("challenges must list 1 to 6 kinds"));
+                return Err(ApiError::invalid_field(Field::Challenges, "must list 1 to 6 kinds"));
             }
             if let Some(k) = list.iter().find(|k| !challenges::RANDOM_KINDS.contains(k)) {
                 return Err(ApiError::invalid_parameter(format!("{} is not a session challenge", k.as_str())));
@@ -175,18 +178,18 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         None => {
             let count = options.challenge_count.unwrap_or(2);
             if !(1..=5).contains(&count) {
-                return Err(ApiError::invalid_parameter("challengeCount must lie in 1..=5"));
+                return Err(ApiError::invalid_field(Field::ChallengeCount, "must lie in 1..=5"));
             }
             let kinds = challenges::pick_kinds(count, &options.exclude, options.require_head_turn);
             if kinds.len() < count {
-                return Err(ApiError::invalid_parameter("too many kinds are excluded for challengeCount"));
+                return Err(ApiError::invalid_field(Field::ChallengeCount, "is more than the kinds not excluded"));
             }
             kinds
         }
     };
     if let Some(target) = &options.output {
         if target.prefix.len() > 900 || target.prefix.chars().any(char::is_control) {
-            return Err(ApiError::invalid_parameter("the output key prefix must be at most 900 bytes of text"));
+            return Err(ApiError::invalid_field(Field::OutputPrefix, "must be at most 900 bytes of text"));
         }
         crate::usecases::buckets::check_writable(app, owner, &target.bucket, &target.prefix)?;
     }
@@ -342,7 +345,6 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>, from:
     for frame in frames {
         let started = std::time::Instant::now();
         let mut measured = measure_frame(app, frame.bytes.clone(), Template::WhenWanted).await?;
-        let had_baseline = record.session.baseline.is_some();
         let now_ms = store::now_millis();
         let stamp = FrameStamp {
             sequence: frame.sequence,
@@ -351,17 +353,20 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>, from:
             byte_hash: frame.hash.clone(),
         };
         let print = measured.print().filter(|_| app.config.liveness_replay_window_seconds > 0);
-        let mut observation = measured.observation(stamp);
-        if let Some(p) = &print {
-            observation.seen_in = seen_in(app, id, p, now_ms).await?;
-        }
-        // The template only where the session wants the identity checked (and for its baseline).
-        if let (Some(baseline), true) = (record.template.as_deref(), record.session.identity_wanted(&observation)) {
-            if let Some(template) = take_template(app, &mut measured).await? {
-                observation.compare_identity(app.model, &template, baseline);
-            }
-        }
-        let fb = record.session.observe(observation).map_err(|e| ApiError::from(&e))?;
+        let seen = match &print {
+            Some(p) => seen_in(app, id, p, now_ms).await?,
+            None => Vec::new(),
+        };
+        // The session's two steps (as `facegate eval attacks` takes them): the template only where the session
+        // wants the identity checked, and for its baseline.
+        let prepared = record.session.prepare(&measured, stamp, seen, record.template.is_some());
+        let template = match prepared.wants_template() {
+            true => take_template(app, &mut measured).await?,
+            false => None,
+        };
+        let identity = template.as_deref().zip(record.template.as_deref());
+        let taken = record.session.take(prepared, identity, app.model).map_err(|e| ApiError::from(&e))?;
+        let fb = taken.feedback;
         if let Some(p) = &print {
             app.store
                 .add_frame_print(&store::NewFramePrint {
@@ -373,7 +378,7 @@ pub async fn send_frames(app: &AppState, id: &str, mut frames: Vec<Frame>, from:
                 })
                 .await?;
         }
-        if !had_baseline && record.session.baseline.is_some() {
+        if taken.new_baseline {
             record.template = take_template(app, &mut measured).await?;
         }
         let mut images = Vec::new();
@@ -637,7 +642,7 @@ pub async fn list(
         None => None,
         Some(token) => {
             let parsed = token.split_once('.').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)));
-            Some(parsed.ok_or_else(|| ApiError::invalid_parameter("nextToken is not one this listing gave"))?)
+            Some(parsed.ok_or_else(|| ApiError::invalid_field(Field::NextToken, "is not one this listing gave"))?)
         }
     };
     let owner = (!caller.is_admin()).then_some(caller.key_id.as_str());
