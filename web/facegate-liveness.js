@@ -11,6 +11,7 @@ const INSTRUCTIONS = {
   face_not_found: "We can't see your face. Look at the camera.",
   one_face_only: "Only one face, please.",
   move_closer: "Move closer to the camera.",
+  center_face: "Bring your face into the area on the screen.",
   more_light: "Find more light, and hold still.",
   look_at_camera: "Look straight at the camera.",
   open_your_eyes: "Open your eyes.",

@@ -19,7 +19,7 @@ pub use measure::{
     measure_faces, FrameMeasurement, FrameStamp, MeasureError, MeasuredFace, PreparedFrame, TakenFrame, Template,
 };
 pub use session::{
-    confidence, ChallengeEvidence, ChallengeSpec, FailReason, Feedback, FrameError, FrameVerdict, Guidance,
+    confidence, ChallengeEvidence, ChallengeSpec, FaceArea, FailReason, Feedback, FrameError, FrameVerdict, Guidance,
     Observation, ObservedFace, Session, SessionOptions, SessionResult, Status,
 };
 pub use signals::Signals;

@@ -62,6 +62,42 @@ pub struct SessionOptions {
     pub scene_continuity: bool,
     /// Audit images to keep (0..=4).
     pub audit_images: u32,
+    /// Where the client drew the face's place (the nose challenge's area): until the baseline is set, a face
+    /// outside it or too small for it is a bad frame. `None`: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_area: Option<FaceArea>,
+}
+
+/// How far (as a share of the area's width and height) a face box may stand out of its [`FaceArea`]: the
+/// detector's box is not the outline a person lines up with the drawn area.
+pub const FACE_AREA_TOLERANCE: f32 = 0.05;
+
+/// The area a client drew for the face to get into position (normalised frame coordinates), and the share of it
+/// the face box must cover at least. The person gets into position first (the frames before the baseline are
+/// held to it); the challenge may then move the face toward its target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaceArea {
+    pub area: Target,
+    /// 0..1 of the area's surface.
+    pub min_cover: f32,
+}
+
+impl FaceArea {
+    /// The face box lies in the area, give or take [`FACE_AREA_TOLERANCE`].
+    pub fn holds(&self, face: &Target) -> bool {
+        let a = &self.area;
+        let (tx, ty) = (FACE_AREA_TOLERANCE * a.width, FACE_AREA_TOLERANCE * a.height);
+        face.x >= a.x - tx
+            && face.y >= a.y - ty
+            && face.x + face.width <= a.x + a.width + tx
+            && face.y + face.height <= a.y + a.height + ty
+    }
+
+    /// The face box covers at least `min_cover` of the area (both in frame shares, so in pixels alike).
+    pub fn covered_by(&self, face: &Target) -> bool {
+        face.width * face.height >= self.min_cover * self.area.width * self.area.height
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +238,8 @@ pub enum FrameVerdict {
     NoFace,
     MultipleFaces,
     FaceTooSmall,
+    /// Before the baseline: the face is not in the area the client drew ([`SessionOptions::face_area`]).
+    FaceOutsideArea,
     LowQuality,
     /// Fine, but not usable as the baseline (not frontal, eyes closed).
     NotBaseline,
@@ -219,6 +257,8 @@ pub enum Guidance {
     FaceNotFound,
     OneFaceOnly,
     MoveCloser,
+    /// Bring the face into the area drawn on the screen.
+    CenterFace,
     MoreLight,
     LookAtCamera,
     OpenYourEyes,
@@ -295,6 +335,9 @@ pub struct FrameCounts {
     pub no_face: u32,
     pub multiple_faces: u32,
     pub too_small: u32,
+    /// Before the baseline, faces outside the area the client drew.
+    #[serde(default)]
+    pub outside_area: u32,
     pub low_quality: u32,
     /// Frames whose face was compared with the baseline's (see [`Session::identity_wanted`]).
     #[serde(default)]
@@ -303,7 +346,7 @@ pub struct FrameCounts {
 
 impl FrameCounts {
     pub fn bad(&self) -> u32 {
-        self.no_face + self.multiple_faces + self.too_small + self.low_quality
+        self.no_face + self.multiple_faces + self.too_small + self.outside_area + self.low_quality
     }
 }
 
@@ -647,6 +690,7 @@ impl Session {
         if self.baseline.is_none()
             || self.status.is_final()
             || face.size_px < self.options.min_face_px
+            || self.out_of_position(face).is_some()
             || !face.quality_ok
         {
             return false;
@@ -698,6 +742,18 @@ impl Session {
         Ok(self.feedback((obs.sequence, obs.timestamp_ms), verdict, obs.face.as_ref(), completed, best))
     }
 
+    /// Before the baseline, with an area drawn for the face: a face too small for the area, or outside it.
+    fn out_of_position(&self, face: &ObservedFace) -> Option<FrameVerdict> {
+        let area = self.options.face_area.filter(|_| self.baseline.is_none())?;
+        if !area.covered_by(&face.bbox) {
+            Some(FrameVerdict::FaceTooSmall)
+        } else if !area.holds(&face.bbox) {
+            Some(FrameVerdict::FaceOutsideArea)
+        } else {
+            None
+        }
+    }
+
     fn judge(&mut self, obs: &Observation, completed: &mut bool, best: &mut bool) -> FrameVerdict {
         let face = match (obs.faces, &obs.face) {
             (1, Some(f)) => f,
@@ -713,6 +769,17 @@ impl Session {
         if face.size_px < self.options.min_face_px {
             self.counts.too_small += 1;
             return FrameVerdict::FaceTooSmall;
+        }
+        match self.out_of_position(face) {
+            Some(FrameVerdict::FaceTooSmall) => {
+                self.counts.too_small += 1;
+                return FrameVerdict::FaceTooSmall;
+            }
+            Some(verdict) => {
+                self.counts.outside_area += 1;
+                return verdict;
+            }
+            None => {}
         }
         if !face.quality_ok {
             self.counts.low_quality += 1;
@@ -957,6 +1024,7 @@ impl Session {
             FrameVerdict::NoFace => return vec![FaceNotFound],
             FrameVerdict::MultipleFaces => return vec![OneFaceOnly],
             FrameVerdict::FaceTooSmall => return vec![MoveCloser],
+            FrameVerdict::FaceOutsideArea => return vec![CenterFace],
             FrameVerdict::LowQuality => return vec![MoreLight, HoldStill],
             _ => {}
         }

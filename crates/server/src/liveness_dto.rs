@@ -36,8 +36,8 @@ pub struct FrameFeedback {
     pub sequence: u64,
     /// The frame's timestamp as taken (milliseconds since the session's creation): the next must be later.
     pub timestamp: i64,
-    /// `accepted`, `no_face`, `multiple_faces`, `face_too_small`, `low_quality`, `not_baseline`,
-    /// `identity_changed`, `spoof_suspected`: only `accepted` frames count.
+    /// `accepted`, `no_face`, `multiple_faces`, `face_too_small`, `face_outside_area`, `low_quality`,
+    /// `not_baseline`, `identity_changed`, `spoof_suspected`: only `accepted` frames count.
     pub verdict: String,
     /// `CREATED`, `IN_PROGRESS`, `SUCCEEDED`, `FAILED`, `EXPIRED`.
     pub status: String,
@@ -48,7 +48,8 @@ pub struct FrameFeedback {
     pub challenges_total: usize,
     /// 0..1 over the baseline and every challenge.
     pub progress: f32,
-    /// Instructions for the person, as codes (`face_not_found`, `move_closer`, `blink`, `turn_left`, ...).
+    /// Instructions for the person, as codes (`face_not_found`, `move_closer`, `center_face`, `blink`,
+    /// `turn_left`, ...).
     pub guidance: Vec<String>,
     /// The face box.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -132,6 +133,8 @@ pub struct FrameCountsDto {
     pub no_face: u32,
     pub multiple_faces: u32,
     pub too_small: u32,
+    /// Before the baseline, faces outside the area the client drew (the nose challenge's).
+    pub outside_area: u32,
     pub low_quality: u32,
     /// Frames whose face was compared with the baseline's.
     pub identity_checked: u32,
@@ -145,6 +148,7 @@ impl From<&liveness::session::FrameCounts> for FrameCountsDto {
             no_face: c.no_face,
             multiple_faces: c.multiple_faces,
             too_small: c.too_small,
+            outside_area: c.outside_area,
             low_quality: c.low_quality,
             identity_checked: c.identity_checked,
         }
@@ -199,7 +203,14 @@ mod tests {
             };
             assert_eq!(json(&ChallengeEvidenceDto::from(&e)), json(&e));
         }
-        let counts = FrameCounts { received: 9, accepted: 5, no_face: 1, identity_checked: 3, ..Default::default() };
+        let counts = FrameCounts {
+            received: 9,
+            accepted: 5,
+            no_face: 1,
+            outside_area: 2,
+            identity_checked: 3,
+            ..Default::default()
+        };
         assert_eq!(json(&FrameCountsDto::from(&counts)), json(&counts));
     }
 }

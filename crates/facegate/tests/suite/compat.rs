@@ -531,6 +531,16 @@ fn nose_challenge(dir: &std::path::Path) -> Result<(), Failed> {
     let id = started["id"].as_str().ok_or("id")?.to_string();
     let token = started["token"].as_str().ok_or("token")?.to_string();
 
+    // The face first at the top edge, out of the area the client draws: a bad frame, not the session's baseline.
+    let corner = face_frame((640, 480), 220, (320.0, 70.0))?;
+    let body = json!({"timestamp": 1_700_000_000_000i64 - 200, "frameBase64": b64(&corner), "token": token});
+    let put = door.c.put(door.served.url(&format!("/compat/nose-challenge/challenge/{id}/frames"))).json(&body);
+    assert_eq!(put.send()?.status().as_u16(), 200);
+    let (_, view) =
+        json(door.c.get(door.served.url(&format!("/v1/liveness/sessions/{id}"))).bearer_auth(&door.key).send()?);
+    assert_eq!(view["result"]["frames"]["outsideArea"], 1, "{view}");
+    assert_eq!(view["status"], "IN_PROGRESS", "{view}");
+
     // A still face slid from the middle of the frame to the nose box, one frame each 200 ms.
     let (goal_x, goal_y) = (px("noseLeft") + px("noseWidth") / 2, px("noseTop") + px("noseHeight") / 2);
     let steps = 12;

@@ -161,6 +161,7 @@ fn a_session_fed_a_slideshow_fails_on_its_continuity() {
             min_challenge_frames: 1,
             scene_continuity: true,
             audit_images: 0,
+            face_area: None,
         };
         let mut session = Session::new(options, 0);
         for (i, bytes) in frames.iter().enumerate() {

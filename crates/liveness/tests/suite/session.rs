@@ -1,12 +1,13 @@
 //! The session engine's rules on synthetic observations: passive evidence that a switch cannot dilute, no
 //! success without passive anti-spoofing unless allowed, the same picture refused whatever its bytes, head
-//! movements that must show depth, the nose target reached by turning, and one confidence scale.
+//! movements that must show depth, the nose target reached by turning, the face in the drawn area before the
+//! challenge, and one confidence scale.
 
 use liveness::replay::SeenFrame;
 use liveness::session::{FailReason, MAX_FLAT_FRAMES};
 use liveness::{
-    ChallengeSpec, Criteria, FrameError, Kind, Observation, ObservedFace, Session, SessionOptions, Signals, Status,
-    Target,
+    ChallengeSpec, Criteria, FaceArea, FrameError, FrameVerdict, Kind, Observation, ObservedFace, Session,
+    SessionOptions, Signals, Status, Target,
 };
 
 /// A face-like set of 20 points in 3-D (x right, y down, z toward the camera), in eye-distance units, in the
@@ -65,11 +66,19 @@ struct Driver {
     similarity: f32,
     /// The frames (numbers from 0) the session wanted the identity checked on.
     checked: Vec<u64>,
+    /// The face box of the frames sent next.
+    bbox: Target,
 }
 
 impl Driver {
     fn new(options: SessionOptions) -> Self {
-        Driver { session: Session::new(options, 0), next: 0, similarity: 90.0, checked: Vec::new() }
+        Driver {
+            session: Session::new(options, 0),
+            next: 0,
+            similarity: 90.0,
+            checked: Vec::new(),
+            bbox: Target { x: 0.4, y: 0.3, width: 0.2, height: 0.3 },
+        }
     }
 
     /// Sends a frame; the face sways a little from frame to frame, as a live one does in front of a camera.
@@ -100,7 +109,7 @@ impl Driver {
             faces: 1,
             face: Some(ObservedFace {
                 signals,
-                bbox: Target { x: 0.4, y: 0.3, width: 0.2, height: 0.3 },
+                bbox: self.bbox,
                 size_px: 150.0,
                 quality_ok: true,
                 similarity: None,
@@ -137,6 +146,7 @@ fn options(kinds: &[ChallengeSpec], passive: Option<f32>, challenge_only: bool) 
         min_challenge_frames: liveness::session::MIN_CHALLENGE_FRAMES,
         scene_continuity: true,
         audit_images: 0,
+        face_area: None,
     }
 }
 
@@ -280,6 +290,51 @@ fn the_nose_target_needs_the_head_to_turn_toward_it() {
         d.send(signals(25.0 * f, [x, 0.5]), view(&head(), 25.0 * f, [0.5 + 0.18 * f, 0.5]), None).expect("frame");
     }
     assert_eq!(d.session.result().status, Status::Succeeded, "{:?}", d.session.result());
+}
+
+/// With an area drawn for the face (the nose challenge's), the person gets into position first: until the
+/// baseline, a face outside the area or too small for it is a bad frame; after it, the challenge may move the face.
+#[test]
+fn the_face_gets_into_the_drawn_area_before_the_challenge() {
+    let target = Target { x: 0.65, y: 0.42, width: 0.16, height: 0.16 };
+    let spec = ChallengeSpec { kind: Kind::NoseTarget, target: Some(target), timeout_ms: 30_000 };
+    let area = FaceArea { area: Target { x: 0.1, y: 0.1, width: 0.8, height: 0.8 }, min_cover: 0.05 };
+    let mut d = Driver::new(SessionOptions { face_area: Some(area), ..options(&[spec], None, true) });
+    let frontal = || (signals(0.0, [0.5, 0.5]), view(&head(), 0.0, [0.5, 0.5]));
+    // Half out of the area on the left, then too small for it (3 % of its surface): neither sets the baseline.
+    for (bbox, verdict) in [
+        (Target { x: 0.0, y: 0.3, width: 0.2, height: 0.3 }, FrameVerdict::FaceOutsideArea),
+        (Target { x: 0.45, y: 0.4, width: 0.11, height: 0.17 }, FrameVerdict::FaceTooSmall),
+    ] {
+        d.bbox = bbox;
+        let (s, p) = frontal();
+        d.send(s, p, None).expect("taken");
+        assert!(d.session.baseline.is_none(), "{verdict:?}: a baseline out of position");
+    }
+    assert_eq!((d.session.counts.outside_area, d.session.counts.too_small), (1, 1), "{:?}", d.session.counts);
+    // In the area (a box standing out by less than the tolerance): the baseline.
+    d.bbox = Target { x: 0.08, y: 0.3, width: 0.3, height: 0.4 };
+    let (s, p) = frontal();
+    d.send(s, p, None).expect("taken");
+    assert!(d.session.baseline.is_some());
+    // The head turns toward the target; the face may leave the area now and the challenge completes.
+    for i in 1..6 {
+        let f = (i as f32 / 4.0).min(1.0);
+        d.bbox = Target { x: 0.45 + 0.3 * f, y: 0.3, width: 0.3, height: 0.4 };
+        if d.session.status.is_final() {
+            break;
+        }
+        d.send(signals(25.0 * f, [0.5 + 0.23 * f, 0.5]), view(&head(), 25.0 * f, [0.5 + 0.18 * f, 0.5]), None)
+            .expect("frame");
+    }
+    assert_eq!(d.session.result().status, Status::Succeeded, "{:?}", d.session.result());
+    assert_eq!(d.session.counts.outside_area, 1);
+    // Without an area, the same first frame is a baseline.
+    let mut free = Driver::new(options(&[spec], None, true));
+    free.bbox = Target { x: 0.0, y: 0.3, width: 0.2, height: 0.3 };
+    let (s, p) = frontal();
+    free.send(s, p, None).expect("taken");
+    assert!(free.session.baseline.is_some());
 }
 
 #[test]

@@ -710,6 +710,7 @@ pub async fn challenge_session(
         audit_images: 0,
         client_request_token: None,
         output: None,
+        face_area: None,
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     Ok(Json(session_view(&created.session, created.row.session_id, 0, Some(created.token))))

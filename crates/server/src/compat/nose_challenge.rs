@@ -24,9 +24,6 @@ use app::usecases::liveness_sessions::{self, CreateOptions, Credential, Frame};
 use auth::Scope;
 use liveness::{Kind, Status};
 
-/// The area the face must stay in, as a fraction of the frame on each side (the sample's client draws it).
-const AREA_MARGIN: f32 = 0.1;
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StartRequest {
@@ -51,7 +48,8 @@ pub struct Started {
     pub area_top: u32,
     pub area_width: u32,
     pub area_height: u32,
-    /// The face must cover at least this share of the area (from Facegate's `liveness_min_face_px`).
+    /// The face must cover at least this share of the area (from Facegate's `liveness_min_face_px`). The frames
+    /// before the session's baseline must show the face in the area, at least this large.
     pub min_face_area_percent: u32,
     pub nose_left: u32,
     pub nose_top: u32,
@@ -82,6 +80,8 @@ pub async fn start(
             "imageWidth and imageHeight must lie in 64..8192 pixels",
         )));
     }
+    // The area the client draws is the session's: the frames before the baseline must show the face in it.
+    let face_area = liveness_sessions::challenges::nose_challenge_area(&app.config, w, h);
     let options = CreateOptions {
         challenges: Some(vec![Kind::NoseTarget]),
         challenge_count: None,
@@ -90,6 +90,7 @@ pub async fn start(
         audit_images: 0,
         client_request_token: None,
         output: None,
+        face_area: Some(face_area),
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     let target = created
@@ -99,20 +100,17 @@ pub async fn start(
         .first()
         .and_then(|c| c.target)
         .ok_or_else(|| ApiError::internal("nose challenge", "the session has no target"))?;
-    let area_side = 1.0 - 2.0 * AREA_MARGIN;
-    let min_face = app.config.liveness_min_face_px;
-    let area_px = (area_side * w as f32) * (area_side * h as f32);
-    let min_face_area_percent = ((min_face * min_face) / area_px.max(1.0) * 100.0).ceil().clamp(1.0, 100.0) as u32;
+    let area = face_area.area;
     Ok(Json(Started {
         id: created.row.session_id,
         token: created.token,
         image_width: w,
         image_height: h,
-        area_left: px(AREA_MARGIN, w),
-        area_top: px(AREA_MARGIN, h),
-        area_width: px(area_side, w),
-        area_height: px(area_side, h),
-        min_face_area_percent,
+        area_left: px(area.x, w),
+        area_top: px(area.y, h),
+        area_width: px(area.width, w),
+        area_height: px(area.height, h),
+        min_face_area_percent: (face_area.min_cover * 100.0).ceil().clamp(1.0, 100.0) as u32,
         nose_left: px(target.x, w),
         nose_top: px(target.y, h),
         nose_width: px(target.width, w),

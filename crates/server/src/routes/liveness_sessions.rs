@@ -143,6 +143,7 @@ pub async fn create_session(
         audit_images: req.audit_images_limit.unwrap_or(0),
         client_request_token: req.client_request_token,
         output: None,
+        face_area: None,
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     let status = if created.existed { StatusCode::OK } else { StatusCode::CREATED };
@@ -205,9 +206,9 @@ pub struct FramesRequest {
 pub struct FramesResponse {
     pub session_id: String,
     pub status: String,
-    /// One per frame: verdict (`accepted`, `no_face`, `multiple_faces`, `face_too_small`, `low_quality`,
-    /// `not_baseline`, `identity_changed`, `spoof_suspected`: only `accepted` frames count), current challenge,
-    /// progress, guidance codes, the face box.
+    /// One per frame: verdict (`accepted`, `no_face`, `multiple_faces`, `face_too_small`, `face_outside_area`,
+    /// `low_quality`, `not_baseline`, `identity_changed`, `spoof_suspected`: only `accepted` frames count),
+    /// current challenge, progress, guidance codes, the face box.
     pub feedback: Vec<FrameFeedback>,
     /// When the session has finished.
     #[serde(skip_serializing_if = "Option::is_none")]

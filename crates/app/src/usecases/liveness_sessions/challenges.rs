@@ -1,7 +1,7 @@
 //! The challenges of a new session, drawn with the OS's CSPRNG (kinds, order, nose targets), and the rules a
 //! session runs under.
 
-use liveness::{ChallengeSpec, Kind, SessionOptions, Target};
+use liveness::{ChallengeSpec, FaceArea, Kind, SessionOptions, Target};
 
 pub(crate) fn random_below(n: usize) -> usize {
     let r = u64::from_le_bytes(auth::secret::random_bytes::<8>());
@@ -82,5 +82,22 @@ pub fn session_options(
         min_challenge_frames: config.liveness_min_challenge_frames,
         scene_continuity: config.liveness_scene_continuity,
         audit_images,
+        face_area: None,
+    }
+}
+
+/// The share of the frame on each side outside the nose challenge's area.
+const NOSE_AREA_MARGIN: f32 = 0.1;
+
+/// The area the nose challenge's client draws for the face in frames of `width` x `height` pixels: the frame less
+/// a tenth on each side, to be covered at least as much as a face of the smallest size a session takes
+/// (`liveness_min_face_px` square).
+pub fn nose_challenge_area(config: &crate::config::ServerConfig, width: u32, height: u32) -> FaceArea {
+    let side = 1.0 - 2.0 * NOSE_AREA_MARGIN;
+    let area_px = (side * width as f32) * (side * height as f32);
+    let min_face = config.liveness_min_face_px;
+    FaceArea {
+        area: Target { x: NOSE_AREA_MARGIN, y: NOSE_AREA_MARGIN, width: side, height: side },
+        min_cover: (min_face * min_face / area_px.max(1.0)).clamp(0.0, 1.0),
     }
 }

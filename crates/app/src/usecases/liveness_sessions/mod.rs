@@ -122,6 +122,8 @@ pub struct CreateOptions {
     pub client_request_token: Option<String>,
     /// A bucket that receives the images when the session finishes (the creating key must be allowed it).
     pub output: Option<OutputTarget>,
+    /// The area the client draws for the face: the frames before the baseline must show the face in it.
+    pub face_area: Option<liveness::FaceArea>,
 }
 
 impl Default for CreateOptions {
@@ -134,6 +136,7 @@ impl Default for CreateOptions {
             audit_images: 0,
             client_request_token: None,
             output: None,
+            face_area: None,
         }
     }
 }
@@ -197,7 +200,13 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
     let config = &app.config;
     let lifetime_ms = config.liveness_session_seconds as i64 * 1000;
     let challenges = challenges::specs(&kinds, config.liveness_challenge_seconds as i64 * 1000);
-    let session_options = challenges::session_options(config, challenges, app.passive.is_ok(), audit);
+    if let Some(area) = &options.face_area {
+        if !(area.area.is_valid() && (0.0..=1.0).contains(&area.min_cover)) {
+            return Err(ApiError::invalid_parameter("the face area must lie in the frame and its cover in 0..1"));
+        }
+    }
+    let mut session_options = challenges::session_options(config, challenges, app.passive.is_ok(), audit);
+    session_options.face_area = options.face_area;
     let record = SessionRecord {
         session: Session::new(session_options, now),
         template: None,
