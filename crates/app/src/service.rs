@@ -59,11 +59,17 @@ async fn load_passive(config: &ServerConfig) -> Result<Result<Arc<antispoof::Pas
 
 /// Loads the models, opens (and migrates) the store, loads the indexes and the signing keys. Nothing follows
 /// other replicas' writes yet and nothing listens: the server starts that.
-pub async fn open(config: ServerConfig) -> Result<AppState, ServerError> {
-    open_with(config, true).await
+/// `s3` makes the client of an S3-compatible service (`s3::connect`): the program brings it, since the core carries
+/// no HTTP client; `None` keeps a configured bucket unreachable (a configuration error).
+pub async fn open(config: ServerConfig, s3: Option<store::S3Connector>) -> Result<AppState, ServerError> {
+    open_with(config, s3, true).await
 }
 
-async fn open_with(config: ServerConfig, with_passive: bool) -> Result<AppState, ServerError> {
+async fn open_with(
+    config: ServerConfig,
+    s3: Option<store::S3Connector>,
+    with_passive: bool,
+) -> Result<AppState, ServerError> {
     config.validate()?;
     let model = config.model;
     if config.database.is_none() {
@@ -83,7 +89,7 @@ async fn open_with(config: ServerConfig, with_passive: bool) -> Result<AppState,
         requested = %pipeline.engine().requested,
         "models loaded"
     );
-    let blobs = config.blobs()?;
+    let blobs = config.blobs(s3)?;
     let store = store::Store::open(&config.database_url(), config.db_connections).await?.with_blobs(blobs);
     tracing::info!(store = store.dialect().name(), images = %store.blobs().describe(), "store open");
     // Orphaned uploads of a process that died, and deletions it left unfinished.
@@ -140,7 +146,7 @@ pub async fn open_in_memory(mut config: ServerConfig) -> Result<AppState, Server
     config.database = Some("sqlite::memory:".into());
     config.db_connections = 1;
     config.blob_store = crate::config::BlobStore::Database;
-    open_with(config, false).await
+    open_with(config, None, false).await
 }
 
 /// Stops the inference workers (after the work they hold) and closes the store.

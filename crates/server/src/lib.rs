@@ -163,7 +163,7 @@ pub struct Server {
 impl Server {
     /// Loads everything and binds the listener (port 0 picks a free port: see `local_addr`).
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
-        let state = app::service::open(config).await?;
+        let state = app::service::open(config, Some(s3::connect)).await?;
         let config = &state.config;
         if config.admin_key.is_none() {
             tracing::warn!(listen = %config.listen, "no admin key: every caller is admin (loopback only); set FACEGATE_ADMIN_KEY to require keys");

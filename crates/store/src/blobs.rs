@@ -1,7 +1,8 @@
 //! Where stored images live: in the database (rows of `images` and `liveness_images`, the default) or in an
-//! S3-compatible bucket (`blob_store = "s3://bucket/prefix"`), through the `object_store` crate's S3 client —
-//! and reading and writing callers' own buckets (Rekognition's `S3Object` inputs and liveness `OutputConfig`)
-//! through the same endpoint and credentials.
+//! S3-compatible bucket (`blob_store = "s3://bucket/prefix"`), through an [`ObjectClient`] — and reading and
+//! writing callers' own buckets (Rekognition's `S3Object` inputs and liveness `OutputConfig`) through the same
+//! endpoint and credentials. The client is a port: the `facegate-s3` crate implements it over `object_store`, so
+//! that this crate (and the core above it) carries no HTTP client.
 //!
 //! # Crash safety with a bucket
 //!
@@ -24,16 +25,12 @@
 //! due pending row, the object is deleted unless a row names it (then only the pending row goes). An object is
 //! thus deleted only when no row names it and its writer is done or dead.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::path::Path;
-use object_store::{
-    Attribute, Attributes, BackoffConfig, ClientOptions, GetOptions, ObjectStore, PutOptions, PutPayload, RetryConfig,
-};
 use thiserror::Error;
 
 /// The endpoint and credentials of an S3-compatible service (the usual AWS variables, parsed by the server's
@@ -102,11 +99,39 @@ pub struct Object {
     pub content_type: Option<String>,
 }
 
-/// A client for an S3-compatible service: one `object_store` client per bucket, made on first use.
+/// A future an [`ObjectClient`] answers with.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A client of an S3-compatible service, as the store and the use cases need one (the port; `facegate-s3` holds
+/// the adapter).
+pub trait ObjectClient: Send + Sync {
+    /// Reads an object (a given version of it), refusing one larger than `max_bytes` before its body is read.
+    fn get<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        version: Option<&'a str>,
+        max_bytes: usize,
+    ) -> BoxFuture<'a, Result<Object, BlobError>>;
+    /// Writes an object (replacing one with the key).
+    fn put<'a>(
+        &'a self,
+        bucket: &'a str,
+        key: &'a str,
+        bytes: Bytes,
+        content_type: &'a str,
+    ) -> BoxFuture<'a, Result<(), BlobError>>;
+    /// The keys of the objects under `prefix` (all of them: for checks and tests, not for large buckets).
+    fn list<'a>(&'a self, bucket: &'a str, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, BlobError>>;
+    /// Deletes an object; one that is not there counts as deleted.
+    fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> BoxFuture<'a, Result<(), BlobError>>;
+}
+
+/// A client for an S3-compatible service, with the settings it was made with.
 #[derive(Clone)]
 pub struct S3 {
     settings: Arc<S3Settings>,
-    buckets: Arc<Mutex<HashMap<String, Arc<AmazonS3>>>>,
+    client: Arc<dyn ObjectClient>,
 }
 
 impl std::fmt::Debug for S3 {
@@ -115,93 +140,37 @@ impl std::fmt::Debug for S3 {
     }
 }
 
-fn object_path(key: &str) -> Result<Path, BlobError> {
+/// Makes the client of the S3-compatible service some settings name (`s3::connect`).
+pub type S3Connector = fn(S3Settings) -> S3;
+
+/// An object key S3 can address: 1-1024 bytes, no leading or trailing `/`, no empty, `.` or `..` segment, no
+/// control character.
+pub fn check_object_key(key: &str) -> Result<(), BlobError> {
     if key.is_empty() || key.len() > 1024 {
         return Err(BlobError::InvalidName("an object key is 1-1024 bytes".into()));
     }
     if key.starts_with('/') || key.ends_with('/') {
         return Err(BlobError::InvalidName(format!("object key {key:?} begins or ends with /")));
     }
-    Path::parse(key).map_err(|e| BlobError::InvalidName(format!("object key {key:?}: {e}")))
-}
-
-/// Whether an error's text reports a 4xx answer (`object_store` words them "non-2xx status code: 400 ...").
-fn client_refusal(text: &str) -> bool {
-    ["status code: 400", "status code: 405", "status code: 411", "status code: 416"].iter().any(|s| text.contains(s))
+    if key.split('/').any(|segment| segment.is_empty() || segment == "." || segment == "..") {
+        return Err(BlobError::InvalidName(format!("object key {key:?} has an empty, . or .. segment")));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(BlobError::InvalidName(format!("object key {key:?} holds a control character")));
+    }
+    Ok(())
 }
 
 impl S3 {
-    pub fn new(settings: S3Settings) -> Self {
-        S3 { settings: Arc::new(settings), buckets: Arc::default() }
+    pub fn new(settings: S3Settings, client: Arc<dyn ObjectClient>) -> Self {
+        S3 { settings: Arc::new(settings), client }
     }
 
     pub fn settings(&self) -> &S3Settings {
         &self.settings
     }
 
-    fn bucket(&self, name: &str) -> Result<Arc<AmazonS3>, BlobError> {
-        if !valid_bucket_name(name) {
-            return Err(BlobError::InvalidName(format!(
-                "{name:?} is not a bucket name (3-63 characters of a-z 0-9 . -)"
-            )));
-        }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = buckets.get(name) {
-            return Ok(found.clone());
-        }
-        let s = &self.settings;
-        // Requests fail within seconds when the service is down, instead of retrying for minutes.
-        let retry =
-            RetryConfig { backoff: BackoffConfig::default(), max_retries: 2, retry_timeout: Duration::from_secs(10) };
-        let options = ClientOptions::new()
-            .with_allow_http(s.allow_http)
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(60));
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(name)
-            .with_region(&s.region)
-            .with_retry(retry)
-            .with_client_options(options)
-            .with_virtual_hosted_style_request(false);
-        if let Some(endpoint) = &s.endpoint {
-            builder = builder.with_endpoint(endpoint);
-        }
-        if let Some(id) = &s.access_key_id {
-            builder = builder.with_access_key_id(id);
-        }
-        if let Some(secret) = &s.secret_access_key {
-            builder = builder.with_secret_access_key(secret);
-        }
-        if let Some(token) = &s.session_token {
-            builder = builder.with_token(token);
-        }
-        let client = Arc::new(builder.build().map_err(|e| BlobError::Unavailable(e.to_string()))?);
-        // A few buckets in practice; a caller naming many cannot grow this without bound.
-        if buckets.len() >= 256 {
-            buckets.clear();
-        }
-        buckets.insert(name.to_string(), client.clone());
-        Ok(client)
-    }
-
-    fn error(bucket: &str, key: &str, e: object_store::Error) -> BlobError {
-        match e {
-            object_store::Error::NotFound { .. } => BlobError::NotFound { bucket: bucket.into(), key: key.into() },
-            object_store::Error::PermissionDenied { source, .. }
-            | object_store::Error::Unauthenticated { source, .. } => {
-                BlobError::AccessDenied { bucket: bucket.into(), key: key.into(), message: source.to_string() }
-            }
-            object_store::Error::InvalidPath { source } => BlobError::InvalidName(source.to_string()),
-            // Another refusal of the request itself (S3 answers a malformed version id with 400): the object
-            // cannot be read as named, as with one that is not there. The client does not expose the status.
-            e if client_refusal(&e.to_string()) => {
-                BlobError::AccessDenied { bucket: bucket.into(), key: key.into(), message: e.to_string() }
-            }
-            e => BlobError::Unavailable(e.to_string()),
-        }
-    }
-
-    /// Reads an object (a given version of it), refusing one larger than `max_bytes` before its body is read.
+    /// See [`ObjectClient::get`].
     pub async fn get(
         &self,
         bucket: &str,
@@ -209,57 +178,22 @@ impl S3 {
         version: Option<&str>,
         max_bytes: usize,
     ) -> Result<Object, BlobError> {
-        let client = self.bucket(bucket)?;
-        let path = object_path(key)?;
-        let options = GetOptions { version: version.map(String::from), ..GetOptions::default() };
-        let result = client.get_opts(&path, options).await.map_err(|e| Self::error(bucket, key, e))?;
-        if result.meta.size > max_bytes as u64 {
-            return Err(BlobError::TooLarge {
-                bucket: bucket.into(),
-                key: key.into(),
-                size: result.meta.size,
-                max: max_bytes,
-            });
-        }
-        let content_type = result.attributes.get(&Attribute::ContentType).map(|v| v.to_string());
-        let bytes = result.bytes().await.map_err(|e| Self::error(bucket, key, e))?;
-        Ok(Object { bytes, content_type })
+        self.client.get(bucket, key, version, max_bytes).await
     }
 
-    /// Writes an object (replacing one with the key).
+    /// See [`ObjectClient::put`].
     pub async fn put(&self, bucket: &str, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
-        let client = self.bucket(bucket)?;
-        let path = object_path(key)?;
-        let attributes = Attributes::from_iter([(Attribute::ContentType, content_type.to_string())]);
-        let options = PutOptions { attributes, ..PutOptions::default() };
-        client
-            .put_opts(&path, PutPayload::from_bytes(bytes), options)
-            .await
-            .map_err(|e| Self::error(bucket, key, e))?;
-        Ok(())
+        self.client.put(bucket, key, bytes, content_type).await
     }
 
-    /// The keys of the objects under `prefix` (all of them: for checks and tests, not for large buckets).
+    /// See [`ObjectClient::list`].
     pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, BlobError> {
-        use futures_util::TryStreamExt;
-        let client = self.bucket(bucket)?;
-        let prefix = (!prefix.is_empty()).then(|| object_path(prefix.trim_end_matches('/'))).transpose()?;
-        let objects: Vec<object_store::ObjectMeta> = client
-            .list(prefix.as_ref())
-            .try_collect()
-            .await
-            .map_err(|e| Self::error(bucket, prefix.as_ref().map_or("", |p| p.as_ref()), e))?;
-        Ok(objects.into_iter().map(|o| o.location.to_string()).collect())
+        self.client.list(bucket, prefix).await
     }
 
-    /// Deletes an object; one that is not there counts as deleted.
+    /// See [`ObjectClient::delete`].
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), BlobError> {
-        let client = self.bucket(bucket)?;
-        let path = object_path(key)?;
-        match client.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(Self::error(bucket, key, e)),
-        }
+        self.client.delete(bucket, key).await
     }
 }
 
@@ -290,7 +224,7 @@ impl Blobs {
         }
         let prefix = prefix.trim_matches('/');
         if !prefix.is_empty() {
-            object_path(prefix)?;
+            check_object_key(prefix)?;
         }
         Ok(Blobs::S3 {
             s3,
@@ -367,19 +301,12 @@ mod tests {
     }
 
     #[test]
-    fn keys_and_secrets() {
-        let s3 = S3::new(S3Settings {
-            region: "us-east-1".into(),
-            secret_access_key: Some("very-secret".into()),
-            ..Default::default()
-        });
-        assert!(!format!("{s3:?}").contains("very-secret"));
-        let blobs = Blobs::s3(s3, "faces", "/fg/prod/", Duration::from_secs(60)).unwrap();
-        let key = blobs.new_key("faces").unwrap();
-        assert!(key.starts_with("fg/prod/faces/") && key.len() == "fg/prod/faces/".len() + 36, "{key}");
-        assert_eq!(blobs.describe(), "s3://faces/fg/prod/");
-        assert!(Blobs::s3(S3::new(S3Settings::default()), "Bad_Bucket", "", Duration::ZERO).is_err());
-        assert!(object_path("a/../b").is_err() && object_path("").is_err());
-        assert!(object_path("photos/me 1.jpg").is_ok());
+    fn object_keys() {
+        for good in ["faces/1.jpg", "photos/me 1.jpg", "a"] {
+            assert!(check_object_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/a", "a/", "a//b", "a/../b", "./a", "a\u{0}b", &"k".repeat(1025)] {
+            assert!(check_object_key(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -19,7 +19,9 @@ mod sessions;
 mod store;
 pub mod text;
 
-pub use blobs::{valid_bucket_name, BlobError, Blobs, Object, S3Settings, S3};
+pub use blobs::{
+    check_object_key, valid_bucket_name, BlobError, Blobs, BoxFuture, Object, ObjectClient, S3Connector, S3Settings, S3,
+};
 pub use collection_users::{
     valid_collection_user_id, Association, CollectionUser, Disassociation, Once, RequestKey, MAX_USER_FACES,
 };

@@ -625,7 +625,7 @@ fn with_bucket(store: Store, s3: &testkit::S3Server, bucket: &str, grace: std::t
         allow_http: true,
     };
     let prefix = format!("t-{}", Uuid::new_v4().simple());
-    store.with_blobs(store::Blobs::s3(store::S3::new(settings), bucket, &prefix, grace).expect("blobs"))
+    store.with_blobs(store::Blobs::s3(s3::connect(settings), bucket, &prefix, grace).expect("blobs"))
 }
 
 /// The objects under this store's prefix.

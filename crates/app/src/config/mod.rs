@@ -609,17 +609,24 @@ impl ServerConfig {
         })
     }
 
-    /// Where the store keeps images, as these settings say.
-    pub fn blobs(&self) -> Result<store::Blobs, ConfigError> {
+    /// Where the store keeps images, as these settings say; a bucket is reached through the S3 client `connect`
+    /// makes (the program's adapter, `s3::connect`).
+    pub fn blobs(&self, connect: Option<store::S3Connector>) -> Result<store::Blobs, ConfigError> {
         match &self.blob_store {
             BlobStore::Database => Ok(store::Blobs::Database),
-            BlobStore::S3 { bucket, prefix } => store::Blobs::s3(
-                store::S3::new(self.s3_settings()?),
-                bucket,
-                prefix,
-                std::time::Duration::from_secs(self.blob_orphan_grace_seconds),
-            )
-            .map_err(|e| ConfigError::Invalid { key: "blob_store", message: e.to_string() }),
+            BlobStore::S3 { bucket, prefix } => {
+                let connect = connect.ok_or_else(|| ConfigError::Invalid {
+                    key: "blob_store",
+                    message: "this program was built without an S3 client: keep the images in the database".into(),
+                })?;
+                store::Blobs::s3(
+                    connect(self.s3_settings()?),
+                    bucket,
+                    prefix,
+                    std::time::Duration::from_secs(self.blob_orphan_grace_seconds),
+                )
+                .map_err(|e| ConfigError::Invalid { key: "blob_store", message: e.to_string() })
+            }
         }
     }
 
@@ -737,7 +744,10 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(!format!("{secret:?}").contains("s3-very-secret"));
-        assert!(!format!("{:?}", secret.blobs().unwrap()).contains("s3-very-secret"));
+        assert!(!format!("{:?}", secret.s3_settings().unwrap()).contains("s3-very-secret"));
+        // A bucket needs the program's S3 client (the core has none of its own).
+        assert!(matches!(secret.blobs(None), Err(ConfigError::Invalid { key: "blob_store", .. })));
+        assert!(matches!(ServerConfig::default().blobs(None), Ok(store::Blobs::Database)));
     }
 
     #[test]

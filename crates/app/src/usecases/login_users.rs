@@ -102,18 +102,47 @@ fn details(pairs: &[(&str, serde_json::Value)]) -> serde_json::Value {
     serde_json::Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
-/// Who registers a face: a key's holder, told whose face it is (to resolve a duplicate), or an anonymous caller of
-/// an open route, told only that the face is taken (else registering anyone's photo would name its owner and
-/// score: an oracle).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Registrant {
-    Keyed,
+/// Who acts on the users of face login: the caller goes into every use case below, which decides what it may do.
+#[derive(Debug, Clone, Copy)]
+pub enum UsersCaller<'a> {
+    /// A key: with the `users` scope, it reaches every user and is told whose a registered face is.
+    Key(&'a auth::Access),
+    /// A face-login token's user (checked by [`token_user`]): its own user only.
+    User(&'a User),
+    /// Nobody, on an open route: it may register, and a refusal names no other user (else registering anyone's
+    /// photo would name its owner and score: an oracle).
     Anonymous,
+}
+
+impl UsersCaller<'_> {
+    /// Whether this caller may read and change every user: a key with the `users` scope.
+    fn reaches_all(&self) -> ApiResult<()> {
+        match self {
+            UsersCaller::Key(access) if access.allows(auth::Scope::Users) => Ok(()),
+            UsersCaller::Key(_) => Err(ApiError::new(Code::InsufficientScope, "this key lacks the `users` scope")),
+            UsersCaller::User(_) => Err(ApiError::new(Code::InsufficientScope, "a token reaches its own user only")),
+            UsersCaller::Anonymous => Err(ApiError::new(Code::Unauthorized, "this needs a key with the `users` scope")),
+        }
+    }
+
+    /// Whether this caller may read and change user `user_id`: a key with the `users` scope, or its own token.
+    fn reaches(&self, user_id: &str) -> ApiResult<()> {
+        match self {
+            UsersCaller::User(user) if user.user_id == user_id => Ok(()),
+            _ => self.reaches_all(),
+        }
+    }
+
+    /// Whether a refusal may name the user a face belongs to (a key with the `users` scope), or only say that it is
+    /// taken.
+    fn told_owners(&self) -> bool {
+        matches!(self, UsersCaller::Key(access) if access.allows(auth::Scope::Users))
+    }
 }
 
 /// Refuses faces that belong to another user: similar enough to log in as that user (`login_threshold`; a lower
 /// bar turned away look-alikes who could never log in as each other).
-async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str, registrant: Registrant) -> ApiResult<()> {
+async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str, caller: UsersCaller<'_>) -> ApiResult<()> {
     let min_cosine = vision::similarity::cosine_for_similarity(app.model, app.config.login_threshold);
     for e in faces {
         let hits = app.indexes.search(USERS_COLLECTION, &e.face.template, 5, min_cosine);
@@ -122,7 +151,7 @@ async fn check_owner(app: &AppState, faces: &[Enrolment], user_id: &str, registr
         for hit in &hits {
             let owner = records.iter().find(|r| r.face_id == hit.id).and_then(|r| r.external_id.as_deref());
             if let Some(owner) = owner.filter(|o| *o != user_id) {
-                if registrant == Registrant::Anonymous {
+                if !caller.told_owners() {
                     return Err(ApiError::new(
                         Code::FaceAlreadyRegistered,
                         format!("the face in image {} is already registered to another user", e.index),
@@ -182,11 +211,15 @@ fn check_profile(profile: &Profile) -> ApiResult<()> {
 /// Registers a user with the largest face of each image (1-10 images of one person, nobody else's face).
 pub async fn register(
     app: &AppState,
+    caller: UsersCaller<'_>,
     profile: Profile,
     images: Vec<Bytes>,
     store_image: bool,
-    registrant: Registrant,
 ) -> ApiResult<UserFaces> {
+    // A key registers with the `users` scope, anyone on an open route; a user's token never.
+    if !matches!(caller, UsersCaller::Anonymous) {
+        caller.reaches_all()?;
+    }
     check_profile(&profile)?;
     check_image_count(&images)?;
     let _admission = app.pool.admit()?;
@@ -194,7 +227,7 @@ pub async fn register(
     let faces = enrolments(app, images, store_image).await?;
     let first: Vec<&[f32]> = faces.first().map(|e| e.face.template.as_slice()).into_iter().collect();
     check_same_person(app, &faces, &first)?;
-    check_owner(app, &faces, &profile.user_id, registrant).await?;
+    check_owner(app, &faces, &profile.user_id, caller).await?;
     let new = NewUser { user_id: profile.user_id, full_name: profile.full_name, email: profile.email };
     let (new_faces, stored) = split(faces);
     let user = app.store.create_user(&new, &new_faces, &stored).await?;
@@ -207,10 +240,12 @@ pub async fn register(
 /// Adds faces to a user: each must match the user's faces and belong to nobody else.
 pub async fn add_faces(
     app: &AppState,
+    caller: UsersCaller<'_>,
     user_id: &str,
     images: Vec<Bytes>,
     store_image: bool,
 ) -> ApiResult<Vec<FaceRecord>> {
+    caller.reaches(user_id)?;
     check_image_count(&images)?;
     let _admission = app.pool.admit()?;
     usable_collection(app, USERS_COLLECTION).await?;
@@ -225,28 +260,35 @@ pub async fn add_faces(
         let reference: Vec<&[f32]> = templates.iter().map(Vec::as_slice).collect();
         check_same_person(app, &faces, &reference)?;
     }
-    check_owner(app, &faces, user_id, Registrant::Keyed).await?;
+    check_owner(app, &faces, user_id, caller).await?;
     let (new_faces, stored) = split(faces);
     let records = app.store.add_user_faces(user_id, &new_faces, &stored).await?;
     catch_up(app).await;
     Ok(records)
 }
 
-/// Users in id order.
-pub async fn list(app: &AppState, page: &Page) -> ApiResult<Listed<User>> {
+/// Users in id order: every user for a key with the `users` scope, its own for a user's token.
+pub async fn list(app: &AppState, caller: UsersCaller<'_>, page: &Page) -> ApiResult<Listed<User>> {
     let limit = page.size()?;
+    if let UsersCaller::User(user) = caller {
+        let mine = page.next_token.as_deref().is_none_or(|after| user.user_id.as_str() > after);
+        return Ok(Listed { items: mine.then(|| user.clone()).into_iter().collect(), next_token: None });
+    }
+    caller.reaches_all()?;
     let users = app.store.list_users(page.next_token.as_deref(), limit + 1).await?;
     Ok(paged(users, limit, |u| u.user_id.clone()))
 }
 
-pub async fn get(app: &AppState, user_id: &str) -> ApiResult<UserFaces> {
+pub async fn get(app: &AppState, caller: UsersCaller<'_>, user_id: &str) -> ApiResult<UserFaces> {
+    caller.reaches(user_id)?;
     let user = app.store.get_user(user_id).await?.ok_or_else(|| ApiError::user_not_found(user_id))?;
     let faces = app.store.user_faces(user_id).await?;
     Ok(UserFaces { user, faces })
 }
 
 /// Deletes a user with their faces and stored images (they can no longer log in); returns how many faces went.
-pub async fn delete(app: &AppState, user_id: &str) -> ApiResult<u64> {
+pub async fn delete(app: &AppState, caller: UsersCaller<'_>, user_id: &str) -> ApiResult<u64> {
+    caller.reaches(user_id)?;
     let deleted_faces = app.store.delete_user(user_id).await?.ok_or_else(|| ApiError::user_not_found(user_id))?;
     catch_up(app).await;
     tracing::info!(user_id = %user_id, deleted_faces, "user deleted");

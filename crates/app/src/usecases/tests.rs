@@ -23,7 +23,7 @@ fn photos(person: &str) -> Vec<Bytes> {
 /// The service on a new SQLite store in `dir`, with the embedded models.
 async fn service(dir: &Path) -> AppState {
     let config = ServerConfig { data_dir: dir.to_path_buf(), workers: 2, ..ServerConfig::default() };
-    crate::service::open(config).await.expect("the service opens")
+    crate::service::open(config, None).await.expect("the service opens")
 }
 
 fn options(external_id: &str) -> IndexOptions {
@@ -151,28 +151,24 @@ async fn users_log_in_with_their_face() {
     let (blair, chavez) = (photos("Tony_Blair"), photos("Hugo_Chavez"));
     let profile = |id: &str| login_users::Profile { user_id: id.into(), ..Default::default() };
 
-    let alice =
-        login_users::register(&app, profile("alice"), blair[..3].to_vec(), false, login_users::Registrant::Keyed)
-            .await
-            .expect("register");
+    let admin = auth::Access::unrestricted("test");
+    let key = login_users::UsersCaller::Key(&admin);
+    let alice = login_users::register(&app, key, profile("alice"), blair[..3].to_vec(), false).await.expect("register");
     assert_eq!(alice.faces.len(), 3);
-    // Another account for the same face, or a registration mixing two people, is refused.
-    let taken =
-        login_users::register(&app, profile("mallory"), vec![blair[3].clone()], false, login_users::Registrant::Keyed)
-            .await;
-    assert_eq!(taken.err().map(|e| e.code), Some(Code::FaceAlreadyRegistered));
-    let mixed = login_users::register(
-        &app,
-        profile("bob"),
-        vec![chavez[0].clone(), blair[4].clone()],
-        false,
-        login_users::Registrant::Keyed,
-    )
-    .await;
+    // Another account for the same face, or a registration mixing two people, is refused; a caller without a key
+    // is not told whose the face is.
+    let taken = login_users::register(&app, key, profile("mallory"), vec![blair[3].clone()], false).await;
+    let taken = taken.err().expect("refused");
+    assert_eq!((taken.code, taken.details.is_some()), (Code::FaceAlreadyRegistered, true));
+    let anonymous = login_users::UsersCaller::Anonymous;
+    let hidden = login_users::register(&app, anonymous, profile("eve"), vec![blair[3].clone()], false).await;
+    let hidden = hidden.err().expect("refused");
+    assert_eq!((hidden.code, hidden.details.is_some()), (Code::FaceAlreadyRegistered, false));
+    assert!(!hidden.message.contains("alice"), "{}", hidden.message);
+    let mixed =
+        login_users::register(&app, key, profile("bob"), vec![chavez[0].clone(), blair[4].clone()], false).await;
     assert_eq!(mixed.err().map(|e| e.code), Some(Code::FaceMismatch));
-    let bad_id =
-        login_users::register(&app, profile("me"), vec![chavez[0].clone()], false, login_users::Registrant::Keyed)
-            .await;
+    let bad_id = login_users::register(&app, key, profile("me"), vec![chavez[0].clone()], false).await;
     assert_eq!(bad_id.err().map(|e| e.code), Some(Code::InvalidUserId));
 
     let attempt = |image: &Bytes| login_users::LoginAttempt {
@@ -188,10 +184,23 @@ async fn users_log_in_with_their_face() {
     let stranger = login_users::face_login(&app, attempt(&chavez[1])).await;
     assert_eq!(stranger.err().map(|e| e.code), Some(Code::NoMatch));
 
+    // A user's token reaches its own user only; a key needs the `users` scope; nobody reaches no one.
+    let own = login_users::UsersCaller::User(&user);
+    assert_eq!(login_users::get(&app, own, "alice").await.map(|u| u.faces.len()).ok(), Some(3));
+    let listed = login_users::list(&app, own, &Page::default()).await.expect("its own user");
+    assert_eq!(listed.items.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), vec!["alice"]);
+    assert_eq!(login_users::delete(&app, own, "bob").await.err().map(|e| e.code), Some(Code::InsufficientScope));
+    let detect_only = auth::Access { scopes: vec![auth::Scope::FacesDetect], ..auth::Access::unrestricted("k") };
+    let narrow = login_users::UsersCaller::Key(&detect_only);
+    assert_eq!(login_users::get(&app, narrow, "alice").await.err().map(|e| e.code), Some(Code::InsufficientScope));
+    assert_eq!(
+        login_users::list(&app, anonymous, &Page::default()).await.err().map(|e| e.code),
+        Some(Code::Unauthorized)
+    );
     login_users::logout(&app, Some(&login.token)).await.expect("logout");
     let after = login_users::token_user(&app, Some(&login.token)).await;
     assert_eq!(after.err().map(|e| e.code), Some(Code::InvalidToken));
-    assert_eq!(login_users::delete(&app, "alice").await.expect("delete"), 3);
+    assert_eq!(login_users::delete(&app, key, "alice").await.expect("delete"), 3);
     let gone = login_users::face_login(&app, attempt(&blair[5])).await;
     assert_eq!(gone.err().map(|e| e.code), Some(Code::NoMatch));
     crate::service::close(app).await;

@@ -26,7 +26,7 @@ impl Service {
     fn open(common: &CommonArgs, store_args: &StoreArgs) -> Result<Self> {
         let config = crate::settings::server_config(common, store_args, None)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let app = runtime.block_on(app::service::open(config)).context("opening the service")?;
+        let app = runtime.block_on(app::service::open(config, Some(s3::connect))).context("opening the service")?;
         Ok(Service { runtime, app })
     }
 

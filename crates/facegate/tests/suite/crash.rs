@@ -232,7 +232,7 @@ fn sigkill_rounds_s3(dir: &Path, s3: &testkit::S3Server) -> Result<(), Failed> {
     runtime.block_on(async {
         let db = store::Store::open(&format!("sqlite://{}", dir.join("facegate.db").display()), 1).await?;
         let (mut named, pending) = db.object_inventory().await?;
-        let mut listed = store::S3::new(settings).list("crash-images", "crash").await?;
+        let mut listed = s3::connect(settings).list("crash-images", "crash").await?;
         named.sort();
         listed.sort();
         assert!(!named.is_empty(), "the rounds stored images in the bucket");

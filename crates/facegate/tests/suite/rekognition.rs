@@ -298,7 +298,7 @@ fn replicas_share_images_through_the_bucket() {
         session_token: None,
         allow_http: true,
     };
-    let bucket = store::S3::new(settings);
+    let bucket = s3::connect(settings);
     let listed = runtime.block_on(bucket.list("replica-images", "facegate")).expect("list");
     assert_eq!(listed.len(), 1, "one object for the image: {listed:?}");
     let resp = admin(client().delete(two.url(&format!("/v1/collections/shared/faces/{face}")))).send().expect("delete");

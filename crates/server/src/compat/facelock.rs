@@ -21,7 +21,7 @@ use crate::routes::table::Routes;
 use app::error::{ApiError, Code};
 use app::state::AppState;
 use app::usecases::collections::Page;
-use app::usecases::login_users::{self, LoginAttempt, Profile};
+use app::usecases::login_users::{self, LoginAttempt, Profile, UsersCaller};
 use auth::Scope;
 
 /// The one `face_image` file of a form.
@@ -119,8 +119,8 @@ pub async fn register(
     let form: RegisterForm = payload.options()?;
     let profile = Profile { user_id: form.user_id.unwrap_or_default(), full_name: form.full_name, email: form.email };
     // Without a key (the route opened by `open_routes`), a refusal names no other user.
-    let registrant = if caller.is_some() { login_users::Registrant::Keyed } else { login_users::Registrant::Anonymous };
-    let registered = login_users::register(&app, profile, vec![image], false, registrant).await?;
+    let caller = caller.as_ref().map_or(UsersCaller::Anonymous, |k| UsersCaller::Key(&k.0));
+    let registered = login_users::register(&app, caller, profile, vec![image], false).await?;
     let face_id = registered.faces.first().map(|f| f.face_id.to_string()).unwrap_or_default();
     Ok(Json(Registered {
         success: true,
@@ -200,16 +200,20 @@ impl From<store::User> for UserInfo {
     }
 }
 
-/// Who the caller is: a face-login token's user (checked), or a key (the access layer checked its scope).
-enum Caller {
-    User(store::User),
-    Key,
+/// The user of the request's face-login token (checked) when it brings no key: what a token may do with users is
+/// the use cases' rule ([`UsersCaller`]).
+async fn token_user(app: &AppState, headers: &HeaderMap, key: Option<&auth::Access>) -> ApiResult<Option<store::User>> {
+    match key {
+        Some(_) => Ok(None),
+        None => Ok(Some(login_users::token_user(app, bearer_token(headers)).await?.1)),
+    }
 }
 
-async fn caller(app: &AppState, headers: &HeaderMap, key: Option<&auth::Access>) -> ApiResult<Caller> {
-    match key {
-        Some(_) => Ok(Caller::Key),
-        None => Ok(Caller::User(login_users::token_user(app, bearer_token(headers)).await?.1)),
+fn users_caller<'a>(key: Option<&'a auth::Access>, user: Option<&'a store::User>) -> UsersCaller<'a> {
+    match (key, user) {
+        (Some(key), _) => UsersCaller::Key(key),
+        (None, Some(user)) => UsersCaller::User(user),
+        (None, None) => UsersCaller::Anonymous,
     }
 }
 
@@ -236,13 +240,11 @@ pub async fn list(
     headers: HeaderMap,
     key: Option<axum::Extension<auth::Access>>,
 ) -> ApiResult<Json<UserList>> {
-    let users: Vec<UserInfo> = match caller(&app, &headers, key.as_ref().map(|k| &k.0)).await? {
-        Caller::User(user) => vec![user.into()],
-        Caller::Key => {
-            let page = Page { limit: Some(app::usecases::collections::MAX_PAGE), next_token: None };
-            login_users::list(&app, &page).await?.items.into_iter().map(Into::into).collect()
-        }
-    };
+    let key = key.as_ref().map(|k| &k.0);
+    let user = token_user(&app, &headers, key).await?;
+    let page = Page { limit: Some(app::usecases::collections::MAX_PAGE), next_token: None };
+    let listed = login_users::list(&app, users_caller(key, user.as_ref()), &page).await?;
+    let users: Vec<UserInfo> = listed.items.into_iter().map(Into::into).collect();
     Ok(Json(UserList { count: users.len(), users }))
 }
 
@@ -263,15 +265,9 @@ pub async fn delete(
     key: Option<axum::Extension<auth::Access>>,
     Path(user_id): Path<String>,
 ) -> ApiResult<Json<Deleted>> {
-    if let Caller::User(user) = caller(&app, &headers, key.as_ref().map(|k| &k.0)).await? {
-        if user.user_id != user_id {
-            return Err(HttpError::from(ApiError::new(
-                Code::InsufficientScope,
-                "a token may delete its own user only",
-            )));
-        }
-    }
-    login_users::delete(&app, &user_id).await?;
+    let key = key.as_ref().map(|k| &k.0);
+    let user = token_user(&app, &headers, key).await?;
+    login_users::delete(&app, users_caller(key, user.as_ref()), &user_id).await?;
     Ok(Json(Deleted { success: true, user_id, message: "User deleted successfully".into() }))
 }
 

@@ -6,7 +6,7 @@
 //! face added later must match the user's faces — so nobody can add their own face to someone's account.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::input::{lenient_string, ImageField, Payload, QueryOptions};
 use crate::routes::collections::PageQuery;
 use app::error::{ApiError, Code};
 use app::state::AppState;
-use app::usecases::login_users::{self, Profile};
+use app::usecases::login_users::{self, Profile, UsersCaller};
 
 use crate::access::Requirement::*;
 use crate::routes::table::Routes;
@@ -109,13 +109,13 @@ fn images_of(payload: &mut Payload) -> ApiResult<Vec<Bytes>> {
     ))]
 pub async fn register_user(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     mut payload: Payload,
 ) -> ApiResult<(StatusCode, Json<UserDto>)> {
     let images = images_of(&mut payload)?;
     let req: RegisterUserRequest = payload.options()?;
     let profile = Profile { user_id: req.user_id.unwrap_or_default(), full_name: req.full_name, email: req.email };
-    let registered =
-        login_users::register(&app, profile, images, req.store_image, login_users::Registrant::Keyed).await?;
+    let registered = login_users::register(&app, UsersCaller::Key(&caller), profile, images, req.store_image).await?;
     Ok((StatusCode::CREATED, Json(UserDto::new(registered.user, Some(registered.faces)))))
 }
 
@@ -131,12 +131,13 @@ pub async fn register_user(
     ))]
 pub async fn add_user_faces(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     Path(user_id): Path<String>,
     mut payload: Payload,
 ) -> ApiResult<(StatusCode, Json<AddedUserFaces>)> {
     let images = images_of(&mut payload)?;
     let req: AddUserFacesRequest = payload.options()?;
-    let records = login_users::add_faces(&app, &user_id, images, req.store_image).await?;
+    let records = login_users::add_faces(&app, UsersCaller::Key(&caller), &user_id, images, req.store_image).await?;
     Ok((StatusCode::CREATED, Json(AddedUserFaces { user_id, faces: records.into_iter().map(Into::into).collect() })))
 }
 
@@ -145,12 +146,13 @@ pub async fn add_user_faces(
     responses((status = 200, body = UserList), (status = 400, body = ErrorBody)))]
 pub async fn list_users(
     State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
     QueryOptions(page): QueryOptions<PageQuery>,
 ) -> ApiResult<Json<UserList>> {
     if page.external_id.is_some() {
         return Err(HttpError::from(ApiError::invalid_parameter("externalId does not apply to users")));
     }
-    let listed = login_users::list(&app, &page.page()).await?;
+    let listed = login_users::list(&app, UsersCaller::Key(&caller), &page.page()).await?;
     let users = listed.items.into_iter().map(|u| UserDto::new(u, None)).collect();
     Ok(Json(UserList { users, next_token: listed.next_token }))
 }
@@ -158,16 +160,24 @@ pub async fn list_users(
 /// A user with their faces.
 #[utoipa::path(get, path = "/v1/users/{userId}", tag = "users", params(("userId" = String, Path)),
     responses((status = 200, body = UserDto), (status = 404, body = ErrorBody)))]
-pub async fn get_user(State(app): State<AppState>, Path(user_id): Path<String>) -> ApiResult<Json<UserDto>> {
-    let found = login_users::get(&app, &user_id).await?;
+pub async fn get_user(
+    State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<UserDto>> {
+    let found = login_users::get(&app, UsersCaller::Key(&caller), &user_id).await?;
     Ok(Json(UserDto::new(found.user, Some(found.faces))))
 }
 
 /// Delete a user with their faces and stored images: they can no longer log in.
 #[utoipa::path(delete, path = "/v1/users/{userId}", tag = "users", params(("userId" = String, Path)),
     responses((status = 200, body = DeletedUser), (status = 404, body = ErrorBody)))]
-pub async fn delete_user(State(app): State<AppState>, Path(user_id): Path<String>) -> ApiResult<Json<DeletedUser>> {
-    let deleted_faces = login_users::delete(&app, &user_id).await?;
+pub async fn delete_user(
+    State(app): State<AppState>,
+    Extension(caller): Extension<auth::Access>,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<DeletedUser>> {
+    let deleted_faces = login_users::delete(&app, UsersCaller::Key(&caller), &user_id).await?;
     Ok(Json(DeletedUser { user_id, deleted_faces }))
 }
 
