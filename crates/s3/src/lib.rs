@@ -209,6 +209,8 @@ mod tests {
         });
         assert!(!format!("{s3:?}").contains("very-secret"));
         let blobs = store::Blobs::s3(s3, "faces", "/fg/prod/", Duration::from_secs(60)).expect("blobs");
+        let key = blobs.new_key("faces").expect("a key");
+        assert!(key.starts_with("fg/prod/faces/") && key.len() == "fg/prod/faces/".len() + 36, "{key}");
         assert_eq!(blobs.describe(), "s3://faces/fg/prod/");
         assert!(store::Blobs::s3(connect(S3Settings::default()), "Bad_Bucket", "", Duration::ZERO).is_err());
         assert!(object_path("a/../b").is_err() && object_path("").is_err());

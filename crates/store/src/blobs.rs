@@ -250,8 +250,9 @@ impl Blobs {
         }
     }
 
-    /// A new object key for an image of `kind` (`faces`, `liveness/SESSION`).
-    pub(crate) fn new_key(&self, kind: &str) -> Option<String> {
+    /// A new object key for an image of `kind` (`faces`, `liveness/SESSION`): `{prefix}{kind}/{uuid}`; `None` when
+    /// images are kept in the database.
+    pub fn new_key(&self, kind: &str) -> Option<String> {
         match self {
             Blobs::Database => None,
             Blobs::S3 { prefix, .. } => Some(format!("{prefix}{kind}/{}", uuid::Uuid::new_v4())),
