@@ -352,6 +352,170 @@ pub fn verify(
     Ok(())
 }
 
+/// The longest life a presigned request may declare (`X-Amz-Expires`), as AWS allows: seven days.
+pub const MAX_PRESIGNED_SECONDS: i64 = 7 * 86_400;
+
+/// A presigned request's authentication, from its query string (`X-Amz-Algorithm`, `X-Amz-Credential`,
+/// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`, and `X-Amz-Security-Token` when the
+/// signer held temporary credentials): what a browser's WebSocket carries, since it cannot set headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub auth: Authorization,
+    /// `X-Amz-Date`.
+    pub amz_date: String,
+    /// `X-Amz-Expires`: seconds from `X-Amz-Date`.
+    pub expires: i64,
+    pub security_token: Option<String>,
+}
+
+/// The query's parameters, decoded, in order.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let text = |s: &str| String::from_utf8_lossy(&percent_decode(s)).into_owned();
+            (text(k), text(v))
+        })
+        .collect()
+}
+
+/// Parses a presigned request's query authentication. Each parameter must come once.
+pub fn parse_presigned(query: &str) -> Result<Presigned, SigV4Error> {
+    let pairs = query_pairs(query);
+    let one = |name: &'static str| -> Result<Option<&str>, SigV4Error> {
+        let mut found = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = found.next();
+        match found.next() {
+            Some(_) => Err(SigV4Error::DuplicateHeader(name.to_ascii_lowercase())),
+            None => Ok(first),
+        }
+    };
+    let need = |name: &'static str| one(name)?.ok_or(SigV4Error::Malformed("a presigned query parameter is missing"));
+    if need("X-Amz-Algorithm")? != ALGORITHM {
+        return Err(SigV4Error::Malformed("another algorithm"));
+    }
+    let header = format!(
+        "{ALGORITHM} Credential={}, SignedHeaders={}, Signature={}",
+        need("X-Amz-Credential")?,
+        need("X-Amz-SignedHeaders")?,
+        need("X-Amz-Signature")?
+    );
+    let auth = parse_authorization(&header)?;
+    let expires = need("X-Amz-Expires")?
+        .parse::<i64>()
+        .ok()
+        .filter(|e| (1..=MAX_PRESIGNED_SECONDS).contains(e))
+        .ok_or(SigV4Error::Malformed("X-Amz-Expires is not a number of seconds up to seven days"))?;
+    Ok(Presigned {
+        auth,
+        amz_date: need("X-Amz-Date")?.to_string(),
+        expires,
+        security_token: one("X-Amz-Security-Token")?.map(str::to_string),
+    })
+}
+
+/// What a presigned request asks for: its method, its path and raw query as sent, and the host it was signed for.
+#[derive(Debug, Clone, Copy)]
+pub struct PresignedTarget<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub host: &'a str,
+}
+
+/// Verifies a presigned request with `secret` at server time `now` (seconds since the epoch): `host` is signed
+/// (with the value `host`), the credential scope names the policy's service, an accepted region and the day of
+/// `X-Amz-Date`, the request was signed no later than [`MAX_SKEW_SECONDS`] ahead of `now` and has not expired, and
+/// the signature matches the canonical request — the query without `X-Amz-Signature`, the `host` header, and the
+/// SHA-256 of an empty payload (what the AWS SDKs presign a WebSocket's request with).
+pub fn verify_presigned(
+    target: &PresignedTarget<'_>,
+    presigned: &Presigned,
+    secret: &str,
+    now: i64,
+    policy: &Policy<'_>,
+) -> Result<(), SigV4Error> {
+    let PresignedTarget { method, path, query, host } = *target;
+    let auth = &presigned.auth;
+    for required in std::iter::once(&"host").chain(policy.signed_headers) {
+        if !auth.signed_headers.iter().any(|h| h.eq_ignore_ascii_case(required)) {
+            return Err(SigV4Error::MissingSignedHeader(required.to_ascii_lowercase()));
+        }
+    }
+    if auth.service != policy.service {
+        return Err(SigV4Error::WrongService { expected: policy.service.to_string(), found: auth.service.clone() });
+    }
+    if !valid_region(&auth.region) {
+        return Err(SigV4Error::BadRegion(auth.region.clone()));
+    }
+    if !policy.regions.is_empty() && !policy.regions.contains(&auth.region) {
+        return Err(SigV4Error::RegionNotAccepted(auth.region.clone()));
+    }
+    let at = parse_amz_date(&presigned.amz_date).ok_or(SigV4Error::BadDate)?;
+    if presigned.amz_date.get(..8) != Some(auth.date.as_str()) {
+        return Err(SigV4Error::ScopeDate);
+    }
+    if at - now > MAX_SKEW_SECONDS || now > at + presigned.expires {
+        return Err(SigV4Error::Skew(presigned.amz_date.clone()));
+    }
+    let unsigned: Vec<&str> =
+        query.split('&').filter(|p| !p.is_empty() && p.split('=').next() != Some("X-Amz-Signature")).collect();
+    // Only `host` is a header of a presigned request; the other signed names would be query parameters.
+    let headers = [("host".to_string(), host.to_string())];
+    let request = Request { method, path, query: &unsigned.join("&"), headers: &headers, body: b"" };
+    let canonical = canonical_request(&request, &auth.signed_headers)?;
+    let to_sign = format!(
+        "{ALGORITHM}\n{}\n{}\n{}",
+        presigned.amz_date,
+        auth.scope(),
+        to_hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
+    let expected = to_hex(&hmac(&key, to_sign.as_bytes()));
+    if !secrets_equal(expected.as_bytes(), auth.signature.as_bytes()) {
+        return Err(SigV4Error::Mismatch);
+    }
+    Ok(())
+}
+
+/// `YYYYMMDD'T'HHMMSS'Z'` of a time in seconds since the epoch (the inverse of [`parse_amz_date`]).
+pub fn format_amz_date(seconds: i64) -> String {
+    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // The civil date of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// The signature (hex) of one message of a signed event stream, chained from the `prior` one (the first from the
+/// request's own signature): `AWS4-HMAC-SHA256-PAYLOAD`, the message's date, the credential scope, the prior
+/// signature, the SHA-256 of its encoded headers (the `:date` header) and of its payload, signed with the
+/// request's signing key.
+pub fn event_signature(
+    key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+    prior: &str,
+    encoded_headers: &[u8],
+    payload: &[u8],
+) -> String {
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{prior}\n{}\n{}",
+        to_hex(&Sha256::digest(encoded_headers)),
+        to_hex(&Sha256::digest(payload))
+    );
+    to_hex(&hmac(key, to_sign.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,5 +783,59 @@ mod tests {
         assert_eq!(parse_amz_date("20261322T143000Z"), None);
         assert_eq!(percent_decode("%4"), b"%4".to_vec());
         assert_eq!(percent_decode("a%é"), "a%é".as_bytes().to_vec());
+    }
+
+    /// A presigned WebSocket request made by the AWS SDK for JavaScript's own signer (`@smithy/signature-v4`
+    /// 5, `presign` with `body: ""` and only `host` signed, as `@aws-sdk/middleware-websocket` does), clock fixed
+    /// at 2026-12-07T14:30:00Z, for `wss://localhost:8443`: an independent implementation to agree with.
+    const JS_PRESIGNED: &str = "session-id=3a1f6a2e-8e1b-4a7e-9f55-2f0b7b7c1d11&challenge-versions=\
+        FaceMovementAndLightChallenge_2.0.0%2CFaceMovementChallenge_1.0.0&video-width=640&video-height=480&\
+        X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDFACEGATETEST%2F20261207%2Fus-east-1%2Frekognition%2F\
+        aws4_request&X-Amz-Date=20261207T143000Z&X-Amz-Expires=299&X-Amz-SignedHeaders=host&X-Amz-Signature=\
+        c5ed8a3e92ac2a70ae731c105957d0da3ea0b163fcd82b67f521eb05e13651d8";
+    const LIVENESS_PATH: &str = "/start-face-liveness-session-websocket";
+    // 2026-12-07T14:30:00Z
+    const SIGNED_AT: i64 = 1_796_653_800;
+
+    #[test]
+    fn presigned_requests_agree_with_the_javascript_sdk() {
+        let p = parse_presigned(JS_PRESIGNED).unwrap();
+        assert_eq!(
+            (p.auth.access_key_id.as_str(), p.expires, p.auth.signed_headers.clone()),
+            ("AKIDFACEGATETEST", 299, vec!["host".to_string()])
+        );
+        assert_eq!(format_amz_date(SIGNED_AT), "20261207T143000Z");
+        let verify = |query: &str, host: &str, secret: &str, now: i64| {
+            let target = PresignedTarget { method: "GET", path: LIVENESS_PATH, query, host };
+            verify_presigned(&target, &parse_presigned(query)?, secret, now, &ANY_OPERATION)
+        };
+        verify(JS_PRESIGNED, "localhost", SECRET, SIGNED_AT + 10).unwrap();
+        // The signed host has no port; another host, secret, path parameter or session is another request.
+        assert_eq!(verify(JS_PRESIGNED, "localhost:8443", SECRET, SIGNED_AT), Err(SigV4Error::Mismatch));
+        assert_eq!(verify(JS_PRESIGNED, "localhost", "another secret", SIGNED_AT), Err(SigV4Error::Mismatch));
+        let other_session = JS_PRESIGNED.replace("2f0b7b7c1d11", "2f0b7b7c1d12");
+        assert_eq!(verify(&other_session, "localhost", SECRET, SIGNED_AT), Err(SigV4Error::Mismatch));
+        // Expired after its 299 seconds; not before it was signed (beyond the skew allowed).
+        assert!(matches!(verify(JS_PRESIGNED, "localhost", SECRET, SIGNED_AT + 300), Err(SigV4Error::Skew(_))));
+        verify(JS_PRESIGNED, "localhost", SECRET, SIGNED_AT + 299).unwrap();
+        assert!(matches!(
+            verify(JS_PRESIGNED, "localhost", SECRET, SIGNED_AT - MAX_SKEW_SECONDS - 1),
+            Err(SigV4Error::Skew(_))
+        ));
+        // Parameters that must come once, and a life of at most seven days.
+        let twice = format!("{JS_PRESIGNED}&X-Amz-Date=20261207T143000Z");
+        assert!(matches!(parse_presigned(&twice), Err(SigV4Error::DuplicateHeader(_))));
+        let forever = JS_PRESIGNED.replace("X-Amz-Expires=299", "X-Amz-Expires=999999999");
+        assert!(matches!(parse_presigned(&forever), Err(SigV4Error::Malformed(_))));
+        let longer = JS_PRESIGNED.replace("X-Amz-Expires=299", "X-Amz-Expires=300");
+        assert_eq!(verify(&longer, "localhost", SECRET, SIGNED_AT), Err(SigV4Error::Mismatch));
+    }
+
+    #[test]
+    fn amz_dates_round_trip() {
+        for t in [0, 951_782_400, SIGNED_AT, 4_102_444_799, NOW] {
+            assert_eq!(parse_amz_date(&format_amz_date(t)), Some(t), "{t}");
+        }
+        assert_eq!(format_amz_date(951_782_400), "20000229T000000Z");
     }
 }

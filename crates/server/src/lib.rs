@@ -13,6 +13,7 @@ pub mod liveness_dto;
 pub mod openapi;
 pub mod rekognition;
 pub mod routes;
+pub mod streaming;
 pub mod text_input;
 
 use std::future::Future;
