@@ -1,5 +1,5 @@
-//! The HTTP listener: accepts TCP connections under caps, serves the router on each with timeouts, and stops
-//! gracefully.
+//! The HTTP listener: accepts TCP connections under caps, serves the router on each with timeouts (over TLS when
+//! the server has a certificate: `tls_cert`, `tls_key`), and stops gracefully.
 //!
 //! - **Header timeout**: a request's headers must arrive within `http_header_timeout_seconds` of the
 //!   connection opening or of the previous response (so it is also how long an idle keep-alive connection
@@ -32,6 +32,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::http_error::ErrorAnswer;
@@ -282,10 +283,80 @@ impl Drop for InFlight {
     }
 }
 
+/// A client connection: plain TCP, or TLS over it (`tls_cert`).
+enum Socket {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Socket::Plain(s) => s.is_write_vectored(),
+            Socket::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_flush(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The connection as the server speaks on it: TLS first when it has a certificate (the handshake within the
+/// header timeout; `None` when it fails or times out).
+async fn open(stream: TcpStream, tls: Option<&TlsAcceptor>, timeout: Duration) -> Option<Socket> {
+    let Some(tls) = tls else { return Some(Socket::Plain(stream)) };
+    match tokio::time::timeout(timeout, tls.accept(stream)).await {
+        Ok(Ok(s)) => Some(Socket::Tls(Box::new(s))),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// A client socket that errors when a write has made no progress for the send timeout, and that holds the
 /// connection's permit.
 struct GuardedStream {
-    inner: TcpStream,
+    inner: Socket,
     send_timeout: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     _permit: Permit,
@@ -357,6 +428,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let registry = Registry::new(limits);
@@ -397,8 +469,11 @@ pub async fn serve(
                 let stop = stop_rx.clone();
                 let done = done_rx.clone();
                 let registry = registry.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    serve_connection(stream, peer, app, permit, registry, stop).await;
+                    if let Some(socket) = open(stream, tls.as_ref(), limits.header_timeout).await {
+                        serve_connection(socket, peer, app, permit, registry, stop).await;
+                    }
                     drop(done);
                 });
             }
@@ -419,8 +494,11 @@ pub async fn serve(
                     }
                 };
                 let held = Refusing::new(registry.clone());
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    refuse(stream, status, code, message).await;
+                    if let Some(socket) = open(stream, tls.as_ref(), Duration::from_secs(1)).await {
+                        refuse(socket, status, code, message).await;
+                    }
                     drop(held);
                 });
             }
@@ -444,7 +522,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 }
 
 /// Answers a refused connection in one write and closes it.
-async fn refuse(mut stream: TcpStream, status: &str, code: &str, message: &str) {
+async fn refuse(mut stream: Socket, status: &str, code: &str, message: &str) {
     let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\n\
@@ -459,7 +537,7 @@ async fn refuse(mut stream: TcpStream, status: &str, code: &str, message: &str) 
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    stream: Socket,
     peer: SocketAddr,
     app: Router,
     permit: Permit,

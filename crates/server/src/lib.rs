@@ -15,6 +15,7 @@ pub mod rekognition;
 pub mod routes;
 pub mod streaming;
 pub mod text_input;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -157,6 +158,7 @@ async fn sweep_sessions(state: AppState) {
 pub struct Server {
     pub state: AppState,
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     follower: tokio::task::JoinHandle<()>,
     key_follower: tokio::task::JoinHandle<()>,
 }
@@ -164,6 +166,14 @@ pub struct Server {
 impl Server {
     /// Loads everything and binds the listener (port 0 picks a free port: see `local_addr`).
     pub async fn start(config: ServerConfig) -> Result<Self, ServerError> {
+        // The certificate first: a bad one stops the start before the models load.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| ServerError::Io {
+                context: "setting up HTTPS".into(),
+                source: std::io::Error::other(e),
+            })?),
+            _ => None,
+        };
         let state = app::service::open(config, Some(s3::connect)).await?;
         let config = &state.config;
         if config.admin_key.is_none() {
@@ -181,7 +191,7 @@ impl Server {
             Ok(took) => tracing::info!(ms = took.as_millis() as u64, "models warmed up"),
             Err(e) => tracing::warn!(error = %e, "warm-up failed (requests will plan their own shapes)"),
         });
-        Ok(Server { state, listener, follower, key_follower })
+        Ok(Server { state, listener, tls, follower, key_follower })
     }
 
     /// The routes over this server's state, for calling in process (the fuzzer drives requests through it).
@@ -193,12 +203,21 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// `https` with a certificate (`tls_cert`), else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then stops the workers.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let Server { state, listener, follower, key_follower } = self;
+        let Server { state, listener, tls, follower, key_follower } = self;
         let housekeeping = tokio::spawn(sweep_sessions(state.clone()));
         let limits = connections::ConnectionLimits::from_config(&state.config);
-        let served = connections::serve(listener, router(state.clone()), limits, shutdown).await;
+        let served = connections::serve(listener, router(state.clone()), limits, tls, shutdown).await;
         follower.abort();
         key_follower.abort();
         housekeeping.abort();

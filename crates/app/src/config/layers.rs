@@ -195,6 +195,8 @@ mod tests {
     fn other_value(key: &str) -> String {
         match key {
             "listen" => "0.0.0.0:9000",
+            "tls_cert" => "/srv/tls/cert.pem",
+            "tls_key" => "/srv/tls/key.pem",
             "data_dir" => "/srv/facegate",
             "database" => "postgres://facegate@db/facegate",
             "models_dir" => "/srv/models",

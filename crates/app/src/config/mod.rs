@@ -126,6 +126,10 @@ mod as_text {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// HTTPS: the server's certificate chain (PEM). With `tls_key`; unset: plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// HTTPS: the certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
     /// Directory for the SQLite database (and later local blobs).
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; default: SQLite in `data_dir`.
@@ -325,6 +329,8 @@ impl Default for ServerConfig {
         let limits = DecodeLimits::default();
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_cert: None,
+            tls_key: None,
             data_dir: PathBuf::from("facegate-data"),
             database: None,
             models_dir: None,
@@ -441,6 +447,9 @@ impl ServerConfig {
     /// Checks every value, so that a bad setting stops the start-up with its name.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, message: &str| Err(ConfigError::Invalid { key, message: message.into() });
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert", "give both the certificate (tls_cert) and its key (tls_key), or neither");
+        }
         if !(0.0..=100.0).contains(&self.match_threshold) {
             return invalid("match_threshold", "must lie in 0..100");
         }

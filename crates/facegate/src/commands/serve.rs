@@ -39,7 +39,7 @@ async fn serve(config: ServerConfig, exit_on_stdin_close: bool) -> Result<()> {
     let server = Server::start(config).await?;
     let addr = server.local_addr()?;
     // On stdout, for people and for supervisors that wait for the port.
-    println!("facegate listening on http://{addr}");
+    println!("facegate listening on {}://{addr}", server.scheme());
     tracing::info!(%addr, "listening; API docs at /docs");
     server.serve(shutdown_signal(exit_on_stdin_close)).await?;
     Ok(())

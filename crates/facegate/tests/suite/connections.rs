@@ -2,7 +2,8 @@
 //! slowloris connections used to lock every new client out): hundreds of connections that send half their
 //! headers, send nothing, or send a body a byte at a time. The server must keep serving new clients while they
 //! are open, refuse an address's connections beyond its cap with 429, answer slow bodies 408, and close every
-//! one of them within its timeouts. The whole run is bounded (well under a minute).
+//! one of them within its timeouts. The whole run is bounded (well under a minute). And the listener over TLS,
+//! with a certificate made at run time.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -171,6 +172,88 @@ fn slow_clients() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A self-signed certificate for `localhost` and 127.0.0.1, made now with Debian's openssl: (certificate, key).
+fn self_signed(dir: &std::path::Path) -> Result<(std::path::PathBuf, std::path::PathBuf), Failed> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // A server's certificate, not an authority's: rustls clients refuse a CA certificate as the end entity.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()?;
+    if !made.status.success() {
+        return Err(format!("openssl: {}", String::from_utf8_lossy(&made.stderr)).into());
+    }
+    Ok((cert, key))
+}
+
+/// HTTPS in the binary: with `tls_cert` / `tls_key` the server answers over TLS only and says `https` on its
+/// listening line; a certificate without its key, or files that hold none, stop its start with their name.
+fn https_with_its_own_certificate() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = self_signed(dir.path())?;
+    let tls = [
+        "--set".to_string(),
+        format!("tls_cert={}", cert.display()),
+        "--set".to_string(),
+        format!("tls_key={}", key.display()),
+    ];
+    let args: Vec<&str> = tls.iter().map(String::as_str).collect();
+    let served = Served::start(&dir.path().join("data"), None, &args);
+    if !served.base.starts_with("https://") {
+        return Err(format!("listening on {}", served.base).into());
+    }
+    let trusted = reqwest::Certificate::from_pem(&std::fs::read(&cert)?)?;
+    let c = reqwest::blocking::Client::builder().add_root_certificate(trusted).build()?;
+    let (status, health) = json(c.get(served.url("/health")).send()?);
+    if (status, health["status"].as_str()) != (200, Some("ok")) {
+        return Err(format!("over TLS: {status} {health}").into());
+    }
+    // Plain HTTP on the same port gets no HTTP answer, and an untrusting client refuses the certificate.
+    let plain = served.url("/health").replacen("https://", "http://", 1);
+    if let Ok(r) = client().get(&plain).timeout(Duration::from_secs(5)).send() {
+        return Err(format!("plain HTTP was answered {}", r.status()).into());
+    }
+    if client().get(served.url("/health")).send().is_ok() {
+        return Err("a client that does not trust the certificate got an answer".into());
+    }
+    // Bad settings stop the start, naming what is wrong.
+    let start = |sets: &[String]| -> Result<String, Failed> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_facegate"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("bad"))
+            .args(sets)
+            .env_remove("FACEGATE_MODELS_DIR")
+            .env_remove("FACEGATE_CONFIG")
+            .output()?;
+        if out.status.success() {
+            return Err("the server started".into());
+        }
+        Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let half = start(&tls[..2])?;
+    if !half.contains("tls_key") {
+        return Err(format!("a certificate without its key: {half}").into());
+    }
+    let not_pem = [
+        "--set".to_string(),
+        format!("tls_cert={}", key.display()),
+        "--set".to_string(),
+        format!("tls_key={}", key.display()),
+    ];
+    let wrong = start(&not_pem)?;
+    if !wrong.contains("TLS certificate") {
+        return Err(format!("a key given as the certificate: {wrong}").into());
+    }
+    Ok(())
+}
+
 pub fn trials() -> Vec<Trial> {
-    vec![trial!("slow_and_idle_clients_are_closed_and_new_ones_served", slow_clients)]
+    vec![
+        trial!("slow_and_idle_clients_are_closed_and_new_ones_served", slow_clients),
+        trial!("https_with_its_own_certificate", https_with_its_own_certificate),
+    ]
 }
