@@ -299,6 +299,25 @@ pub fn parse_amz_date(v: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + s)
 }
 
+/// The credential scope against `policy` (its service, a well-formed and accepted region) and the day of
+/// `amz_date`; returns that time in seconds since the epoch.
+fn check_scope(auth: &Authorization, policy: &Policy<'_>, amz_date: &str) -> Result<i64, SigV4Error> {
+    if auth.service != policy.service {
+        return Err(SigV4Error::WrongService { expected: policy.service.to_string(), found: auth.service.clone() });
+    }
+    if !valid_region(&auth.region) {
+        return Err(SigV4Error::BadRegion(auth.region.clone()));
+    }
+    if !policy.regions.is_empty() && !policy.regions.contains(&auth.region) {
+        return Err(SigV4Error::RegionNotAccepted(auth.region.clone()));
+    }
+    let at = parse_amz_date(amz_date).ok_or(SigV4Error::BadDate)?;
+    if amz_date.get(..8) != Some(auth.date.as_str()) {
+        return Err(SigV4Error::ScopeDate);
+    }
+    Ok(at)
+}
+
 /// Everything about a signed request but the signature itself, at server time `now` (seconds since the epoch):
 /// the headers that must be signed are signed and present once each, the credential scope names the policy's
 /// service, an accepted region and the day of `X-Amz-Date`, and that time is within [`MAX_SKEW_SECONDS`] of `now`.
@@ -314,21 +333,9 @@ pub fn check(req: &Request<'_>, auth: &Authorization, policy: &Policy<'_>, now: 
             return Err(SigV4Error::MissingSignedHeader(required.to_ascii_lowercase()));
         }
     }
-    if auth.service != policy.service {
-        return Err(SigV4Error::WrongService { expected: policy.service.to_string(), found: auth.service.clone() });
-    }
-    if !valid_region(&auth.region) {
-        return Err(SigV4Error::BadRegion(auth.region.clone()));
-    }
-    if !policy.regions.is_empty() && !policy.regions.contains(&auth.region) {
-        return Err(SigV4Error::RegionNotAccepted(auth.region.clone()));
-    }
     let amz_date =
         header_value(req.headers, "x-amz-date").first().map(|v| v.trim().to_string()).ok_or(SigV4Error::BadDate)?;
-    let at = parse_amz_date(&amz_date).ok_or(SigV4Error::BadDate)?;
-    if amz_date.get(..8) != Some(auth.date.as_str()) {
-        return Err(SigV4Error::ScopeDate);
-    }
+    let at = check_scope(auth, policy, &amz_date)?;
     if (now - at).abs() > MAX_SKEW_SECONDS {
         return Err(SigV4Error::Skew(amz_date));
     }
@@ -444,19 +451,7 @@ pub fn verify_presigned(
             return Err(SigV4Error::MissingSignedHeader(required.to_ascii_lowercase()));
         }
     }
-    if auth.service != policy.service {
-        return Err(SigV4Error::WrongService { expected: policy.service.to_string(), found: auth.service.clone() });
-    }
-    if !valid_region(&auth.region) {
-        return Err(SigV4Error::BadRegion(auth.region.clone()));
-    }
-    if !policy.regions.is_empty() && !policy.regions.contains(&auth.region) {
-        return Err(SigV4Error::RegionNotAccepted(auth.region.clone()));
-    }
-    let at = parse_amz_date(&presigned.amz_date).ok_or(SigV4Error::BadDate)?;
-    if presigned.amz_date.get(..8) != Some(auth.date.as_str()) {
-        return Err(SigV4Error::ScopeDate);
-    }
+    let at = check_scope(auth, policy, &presigned.amz_date)?;
     if at - now > MAX_SKEW_SECONDS || now > at + presigned.expires {
         return Err(SigV4Error::Skew(presigned.amz_date.clone()));
     }
