@@ -460,15 +460,7 @@ pub fn verify_presigned(
     // Only `host` is a header of a presigned request; the other signed names would be query parameters.
     let headers = [("host".to_string(), host.to_string())];
     let request = Request { method, path, query: &unsigned.join("&"), headers: &headers, body: b"" };
-    let canonical = canonical_request(&request, &auth.signed_headers)?;
-    let to_sign = format!(
-        "{ALGORITHM}\n{}\n{}\n{}",
-        presigned.amz_date,
-        auth.scope(),
-        to_hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    let expected = to_hex(&hmac(&key, to_sign.as_bytes()));
+    let expected = sign(&request, auth, &presigned.amz_date, secret)?;
     if !secrets_equal(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(SigV4Error::Mismatch);
     }

@@ -323,10 +323,12 @@ pub async fn index_faces(
     let (analyzed, (mut measured, took)) = app
         .analyze_inspecting(image, app.config.detect_max_side, wanted, select, move |img, faces| {
             let started = std::time::Instant::now();
-            let boxes: Vec<vision::BBox> = faces.iter().map(|f| f.detection.bbox).collect();
             let measured = match depth {
                 None => Vec::new(),
-                Some(depth) => analysis::measure_largest(analyzer.analyzer(), img, &boxes, depth)?,
+                Some(depth) => {
+                    let boxes: Vec<vision::BBox> = faces.iter().map(|f| f.detection.bbox).collect();
+                    analysis::measure_largest(analyzer.analyzer(), img, &boxes, depth)?
+                }
             };
             Ok((measured, started.elapsed()))
         })

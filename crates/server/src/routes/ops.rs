@@ -53,10 +53,10 @@ pub async fn metrics(State(app): State<AppState>) -> Response {
 /// The OpenAPI document as served, built from the route table when the router is (`crate::router` adds it as
 /// an extension, so that this module, which the route table holds, does not reach back to the document's builder).
 #[derive(Clone)]
-pub struct OpenApiJson(pub std::sync::Arc<str>);
+pub struct OpenApiJson(pub bytes::Bytes);
 
 pub async fn openapi_json(Extension(OpenApiJson(doc)): Extension<OpenApiJson>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
 }
 
 const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self' data:";
