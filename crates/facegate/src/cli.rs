@@ -529,6 +529,20 @@ pub enum EvalCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The liveness stream's approach challenge (Amplify's FaceMovementChallenge) on the shared genuine
+    /// approach clips and the stream's attacks (zoomed and turned stills, a screen replay, frames out of
+    /// order), each encoded as a browser records it (VP8 WebM, with `ffmpeg`) and decoded by the server's
+    /// decoder: APCER per attack type and BPCER.
+    Stream {
+        /// The shared data folder (`approach/`).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Exit non-zero when an attack type is accepted at all or BPCER exceeds 5 %.
+        #[arg(long)]
+        check: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Score every impostor pair among the images a pairs file names and print the cosine -> false match
     /// rate table behind the calibrated similarity.
     Calibrate {

@@ -6,6 +6,7 @@
 //! with a baseline, a challenge must show a *change* from it, not merely a state — a photo of a smiling
 //! person does not pass "smile" against a baseline of the same photo.
 
+pub mod approach;
 pub mod check;
 pub mod geometry;
 pub mod measure;

@@ -31,6 +31,9 @@ pub fn run(common: &CommonArgs, command: &EvalCommand) -> Result<()> {
         EvalCommand::Blink { labels, root, threshold, scores, json } => {
             super::eval_liveness::blink(common, labels, root.as_deref(), *threshold, scores.as_deref(), *json)
         }
+        EvalCommand::Stream { data, check, json } => {
+            super::eval_stream::run(common, super::eval_stream::StreamArgs { data, check: *check, json: *json })
+        }
         EvalCommand::Attacks { data, sessions, check, measurements, json } => super::eval_attacks::run(
             common,
             super::eval_attacks::AttackArgs {

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod eval_attacks;
 pub mod eval_expressions;
 pub mod eval_liveness;
+pub mod eval_stream;
 pub mod keys;
 pub mod models;
 pub mod serve;
