@@ -161,7 +161,18 @@ fn median(mut v: Vec<f32>) -> Option<f32> {
 }
 
 /// Judges the frames of an approach toward `oval` (the oval's bounding box, normalised frame coordinates).
-pub fn judge_approach(frames: &[ApproachFrame], oval: &Target, criteria: &ApproachCriteria) -> ApproachVerdict {
+///
+/// `at_scale(i, s)` gives the rigid points (normalised) of frame `i` measured again after scaling the frame by
+/// `s` (under 1), or `None` when no single face is found then. The depth compares the far frames with the near
+/// ones brought down to the far face's size: the landmarks of a small, soft face and of a large, sharp one
+/// differ by more than a flat picture's homography even for a photo, and this takes the difference in
+/// resolution out of the comparison, leaving the difference in shape.
+pub fn judge_approach(
+    frames: &[ApproachFrame],
+    oval: &Target,
+    criteria: &ApproachCriteria,
+    mut at_scale: impl FnMut(usize, f32) -> Option<Vec<[f32; 2]>>,
+) -> ApproachVerdict {
     let mut verdict = ApproachVerdict { far: None, near: None, scale: 0.0, depth: 0.0, failure: None };
     let fail = |mut v: ApproachVerdict, why| {
         v.failure = Some(why);
@@ -230,16 +241,14 @@ pub fn judge_approach(frames: &[ApproachFrame], oval: &Target, criteria: &Approa
         .map(|(_, f)| *f)
         .take(criteria.ends.max(1))
         .collect();
-    let near_end: Vec<&ApproachFace> = with_face
+    let near_end: Vec<Vec<[f32; 2]>> = with_face
         .iter()
         .filter(|(i, f)| *i >= near && iou(&f.bbox, oval) >= criteria.oval_iou)
-        .map(|(_, f)| *f)
         .take(criteria.ends.max(1))
+        .filter_map(|(i, f)| at_scale(*i, far_face.bbox.width / f.bbox.width.max(1e-6)))
         .collect();
-    let residuals: Vec<f32> = far_end
-        .iter()
-        .flat_map(|a| near_end.iter().filter_map(move |b| planar_residual(&a.points, &b.points)))
-        .collect();
+    let residuals: Vec<f32> =
+        far_end.iter().flat_map(|a| near_end.iter().filter_map(move |b| planar_residual(&a.points, b))).collect();
     verdict.depth = median(residuals).unwrap_or(0.0);
     if verdict.depth < criteria.min_depth {
         return fail(verdict, ApproachFailure::FlatApproach);
@@ -302,6 +311,11 @@ mod tests {
         frame(points, distance, 0).face.unwrap().bbox
     }
 
+    /// Judges synthetic frames: scaling a rendered frame changes none of its normalised points.
+    fn judge(frames: &[ApproachFrame], oval: &Target, criteria: &ApproachCriteria) -> ApproachVerdict {
+        judge_approach(frames, oval, criteria, |i, _| frames[i].face.as_ref().map(|f| f.points.clone()))
+    }
+
     fn approach(points: &[[f32; 3]], from: f32, to: f32, n: usize) -> Vec<ApproachFrame> {
         (0..n).map(|i| frame(points, from + (to - from) * i as f32 / (n - 1) as f32, i as i64 * 100)).collect()
     }
@@ -310,12 +324,12 @@ mod tests {
     fn a_head_coming_closer_shows_depth_and_a_flat_picture_does_not() {
         let head = head();
         let oval = oval_at(&head, 4.0);
-        let v = judge_approach(&approach(&head, 8.0, 4.0, 20), &oval, &ApproachCriteria::default());
+        let v = judge(&approach(&head, 8.0, 4.0, 20), &oval, &ApproachCriteria::default());
         assert!(v.passed(), "{v:?}");
         assert!(v.scale > 1.3 && v.depth > 0.015, "{v:?}");
         // The same points on a plane: the same growth, no depth.
         let flat: Vec<[f32; 3]> = head.iter().map(|p| [p[0], p[1], 0.0]).collect();
-        let v = judge_approach(&approach(&flat, 8.0, 4.0, 20), &oval_at(&flat, 4.0), &ApproachCriteria::default());
+        let v = judge(&approach(&flat, 8.0, 4.0, 20), &oval_at(&flat, 4.0), &ApproachCriteria::default());
         assert_eq!(v.failure, Some(ApproachFailure::FlatApproach), "{v:?}");
         assert!(v.depth < 0.002, "{v:?}");
     }
@@ -326,23 +340,23 @@ mod tests {
         let oval = oval_at(&head, 4.0);
         let criteria = ApproachCriteria::default();
         // Already close: no approach.
-        let v = judge_approach(&approach(&head, 4.3, 4.0, 10), &oval, &criteria);
+        let v = judge(&approach(&head, 4.3, 4.0, 10), &oval, &criteria);
         assert_eq!(v.failure, Some(ApproachFailure::TooLittleApproach));
         // Moving away: the oval is fitted at once, with nothing before it.
-        let v = judge_approach(&approach(&head, 4.0, 8.0, 20), &oval, &criteria);
+        let v = judge(&approach(&head, 4.0, 8.0, 20), &oval, &criteria);
         assert_eq!(v.failure, Some(ApproachFailure::TooLittleApproach));
         // Never close enough.
-        let v = judge_approach(&approach(&head, 9.0, 7.0, 20), &oval, &criteria);
+        let v = judge(&approach(&head, 9.0, 7.0, 20), &oval, &criteria);
         assert_eq!(v.failure, Some(ApproachFailure::NeverInOval));
         // Too slow.
         let slow = ApproachCriteria { timeout_ms: 1_000, ..criteria };
-        let v = judge_approach(&approach(&head, 8.0, 4.0, 20), &oval, &slow);
+        let v = judge(&approach(&head, 8.0, 4.0, 20), &oval, &slow);
         assert_eq!(v.failure, Some(ApproachFailure::NeverInOval));
         // Timestamps going back.
         let mut frames = approach(&head, 8.0, 4.0, 20);
         frames[5].timestamp_ms = 100;
-        assert_eq!(judge_approach(&frames, &oval, &criteria).failure, Some(ApproachFailure::FramesOutOfOrder));
-        assert_eq!(judge_approach(&[], &oval, &criteria).failure, Some(ApproachFailure::FramesOutOfOrder));
+        assert_eq!(judge(&frames, &oval, &criteria).failure, Some(ApproachFailure::FramesOutOfOrder));
+        assert_eq!(judge(&[], &oval, &criteria).failure, Some(ApproachFailure::FramesOutOfOrder));
     }
 
     #[test]
@@ -356,7 +370,7 @@ mod tests {
         for (i, f) in frames.iter_mut().enumerate() {
             f.timestamp_ms = i as i64 * 100;
         }
-        assert_eq!(judge_approach(&frames, &oval, &criteria).failure, Some(ApproachFailure::NotContinuous));
+        assert_eq!(judge(&frames, &oval, &criteria).failure, Some(ApproachFailure::NotContinuous));
         // Runs of frames each played backwards: small steps, but the face shrinks within the approach.
         let mut frames = approach(&head, 8.0, 4.0, 40);
         for run in frames.chunks_mut(8) {
@@ -365,20 +379,20 @@ mod tests {
         for (i, f) in frames.iter_mut().enumerate() {
             f.timestamp_ms = i as i64 * 100;
         }
-        assert_eq!(judge_approach(&frames, &oval, &criteria).failure, Some(ApproachFailure::NotContinuous));
+        assert_eq!(judge(&frames, &oval, &criteria).failure, Some(ApproachFailure::NotContinuous));
         // A two-second pause.
         let mut frames = approach(&head, 8.0, 4.0, 20);
         for f in &mut frames[10..] {
             f.timestamp_ms += 2_000;
         }
-        assert_eq!(judge_approach(&frames, &oval, &criteria).failure, Some(ApproachFailure::NotContinuous));
+        assert_eq!(judge(&frames, &oval, &criteria).failure, Some(ApproachFailure::NotContinuous));
         // Half the frames without a face.
         let mut frames = approach(&head, 8.0, 4.0, 20);
         for f in frames.iter_mut().step_by(2) {
             f.face = None;
             f.faces = 0;
         }
-        assert_eq!(judge_approach(&frames, &oval, &criteria).failure, Some(ApproachFailure::TooManyBadFrames));
+        assert_eq!(judge(&frames, &oval, &criteria).failure, Some(ApproachFailure::TooManyBadFrames));
     }
 
     #[test]

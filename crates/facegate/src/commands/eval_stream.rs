@@ -111,10 +111,37 @@ fn encode_webm(frames: &[RgbImage]) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// What one case's frames measured.
+/// What one case's frames measured, and the decoded frames (to measure again at another scale).
 struct Measured {
     frames: Vec<ApproachFrame>,
     passive: Vec<f32>,
+    images: Vec<RgbImage>,
+}
+
+/// The rigid points of the one face in `img` scaled by `scale`.
+fn points_at_scale(
+    pipeline: &vision::FacePipeline,
+    img: &RgbImage,
+    scale: f32,
+    min_face_px: f32,
+    detect_max_side: u32,
+) -> Option<Vec<[f32; 2]>> {
+    let (w, h) = img.dimensions();
+    let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+    let small = image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle);
+    let found = pipeline
+        .find_faces_timed(&small, detect_max_side, vision::Wanted::EveryUpright, &mut Default::default())
+        .ok()?;
+    let m = liveness::measure_faces(
+        pipeline,
+        None,
+        &found.image,
+        &found.faces,
+        min_face_px * scale,
+        liveness::Template::WhenWanted,
+    )
+    .ok()?;
+    m.face.map(|f| f.points)
 }
 
 fn measure(
@@ -130,7 +157,7 @@ fn measure(
         decoded.push(f);
         ControlFlow::Continue(())
     })?;
-    let mut out = Measured { frames: Vec::new(), passive: Vec::new() };
+    let mut out = Measured { frames: Vec::new(), passive: Vec::new(), images: Vec::new() };
     for f in decoded {
         let found = pipeline.find_faces_timed(
             &f.image,
@@ -151,6 +178,7 @@ fn measure(
             ApproachFace { bbox: face.bbox, points: face.points }
         });
         out.frames.push(ApproachFrame { timestamp_ms: f.timestamp_ms, faces: m.faces, face });
+        out.images.push(f.image);
     }
     Ok(out)
 }
@@ -252,7 +280,11 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
         let webm = encode_webm(&case.frames)?;
         let measured =
             measure(&pipeline, passive.as_ref(), &webm, config.liveness_min_face_px, config.detect_max_side)?;
-        let verdict = oval_of(&measured.frames).map(|oval| judge_approach(&measured.frames, &oval, &criteria));
+        let at_scale = |i: usize, s: f32| {
+            points_at_scale(&pipeline, &measured.images[i], s, config.liveness_min_face_px, config.detect_max_side)
+        };
+        let verdict =
+            oval_of(&measured.frames).map(|oval| judge_approach(&measured.frames, &oval, &criteria, at_scale));
         let mean_passive = (!measured.passive.is_empty())
             .then(|| measured.passive.iter().sum::<f32>() / measured.passive.len() as f32);
         let failure = match (&verdict, threshold, mean_passive) {
