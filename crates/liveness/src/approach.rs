@@ -133,23 +133,14 @@ impl ApproachVerdict {
     }
 }
 
-/// Intersection over union of two boxes.
-pub fn iou(a: &Target, b: &Target) -> f32 {
-    let x0 = a.x.max(b.x);
-    let y0 = a.y.max(b.y);
-    let x1 = (a.x + a.width).min(b.x + b.width);
-    let y1 = (a.y + a.height).min(b.y + b.height);
-    let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
-    let union = a.width * a.height + b.width * b.height - inter;
-    if union > 0.0 {
-        inter / union
-    } else {
-        0.0
-    }
+/// The box as the detector's type, whose intersection over union and centre serve here too.
+fn bbox(t: &Target) -> vision::BBox {
+    vision::BBox { x: t.x, y: t.y, width: t.width, height: t.height }
 }
 
-fn centre(t: &Target) -> [f32; 2] {
-    [t.x + t.width / 2.0, t.y + t.height / 2.0]
+/// Intersection over union of two boxes.
+pub fn iou(a: &Target, b: &Target) -> f32 {
+    bbox(a).iou(&bbox(b))
 }
 
 fn median(mut v: Vec<f32>) -> Option<f32> {
@@ -193,9 +184,9 @@ pub fn judge_approach(
         frames.iter().enumerate().filter_map(|(i, f)| f.face.as_ref().map(|face| (i, face))).collect();
     for pair in with_face.windows(2) {
         let (a, b) = (&pair[0].1.bbox, &pair[1].1.bbox);
-        let (ca, cb) = (centre(a), centre(b));
+        let (ca, cb) = (bbox(a).center(), bbox(b).center());
         let width = a.width.max(b.width).max(1e-6);
-        let jump = (ca[0] - cb[0]).hypot(ca[1] - cb[1]) / width;
+        let jump = (ca.x - cb.x).hypot(ca.y - cb.y) / width;
         let step = (b.width / a.width.max(1e-6)).max(a.width / b.width.max(1e-6));
         if jump > criteria.max_jump || step > criteria.max_size_step {
             return fail(verdict, ApproachFailure::NotContinuous);
@@ -211,8 +202,9 @@ pub fn judge_approach(
         return fail(verdict, ApproachFailure::NeverInOval);
     }
     // It starts at the smallest face before.
-    let before: Vec<&(usize, &ApproachFace)> = with_face.iter().take_while(|(i, _)| *i < near).collect();
-    let Some(&&(far, far_face)) = before.iter().min_by(|a, b| a.1.bbox.width.total_cmp(&b.1.bbox.width)) else {
+    let smallest_before =
+        with_face.iter().take_while(|(i, _)| *i < near).min_by(|a, b| a.1.bbox.width.total_cmp(&b.1.bbox.width));
+    let Some(&(far, far_face)) = smallest_before else {
         return fail(verdict, ApproachFailure::TooLittleApproach);
     };
     verdict.far = Some(far);

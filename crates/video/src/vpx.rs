@@ -245,7 +245,7 @@ unsafe fn to_rgb(img: &Image) -> Result<RgbImage, VideoError> {
         )));
     }
     let (w, h) = (img.d_w, img.d_h);
-    let strides: Vec<usize> = img.stride[..3].iter().map(|&s| usize::try_from(s).unwrap_or(0)).collect();
+    let strides: [usize; 3] = std::array::from_fn(|i| usize::try_from(img.stride[i]).unwrap_or(0));
     if w == 0 || h == 0 || strides.contains(&0) || img.planes[..3].iter().any(|p| p.is_null()) {
         return Err(VideoError::Corrupt("an empty picture".into()));
     }

@@ -58,9 +58,14 @@ pub fn encode(img: &RgbImage, quality: Option<u8>) -> Vec<u8> {
 
 /// `img` scaled by `scale` and pasted on a grey 640x480 frame with its centre at `centre` (frame pixels).
 pub fn place(img: &RgbImage, scale: f32, centre: [f32; 2]) -> RgbImage {
+    place_on((W, H), img, scale, centre)
+}
+
+/// `img` scaled by `scale` and pasted on a grey frame of `size` with its centre at `centre` (frame pixels).
+pub fn place_on(size: (u32, u32), img: &RgbImage, scale: f32, centre: [f32; 2]) -> RgbImage {
     let (w, h) = ((img.width() as f32 * scale).round() as u32, (img.height() as f32 * scale).round() as u32);
     let scaled = image::imageops::resize(img, w.max(1), h.max(1), image::imageops::FilterType::Triangle);
-    let mut frame = RgbImage::from_pixel(W, H, Rgb([118, 118, 118]));
+    let mut frame = RgbImage::from_pixel(size.0, size.1, Rgb([118, 118, 118]));
     let x = (centre[0] - w as f32 / 2.0).round() as i64;
     let y = (centre[1] - h as f32 / 2.0).round() as i64;
     image::imageops::overlay(&mut frame, &scaled, x, y);

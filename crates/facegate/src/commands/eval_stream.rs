@@ -74,16 +74,7 @@ fn zoomed(still: &RgbImage, n: usize, zoom: f32, yaw: f32, pitch: f32) -> Vec<Rg
             let f = i as f32 / (n - 1).max(1) as f32;
             let picture = if yaw != 0.0 || pitch != 0.0 { turn(still, yaw * f, pitch * f, 3.0) } else { still.clone() };
             let scale = (1.0 / zoom) * (1.0 + (zoom - 1.0) * f);
-            let (sw, sh) = (((w as f32 * scale) as u32).max(1), ((h as f32 * scale) as u32).max(1));
-            let small = image::imageops::resize(&picture, sw, sh, image::imageops::FilterType::Triangle);
-            let mut frame = RgbImage::from_pixel(w, h, image::Rgb([118, 118, 118]));
-            image::imageops::overlay(
-                &mut frame,
-                &small,
-                i64::from((w - sw.min(w)) / 2),
-                i64::from((h - sh.min(h)) / 2),
-            );
-            frame
+            frames::place_on((w, h), &picture, scale, [w as f32 / 2.0, h as f32 / 2.0])
         })
         .collect()
 }
