@@ -64,6 +64,8 @@ error_codes! {
     // Images.
     EmptyImage => 400, "empty_image", "InvalidImageFormatException";
     InvalidImage => 400, "invalid_image", "InvalidImageFormatException";
+    /// A liveness stream's video that cannot be decoded (or is larger than allowed).
+    InvalidVideo => 400, "invalid_video", "ValidationException";
     ImageTooSmall => 400, "image_too_small", "InvalidImageFormatException";
     UnsupportedImageFormat => 415, "unsupported_image_format", "InvalidImageFormatException";
     ImageTooLarge => 413, "image_too_large", "ImageTooLargeException";

@@ -376,7 +376,7 @@ pub struct Presigned {
 }
 
 /// The query's parameters, decoded, in order.
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -217,8 +217,11 @@ pub fn judge_approach(
             return fail(verdict, ApproachFailure::NotContinuous);
         }
     }
-    let shrinking = widths.windows(2).filter(|p| p[1] < 0.99 * p[0]).count();
-    if shrinking as f32 > criteria.max_shrinking_share * widths.len().saturating_sub(1) as f32 {
+    // Shrinking steps are counted from the first frame: runs of an approach played backwards shrink between
+    // their jumps forward, however short the stretch from the far frame to the near one.
+    let all_widths: Vec<f32> = with_face.iter().take_while(|(i, _)| *i <= near).map(|(_, f)| f.bbox.width).collect();
+    let shrinking = all_widths.windows(2).filter(|p| p[1] < 0.99 * p[0]).count();
+    if shrinking as f32 > criteria.max_shrinking_share * all_widths.len().saturating_sub(1) as f32 {
         return fail(verdict, ApproachFailure::NotContinuous);
     }
     verdict.scale = near_face.bbox.width / far_face.bbox.width.max(1e-6);

@@ -9,11 +9,13 @@
 pub mod approach;
 pub mod check;
 pub mod geometry;
+pub mod light;
 pub mod measure;
 pub mod replay;
 pub mod scene;
 pub mod session;
 pub mod signals;
+pub mod stream;
 
 pub use check::{check, CheckOutcome, Criteria, Kind, Reason, Target, SESSION_KINDS};
 pub use measure::{

@@ -152,6 +152,12 @@ pub enum FailReason {
     ReplayedFrames,
     /// No passive anti-spoofing ran, and the operator did not allow challenge-only liveness.
     PassiveCheckUnavailable,
+    /// A streamed session's video did not show a face brought into the oval (see [`crate::approach`]).
+    ApproachNotShown,
+    /// A streamed session's face did not reflect the colours the screen showed (see [`crate::light`]).
+    LightNotReflected,
+    /// A streamed session's stream broke off before its video was complete.
+    StreamIncomplete,
 }
 
 impl FailReason {
@@ -167,6 +173,9 @@ impl FailReason {
             FailReason::SceneCut => "scene_cut",
             FailReason::ReplayedFrames => "replayed_frames",
             FailReason::PassiveCheckUnavailable => "passive_check_unavailable",
+            FailReason::ApproachNotShown => "approach_not_shown",
+            FailReason::LightNotReflected => "light_not_reflected",
+            FailReason::StreamIncomplete => "stream_incomplete",
         }
     }
 }
@@ -425,6 +434,11 @@ pub struct Session {
     pub frames_since_identity: u32,
     /// The most frontal accepted frame: (sequence, |yaw| + |pitch|).
     pub best_frontal: Option<(u64, f32)>,
+    /// A streamed session's challenge (given when its stream opened), and what its video showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<crate::stream::StreamPlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_evidence: Option<crate::stream::StreamEvidence>,
 }
 
 /// The outcome of a finished (or running) session.
@@ -447,6 +461,9 @@ pub struct SessionResult {
     /// Lowest similarity to the baseline over the frames.
     pub min_similarity: Option<f32>,
     pub reference_frame: Option<u64>,
+    /// A streamed session's challenge and what its video showed.
+    pub stream: Option<crate::stream::StreamPlan>,
+    pub stream_evidence: Option<crate::stream::StreamEvidence>,
 }
 
 /// The nose must travel at least this far (in frame units) from the baseline to its target.
@@ -593,6 +610,8 @@ impl Session {
             similarities: Vec::new(),
             reasons: Vec::new(),
             best_frontal: None,
+            stream: None,
+            stream_evidence: None,
         }
     }
 
@@ -1095,8 +1114,11 @@ impl Session {
         let passive = self.passive_floor;
         let min_similarity = self.similarities.iter().copied().reduce(f32::min);
         let n = self.evidence.len().max(1) as f32;
+        // A streamed session's challenge is its video's (see [`crate::stream`]).
         let challenge_part =
-            self.evidence.iter().map(|e| if e.passed { e.score.max(0.5) } else { 0.0 }).sum::<f32>() / n;
+            self.stream_strength(crate::approach::ApproachCriteria::default().min_depth).unwrap_or_else(|| {
+                self.evidence.iter().map(|e| if e.passed { e.score.max(0.5) } else { 0.0 }).sum::<f32>() / n
+            });
         // Each part 0..1; identity: 1 at twice the threshold; passive: the mean score; frames: the share usable.
         let identity_part =
             min_similarity.map_or(1.0, |s| (s / (2.0 * self.options.min_similarity.max(1.0))).clamp(0.0, 1.0));
@@ -1117,6 +1139,134 @@ impl Session {
             passive_checked: self.options.passive_threshold.is_some(),
             min_similarity,
             reference_frame: self.best_frontal.map(|b| b.0),
+            stream: self.stream.clone(),
+            stream_evidence: self.stream_evidence.clone(),
         }
+    }
+}
+
+/// Whether consecutive faces of a streamed session's approach are one person, as a `/v1` session judges its
+/// frames against the baseline: a comparison under the bar (motion blur, a face turned on the way) counts for
+/// nothing alone, but [`MAX_IDENTITY_MISSES`] of any [`IDENTITY_WINDOW`] consecutive ones fail.
+pub fn identity_holds(similarities: &[f32], min_similarity: f32) -> bool {
+    let misses: Vec<bool> = similarities.iter().map(|&s| s < min_similarity).collect();
+    if misses.len() < IDENTITY_WINDOW {
+        return misses.iter().filter(|&&m| m).count() < MAX_IDENTITY_MISSES.min(misses.len().max(1));
+    }
+    misses.windows(IDENTITY_WINDOW).all(|w| w.iter().filter(|&&m| m).count() < MAX_IDENTITY_MISSES)
+}
+
+/// Why a stream can no longer be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StreamRefusal {
+    #[error("the session has already started (a session streams once)")]
+    AlreadyStarted,
+    #[error("the session is finished ({})", .0.as_str())]
+    Finished(Status),
+    #[error("the session has expired")]
+    Expired,
+}
+
+/// A session completed by a stream (see [`crate::stream`]): opened once with its plan, concluded from what its
+/// video showed.
+impl Session {
+    /// Opens the session's one stream with `plan`; refused once anything was sent to the session.
+    pub fn open_stream(&mut self, plan: crate::stream::StreamPlan, now_ms: i64) -> Result<(), StreamRefusal> {
+        if self.expire_if_due(now_ms) {
+            return Err(StreamRefusal::Expired);
+        }
+        if self.status.is_final() {
+            return Err(StreamRefusal::Finished(self.status));
+        }
+        if self.status != Status::Created || self.stream.is_some() || self.counts.received > 0 {
+            return Err(StreamRefusal::AlreadyStarted);
+        }
+        self.status = Status::InProgress;
+        self.stream = Some(plan);
+        Ok(())
+    }
+
+    /// Concludes a streamed session from what its video showed: it succeeds when the approach passed, the
+    /// light (for the light challenge) passed, the passive evidence reaches the threshold (or challenge-only
+    /// liveness is allowed), the faces are one person throughout, and the frames are not another session's.
+    pub fn conclude_stream(&mut self, evidence: crate::stream::StreamEvidence, now_ms: i64) {
+        if self.status.is_final() {
+            return;
+        }
+        let mut reasons = Vec::new();
+        if !evidence.approach.passed() {
+            reasons.push(FailReason::ApproachNotShown);
+        }
+        let light_wanted =
+            self.stream.as_ref().is_some_and(|p| p.challenge == crate::stream::StreamChallenge::ApproachAndLight);
+        if light_wanted && !evidence.light.as_ref().is_some_and(crate::light::LightVerdict::passed) {
+            reasons.push(FailReason::LightNotReflected);
+        }
+        self.passive_scores = evidence.passive_scores.iter().map(|&(_, p)| p).collect();
+        self.passive_floor = crate::stream::passive_mean(&evidence.passive_scores);
+        match (self.options.passive_threshold, self.passive_floor) {
+            (Some(t), Some(p)) if p < t => reasons.push(FailReason::SpoofDetected),
+            (Some(_), None) => reasons.push(FailReason::SpoofDetected),
+            (None, _) if !self.options.challenge_only => reasons.push(FailReason::PassiveCheckUnavailable),
+            _ => {}
+        }
+        self.similarities = evidence.similarities.clone();
+        if !identity_holds(&evidence.similarities, self.options.min_similarity) {
+            reasons.push(FailReason::IdentityChanged);
+        }
+        self.replayed_frames = evidence.replayed_frames;
+        self.replayed_runs = evidence.replayed_runs;
+        if evidence.replayed_frames >= MAX_REPLAYED_FRAMES || evidence.replayed_runs >= MAX_REPLAYED_RUNS {
+            reasons.push(FailReason::ReplayedFrames);
+        }
+        self.counts.received = evidence.frames;
+        self.counts.accepted = evidence.frames.saturating_sub(evidence.bad_frames);
+        self.counts.no_face = evidence.bad_frames;
+        self.best_frontal = evidence.reference_frame.map(|f| (f, 0.0));
+        self.stream_evidence = Some(evidence);
+        if reasons.is_empty() {
+            self.finish(Status::Succeeded, now_ms);
+        } else {
+            for r in reasons {
+                self.fail(r, now_ms);
+            }
+        }
+    }
+
+    /// Fails a streamed session whose stream broke off before its video was complete.
+    pub fn abandon_stream(&mut self, now_ms: i64) {
+        if !self.status.is_final() {
+            self.fail(FailReason::StreamIncomplete, now_ms);
+        }
+    }
+
+    /// The strength of a streamed session's challenge evidence (0..1), for the confidence: the approach's depth
+    /// against twice its bar, and the light's agreement.
+    fn stream_strength(&self, min_depth: f32) -> Option<f32> {
+        let e = self.stream_evidence.as_ref()?;
+        if !e.approach.passed() {
+            return Some(0.0);
+        }
+        let depth = (e.approach.depth / (2.0 * min_depth.max(1e-6))).clamp(0.5, 1.0);
+        Some(match &e.light {
+            Some(light) if light.passed() => depth * light.agreement.clamp(0.5, 1.0),
+            Some(_) => 0.0,
+            None => depth,
+        })
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::identity_holds;
+
+    #[test]
+    fn identity_fails_on_two_misses_in_three() {
+        assert!(identity_holds(&[90.0, 40.0, 90.0, 90.0, 40.0, 90.0], 60.0));
+        assert!(!identity_holds(&[90.0, 40.0, 40.0, 90.0], 60.0));
+        assert!(!identity_holds(&[90.0, 40.0, 90.0, 40.0], 60.0));
+        assert!(identity_holds(&[90.0], 60.0) && identity_holds(&[], 60.0));
+        assert!(!identity_holds(&[40.0], 60.0));
+        assert!(identity_holds(&[90.0, 40.0], 60.0) && !identity_holds(&[40.0, 40.0], 60.0));
     }
 }

@@ -208,6 +208,8 @@ mod tests {
             "aws_regions" => "eu-west-1, eu-central-1",
             "s3_caller_buckets" => "inputs, liveness-out",
             "aws_liveness_challenges" => "blink,smile",
+            "liveness_stream_oval" => "0.3,0.1,0.4,0.7",
+            "liveness_stream_colours" => "ffffff,ff0000,00ff00,0000ff",
             "open_routes" => "face_login,nose_challenge_start",
             "cors_origins" => "https://app.example.com",
             "client_ip_header" => "x-forwarded-for",

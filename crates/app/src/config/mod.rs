@@ -121,6 +121,66 @@ mod as_text {
     }
 }
 
+/// A liveness stream's oval pinned by the operator: `x,y,width,height`, its bounding box in normalised frame
+/// coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamOval(pub liveness::Target);
+
+impl StreamOval {
+    pub fn target(&self) -> liveness::Target {
+        self.0
+    }
+}
+
+impl TryFrom<String> for StreamOval {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let v: Vec<f32> = text
+            .split(',')
+            .map(|p| p.trim().parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("{text:?} is not four numbers x,y,width,height"))?;
+        let [x, y, width, height] = v[..] else { return Err(format!("{text:?} is not four numbers x,y,width,height")) };
+        let t = liveness::Target { x, y, width, height };
+        if !t.is_valid() {
+            return Err(format!("{text:?} does not lie in the frame (0..1)"));
+        }
+        Ok(StreamOval(t))
+    }
+}
+
+impl From<StreamOval> for String {
+    fn from(o: StreamOval) -> String {
+        let t = o.0;
+        format!("{},{},{},{}", t.x, t.y, t.width, t.height)
+    }
+}
+
+/// A colour of a pinned light sequence: `rrggbb` in hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamColour(pub [u8; 3]);
+
+impl TryFrom<String> for StreamColour {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let hex = text.trim().trim_start_matches('#');
+        let channel = |i: usize| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (hex.len(), channel(0), channel(2), channel(4)) {
+            (6, Some(r), Some(g), Some(b)) => Ok(StreamColour([r, g, b])),
+            _ => Err(format!("{text:?} is not a colour rrggbb in hex")),
+        }
+    }
+}
+
+impl From<StreamColour> for String {
+    fn from(c: StreamColour) -> String {
+        let [r, g, b] = c.0;
+        format!("{r:02x}{g:02x}{b:02x}")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct ServerConfig {
@@ -236,6 +296,14 @@ pub struct ServerConfig {
     /// has no parameter for them), e.g. `["blink", "turn_left"]`. Empty (the default): two at random, one a
     /// head turn.
     pub aws_liveness_challenges: Vec<liveness::Kind>,
+    /// Pins the oval of every liveness stream (`x,y,width,height`, normalised; Rekognition Streaming's
+    /// `OvalParameters`): a kiosk whose camera and stand never move, or a test whose recorded approach must end
+    /// in it. Unset (the default): drawn at random per session.
+    pub liveness_stream_oval: Option<StreamOval>,
+    /// Pins the colour sequence of every light challenge (`rrggbb` each, 4 to 16, no colour twice in a row),
+    /// for tests whose frames are lit by known colours. Unset (the default): drawn at random per session — a
+    /// pinned sequence lets a recording made for it pass the light check.
+    pub liveness_stream_colours: Vec<StreamColour>,
     /// Face login only after a liveness session that has just succeeded (`livenessSessionId`).
     pub login_requires_liveness: bool,
     /// Routes of the drop-in front doors that were open in their own systems and are open here only when listed
@@ -372,6 +440,8 @@ impl Default for ServerConfig {
             aws_secret_access_key: None,
             aws_regions: Vec::new(),
             aws_liveness_challenges: Vec::new(),
+            liveness_stream_oval: None,
+            liveness_stream_colours: Vec::new(),
             login_requires_liveness: false,
             open_routes: Vec::new(),
             anonymous_sessions_max: 1000,
@@ -544,6 +614,10 @@ impl ServerConfig {
                 "aws_liveness_challenges",
                 "at most 6 of turn_left, turn_right, blink, smile, nose_target, look_up, look_down",
             );
+        }
+        let colours = &self.liveness_stream_colours;
+        if !colours.is_empty() && (!(4..=16).contains(&colours.len()) || colours.windows(2).any(|w| w[0] == w[1])) {
+            return invalid("liveness_stream_colours", "4 to 16 colours, no colour twice in a row");
         }
         if self.aws_regions.iter().any(|r| !auth::sigv4::valid_region(r)) {
             return invalid(

@@ -11,6 +11,7 @@ pub mod collections;
 pub mod faces;
 pub mod keys;
 pub mod liveness_sessions;
+pub mod liveness_stream;
 pub mod login_users;
 pub mod verification;
 

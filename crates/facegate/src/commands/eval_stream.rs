@@ -14,13 +14,14 @@
 //! person (or the attacker) fills the oval they are shown.
 
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
+use app::usecases::liveness_stream::{self, MeasuredVideo};
 use image::RgbImage;
-use liveness::approach::{judge_approach, ApproachCriteria, ApproachFace, ApproachFrame, ApproachVerdict};
+use liveness::approach::{ApproachCriteria, ApproachVerdict};
+use liveness::stream::{StreamChallenge, StreamPlan};
 use liveness::Target;
 use serde::Serialize;
 
@@ -102,81 +103,16 @@ fn encode_webm(frames: &[RgbImage]) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// What one case's frames measured, and the decoded frames (to measure again at another scale).
-struct Measured {
-    frames: Vec<ApproachFrame>,
-    passive: Vec<f32>,
-    images: Vec<RgbImage>,
-}
-
-/// The rigid points of the one face in `img` scaled by `scale`.
-fn points_at_scale(
-    pipeline: &vision::FacePipeline,
-    img: &RgbImage,
-    scale: f32,
-    min_face_px: f32,
-    detect_max_side: u32,
-) -> Option<Vec<[f32; 2]>> {
-    let (w, h) = img.dimensions();
-    let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-    let small = image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle);
-    let found = pipeline
-        .find_faces_timed(&small, detect_max_side, vision::Wanted::EveryUpright, &mut Default::default())
-        .ok()?;
-    let m = liveness::measure_faces(
-        pipeline,
-        None,
-        &found.image,
-        &found.faces,
-        min_face_px * scale,
-        liveness::Template::WhenWanted,
-    )
-    .ok()?;
-    m.face.map(|f| f.points)
-}
-
-fn measure(
-    pipeline: &vision::FacePipeline,
-    passive: Option<&antispoof::PassiveLiveness>,
-    webm: &[u8],
-    min_face_px: f32,
-    detect_max_side: u32,
-) -> Result<Measured> {
-    let limits = video::Limits { max_width: 1920, max_height: 1920, max_frames: 2000 };
-    let mut decoded = Vec::new();
-    video::decode_webm(webm, &limits, |f| {
-        decoded.push(f);
-        ControlFlow::Continue(())
-    })?;
-    let mut out = Measured { frames: Vec::new(), passive: Vec::new(), images: Vec::new() };
-    for f in decoded {
-        let found = pipeline.find_faces_timed(
-            &f.image,
-            detect_max_side,
-            vision::Wanted::EveryUpright,
-            &mut Default::default(),
-        )?;
-        let m = liveness::measure_faces(
-            pipeline,
-            passive,
-            &found.image,
-            &found.faces,
-            min_face_px,
-            liveness::Template::WhenWanted,
-        )?;
-        let face = m.face.map(|face| {
-            out.passive.extend(face.passive);
-            ApproachFace { bbox: face.bbox, points: face.points }
-        });
-        out.frames.push(ApproachFrame { timestamp_ms: f.timestamp_ms, faces: m.faces, face });
-        out.images.push(f.image);
-    }
-    Ok(out)
-}
-
-/// The oval: the largest face box of the case, where its approach ends.
-fn oval_of(frames: &[ApproachFrame]) -> Option<Target> {
-    frames.iter().filter_map(|f| f.face.as_ref()).map(|f| f.bbox).max_by(|a, b| a.width.total_cmp(&b.width))
+/// The oval of a case: around the largest face box of its video, where its approach ends (the person, or the
+/// attacker, fills the oval they are shown).
+fn oval_of(measured: &MeasuredVideo) -> Option<Target> {
+    let largest = measured
+        .frames
+        .iter()
+        .filter_map(|f| f.approach.face.as_ref())
+        .map(|f| f.bbox)
+        .max_by(|a, b| a.width.total_cmp(&b.width))?;
+    Some(liveness_stream::oval_around(&largest, measured.width, measured.height))
 }
 
 #[derive(Serialize)]
@@ -186,9 +122,11 @@ struct CaseReport {
     frames: usize,
     accepted: bool,
     verdict: Option<ApproachVerdict>,
-    /// The mean passive score over the frames with a face.
+    /// The session's passive floor, and the similarities of the approach's faces to the near one.
     passive: Option<f32>,
-    failure: Option<&'static str>,
+    similarities: Vec<f32>,
+    /// The session's reasons (`no_face` when no face was found to draw the oval around).
+    reasons: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -261,48 +199,70 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
     }
     video::available()?;
     let pipeline = super::load_pipeline(common)?;
-    let passive = super::eval_liveness::load_passive(common).ok();
+    let passive = super::eval_liveness::load_passive(common).ok().map(std::sync::Arc::new);
     let config = app::ServerConfig::default();
-    let criteria = ApproachCriteria::default();
     let threshold = passive.as_ref().map(|_| config.passive_threshold);
+    let judge = liveness_stream::VideoJudge {
+        model: common.pipeline_config(1).embedding_model,
+        pipeline,
+        passive,
+        min_face_px: config.liveness_min_face_px,
+        detect_max_side: config.detect_max_side,
+    };
     let cases = build_cases(args.data)?;
     let mut reports = Vec::new();
     for case in &cases {
         let webm = encode_webm(&case.frames)?;
-        let measured =
-            measure(&pipeline, passive.as_ref(), &webm, config.liveness_min_face_px, config.detect_max_side)?;
-        let at_scale = |i: usize, s: f32| {
-            points_at_scale(&pipeline, &measured.images[i], s, config.liveness_min_face_px, config.detect_max_side)
+        // The session as the server concludes it (the replay memory aside: every case is new to it here).
+        let measured = judge.measure(&webm)?;
+        let frames = measured.frames.len();
+        let (verdict, passive_floor, similarities, reasons) = match oval_of(&measured) {
+            None => (None, None, Vec::new(), vec!["no_face"]),
+            Some(oval) => {
+                let plan = StreamPlan {
+                    challenge: StreamChallenge::Approach,
+                    width: measured.width,
+                    height: measured.height,
+                    oval,
+                    colours: Vec::new(),
+                    opened_ms: 0,
+                };
+                let judged = judge.judge_measured(measured, &plan, &[])?;
+                let options = app::usecases::liveness_sessions::challenges::session_options(
+                    &config,
+                    Vec::new(),
+                    judge.passive.is_some(),
+                    0,
+                );
+                let mut session = liveness::Session::new(options, 0);
+                session.open_stream(plan, 0)?;
+                let verdict = judged.evidence.approach.clone();
+                let similarities = judged.evidence.similarities.clone();
+                session.conclude_stream(judged.evidence, 1);
+                let result = session.result();
+                (Some(verdict), result.passive_score, similarities, result.reasons)
+            }
         };
-        let verdict =
-            oval_of(&measured.frames).map(|oval| judge_approach(&measured.frames, &oval, &criteria, at_scale));
-        let mean_passive = (!measured.passive.is_empty())
-            .then(|| measured.passive.iter().sum::<f32>() / measured.passive.len() as f32);
-        let failure = match (&verdict, threshold, mean_passive) {
-            (None, _, _) => Some("no_face"),
-            (Some(v), _, _) if !v.passed() => v.failure.map(|f| f.code()),
-            (_, Some(t), Some(p)) if p < t => Some("spoof_detected"),
-            (_, Some(_), None) => Some("spoof_detected"),
-            (_, None, _) => Some("passive_check_unavailable"),
-            _ => None,
-        };
+        let accepted = reasons.is_empty();
         eprintln!(
-            "{:<34} {:?}: {} (scale {:.2}, depth {:.4}, passive {:?})",
+            "{:<34} {:?}: {} (scale {:.2}, depth {:.4}, passive {:?}, identity {:?})",
             case.name,
             case.truth,
-            failure.unwrap_or("accepted"),
+            if accepted { "accepted".to_string() } else { reasons.join(",") },
             verdict.as_ref().map_or(0.0, |v| v.scale),
             verdict.as_ref().map_or(0.0, |v| v.depth),
-            mean_passive,
+            passive_floor,
+            similarities.iter().map(|s| s.round()).collect::<Vec<_>>(),
         );
         reports.push(CaseReport {
             name: case.name.clone(),
             truth: case.truth,
-            frames: measured.frames.len(),
-            accepted: failure.is_none(),
+            frames,
+            accepted,
             verdict,
-            passive: mean_passive,
-            failure,
+            passive: passive_floor,
+            similarities,
+            reasons,
         });
     }
     let mut truths: Vec<StreamTruth> = reports.iter().map(|r| r.truth).collect();
@@ -317,7 +277,8 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
             TypeReport { truth, sessions: of.len(), accepted, error_rate: wrong as f64 / of.len() as f64 }
         })
         .collect();
-    let report = Report { criteria, passive_threshold: threshold, types, cases: reports };
+    let report =
+        Report { criteria: liveness_stream::approach_criteria(), passive_threshold: threshold, types, cases: reports };
     if args.json {
         super::print_json(&report)?;
     } else {

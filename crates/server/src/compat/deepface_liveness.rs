@@ -711,6 +711,7 @@ pub async fn challenge_session(
         client_request_token: None,
         output: None,
         face_area: None,
+        stream_challenges: Vec::new(),
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     Ok(Json(session_view(&created.session, created.row.session_id, 0, Some(created.token))))

@@ -86,6 +86,7 @@ pub async fn start_session(
         client_request_token: req.client_request_token,
         output: None,
         face_area: None,
+        stream_challenges: Vec::new(),
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     Ok(Json(SessionStarted { session_id: created.row.session_id, session_token: created.token }))

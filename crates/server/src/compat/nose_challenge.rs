@@ -91,6 +91,7 @@ pub async fn start(
         client_request_token: None,
         output: None,
         face_area: Some(face_area),
+        stream_challenges: Vec::new(),
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     let target = created

@@ -33,6 +33,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 pub use errors::AwsError;
+pub(crate) use signed::signer;
 pub use signed::{operation_requirement, SignedRequest};
 
 use crate::access::Requirement::AwsSignature;

@@ -364,7 +364,12 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
             .ok_or_else(|| AwsError::invalid("Settings.AuditImagesLimit must be a whole number"))?,
     };
     let configured = &app.config.aws_liveness_challenges;
+    let stream_challenges = match settings.get("ChallengePreferences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(list) => challenge_preferences(list)?,
+    };
     let options = liveness_sessions::CreateOptions {
+        stream_challenges,
         challenges: (!configured.is_empty()).then(|| configured.clone()),
         audit_images: audit,
         client_request_token: request.get("ClientRequestToken").and_then(Value::as_str).map(String::from),
@@ -373,6 +378,45 @@ async fn create_liveness_session(app: &AppState, caller: &auth::Access, request:
     };
     let created = liveness_sessions::create(app, caller, options).await?;
     Ok(json!({"SessionId": created.row.session_id}))
+}
+
+/// `Settings.ChallengePreferences`: `[{Type, Versions: {Minimum, Maximum}}]`, preferred first; each type the stream
+/// runs, at a version within the bounds given.
+fn challenge_preferences(list: &Value) -> Result<Vec<liveness::stream::StreamChallenge>, AwsError> {
+    let items = list
+        .as_array()
+        .filter(|a| !a.is_empty() && a.len() <= 10)
+        .ok_or_else(|| AwsError::invalid("Settings.ChallengePreferences must be a list of 1 to 10 challenges"))?;
+    let version = |v: &str| -> Option<Vec<u32>> { v.split('.').map(|p| p.parse().ok()).collect() };
+    let mut out = Vec::new();
+    for item in items {
+        let name = item.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let (challenge, ours) = crate::streaming::challenges::challenge_named(name).ok_or_else(|| {
+            AwsError::invalid(format!(
+                "Settings.ChallengePreferences: {name:?} is not FaceMovementAndLightChallenge or FaceMovementChallenge"
+            ))
+        })?;
+        let bound = |key: &str| -> Result<Option<Vec<u32>>, AwsError> {
+            match item.pointer(&format!("/Versions/{key}")).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(v) => version(v).map(Some).ok_or_else(|| {
+                    AwsError::invalid(format!("Settings.ChallengePreferences: {v:?} is not a version such as 1.0.0"))
+                }),
+            }
+        };
+        let ours = version(ours).unwrap_or_default();
+        let fits = bound("Minimum")?.is_none_or(|min| ours >= min) && bound("Maximum")?.is_none_or(|max| ours <= max);
+        if !fits {
+            return Err(AwsError::invalid(format!(
+                "Settings.ChallengePreferences: this server runs {name} at version {}",
+                ours.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
+            )));
+        }
+        if !out.contains(&challenge) {
+            out.push(challenge);
+        }
+    }
+    Ok(out)
 }
 
 /// `GetFaceLivenessSessionResults`: status, confidence (once finished), and the reference and audit images (none
@@ -388,8 +432,10 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
     let mut out = json!({
         "SessionId": id,
         "Status": status.as_str(),
-        "Challenge": {"Type": "FaceMovementChallenge", "Version": "1.0.0"},
     });
+    // A session completed by its stream ran the challenge its stream was given; one completed through `/v1`
+    // frames ran none of Rekognition's (the approach is what comes closest).
+    out["Challenge"] = crate::streaming::challenges::challenge_of(found.session.stream.as_ref());
     if status.is_final() {
         out["Confidence"] = json!(found.session.result().confidence);
     }

@@ -173,12 +173,19 @@ async fn authenticate_signed(
     let (identity, secret) =
         callers::aws_signing_secret(app, &authorization.access_key_id).await?.ok_or_else(unrecognized)?;
     auth::sigv4::verify(&request, &authorization, &secret, now, &policy).map_err(refused)?;
+    signer(identity)
+}
+
+/// Who a verified signature's pair belongs to: the configured admin pair (`None`: unrestricted) or an API key's
+/// pair, while that key is active.
+pub(crate) fn signer(identity: Option<store::ApiKey>) -> Result<(Access, Limits), AwsError> {
+    let denied = |message: &str| AwsError::new(StatusCode::FORBIDDEN, "UnrecognizedClientException", message);
     let Some(key) = identity else { return Ok((Access::unrestricted("aws-admin"), Limits::default())) };
     if key.revoked_at.is_some() {
-        return Err(denied("UnrecognizedClientException", "the API key of this access key pair has been revoked"));
+        return Err(denied("the API key of this access key pair has been revoked"));
     }
     if !key.is_active(store::now_millis()) {
-        return Err(denied("UnrecognizedClientException", "the API key of this access key pair has expired"));
+        return Err(denied("the API key of this access key pair has expired"));
     }
     Ok(access_of(key))
 }

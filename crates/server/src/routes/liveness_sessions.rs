@@ -144,6 +144,7 @@ pub async fn create_session(
         client_request_token: req.client_request_token,
         output: None,
         face_area: None,
+        stream_challenges: Vec::new(),
     };
     let created = liveness_sessions::create(&app, &caller, options).await?;
     let status = if created.existed { StatusCode::OK } else { StatusCode::CREATED };

@@ -34,6 +34,7 @@ pub fn all() -> table::Routes {
         .merge(console::routes())
         .merge(crate::rekognition::routes())
         .merge(crate::compat::routes())
+        .merge(crate::streaming::door::routes())
 }
 
 #[cfg(test)]
@@ -81,6 +82,7 @@ mod tests {
             "/openapi.json",
             "/docs",
             "/docs/{file}",
+            crate::streaming::door::PATH,
         ];
         let routed = super::all()
             .requirements()

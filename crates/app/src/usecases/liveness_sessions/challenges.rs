@@ -8,7 +8,7 @@ pub(crate) fn random_below(n: usize) -> usize {
     (r % n.max(1) as u64) as usize
 }
 
-fn random_unit() -> f32 {
+pub(crate) fn random_unit() -> f32 {
     (u32::from_le_bytes(auth::secret::random_bytes::<4>()) >> 8) as f32 / (1u32 << 24) as f32
 }
 

@@ -60,6 +60,24 @@ fn authorize(row: &StoredSession, credential: Credential<'_>, token_allowed: boo
     }
 }
 
+/// Session `id` and its record, when `credential` (a key: no session token) may act on it.
+pub(crate) async fn open_record(
+    app: &AppState,
+    id: &str,
+    credential: Credential<'_>,
+) -> ApiResult<(StoredSession, SessionRecord)> {
+    let row = open(app, id, credential, false).await?;
+    let record = load_record(&row)?;
+    Ok((row, record))
+}
+
+/// Session `id` and its record, for a caller authorised before (a stream opened by its key).
+pub(crate) async fn load_record_of(app: &AppState, id: &str) -> ApiResult<(StoredSession, SessionRecord)> {
+    let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
+    let record = load_record(&row)?;
+    Ok((row, record))
+}
+
 /// The session `id`, when `credential` may act on it.
 async fn open(app: &AppState, id: &str, credential: Credential<'_>, token_allowed: bool) -> ApiResult<StoredSession> {
     let row = app.store.get_session(id).await?.ok_or_else(|| session_not_found(id))?;
@@ -124,6 +142,9 @@ pub struct CreateOptions {
     pub output: Option<OutputTarget>,
     /// The area the client draws for the face: the frames before the baseline must show the face in it.
     pub face_area: Option<liveness::FaceArea>,
+    /// The challenges a stream of this session may run, preferred first (empty: the default order, see
+    /// [`crate::usecases::liveness_stream::DEFAULT_PREFERENCE`]).
+    pub stream_challenges: Vec<liveness::stream::StreamChallenge>,
 }
 
 impl Default for CreateOptions {
@@ -137,6 +158,7 @@ impl Default for CreateOptions {
             client_request_token: None,
             output: None,
             face_area: None,
+            stream_challenges: Vec::new(),
         }
     }
 }
@@ -214,6 +236,7 @@ pub async fn create(app: &AppState, owner: &auth::Access, options: CreateOptions
         audit_filled: 0,
         consumed: false,
         output: options.output.clone(),
+        stream_challenges: options.stream_challenges.clone(),
     };
     let session_id = uuid::Uuid::new_v4().to_string();
     let (token, token_hash) = token::new_token(&session_id);
@@ -310,7 +333,7 @@ fn replay_window_ms(app: &AppState) -> i64 {
 
 /// The frames of other sessions within the replay window whose faces lay where this one's does (see
 /// `liveness::replay`).
-async fn seen_in(app: &AppState, id: &str, print: &FramePrint, now_ms: i64) -> ApiResult<Vec<SeenFrame>> {
+pub(crate) async fn seen_in(app: &AppState, id: &str, print: &FramePrint, now_ms: i64) -> ApiResult<Vec<SeenFrame>> {
     let near = app.store.frame_prints_near(&replay::cells(&print.points), now_ms - replay_window_ms(app), id).await?;
     Ok(near
         .into_iter()
@@ -543,7 +566,7 @@ pub async fn delete(app: &AppState, id: &str, credential: Credential<'_>) -> Api
 
 /// What finishing changes beyond the state machine: in privacy mode the template goes, unless the session
 /// succeeded (then it stays for one use — a face login or a verification — within the login window).
-fn finish_record(app: &AppState, record: &mut SessionRecord) {
+pub(crate) fn finish_record(app: &AppState, record: &mut SessionRecord) {
     if app.config.liveness_privacy && record.session.status != Status::Succeeded {
         record.template = None;
     }

@@ -31,6 +31,9 @@ pub struct SessionRecord {
     /// Where the session's images go when it finishes (Rekognition's `OutputConfig`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputTarget>,
+    /// The challenges a stream of this session may run, preferred first (Rekognition's `ChallengePreferences`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stream_challenges: Vec<liveness::stream::StreamChallenge>,
 }
 
 /// A bucket (and key prefix) that receives a finished session's reference and audit images.
