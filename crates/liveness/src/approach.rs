@@ -30,7 +30,9 @@ pub struct ApproachCriteria {
     pub max_gap_ms: i64,
     /// Between two consecutive frames with a face, the box's centre moves at most this many face widths ...
     pub max_jump: f32,
-    /// ... and its width changes by at most this factor.
+    /// ... and its width changes by at most this factor per 1/15 s (the camera's frame time; over a longer gap
+    /// the factor compounds: 1.4 per 1/15 s is 1.96 per 2/15 s): a walk up to the camera grew the face by 1.33
+    /// at most; an approach whose runs of frames were played backwards jumps forward by 1.46 between runs.
     pub max_size_step: f32,
     /// Between the far frame and the near one, the face never shrinks by more than this share of the largest
     /// it was before: an approach, not frames of one shuffled back and forth.
@@ -53,7 +55,7 @@ impl Default for ApproachCriteria {
             timeout_ms: 30_000,
             max_gap_ms: 1_000,
             max_jump: 0.6,
-            max_size_step: 1.6,
+            max_size_step: 1.4,
             max_retreat: 0.15,
             max_shrinking_share: 0.5,
             max_bad_share: 0.25,
@@ -61,6 +63,9 @@ impl Default for ApproachCriteria {
         }
     }
 }
+
+/// The frame time the size steps are measured over: 1/15 s (Chromium's camera, and the fake one).
+const FRAME_MS: f32 = 1000.0 / 15.0;
 
 /// The face of one decoded frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +130,12 @@ pub struct ApproachVerdict {
     /// The median planar residual between the ends.
     pub depth: f32,
     pub failure: Option<ApproachFailure>,
+    /// The largest change of the face's width between consecutive frames (a factor, 1 or more), and the
+    /// largest move of its centre (face widths).
+    #[serde(default)]
+    pub max_step: f32,
+    #[serde(default)]
+    pub max_jump: f32,
 }
 
 impl ApproachVerdict {
@@ -164,7 +175,8 @@ pub fn judge_approach(
     criteria: &ApproachCriteria,
     mut at_scale: impl FnMut(usize, f32) -> Option<Vec<[f32; 2]>>,
 ) -> ApproachVerdict {
-    let mut verdict = ApproachVerdict { far: None, near: None, scale: 0.0, depth: 0.0, failure: None };
+    let mut verdict =
+        ApproachVerdict { far: None, near: None, scale: 0.0, depth: 0.0, failure: None, max_step: 1.0, max_jump: 0.0 };
     let fail = |mut v: ApproachVerdict, why| {
         v.failure = Some(why);
         v
@@ -184,10 +196,15 @@ pub fn judge_approach(
         frames.iter().enumerate().filter_map(|(i, f)| f.face.as_ref().map(|face| (i, face))).collect();
     for pair in with_face.windows(2) {
         let (a, b) = (&pair[0].1.bbox, &pair[1].1.bbox);
+        let frame_times = (frames[pair[1].0].timestamp_ms - frames[pair[0].0].timestamp_ms) as f32 / FRAME_MS;
         let (ca, cb) = (bbox(a).center(), bbox(b).center());
         let width = a.width.max(b.width).max(1e-6);
         let jump = (ca.x - cb.x).hypot(ca.y - cb.y) / width;
         let step = (b.width / a.width.max(1e-6)).max(a.width / b.width.max(1e-6));
+        // The step as if the frames were 1/15 s apart.
+        let step = step.powf(1.0 / frame_times.max(1.0));
+        verdict.max_step = verdict.max_step.max(step);
+        verdict.max_jump = verdict.max_jump.max(jump);
         if jump > criteria.max_jump || step > criteria.max_size_step {
             return fail(verdict, ApproachFailure::NotContinuous);
         }

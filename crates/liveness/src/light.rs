@@ -128,11 +128,11 @@ pub fn judge_light(
     reported: &[([u8; 3], i64)],
     criteria: &LightCriteria,
 ) -> LightVerdict {
-    // Every planned colour shown once, in order, at increasing times (the client repeats a report: callers
-    // pass each colour's first).
+    // Every planned colour shown once, in order, in time order (the client repeats a report: callers pass each
+    // colour's first; Amplify's component reports the first colour at the second's start).
     if reported.len() != planned.len()
         || reported.iter().zip(planned).any(|((rgb, _), p)| *rgb != p.rgb)
-        || reported.windows(2).any(|w| w[1].1 <= w[0].1)
+        || reported.windows(2).any(|w| w[1].1 < w[0].1)
     {
         return LightVerdict::failed(LightFailure::SequenceMismatch);
     }

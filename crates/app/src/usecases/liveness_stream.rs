@@ -317,8 +317,13 @@ const FACE_ABOVE_CENTRE: f32 = 0.05;
 
 /// The approach's criteria for the stream (the oval compared through [`face_box_in_oval`]).
 pub fn approach_criteria() -> ApproachCriteria {
-    ApproachCriteria { oval_iou: OVAL_IOU, ..ApproachCriteria::default() }
+    ApproachCriteria { oval_iou: OVAL_IOU, min_depth: MIN_DEPTH, ..ApproachCriteria::default() }
 }
+
+/// The 3-D evidence an approach must show (eye distances): the genuine approach clips measured 0.029-0.127
+/// (`facegate eval stream`), AWS's component running a recorded approach 0.166-0.182; photos zoomed or warped
+/// toward the camera 0.003-0.021, one zoomed through the component 0.016.
+pub const MIN_DEPTH: f32 = 0.025;
 
 /// The overlap the face must reach with the oval's face box: what the client itself asks (`OvalIouThreshold`).
 pub const OVAL_IOU: f32 = 0.7;

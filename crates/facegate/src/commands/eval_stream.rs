@@ -125,6 +125,8 @@ struct CaseReport {
     /// The session's passive floor, and the similarities of the approach's faces to the near one.
     passive: Option<f32>,
     similarities: Vec<f32>,
+    /// Each frame's face width (normalised; 0 without one face).
+    widths: Vec<f32>,
     /// The session's reasons (`no_face` when no face was found to draw the oval around).
     reasons: Vec<&'static str>,
 }
@@ -216,6 +218,8 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
         // The session as the server concludes it (the replay memory aside: every case is new to it here).
         let measured = judge.measure(&webm)?;
         let frames = measured.frames.len();
+        let widths: Vec<f32> =
+            measured.frames.iter().map(|f| f.approach.face.as_ref().map_or(0.0, |f| f.bbox.width)).collect();
         let (verdict, passive_floor, similarities, reasons) = match oval_of(&measured) {
             None => (None, None, Vec::new(), vec!["no_face"]),
             Some(oval) => {
@@ -262,6 +266,7 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
             verdict,
             passive: passive_floor,
             similarities,
+            widths,
             reasons,
         });
     }

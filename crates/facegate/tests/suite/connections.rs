@@ -173,7 +173,7 @@ fn slow_clients() -> Result<(), Failed> {
 }
 
 /// A self-signed certificate for `localhost` and 127.0.0.1, made now with Debian's openssl: (certificate, key).
-fn self_signed(dir: &std::path::Path) -> Result<(std::path::PathBuf, std::path::PathBuf), Failed> {
+pub(crate) fn self_signed(dir: &std::path::Path) -> Result<(std::path::PathBuf, std::path::PathBuf), Failed> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = std::process::Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])

@@ -26,6 +26,7 @@ macro_rules! tests {
 mod support;
 
 mod access;
+mod amplify;
 mod analysis;
 mod api;
 mod architecture;
@@ -47,6 +48,7 @@ mod text_input;
 fn main() {
     let trials: Vec<libtest_mimic::Trial> = [
         access::trials(),
+        amplify::trials(),
         analysis::trials(),
         api::trials(),
         architecture::trials(),

@@ -269,6 +269,7 @@ async fn run(app: AppState, id: String, plan: StreamPlan, mut signed: SignedStre
         match signed.open(&bytes) {
             Ok(ClientEvent::Video { chunk, .. }) if chunk.is_empty() => {
                 let upload = Upload { video: std::mem::take(&mut video), colours_shown: account.colours_shown() };
+                tracing::debug!(session = %id, planned = ?plan.colours, shown = ?upload.colours_shown, "light sequence");
                 match liveness_stream::finish(&app, &id, upload).await {
                     Ok(result) => {
                         let e = result.stream_evidence.as_ref();
