@@ -16,4 +16,6 @@ pub mod login_users;
 pub mod verification;
 
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;

@@ -391,7 +391,8 @@ pub struct SessionResultDto {
     /// 0-100: 50 and above if and only if the session succeeded.
     pub confidence: f32,
     /// `identity_changed`, `spoof_detected`, `flat_motion`, `still_picture`, `scene_cut`, `replayed_frames`,
-    /// `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`, `passive_check_unavailable`.
+    /// `too_many_bad_frames`, `challenge_timeout`, `too_many_frames`, `passive_check_unavailable`; for a session
+    /// completed by Amplify's component: `approach_not_shown`, `light_not_reflected`, `stream_incomplete`.
     pub reasons: Vec<String>,
     pub challenges: Vec<ChallengeEvidenceDto>,
     pub frames: FrameCountsDto,
