@@ -510,7 +510,8 @@ pub enum EvalCommand {
     /// Presentation attacks per type (printed photos, screen replays, stills, slideshows, slid and turned
     /// photos, replayed and reordered sessions, switches, splices) and genuine sessions from the shared data,
     /// through the service's session engine: APCER per type, BPCER, non-response, confidence — with the
-    /// passive model (from --models-dir) and without it. Reads the videos with `ffmpeg`.
+    /// passive model (from --models-dir) and without it; and the liveness stream's attacks (`eval stream`).
+    /// Reads the videos with `ffmpeg`.
     Attacks {
         /// The shared data folder (`replay/`, `nuaa/`, `yale/`, `lfw/`).
         #[arg(long, default_value = "../shared/data")]

@@ -974,6 +974,8 @@ struct AttacksOutput {
     replay_memory: ReplayCalibration,
     scene: SceneCalibration,
     setups: Vec<SetupReport>,
+    /// The liveness stream's cases (`eval stream`), when the data holds the approach clips.
+    stream: Option<super::eval_stream::Report>,
 }
 
 /// How far apart the replay memory finds frames (see `liveness::replay`): a frame sent again re-encoded, and
@@ -1288,7 +1290,16 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
         .map(|s| report(s.name, cases.iter().map(|c| run_case(c, &measured, &hashes, s, model)).collect()))
         .collect();
     let mut reports = reports;
-    let failures = if args.check { check(&reports) } else { Vec::new() };
+    let mut failures = if args.check { check(&reports) } else { Vec::new() };
+    // The liveness stream's attacks, judged as its door judges them.
+    let stream = match super::eval_stream::has_clips(args.data) {
+        true => Some(super::eval_stream::evaluate(common, args.data)?),
+        false if args.check => bail!("--check needs the shared approach clips ({}/approach)", args.data.display()),
+        false => None,
+    };
+    if let (true, Some(stream)) = (args.check, &stream) {
+        failures.extend(super::eval_stream::check(stream));
+    }
     if !args.sessions {
         for r in &mut reports {
             r.sessions.clear();
@@ -1302,6 +1313,7 @@ pub fn run(common: &CommonArgs, args: AttackArgs<'_>) -> Result<()> {
         replay_memory,
         scene,
         setups: reports,
+        stream,
     };
     if args.json {
         print_json(&out)?;
@@ -1399,5 +1411,10 @@ fn print_table(out: &AttacksOutput) {
             "genuine sessions computed the template of {:.1} % of their frames (the baseline and the frames checked for identity)",
             100.0 * s.genuine_template_share
         );
+    }
+    if let Some(stream) = &out.stream {
+        println!();
+        println!("the liveness stream (Amplify's approach challenge; `eval stream`):");
+        super::eval_stream::print_table(stream);
     }
 }

@@ -141,7 +141,7 @@ struct TypeReport {
 }
 
 #[derive(Serialize)]
-struct Report {
+pub struct Report {
     criteria: ApproachCriteria,
     passive_threshold: Option<f32>,
     types: Vec<TypeReport>,
@@ -196,8 +196,28 @@ pub struct StreamArgs<'a> {
 }
 
 pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
-    if !args.data.join("approach/README.md").exists() {
-        bail!("{} does not hold the shared approach clips (approach/README.md)", args.data.display());
+    let report = evaluate(common, args.data)?;
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        print_table(&report);
+    }
+    let worse = check(&report);
+    if args.check && !worse.is_empty() {
+        bail!("the stream's figures are worse than APCER 0 % / BPCER 5 %: {}", worse.join(", "));
+    }
+    Ok(())
+}
+
+/// Whether `data` holds the approach clips.
+pub fn has_clips(data: &Path) -> bool {
+    data.join("approach/README.md").exists()
+}
+
+/// Every case judged as the streaming door judges it.
+pub fn evaluate(common: &CommonArgs, data: &Path) -> Result<Report> {
+    if !has_clips(data) {
+        bail!("{} does not hold the shared approach clips (approach/README.md)", data.display());
     }
     video::available()?;
     let pipeline = super::load_pipeline(common)?;
@@ -211,7 +231,7 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
         min_face_px: config.liveness_min_face_px,
         detect_max_side: config.detect_max_side,
     };
-    let cases = build_cases(args.data)?;
+    let cases = build_cases(data)?;
     let mut reports = Vec::new();
     for case in &cases {
         let webm = encode_webm(&case.frames)?;
@@ -282,32 +302,29 @@ pub fn run(common: &CommonArgs, args: StreamArgs<'_>) -> Result<()> {
             TypeReport { truth, sessions: of.len(), accepted, error_rate: wrong as f64 / of.len() as f64 }
         })
         .collect();
-    let report =
-        Report { criteria: liveness_stream::approach_criteria(), passive_threshold: threshold, types, cases: reports };
-    if args.json {
-        super::print_json(&report)?;
-    } else {
-        println!("{:<16} {:>8} {:>9} {:>12}", "type", "sessions", "accepted", "APCER/BPCER");
-        for t in &report.types {
-            println!(
-                "{:<16} {:>8} {:>9} {:>11.1} %",
-                format!("{:?}", t.truth),
-                t.sessions,
-                t.accepted,
-                t.error_rate * 100.0
-            );
-        }
+    Ok(Report { criteria: liveness_stream::approach_criteria(), passive_threshold: threshold, types, cases: reports })
+}
+
+/// The table: sessions, accepted and the error rate per type.
+pub fn print_table(report: &Report) {
+    println!("{:<16} {:>8} {:>9} {:>12}", "stream type", "sessions", "accepted", "APCER/BPCER");
+    for t in &report.types {
+        println!(
+            "{:<16} {:>8} {:>9} {:>11.1} %",
+            format!("{:?}", t.truth),
+            t.sessions,
+            t.accepted,
+            t.error_rate * 100.0
+        );
     }
-    if args.check {
-        let worse: Vec<String> = report
-            .types
-            .iter()
-            .filter(|t| if t.truth == StreamTruth::Genuine { t.error_rate > 0.05 } else { t.error_rate > 0.0 })
-            .map(|t| format!("{:?}: {:.1} %", t.truth, t.error_rate * 100.0))
-            .collect();
-        if !worse.is_empty() {
-            bail!("the stream's figures are worse than APCER 0 % / BPCER 5 %: {}", worse.join(", "));
-        }
-    }
-    Ok(())
+}
+
+/// The types worse than the bar (any attack accepted, BPCER over 5 %).
+pub fn check(report: &Report) -> Vec<String> {
+    report
+        .types
+        .iter()
+        .filter(|t| if t.truth == StreamTruth::Genuine { t.error_rate > 0.05 } else { t.error_rate > 0.0 })
+        .map(|t| format!("stream {:?}: {:.1} %", t.truth, t.error_rate * 100.0))
+        .collect()
 }
