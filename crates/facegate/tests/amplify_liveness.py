@@ -75,6 +75,8 @@ def case(name, video, challenge, status, reason=None):
     check(r["Challenge"]["Type"] == challenge, f"{name}: the challenge run is {challenge} ({r['Challenge']})")
     if status == "SUCCEEDED":
         check(r["Confidence"] >= 50 and len(r["ReferenceImage"]["Bytes"]) > 1000, f"{name}: confidence, reference")
+        box = r["ReferenceImage"].get("BoundingBox", {})
+        check(0 < box.get("Width", 0) < 1 and 0 <= box.get("Left", -1) < 1, f"{name}: the reference's face box {box}")
         check(len(r["AuditImages"]) == 2, f"{name}: two audit images ({len(r['AuditImages'])})")
     else:
         check(r["Confidence"] < 50, f"{name}: confidence under 50 ({r['Confidence']})")

@@ -67,6 +67,9 @@ pub struct StreamEvidence {
     pub replayed_runs: u32,
     /// The frame kept as the reference image (the first in the oval).
     pub reference_frame: Option<u64>,
+    /// Its face's box (normalised frame coordinates).
+    #[serde(default)]
+    pub reference_box: Option<Target>,
 }
 
 /// One frame's face, for the replay memory: how far it moved from the frame with a face before it, and which

@@ -417,6 +417,7 @@ pub fn judge_video(
         frames: u32::try_from(frames.len()).unwrap_or(u32::MAX),
         bad_frames: u32::try_from(bad).unwrap_or(u32::MAX),
         reference_frame: approach.near.map(|n| n as u64),
+        reference_box: approach.near.and_then(|n| frames.get(n)?.face.as_ref().map(|f| f.bbox)),
         approach,
         light,
         passive_scores: measured.frames.iter().filter_map(|f| Some((f.approach.timestamp_ms, f.passive?))).collect(),

@@ -446,6 +446,7 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
             out["ReferenceImage"] = object(reference);
         }
         out["AuditImages"] = written.iter().filter(|e| e.name.starts_with("audit-")).map(object).collect();
+        with_reference_box(&mut out, &found.session);
         return Ok(out);
     }
     let mut audit = Vec::new();
@@ -461,5 +462,14 @@ async fn liveness_session_results(app: &AppState, caller: &auth::Access, request
         }
     }
     out["AuditImages"] = json!(audit);
+    with_reference_box(&mut out, &found.session);
     Ok(out)
+}
+
+/// The reference image's face box, for a session completed by its stream (`BoundingBox` as ratios, as AWS gives it).
+fn with_reference_box(out: &mut Value, session: &liveness::Session) {
+    let found = session.stream_evidence.as_ref().and_then(|e| e.reference_box);
+    if let (Some(b), Some(reference)) = (found, out.get_mut("ReferenceImage").and_then(Value::as_object_mut)) {
+        reference.insert("BoundingBox".into(), json!({"Width": b.width, "Height": b.height, "Left": b.x, "Top": b.y}));
+    }
 }
