@@ -61,7 +61,12 @@ def results(session):
     r = rekognition.get_face_liveness_session_results(SessionId=session)
     detail = requests.get(f"{endpoint}/v1/liveness/sessions/{session}", verify=ca,
                           headers={"Authorization": f"Bearer {admin_key}"}).json()
-    reasons = (detail.get("result") or {}).get("reasons", [])
+    result = detail.get("result") or {}
+    reasons = result.get("reasons", [])
+    stream = result.get("stream")
+    if r["Status"] in ("SUCCEEDED", "FAILED") and "stream_incomplete" not in reasons:
+        check(stream is not None and stream["frames"] > 0 and len(stream["oval"]) == 4,
+              f"{session}: /v1 shows what the stream's video showed ({stream})")
     return r, reasons
 
 

@@ -26,6 +26,15 @@ pub enum StreamChallenge {
     ApproachAndLight,
 }
 
+impl StreamChallenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamChallenge::Approach => "approach",
+            StreamChallenge::ApproachAndLight => "approach_and_light",
+        }
+    }
+}
+
 /// The challenge a session's stream was given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -405,6 +405,52 @@ pub struct SessionResultDto {
     /// The best frontal frame's sequence number; its image is at `referenceImage` (unless privacy mode).
     pub reference_frame: Option<u64>,
     pub reference_image: Option<String>,
+    /// For a session completed by Amplify's component over the streaming door: its challenge and what its video
+    /// showed (its `challenges` above were never run).
+    pub stream: Option<StreamResultDto>,
+}
+
+/// A streamed session's challenge and what the server measured on its video.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamResultDto {
+    /// `approach` (Rekognition's `FaceMovementChallenge`) or `approach_and_light`
+    /// (`FaceMovementAndLightChallenge`).
+    pub challenge: String,
+    /// The oval drawn for the session: x, y, width, height of its box, normalised.
+    pub oval: Vec<f32>,
+    /// Frames decoded, and those without exactly one usable face (none until the video was judged).
+    pub frames: Option<u32>,
+    pub bad_frames: Option<u32>,
+    /// The approach: the near face's width over the far face's, the 3-D evidence (eye distances), and why it
+    /// failed (`frames_out_of_order`, `too_many_bad_frames`, `not_continuous`, `never_in_oval`,
+    /// `too_little_approach`, `flat_approach`).
+    pub scale: Option<f32>,
+    pub depth: Option<f32>,
+    pub approach_failure: Option<String>,
+    /// The light: colour changes judged, the share the face followed, and why it failed (`sequence_mismatch`,
+    /// `too_few_changes`, `not_reflected`).
+    pub light_changes: Option<usize>,
+    pub light_agreement: Option<f32>,
+    pub light_failure: Option<String>,
+}
+
+fn stream_dto(r: &SessionResult) -> Option<StreamResultDto> {
+    let plan = r.stream.as_ref()?;
+    let e = r.stream_evidence.as_ref();
+    let light = e.and_then(|e| e.light.as_ref());
+    Some(StreamResultDto {
+        challenge: plan.challenge.as_str().into(),
+        oval: vec![plan.oval.x, plan.oval.y, plan.oval.width, plan.oval.height],
+        frames: e.map(|e| e.frames),
+        bad_frames: e.map(|e| e.bad_frames),
+        scale: e.map(|e| e.approach.scale),
+        depth: e.map(|e| e.approach.depth),
+        approach_failure: e.and_then(|e| e.approach.failure).map(|f| f.code().into()),
+        light_changes: light.map(|l| l.changes),
+        light_agreement: light.map(|l| l.agreement),
+        light_failure: light.and_then(|l| l.failure).map(|f| f.code().into()),
+    })
 }
 
 /// The result as the API shows it; `reference_kept`: whether the reference image was stored (never in privacy
@@ -424,6 +470,7 @@ fn result_dto(id: &str, r: &SessionResult, reference_kept: bool) -> SessionResul
             .reference_frame
             .filter(|_| reference_kept)
             .map(|_| format!("/v1/liveness/sessions/{id}/images/reference")),
+        stream: stream_dto(r),
     }
 }
 
