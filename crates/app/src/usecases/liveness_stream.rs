@@ -167,8 +167,6 @@ pub enum MeasureVideoError {
     Measure(#[from] liveness::MeasureError),
     #[error("finding faces: {0}")]
     Vision(#[from] vision::VisionError),
-    #[error("encoding a frame: {0}")]
-    Encode(#[from] image::ImageError),
 }
 
 impl From<MeasureVideoError> for ApiError {
@@ -201,10 +199,17 @@ fn face_colour(img: &RgbImage, bbox: &Target) -> Option<[f32; 3]> {
     (n > 0).then(|| sum.map(|s| (s / f64::from(n)) as f32))
 }
 
-fn jpeg(img: &RgbImage) -> Result<Vec<u8>, image::ImageError> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(img)?;
-    Ok(out)
+/// Finds the faces of `img` and measures them as the service measures a frame.
+fn measure_image(
+    pipeline: &vision::FacePipeline,
+    passive: Option<&antispoof::PassiveLiveness>,
+    img: &RgbImage,
+    min_face_px: f32,
+    detect_max_side: u32,
+) -> Result<liveness::FrameMeasurement, MeasureVideoError> {
+    let found =
+        pipeline.find_faces_timed(img, detect_max_side, vision::Wanted::EveryUpright, &mut Default::default())?;
+    Ok(liveness::measure_faces(pipeline, passive, &found.image, &found.faces, min_face_px, Template::WhenWanted)?)
 }
 
 /// Decodes `webm` and measures every frame as a `/v1` session's frames are measured (on the caller's thread:
@@ -221,20 +226,7 @@ pub fn measure_video(
     let mut failed = None;
     let info = video::decode_webm(webm, &limits, |f| {
         let measured = (|| {
-            let found = pipeline.find_faces_timed(
-                &f.image,
-                detect_max_side,
-                vision::Wanted::EveryUpright,
-                &mut Default::default(),
-            )?;
-            let m = liveness::measure_faces(
-                pipeline,
-                passive,
-                &found.image,
-                &found.faces,
-                min_face_px,
-                Template::WhenWanted,
-            )?;
+            let m = measure_image(pipeline, passive, &f.image, min_face_px, detect_max_side)?;
             let face = m.face.as_ref();
             Ok::<_, MeasureVideoError>(MeasuredFrame {
                 approach: ApproachFrame {
@@ -245,7 +237,8 @@ pub fn measure_video(
                 passive: face.and_then(|face| face.passive),
                 colour: face.and_then(|face| face_colour(&f.image, &face.bbox)),
                 print: m.print(),
-                jpeg: jpeg(&f.image)?,
+                // At full size (the decoder's limit): the depth measures it again.
+                jpeg: vision::image::encode_jpeg_within(&f.image, MAX_SIDE, record::KEPT_IMAGE_QUALITY)?,
                 measurement: m,
             })
         })();
@@ -278,13 +271,7 @@ pub fn points_at_scale(
     let (w, h) = img.dimensions();
     let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
     let small = image::imageops::resize(&img, sw, sh, image::imageops::FilterType::Triangle);
-    let found = pipeline
-        .find_faces_timed(&small, detect_max_side, vision::Wanted::EveryUpright, &mut Default::default())
-        .ok()?;
-    let m =
-        liveness::measure_faces(pipeline, None, &found.image, &found.faces, min_face_px * scale, Template::WhenWanted)
-            .ok()?;
-    m.face.map(|f| f.points)
+    measure_image(pipeline, None, &small, min_face_px * scale, detect_max_side).ok()?.face.map(|f| f.points)
 }
 
 /// The box of the face the detector finds in `oval` once the face fills it as the client judges it (Amplify's
@@ -528,16 +515,20 @@ async fn kept_images(
     if app.config.liveness_privacy || row.owner_key == auth::scope::ANONYMOUS {
         return Ok(Vec::new());
     }
-    let mut images = Vec::new();
-    if let Some(f) = reference.and_then(|r| measured.frames.get(r as usize)) {
-        images.push(record::kept_image(app, "reference".into(), f.jpeg.clone().into()).await?);
-    }
+    // The audit frames drawn first (reservoir sampling, as `/v1` sessions draw theirs), each kept once.
     let limit = record.session.options.audit_images;
+    let mut audit: Vec<Option<&MeasuredFrame>> = vec![None; limit as usize];
     for f in measured.frames.iter().filter(|f| f.approach.face.is_some()) {
         if let Some(slot) = record::audit_slot(record, limit) {
-            images.retain(|i| i.name != format!("audit-{slot}"));
-            images.push(record::kept_image(app, format!("audit-{slot}"), f.jpeg.clone().into()).await?);
+            audit[slot as usize] = Some(f);
         }
+    }
+    let reference = reference.and_then(|r| measured.frames.get(r as usize));
+    let named = reference.map(|f| ("reference".to_string(), f)).into_iter();
+    let named = named.chain(audit.into_iter().enumerate().filter_map(|(i, f)| Some((format!("audit-{i}"), f?))));
+    let mut images = Vec::new();
+    for (name, f) in named {
+        images.push(record::kept_image(app, name, f.jpeg.clone().into()).await?);
     }
     Ok(images)
 }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
 
-use super::challenges::{challenge_name, CHALLENGES};
+use super::challenges::{challenge_name, challenge_offered};
 use super::eventstream::{exception, server_event, ClientEvent, SignedStream, StreamError};
 use crate::access::ClientAddress;
 use crate::rekognition::AwsError;
@@ -131,10 +131,7 @@ async fn admit(
         return Err(invalid("session-id must be a UUID"));
     }
     let versions = query_value(query, "challenge-versions").unwrap_or_default();
-    let offered: Vec<StreamChallenge> = versions
-        .split(',')
-        .filter_map(|v| CHALLENGES.iter().find(|(name, _)| *name == v.trim()).map(|(_, c)| *c))
-        .collect();
+    let offered: Vec<StreamChallenge> = versions.split(',').filter_map(challenge_offered).collect();
     let side = |name: &str| -> Result<u32, AwsError> {
         query_value(query, name)
             .and_then(|v| v.parse::<f32>().ok())
